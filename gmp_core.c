@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmp: Go's G/M/P scheduler, run by the kernel, for C programs.
+ *
+ * This file is the /dev/gmp misc device and the life cycle of a scheduler
+ * instance: open, GMP_IOC_CREATE (Go's schedinit), mmap of the shared
+ * pages, ioctl dispatch and release. The scheduler itself is gmp_sched.c.
+ *
+ * Copyright (C) 2026 The gmp developers
+ */
+#include <linux/build_bug.h>
+#include <linux/cpumask.h>
+#include <linux/fs.h>
+#include <linux/log2.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/nospec.h>
+#include <linux/ptrace.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task_stack.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <asm/ptrace.h>
+
+#include "gmp_compat.h"
+#include "gmp_core.h"
+
+/* --- Shared pages ---------------------------------------------------- */
+
+/*
+ * Pages both the kernel (through a vmap) and the process (through mmap)
+ * see, charged to the process's memory cgroup.
+ */
+static int gmp_region_alloc(struct gmp_region *r, size_t size)
+{
+	unsigned int i;
+
+	r->npages = PAGE_ALIGN(size) >> PAGE_SHIFT;
+	r->pages = kvcalloc(r->npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	if (!r->pages)
+		return -ENOMEM;
+	for (i = 0; i < r->npages; i++) {
+		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!r->pages[i])
+			return -ENOMEM;	/* gmp_region_free() undoes */
+	}
+	r->vaddr = vmap(r->pages, r->npages, VM_MAP, PAGE_KERNEL);
+	return r->vaddr ? 0 : -ENOMEM;
+}
+
+static void gmp_region_free(struct gmp_region *r)
+{
+	unsigned int i;
+
+	if (r->vaddr)
+		vunmap(r->vaddr);
+	if (r->pages) {
+		for (i = 0; i < r->npages; i++)
+			if (r->pages[i])
+				__free_page(r->pages[i]);
+		kvfree(r->pages);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+/* --- GMP_IOC_CREATE -------------------------------------------------- */
+
+static void __maybe_unused gmp_uapi_pins(void)
+{
+	BUILD_BUG_ON(sizeof(struct gmp_create) != GMP_CREATE_SIZE_VER0);
+	BUILD_BUG_ON(offsetof(struct gmp_create, state_size) != 24);
+	BUILD_BUG_ON(sizeof(struct gmp_ring) != GMP_RING_SPAWN_OFF);
+	BUILD_BUG_ON(offsetof(struct gmp_ring, tail) != 64);
+	BUILD_BUG_ON(offsetof(struct gmp_ring, entries) != 128);
+	BUILD_BUG_ON(sizeof(struct gmp_spawn) != 64);
+	BUILD_BUG_ON(offsetof(struct gmp_spawn, flags) != 40);
+	BUILD_BUG_ON(sizeof(struct gmp_state) != 136);
+	BUILD_BUG_ON(sizeof(struct gmp_state) > PAGE_SIZE);
+	BUILD_BUG_ON(GMP_OFF_RING & ~PAGE_MASK);
+}
+
+/*
+ * Check a creation request and fill in its defaults and outputs. Fields
+ * the kernel writes must come in as zero, like the reserved ones.
+ */
+int gmp_create_check(struct gmp_create *c)
+{
+	if (c->flags || memchr_inv(c->resv, 0, sizeof(c->resv)))
+		return -EINVAL;
+	if (c->features || c->state_size || c->ring_size)
+		return -EINVAL;
+	if (!c->nprocs)
+		c->nprocs = num_online_cpus();
+	if (c->nprocs > GMP_NPROCS_MAX)
+		return -EINVAL;
+	if (!c->maxmcount)
+		c->maxmcount = GMP_MAXMCOUNT_DEFAULT;
+	if (c->maxmcount > GMP_MAXMCOUNT_MAX)
+		return -EINVAL;
+	if (!c->ring_entries)
+		c->ring_entries = GMP_RING_ENTRIES_DEFAULT;
+	if (!is_power_of_2(c->ring_entries) ||
+	    c->ring_entries > GMP_RING_ENTRIES_MAX)
+		return -EINVAL;
+	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_KERNEL_SWITCH;
+	c->state_size = PAGE_ALIGN(sizeof(struct gmp_state));
+	c->ring_size = PAGE_ALIGN(GMP_RING_SPAWN_OFF +
+				  c->ring_entries * sizeof(struct gmp_spawn));
+	return 0;
+}
+GMP_EXPORT_FOR_KUNIT(gmp_create_check);
+
+static void gmp_instance_free(struct gmp_sched *s)
+{
+	gmp_sched_destroy(s);
+	gmp_region_free(&s->ring_region);
+	gmp_region_free(&s->state_region);
+	if (s->mm)
+		mmdrop(s->mm);
+	s->mm = NULL;
+}
+
+static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
+{
+	int ret;
+
+	/* First: it sets up the locks gmp_sched_destroy() takes. */
+	ret = gmp_sched_init(s, c->nprocs, c->maxmcount);
+	if (!ret)
+		ret = gmp_region_alloc(&s->state_region, c->state_size);
+	if (!ret)
+		ret = gmp_region_alloc(&s->ring_region, c->ring_size);
+	if (ret)
+		return ret;
+
+	s->state = s->state_region.vaddr;
+	s->state->magic = GMP_STATE_MAGIC;
+	s->state->version = GMP_API_VERSION;
+	s->state->nprocs = c->nprocs;
+	s->state->maxmcount = c->maxmcount;
+	s->ring = s->ring_region.vaddr;
+	s->ring->entries = c->ring_entries;
+	s->ring->mask = c->ring_entries - 1;
+	s->spawn = s->ring_region.vaddr + GMP_RING_SPAWN_OFF;
+	s->ring_entries = c->ring_entries;
+	s->mm = current->mm;
+	mmgrab(s->mm);
+	gmp_publish_state(s);
+	return 0;
+}
+
+static long gmp_ioc_create(struct gmp_sched *s, unsigned long arg)
+{
+	struct gmp_create __user *uarg = (void __user *)arg;
+	struct gmp_create c;
+	u32 usize;
+	int ret;
+
+	if (get_user(usize, &uarg->size))
+		return -EFAULT;
+	if (usize < GMP_CREATE_SIZE_VER0)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	ret = copy_struct_from_user(&c, sizeof(c), uarg, usize);
+	if (ret)
+		return ret;
+	ret = gmp_create_check(&c);
+	if (ret)
+		return ret;
+
+	mutex_lock(&s->setup_lock);
+	if (s->created) {
+		ret = -EEXIST;
+		goto out;
+	}
+	ret = gmp_instance_init(s, &c);
+	if (!ret && copy_to_user(uarg, &c, min_t(size_t, usize, sizeof(c))))
+		ret = -EFAULT;
+	if (ret)
+		gmp_instance_free(s);
+	else
+		smp_store_release(&s->created, true);
+out:
+	mutex_unlock(&s->setup_lock);
+	return ret;
+}
+
+/* --- The other ioctls ------------------------------------------------ */
+
+static long gmp_ioc_mstart(struct gmp_sched *s, unsigned long arg)
+{
+	return arg ? -EINVAL : gmp_mstart(s, current_pt_regs());
+}
+
+static long gmp_ioc_goexit(struct gmp_sched *s, unsigned long arg)
+{
+	if (arg > U32_MAX)
+		return -EINVAL;
+	return gmp_goexit(s, current_pt_regs(), (int)(u32)arg);
+}
+
+static long gmp_ioc_gosched(struct gmp_sched *s, unsigned long arg)
+{
+	return arg ? -EINVAL : gmp_gosched(s, current_pt_regs());
+}
+
+static long gmp_ioc_wakep(struct gmp_sched *s, unsigned long arg)
+{
+	return arg ? -EINVAL : gmp_wakep_ioctl(s);
+}
+
+struct gmp_ioctl_def {
+	unsigned int cmd;
+	bool needs_instance;
+	long (*fn)(struct gmp_sched *s, unsigned long arg);
+};
+
+static const struct gmp_ioctl_def gmp_ioctls[] = {
+	[GMP_IOC_NR_CREATE] = {
+		.cmd = GMP_IOC_CREATE,
+		.fn = gmp_ioc_create,
+	},
+	[GMP_IOC_NR_MSTART] = {
+		.cmd = GMP_IOC_MSTART,
+		.needs_instance = true,
+		.fn = gmp_ioc_mstart,
+	},
+	[GMP_IOC_NR_GOEXIT] = {
+		.cmd = GMP_IOC_GOEXIT,
+		.needs_instance = true,
+		.fn = gmp_ioc_goexit,
+	},
+	[GMP_IOC_NR_GOSCHED] = {
+		.cmd = GMP_IOC_GOSCHED,
+		.needs_instance = true,
+		.fn = gmp_ioc_gosched,
+	},
+	[GMP_IOC_NR_WAKEP] = {
+		.cmd = GMP_IOC_WAKEP,
+		.needs_instance = true,
+		.fn = gmp_ioc_wakep,
+	},
+};
+
+/* Is the instance usable by the calling task? */
+static int gmp_instance_access(struct gmp_sched *s)
+{
+	if (!smp_load_acquire(&s->created))
+		return -EBADFD;
+	if (current->mm != s->mm)
+		return -EPERM;
+	return 0;
+}
+
+static long gmp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct gmp_sched *s = file->private_data;
+	const struct gmp_ioctl_def *def;
+	unsigned int nr = _IOC_NR(cmd);
+	int ret;
+
+	BUILD_BUG_ON(ARRAY_SIZE(gmp_ioctls) != GMP_IOC_NR_LAST);
+	if (_IOC_TYPE(cmd) != GMP_IOC_MAGIC || nr >= GMP_IOC_NR_LAST)
+		return -ENOTTY;
+	def = &gmp_ioctls[array_index_nospec(nr, GMP_IOC_NR_LAST)];
+	if (cmd != def->cmd)
+		return -ENOTTY;
+	if (def->needs_instance) {
+		ret = gmp_instance_access(s);
+		if (ret)
+			return ret;
+	}
+	return def->fn(s, arg);
+}
+
+/* --- mmap, open, release --------------------------------------------- */
+
+static int gmp_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct gmp_sched *s = file->private_data;
+	struct gmp_region *r;
+	int ret;
+
+	ret = gmp_instance_access(s);
+	if (ret)
+		return ret;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (vma->vm_pgoff == GMP_OFF_STATE >> PAGE_SHIFT) {
+		r = &s->state_region;
+		if (vma->vm_flags & VM_WRITE)
+			return -EPERM;
+		gmp_vma_flags_clear(vma, VM_MAYWRITE);
+	} else if (vma->vm_pgoff == GMP_OFF_RING >> PAGE_SHIFT) {
+		r = &s->ring_region;
+	} else {
+		return -EINVAL;
+	}
+	if (vma_pages(vma) > r->npages)
+		return -EINVAL;
+	/* A forked child gets no mapping rather than a shared scheduler. */
+	gmp_vma_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND);
+	return vm_map_pages_zero(vma, r->pages, r->npages);
+}
+
+static int gmp_open(struct inode *inode, struct file *file)
+{
+	struct gmp_sched *s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+
+	if (!s)
+		return -ENOMEM;
+	mutex_init(&s->setup_lock);
+	file->private_data = s;
+	return nonseekable_open(inode, file);
+}
+
+static int gmp_release(struct inode *inode, struct file *file)
+{
+	struct gmp_sched *s = file->private_data;
+
+	if (s->created)
+		gmp_instance_free(s);
+	mutex_destroy(&s->setup_lock);
+	kfree(s);
+	return 0;
+}
+
+static const struct file_operations gmp_fops = {
+	.owner = THIS_MODULE,
+	.open = gmp_open,
+	.release = gmp_release,
+	.unlocked_ioctl = gmp_ioctl,
+	.mmap = gmp_mmap,
+	.llseek = no_llseek,
+};
+
+static struct miscdevice gmp_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "gmp",
+	.fops = &gmp_fops,
+	.mode = 0666,
+};
+
+static int __init gmp_init(void)
+{
+	return misc_register(&gmp_misc);
+}
+
+static void __exit gmp_exit(void)
+{
+	misc_deregister(&gmp_misc);
+}
+
+module_init(gmp_init);
+module_exit(gmp_exit);
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("The gmp developers");
+MODULE_DESCRIPTION("Go's G/M/P goroutine scheduler, run by the kernel");

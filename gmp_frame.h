@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Byte offsets used by gmp_arch_x86.S. Both layouts are pinned against the
+ * C definitions with BUILD_BUG_ON in gmp_frame.c, so a change to either
+ * struct breaks the build instead of the stub.
+ */
+#ifndef _GMP_FRAME_H
+#define _GMP_FRAME_H
+
+/* struct pt_regs (arch/x86/include/asm/ptrace.h), 64-bit */
+#define GMP_PTREGS_GPRS		0	/* r15 .. di: 15 words */
+#define GMP_PTREGS_ORIG_AX	120
+#define GMP_PTREGS_IP		128
+#define GMP_PTREGS_FLAGS	144
+#define GMP_PTREGS_SP		152
+
+/* struct gmp_frame (gmp_core.h) */
+#define GMP_FRAME_GPRS		0	/* r15 .. di, same order */
+#define GMP_FRAME_NGPRS		15
+#define GMP_FRAME_IP		120
+#define GMP_FRAME_FLAGS		128
+#define GMP_FRAME_SP		136
+#define GMP_FRAME_SIZE		144
+
+/*
+ * RFLAGS bits a goroutine's frame may carry (arithmetic flags, DF, AC);
+ * IF and the fixed bit 1 are always set; IOPL, NT, TF, RF, VM, VIF and
+ * VIP never come from a frame.
+ */
+#define GMP_EFLAGS_USER		0x40cd5	/* CF PF AF ZF SF DF OF AC */
+#define GMP_EFLAGS_ALWAYS	0x202	/* IF | fixed bit 1 */
+
+#endif /* _GMP_FRAME_H */

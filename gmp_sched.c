@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The scheduler: Go's schedule() loop, run by threads inside the module.
+ *
+ * An M is a thread of the owning process that called GMP_IOC_MSTART. The
+ * frame it called from is its g0 frame: the M returns there when the
+ * instance exits or a signal finds it idle. While the M runs a goroutine,
+ * its pt_regs hold that goroutine's frame, so entering the module from a
+ * goroutine (GOEXIT, GOSCHED) and leaving onto another one is a frame
+ * switch done by gmp_arch_x86.S. Invariant on every return to user mode:
+ * regs hold a goroutine's frame and the ioctl returns 0, or they hold the
+ * g0 frame and the ioctl returns MSTART's result.
+ *
+ * Locking: sched.lock (a spinlock) guards the global queue, the idle P and
+ * M lists and the free G list; local run queues are lock-free (gmp_runq.c);
+ * ring_lock serialises consumers of the spawn ring.
+ */
+#include <linux/errno.h>
+#include <linux/prandom.h>
+#include <linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "gmp_core.h"
+
+/* --- P's and M's ---------------------------------------------------- */
+
+static void pidleput(struct gmp_sched *s, struct gmp_p *pp)
+{
+	lockdep_assert_held(&s->lock);
+	pp->status = GMP_PIDLE;
+	pp->link = s->pidle;
+	s->pidle = pp;
+	WRITE_ONCE(s->npidle, s->npidle + 1);
+}
+
+static struct gmp_p *pidleget(struct gmp_sched *s)
+{
+	struct gmp_p *pp = s->pidle;
+
+	lockdep_assert_held(&s->lock);
+	if (pp) {
+		s->pidle = pp->link;
+		pp->link = NULL;
+		WRITE_ONCE(s->npidle, s->npidle - 1);
+	}
+	return pp;
+}
+
+static void acquirep(struct gmp_m *m, struct gmp_p *pp)
+{
+	m->p = pp;
+	pp->m = m;
+	pp->status = GMP_PRUNNING;
+}
+
+static struct gmp_p *releasep(struct gmp_m *m)
+{
+	struct gmp_p *pp = m->p;
+
+	pp->m = NULL;
+	m->p = NULL;
+	return pp;
+}
+
+static void mput(struct gmp_sched *s, struct gmp_m *m)
+{
+	lockdep_assert_held(&s->lock);
+	list_add(&m->idle, &s->midle);
+	m->parked = true;
+	WRITE_ONCE(s->nmidle, s->nmidle + 1);
+}
+
+static void munlink(struct gmp_sched *s, struct gmp_m *m)
+{
+	lockdep_assert_held(&s->lock);
+	list_del_init(&m->idle);
+	m->parked = false;
+	WRITE_ONCE(s->nmidle, s->nmidle - 1);
+}
+
+static struct gmp_m *mget(struct gmp_sched *s)
+{
+	struct gmp_m *m;
+
+	lockdep_assert_held(&s->lock);
+	m = list_first_entry_or_null(&s->midle, struct gmp_m, idle);
+	if (m)
+		munlink(s, m);
+	return m;
+}
+
+static struct gmp_m *gmp_m_current(struct gmp_sched *s)
+{
+	return xa_load(&s->ms, task_pid_nr(current));
+}
+
+/*
+ * Start an idle P on a parked M if there is work for it (Go's wakep and
+ * startm). Without a parked M the P stays idle: M's are created by user
+ * space, and the next M to enter the scheduler takes the P.
+ */
+static void gmp_wakep(struct gmp_sched *s)
+{
+	struct gmp_p *pp;
+	struct gmp_m *m;
+
+	smp_mb(); /* work published before the idle counts are read */
+	if (!READ_ONCE(s->npidle) || !READ_ONCE(s->nmidle))
+		return;
+	spin_lock(&s->lock);
+	pp = s->pidle && !list_empty(&s->midle) ? pidleget(s) : NULL;
+	if (pp) {
+		m = mget(s);
+		m->nextp = pp;
+	}
+	spin_unlock(&s->lock);
+	if (pp)
+		wake_up(&m->park);
+}
+
+/* --- Publishing the read-only state page ----------------------------- */
+
+void gmp_publish_state(struct gmp_sched *s)
+{
+	struct gmp_state *st = s->state;
+
+	WRITE_ONCE(st->mcount, READ_ONCE(s->mcount));
+	WRITE_ONCE(st->nmidle, READ_ONCE(s->nmidle));
+	WRITE_ONCE(st->npidle, READ_ONCE(s->npidle));
+	WRITE_ONCE(st->runqsize, READ_ONCE(s->runqsize));
+	WRITE_ONCE(st->goidgen, READ_ONCE(s->goidgen));
+	WRITE_ONCE(st->ngoroutines, READ_ONCE(s->ngoroutines));
+	WRITE_ONCE(st->nspawned, READ_ONCE(s->nspawned));
+	WRITE_ONCE(st->nbadspawn, READ_ONCE(s->nbadspawn));
+	WRITE_ONCE(st->nkswitch, READ_ONCE(s->nkswitch));
+	WRITE_ONCE(st->exit_code, READ_ONCE(s->exit_code));
+	WRITE_ONCE(st->exiting, READ_ONCE(s->exiting));
+}
+
+/* --- Goroutines ------------------------------------------------------ */
+
+/*
+ * Make a runnable G from a checked spawn entry (Go's newproc1) and put it
+ * in @pp's runnext, or on the global queue without a P. Called with
+ * ring_lock held; NULL when no memory.
+ */
+struct gmp_g *gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
+			  const struct gmp_spawn *sp, u64 parentgoid)
+{
+	struct gmp_g *gp = NULL;
+
+	if (pp)
+		gp = gmp_gfget(s, pp);
+	if (!gp) {
+		gp = kzalloc(sizeof(*gp), GFP_KERNEL_ACCOUNT);
+		if (!gp)
+			return NULL;
+		spin_lock(&s->lock);
+		list_add(&gp->allg, &s->allgs);
+		spin_unlock(&s->lock);
+	}
+	gp->goid = ++s->goidgen;
+	gp->parentgoid = parentgoid;
+	gp->ismain = sp->flags & GMP_SPAWN_MAIN;
+	if (gp->ismain)
+		s->mainspawned = true;
+	gmp_spawn_frame(sp, gp->goid, &gp->frame);
+	gp->status = GMP_GRUNNABLE;
+	WRITE_ONCE(s->ngoroutines, s->ngoroutines + 1);
+	WRITE_ONCE(s->nspawned, s->nspawned + 1);
+
+	if (pp) {
+		gmp_runqput(s, pp, gp, true);
+	} else {
+		spin_lock(&s->lock);
+		gmp_globrunqput(s, gp);
+		spin_unlock(&s->lock);
+	}
+	return gp;
+}
+
+/* The main goroutine ended: stop every M at its next scheduling point. */
+static void gmp_exit_instance(struct gmp_sched *s, int status)
+{
+	struct gmp_m *m;
+
+	spin_lock(&s->lock);
+	s->exit_code = status;
+	WRITE_ONCE(s->exiting, true);
+	list_for_each_entry(m, &s->midle, idle)
+		wake_up(&m->park);
+	spin_unlock(&s->lock);
+}
+
+/* --- schedule() ------------------------------------------------------ */
+
+static bool gmp_work_pending(struct gmp_sched *s)
+{
+	u32 i;
+
+	if (READ_ONCE(s->runqsize) || gmp_ring_pending(s))
+		return true;
+	for (i = 0; i < s->nprocs; i++)
+		if (!gmp_runqempty(s->allp[i]))
+			return true;
+	return false;
+}
+
+/* Go's findrunnable, without the spinning-M and netpoll parts. */
+static struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
+				  bool *inherit)
+{
+	struct gmp_p *pp = m->p;
+	struct gmp_g *gp;
+	u32 naccepted, i, n;
+
+	*inherit = false;
+	gmp_ring_drain(s, pp, 0, &naccepted);
+
+	/* Fairness: now and then the global queue goes first. */
+	if (pp->schedtick % GMP_GLOBAL_TICK == 0 && READ_ONCE(s->runqsize)) {
+		spin_lock(&s->lock);
+		gp = gmp_globrunqget(s, pp, 1);
+		spin_unlock(&s->lock);
+		if (gp)
+			return gp;
+	}
+	gp = gmp_runqget(pp, inherit);
+	if (gp)
+		return gp;
+	if (READ_ONCE(s->runqsize)) {
+		spin_lock(&s->lock);
+		gp = gmp_globrunqget(s, pp, 0);
+		spin_unlock(&s->lock);
+		if (gp)
+			return gp;
+	}
+
+	/* Steal: four passes over the P's from a random start, runnext last. */
+	n = s->nprocs;
+	for (i = 0; n > 1 && i < 4 * n; i++) {
+		struct gmp_p *victim = s->allp[(prandom_u32_max(n) + i) % n];
+
+		if (victim == pp)
+			continue;
+		gp = gmp_runqsteal(pp, victim, i >= 3 * n);
+		if (gp)
+			return gp;
+	}
+	return NULL;
+}
+
+/* Go's execute: run @gp on @m by loading its frame into @regs. */
+static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, struct gmp_g *gp,
+		   bool inherit, struct pt_regs *regs)
+{
+	int ret = gmp_frame_load(regs, &gp->frame);
+
+	if (ret) {
+		/* Cannot happen for frames gmp built; drop the G if it does. */
+		WRITE_ONCE(s->ngoroutines, s->ngoroutines - 1);
+		gmp_gfput(s, m->p, gp);
+		return ret;
+	}
+	gp->status = GMP_GRUNNING;
+	m->curg = gp;
+	if (!inherit)
+		m->p->schedtick++;
+	WRITE_ONCE(s->nkswitch, s->nkswitch + 1);
+	return 0;
+}
+
+/*
+ * Park @m, which holds no P, until it is handed one or the instance exits
+ * (Go's stopm). @regs already hold the g0 frame, so a signal is delivered
+ * there: then return -EINTR and the user library calls MSTART again.
+ */
+static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
+{
+	int ret;
+
+	spin_lock(&s->lock);
+	mput(s, m);
+	spin_unlock(&s->lock);
+	gmp_publish_state(s);
+
+	/*
+	 * Work published before nmidle was visible saw no M to wake: look
+	 * once more now that it is (pairs with the barrier in every waker).
+	 */
+	smp_mb();
+	if (gmp_work_pending(s)) {
+		spin_lock(&s->lock);
+		if (m->parked && s->pidle) {
+			munlink(s, m);
+			acquirep(m, pidleget(s));
+		}
+		spin_unlock(&s->lock);
+		if (m->p)
+			return 0;
+	}
+
+	ret = wait_event_interruptible(m->park, READ_ONCE(m->nextp) ||
+						READ_ONCE(s->exiting));
+
+	spin_lock(&s->lock);
+	if (m->parked)
+		munlink(s, m);
+	if (m->nextp) {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+		ret = 0;
+	}
+	spin_unlock(&s->lock);
+	return ret ? -EINTR : 0;
+}
+
+/*
+ * The scheduling loop (Go's schedule). On entry @m runs no goroutine and
+ * the frame in @regs has been saved where it needs to be (or is dead).
+ * Returns 0 with a goroutine's frame loaded, or MSTART's result with the
+ * g0 frame loaded.
+ */
+static long gmp_schedule(struct gmp_sched *s, struct gmp_m *m,
+		     struct pt_regs *regs)
+{
+	for (;;) {
+		struct gmp_g *gp;
+		bool inherit;
+		int ret;
+
+		if (READ_ONCE(s->exiting))
+			break;
+		if (!m->p) {
+			struct gmp_p *pp;
+
+			spin_lock(&s->lock);
+			pp = pidleget(s);
+			spin_unlock(&s->lock);
+			if (pp) {
+				acquirep(m, pp);
+			} else {
+				gmp_arch_frame_load(regs, &m->g0);
+				ret = gmp_stopm(s, m);
+				if (ret)
+					return ret;
+				continue;
+			}
+		}
+
+		gp = gmp_findrunnable(s, m, &inherit);
+		if (gp) {
+			if (!gmp_execute(s, m, gp, inherit, regs)) {
+				gmp_publish_state(s);
+				return 0;
+			}
+			continue;
+		}
+
+		/*
+		 * Nothing to run: give the P back, then look once more, since
+		 * work published before npidle was seen would otherwise wait
+		 * for the next wakep (Go's findrunnable re-check).
+		 */
+		spin_lock(&s->lock);
+		pidleput(s, releasep(m));
+		spin_unlock(&s->lock);
+		gmp_publish_state(s);
+		smp_mb(); /* npidle store before the work loads; pairs with user space */
+		if (gmp_work_pending(s))
+			continue;
+		gmp_arch_frame_load(regs, &m->g0);
+		ret = gmp_stopm(s, m);
+		if (ret)
+			return ret;
+	}
+
+	/* Exiting: leave through the g0 frame, MSTART returns 0. */
+	if (m->p) {
+		spin_lock(&s->lock);
+		pidleput(s, releasep(m));
+		spin_unlock(&s->lock);
+	}
+	gmp_arch_frame_load(regs, &m->g0);
+	gmp_publish_state(s);
+	return 0;
+}
+
+/* --- ioctl entry points ---------------------------------------------- */
+
+static struct gmp_m *gmp_m_create(struct gmp_sched *s)
+{
+	struct gmp_m *m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
+	int ret;
+
+	if (!m)
+		return ERR_PTR(-ENOMEM);
+	m->tid = task_pid_nr(current);
+	init_waitqueue_head(&m->park);
+	INIT_LIST_HEAD(&m->idle);
+
+	spin_lock(&s->lock);
+	if (s->mcount >= s->maxmcount) {
+		spin_unlock(&s->lock);
+		kfree(m);
+		return ERR_PTR(-EAGAIN);
+	}
+	m->id = s->mcount;
+	WRITE_ONCE(s->mcount, s->mcount + 1);
+	spin_unlock(&s->lock);
+
+	ret = xa_insert(&s->ms, m->tid, m, GFP_KERNEL_ACCOUNT);
+	if (ret) {
+		spin_lock(&s->lock);
+		WRITE_ONCE(s->mcount, s->mcount - 1);
+		spin_unlock(&s->lock);
+		kfree(m);
+		return ERR_PTR(ret);
+	}
+	return m;
+}
+
+/* GMP_IOC_MSTART: the calling thread becomes (or goes on as) an M. */
+long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs)
+{
+	struct gmp_m *m = gmp_m_current(s);
+
+	if (!m) {
+		m = gmp_m_create(s);
+		if (IS_ERR(m))
+			return PTR_ERR(m);
+	} else if (m->curg) {
+		return -EBUSY;	/* a goroutine cannot become an M */
+	}
+	gmp_arch_frame_save(regs, &m->g0);
+	return gmp_schedule(s, m, regs);
+}
+
+/* The M running a goroutine on behalf of the caller, or NULL. */
+static struct gmp_m *gmp_m_running(struct gmp_sched *s)
+{
+	struct gmp_m *m = gmp_m_current(s);
+
+	return m && m->curg && m->p ? m : NULL;
+}
+
+/* GMP_IOC_GOEXIT: the calling goroutine is done (Go's goexit0). */
+long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
+{
+	struct gmp_m *m = gmp_m_running(s);
+	struct gmp_g *gp;
+
+	if (!m)
+		return -EINVAL;
+	gp = m->curg;
+	m->curg = NULL;
+	WRITE_ONCE(s->ngoroutines, s->ngoroutines - 1);
+	if (gp->ismain)
+		gmp_exit_instance(s, status);
+	gmp_gfput(s, m->p, gp);
+	return gmp_schedule(s, m, regs);
+}
+
+/* GMP_IOC_GOSCHED: yield through the kernel (Go's goschedImpl). */
+long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
+{
+	struct gmp_m *m = gmp_m_running(s);
+	struct gmp_g *gp;
+
+	if (!m)
+		return -EINVAL;
+	gp = m->curg;
+	/* Save before publishing: another M may take it at once. */
+	gmp_arch_frame_save(regs, &gp->frame);
+	gp->status = GMP_GRUNNABLE;
+	m->curg = NULL;
+	spin_lock(&s->lock);
+	gmp_globrunqput(s, gp);
+	spin_unlock(&s->lock);
+	return gmp_schedule(s, m, regs);
+}
+
+/* GMP_IOC_WAKEP: take what is in the ring now, start an idle P for it. */
+long gmp_wakep_ioctl(struct gmp_sched *s)
+{
+	struct gmp_m *m = gmp_m_running(s);
+	u32 naccepted;
+	int ret;
+
+	ret = gmp_ring_drain(s, m ? m->p : NULL, m ? m->curg->goid : 0,
+			     &naccepted);
+	gmp_wakep(s);
+	gmp_publish_state(s);
+	return ret ? ret : naccepted;
+}
+
+/* --- Instance set-up and tear-down ----------------------------------- */
+
+int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
+{
+	u32 i;
+
+	spin_lock_init(&s->lock);
+	mutex_init(&s->ring_lock);
+	xa_init(&s->ms);
+	INIT_LIST_HEAD(&s->midle);
+	INIT_LIST_HEAD(&s->allgs);
+	s->nprocs = nprocs;
+	s->maxmcount = maxmcount;
+	s->allp = kcalloc(nprocs, sizeof(*s->allp), GFP_KERNEL_ACCOUNT);
+	if (!s->allp)
+		return -ENOMEM;
+	for (i = 0; i < nprocs; i++) {
+		s->allp[i] = kzalloc(sizeof(*s->allp[i]), GFP_KERNEL_ACCOUNT);
+		if (!s->allp[i])
+			return -ENOMEM;	/* gmp_sched_destroy() frees the rest */
+		s->allp[i]->id = i;
+	}
+	/* Push in reverse so P0 is handed out first. */
+	spin_lock(&s->lock);
+	for (i = nprocs; i-- > 0;)
+		pidleput(s, s->allp[i]);
+	spin_unlock(&s->lock);
+	return 0;
+}
+
+void gmp_sched_destroy(struct gmp_sched *s)
+{
+	struct gmp_g *gp, *tmp;
+	struct gmp_m *m;
+	unsigned long tid;
+	u32 i;
+
+	list_for_each_entry_safe(gp, tmp, &s->allgs, allg)
+		kfree(gp);
+	xa_for_each(&s->ms, tid, m)
+		kfree(m);
+	xa_destroy(&s->ms);
+	mutex_destroy(&s->ring_lock);
+	if (s->allp) {
+		for (i = 0; i < s->nprocs; i++)
+			kfree(s->allp[i]);
+		kfree(s->allp);
+	}
+}

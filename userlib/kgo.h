@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR MIT */
+/*
+ * kgo: goroutines for C, scheduled by the gmp kernel module.
+ *
+ * Link with -lkgo (pkg-config --libs kgo). /dev/gmp must exist: the gmp
+ * module is loaded. Every function returning int returns 0 (or a count)
+ * on success and a negative errno on failure, as liburing does.
+ *
+ *	static void hello(void *arg) { puts(arg); }
+ *
+ *	static int main_goroutine(void *arg)
+ *	{
+ *		kgo_go(hello, "hello from a goroutine");
+ *		kgo_yield();
+ *		return 0;
+ *	}
+ *
+ *	int main(void)
+ *	{
+ *		int status;
+ *		int err = kgo_run(main_goroutine, NULL, &status);
+ *
+ *		return err ? 1 : status;
+ *	}
+ */
+#ifndef KGO_H
+#define KGO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KGO_VERSION_MAJOR	0
+#define KGO_VERSION_MINOR	1
+
+/* The default goroutine stack size, and the environment knob for it. */
+#define KGO_STACK_SIZE_DEFAULT	(64 * 1024)
+
+/*
+ * Start the runtime and run @main_fn(@arg) as the main goroutine (Go's
+ * rt0_go: schedinit, newproc(main), mstart). The calling thread becomes
+ * M0. Returns when the main goroutine returns or calls kgo_exit(); its
+ * return value goes to *@status (0 after kgo_exit()). Other goroutines
+ * still running then are abandoned, as in Go: return from main() to end
+ * them. Once per process.
+ *
+ * Environment: GMPMAXPROCS (P count, default the online CPUs),
+ * KGO_STACK_SIZE (bytes per goroutine stack).
+ *
+ * Errors: -ENOENT /dev/gmp is missing (the module is not loaded; a message
+ * says so on stderr), -EBUSY already running, -EINVAL a bad environment
+ * value, else what opening or creating the instance returned.
+ */
+int kgo_run(int (*main_fn)(void *arg), void *arg, int *status);
+
+/*
+ * Start a goroutine running @fn(@arg) (Go's go statement). Returns 0, or
+ * -ENXIO outside kgo_run(), -ENOMEM without memory for its stack.
+ */
+int kgo_go(void (*fn)(void *arg), void *arg);
+
+/* Let other goroutines run (Go's runtime.Gosched). */
+void kgo_yield(void);
+
+/* End the calling goroutine (Go's runtime.Goexit). */
+__attribute__((noreturn)) void kgo_exit(void);
+
+/* The calling goroutine's id (Go's goid), 0 outside a goroutine. */
+uint64_t kgo_id(void);
+
+/* The number of P's (Go's GOMAXPROCS), 0 before kgo_run(). */
+int kgo_nprocs(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KGO_H */

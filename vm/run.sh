@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot a kernel under QEMU with a busybox initramfs holding DIR (as /gmp),
+# run COMMAND in the guest and bring back its output and exit status.
+#
+#   vm/run.sh --kernel stock|debug --dir DIR [options] -- COMMAND...
+#
+#   --kernel stock   Debian's linux-image-amd64 (bzImage)
+#   --kernel debug   the KASAN/lockdep/KUnit kernel of vm/build-kernel.sh
+#   --dir DIR        files the guest sees under /gmp (modules, programs)
+#   --log FILE       keep the console log there (default: a temp file)
+#   --timeout SEC    wall-clock limit for the whole VM (default 900)
+#   --smp N          guest CPUs (default 2)   --mem MB  (default 2048)
+#   --kvm            use KVM instead of TCG (for real machines; nested
+#                    KVM is far slower than TCG on the development VMs)
+#
+# Exit status: the command's, or 1 if the kernel printed a splat (BUG,
+# WARNING, Oops, KASAN, lockdep, scheduling while atomic, soft lockup,
+# hung task) even when the command passed, or 124 on timeout.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+kernel=stock dir= log= timeout=900 smp=2 mem=2048 accel=tcg
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kernel=$2; shift 2 ;;
+	--dir) dir=$2; shift 2 ;;
+	--log) log=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--smp) smp=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--kvm) accel=kvm; shift ;;
+	--) shift; break ;;
+	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+[ $# -gt 0 ] || { echo "run.sh: no command" >&2; exit 2; }
+[ -d "$dir" ] || { echo "run.sh: --dir must name a directory" >&2; exit 2; }
+
+case $kernel in
+stock)
+	. "$here/kernels.sh"
+	stock_kernels || exit 1
+	image=$STOCK_IMAGE ;;
+debug)
+	tree=$("$here/build-kernel.sh") || exit 1
+	image=$tree/vmlinux ;;	# ELF with a PVH note: no firmware, boots fastest
+*) echo "run.sh: --kernel stock|debug" >&2; exit 2 ;;
+esac
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+[ -n "$log" ] || log=$work/console.log
+
+# The initramfs: busybox, our init, DIR as /gmp and the command.
+root=$work/root
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,gmp}
+cp /bin/busybox "$root/bin/busybox"
+cp "$here/guest/init" "$root/init"
+cp -a "$dir"/. "$root/gmp/"
+printf '%s\n' "$*" > "$root/gmp/cmd.sh"
+(cd "$root" && find . | cpio -o -H newc --quiet) > "$work/initramfs.cpio"
+
+cpu=max
+[ $accel = kvm ] && cpu=host
+start=$SECONDS
+timeout --foreground -k 10 "$timeout" \
+	qemu-system-x86_64 -machine pc,accel=$accel -cpu $cpu -smp "$smp" -m "$mem" \
+		-nographic -no-reboot -nodefaults -serial stdio \
+		-kernel "$image" -initrd "$work/initramfs.cpio" \
+		-append "console=ttyS0 quiet panic=-1 rdinit=/init" \
+		< /dev/null 2>&1 | tr -d '\r' | tee "$log" | sed -n '/GMP-DMESG-BEGIN/,/GMP-DMESG-END/!p'
+qrc=${PIPESTATUS[0]}
+echo "run.sh: $kernel kernel, $((SECONDS - start)) s in the VM" >&2
+
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+	echo "run.sh: TIMEOUT after $timeout s" >&2
+	exit 124
+fi
+rc=$(sed -n 's/^GMP-GUEST-EXIT \([0-9]*\)$/\1/p' "$log" | tail -1)
+if [ -z "$rc" ]; then
+	echo "run.sh: the guest never reported an exit status (crash or panic?)" >&2
+	rc=1
+fi
+if "$here/splat.sh" "$log"; then
+	echo "run.sh: FAIL: the kernel log has a splat (see above)" >&2
+	exit 1
+fi
+exit "$rc"
