@@ -45,7 +45,7 @@ stock)
 	image=$STOCK_IMAGE ;;
 debug)
 	tree=$("$here/build-kernel.sh") || exit 1
-	image=$tree/vmlinux ;;	# ELF with a PVH note: no firmware, boots fastest
+	image=$tree/arch/x86/boot/bzImage ;;
 *) echo "run.sh: --kernel stock|debug" >&2; exit 2 ;;
 esac
 

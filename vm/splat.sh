@@ -4,7 +4,7 @@
 # 1 if the log is clean. What counts is what must never happen under gmp.
 pattern='BUG:|WARNING:|Oops|KASAN|UBSAN|general protection fault|kernel BUG at|'\
 'possible recursive locking|possible circular locking|inconsistent lock state|'\
-'lockdep|suspicious RCU usage|scheduling while atomic|sleeping function called from invalid context|'\
+'suspicious RCU usage|scheduling while atomic|sleeping function called from invalid context|'\
 'soft lockup|hard LOCKUP|blocked for more than|Kernel panic|kmemleak: .* new suspected|Call Trace:'
 grep -nE "$pattern" "$1" | grep -v 'GMP-' | head -40 | sed 's/^/splat: /' | grep . && exit 0
 exit 1
