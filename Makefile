@@ -37,7 +37,7 @@ examples: userlib
 CHECKPATCH ?= $(shell vm/build-kernel.sh --tree-only 2>/dev/null)/scripts/checkpatch.pl
 check:
 	$(CHECKPATCH) --strict --no-tree --terse --show-types \
-		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(KCHECK)
+		-f $(KCHECK)
 
 install: userlib
 	$(MAKE) -C userlib install

@@ -111,7 +111,7 @@ int gmp_create_check(struct gmp_create *c)
 				  c->ring_entries * sizeof(struct gmp_spawn));
 	return 0;
 }
-GMP_EXPORT_FOR_KUNIT(gmp_create_check);
+EXPORT_SYMBOL_IF_KUNIT(gmp_create_check);
 
 static void gmp_instance_free(struct gmp_sched *s)
 {
@@ -183,6 +183,7 @@ static long gmp_ioc_create(struct gmp_sched *s, unsigned long arg)
 	if (ret)
 		gmp_instance_free(s);
 	else
+		/* Publish the set-up instance; pairs with gmp_instance_access(). */
 		smp_store_release(&s->created, true);
 out:
 	mutex_unlock(&s->setup_lock);
@@ -249,6 +250,7 @@ static const struct gmp_ioctl_def gmp_ioctls[] = {
 /* Is the instance usable by the calling task? */
 static int gmp_instance_access(struct gmp_sched *s)
 {
+	/* See the instance set up; pairs with gmp_ioc_create(). */
 	if (!smp_load_acquire(&s->created))
 		return -EBADFD;
 	if (current->mm != s->mm)

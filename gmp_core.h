@@ -14,15 +14,9 @@
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
+#include <kunit/visibility.h>
 
 #include "gmp_uapi.h"
-
-/* Module-internal symbols the KUnit suite (gmp_kunit.ko) calls. */
-#if IS_ENABLED(CONFIG_KUNIT)
-#define GMP_EXPORT_FOR_KUNIT(sym) EXPORT_SYMBOL_NS_GPL(sym, GMP_KUNIT)
-#else
-#define GMP_EXPORT_FOR_KUNIT(sym)
-#endif
 
 /*
  * A user register frame: the general registers in struct pt_regs order,
@@ -152,6 +146,7 @@ void gmp_arch_frame_load(struct pt_regs *regs, const struct gmp_frame *src);
 bool gmp_user_addr_ok(unsigned long addr);
 int gmp_frame_check(const struct gmp_frame *f);
 int gmp_frame_load(struct pt_regs *regs, const struct gmp_frame *f);
+void gmp_frame_save(const struct pt_regs *regs, struct gmp_frame *dst);
 
 /* gmp_ring.c */
 int gmp_spawn_check(const struct gmp_spawn *sp);

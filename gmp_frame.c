@@ -46,7 +46,7 @@ bool gmp_user_addr_ok(unsigned long addr)
 {
 	return addr >= PAGE_SIZE && addr < TASK_SIZE_MAX;
 }
-GMP_EXPORT_FOR_KUNIT(gmp_user_addr_ok);
+EXPORT_SYMBOL_IF_KUNIT(gmp_user_addr_ok);
 
 int gmp_frame_check(const struct gmp_frame *f)
 {
@@ -54,7 +54,7 @@ int gmp_frame_check(const struct gmp_frame *f)
 		return -EINVAL;
 	return 0;
 }
-GMP_EXPORT_FOR_KUNIT(gmp_frame_check);
+EXPORT_SYMBOL_IF_KUNIT(gmp_frame_check);
 
 /*
  * Load @f into @regs if it passes gmp_frame_check(); returns the check's
@@ -69,5 +69,11 @@ int gmp_frame_load(struct pt_regs *regs, const struct gmp_frame *f)
 	gmp_arch_frame_load(regs, f);
 	return 0;
 }
-GMP_EXPORT_FOR_KUNIT(gmp_frame_load);
-GMP_EXPORT_FOR_KUNIT(gmp_arch_frame_save);
+EXPORT_SYMBOL_IF_KUNIT(gmp_frame_load);
+
+/* Save @regs into @dst: every register, as gmp_frame_load() restores. */
+void gmp_frame_save(const struct pt_regs *regs, struct gmp_frame *dst)
+{
+	gmp_arch_frame_save(regs, dst);
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_frame_save);

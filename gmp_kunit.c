@@ -18,7 +18,7 @@
 #include "gmp_core.h"
 #include "gmp_frame.h"
 
-MODULE_IMPORT_NS(GMP_KUNIT);
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 
 /* --- gmp_frame ------------------------------------------------------- */
 
@@ -90,7 +90,7 @@ static void gmp_arch_frame_roundtrip_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, regs.ss, (unsigned long)__USER_DS);
 	KUNIT_EXPECT_EQ(test, regs.orig_ax, -1UL);
 
-	gmp_arch_frame_save(&regs, &out);
+	gmp_frame_save(&regs, &out);
 	KUNIT_EXPECT_EQ(test, memcmp(&out, &in, offsetof(struct gmp_frame, flags)), 0);
 	KUNIT_EXPECT_EQ(test, out.sp, in.sp);
 }
@@ -395,7 +395,8 @@ static void gmp_runq_steal_half_test(struct kunit *test)
 	bool inherit;
 	int i;
 
-	victim->runqhead = victim->runqtail = U32_MAX - 2;	/* wraps */
+	victim->runqhead = U32_MAX - 2;	/* wraps */
+	victim->runqtail = U32_MAX - 2;
 	for (i = 0; i < 9; i++)
 		gmp_runqput(&fx->s, victim, &fx->g[i], false);
 	KUNIT_EXPECT_PTR_EQ(test, gmp_runqsteal(thief, victim, false), &fx->g[4]);

@@ -34,7 +34,7 @@ int gmp_spawn_check(const struct gmp_spawn *sp)
 		return -EINVAL;
 	return 0;
 }
-GMP_EXPORT_FOR_KUNIT(gmp_spawn_check);
+EXPORT_SYMBOL_IF_KUNIT(gmp_spawn_check);
 
 /* The first frame of a goroutine, from a checked entry (uapi comment). */
 void gmp_spawn_frame(const struct gmp_spawn *sp, u64 goid, struct gmp_frame *f)
@@ -47,7 +47,7 @@ void gmp_spawn_frame(const struct gmp_spawn *sp, u64 goid, struct gmp_frame *f)
 	f->dx = goid;
 	f->flags = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
 }
-GMP_EXPORT_FOR_KUNIT(gmp_spawn_frame);
+EXPORT_SYMBOL_IF_KUNIT(gmp_spawn_frame);
 
 static void gmp_spawn_read(const struct gmp_spawn *shared, struct gmp_spawn *e)
 {
@@ -64,7 +64,8 @@ static void gmp_spawn_read(const struct gmp_spawn *shared, struct gmp_spawn *e)
 
 /*
  * Consume every entry published so far: valid ones become runnable G's on
- * @pp (NULL: the global queue) with @parentgoid as their creator, invalid ones are dropped and counted.
+ * @pp (NULL: the global queue) with @parentgoid as their creator, invalid
+ * ones are dropped and counted.
  * Returns 0, -EINVAL if anything was dropped or the producer index is
  * impossible, or -ENOMEM if a G could not be allocated (that entry and
  * those after it stay in the ring). *@naccepted gets the number spawned.
@@ -82,6 +83,7 @@ int gmp_ring_drain(struct gmp_sched *s, struct gmp_p *pp, u64 parentgoid,
 		return 0;
 	}
 	head = s->ring_head;
+	/* Entries up to tail are written; pairs with the producer's release. */
 	tail = smp_load_acquire(&ring->tail);
 	if (tail - head > s->ring_entries) {
 		/* A producer index no producer could have written. */
@@ -109,6 +111,7 @@ int gmp_ring_drain(struct gmp_sched *s, struct gmp_p *pp, u64 parentgoid,
 		accepted++;
 	}
 	s->ring_head = head;
+	/* Our reads of the slots before head are done: the producer may reuse them. */
 	smp_store_release(&ring->head, head);
 out:
 	mutex_unlock(&s->ring_lock);
@@ -119,5 +122,6 @@ out:
 /* Entries published but not consumed yet, for the lost-wakeup re-check. */
 bool gmp_ring_pending(struct gmp_sched *s)
 {
+	/* Pairs with the producer's release of tail. */
 	return smp_load_acquire(&s->ring->tail) != READ_ONCE(s->ring_head);
 }

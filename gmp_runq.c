@@ -20,22 +20,25 @@ bool gmp_runqempty(struct gmp_p *pp)
 	 * tail to get a consistent view.
 	 */
 	for (;;) {
+		/* Acquire: see head/tail updates by the owner and thieves. */
 		u32 head = smp_load_acquire(&pp->runqhead);
-		u32 tail = smp_load_acquire(&pp->runqtail);
+		u32 tail = smp_load_acquire(&pp->runqtail); /* as above */
 		struct gmp_g *next = READ_ONCE(pp->runnext);
 
+		/* Tail unchanged since the reads above: they are consistent. */
 		if (tail == smp_load_acquire(&pp->runqtail))
 			return head == tail && !next;
 	}
 }
-GMP_EXPORT_FOR_KUNIT(gmp_runqempty);
+EXPORT_SYMBOL_IF_KUNIT(gmp_runqempty);
 
 u32 gmp_runqlen(struct gmp_p *pp)
 {
+	/* A snapshot: both indices are read with acquire, as in Go. */
 	return smp_load_acquire(&pp->runqtail) -
-	       smp_load_acquire(&pp->runqhead);
+	       smp_load_acquire(&pp->runqhead); /* as above */
 }
-GMP_EXPORT_FOR_KUNIT(gmp_runqlen);
+EXPORT_SYMBOL_IF_KUNIT(gmp_runqlen);
 
 /* Append a batch linked through schedlink; sched.lock held. */
 static void globrunqputbatch(struct gmp_sched *s, struct gmp_g *head,
@@ -55,7 +58,7 @@ void gmp_globrunqput(struct gmp_sched *s, struct gmp_g *gp)
 {
 	globrunqputbatch(s, gp, gp, 1);
 }
-GMP_EXPORT_FOR_KUNIT(gmp_globrunqput);
+EXPORT_SYMBOL_IF_KUNIT(gmp_globrunqput);
 
 /*
  * Move half of the local queue and @gp to the global queue (Go's
@@ -72,6 +75,7 @@ static bool runqputslow(struct gmp_sched *s, struct gmp_p *pp,
 
 	if (WARN_ON_ONCE(n != GMP_RUNQ_SIZE / 2))
 		return false;
+	/* Release: claims the slots; pairs with thieves' acquire of head. */
 	if (cmpxchg_release(&pp->runqhead, head, head + n) != head)
 		return false;
 	first = READ_ONCE(pp->runq[head % GMP_RUNQ_SIZE]);
@@ -110,11 +114,13 @@ void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, struct gmp_g *gp,
 	}
 
 	for (;;) {
+		/* Acquire: slots before head are free once consumers are done. */
 		u32 head = smp_load_acquire(&pp->runqhead);
 		u32 tail = pp->runqtail;
 
 		if (tail - head < GMP_RUNQ_SIZE) {
 			WRITE_ONCE(pp->runq[tail % GMP_RUNQ_SIZE], gp);
+			/* Release: the slot is written before it is visible. */
 			smp_store_release(&pp->runqtail, tail + 1);
 			return;
 		}
@@ -122,7 +128,7 @@ void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, struct gmp_g *gp,
 			return;
 	}
 }
-GMP_EXPORT_FOR_KUNIT(gmp_runqput);
+EXPORT_SYMBOL_IF_KUNIT(gmp_runqput);
 
 /*
  * Take a G from @pp: runnext first (then *@inherit is true: it keeps the
@@ -138,6 +144,7 @@ struct gmp_g *gmp_runqget(struct gmp_p *pp, bool *inherit)
 	}
 	*inherit = false;
 	for (;;) {
+		/* Acquire: pairs with the release of head by thieves. */
 		u32 head = smp_load_acquire(&pp->runqhead);
 		u32 tail = pp->runqtail;
 		struct gmp_g *gp;
@@ -145,11 +152,12 @@ struct gmp_g *gmp_runqget(struct gmp_p *pp, bool *inherit)
 		if (tail == head)
 			return NULL;
 		gp = READ_ONCE(pp->runq[head % GMP_RUNQ_SIZE]);
+		/* Release: our read of the slot is done before it is reused. */
 		if (cmpxchg_release(&pp->runqhead, head, head + 1) == head)
 			return gp;
 	}
 }
-GMP_EXPORT_FOR_KUNIT(gmp_runqget);
+EXPORT_SYMBOL_IF_KUNIT(gmp_runqget);
 
 /*
  * Grab half of @pp's queue into @batch starting at @batchhead (Go's
@@ -159,8 +167,9 @@ static u32 runqgrab(struct gmp_p *pp, struct gmp_g **batch, u32 batchhead,
 		    bool stealrunnext)
 {
 	for (;;) {
+		/* Acquire both: pairs with the owner's release of tail. */
 		u32 head = smp_load_acquire(&pp->runqhead);
-		u32 tail = smp_load_acquire(&pp->runqtail);
+		u32 tail = smp_load_acquire(&pp->runqtail); /* as above */
 		u32 n = tail - head, i;
 
 		n -= n / 2;
@@ -185,6 +194,7 @@ static u32 runqgrab(struct gmp_p *pp, struct gmp_g **batch, u32 batchhead,
 
 			WRITE_ONCE(batch[(batchhead + i) % GMP_RUNQ_SIZE], gp);
 		}
+		/* Release: the slots were read before the owner may reuse them. */
 		if (cmpxchg_release(&pp->runqhead, head, head + n) == head)
 			return n;
 	}
@@ -207,12 +217,14 @@ struct gmp_g *gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim,
 	gp = READ_ONCE(pp->runq[(tail + n) % GMP_RUNQ_SIZE]);
 	if (n == 0)
 		return gp;
+	/* Acquire: a stale head can only make the check stricter. */
 	WARN_ON_ONCE(tail - smp_load_acquire(&pp->runqhead) + n >=
 		     GMP_RUNQ_SIZE);
+	/* Release: the stolen slots are written before they are visible. */
 	smp_store_release(&pp->runqtail, tail + n);
 	return gp;
 }
-GMP_EXPORT_FOR_KUNIT(gmp_runqsteal);
+EXPORT_SYMBOL_IF_KUNIT(gmp_runqsteal);
 
 /*
  * Take a fair share of the global queue (Go's globrunqget): return one G
@@ -247,6 +259,7 @@ struct gmp_g *gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max)
 
 		s->runqhead = gp1->schedlink;
 		WRITE_ONCE(pp->runq[tail % GMP_RUNQ_SIZE], gp1);
+		/* Release: the slot is written before it is visible. */
 		smp_store_release(&pp->runqtail, tail + 1);
 	}
 	if (!s->runqhead)
@@ -254,7 +267,7 @@ struct gmp_g *gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max)
 	gp->schedlink = NULL;
 	return gp;
 }
-GMP_EXPORT_FOR_KUNIT(gmp_globrunqget);
+EXPORT_SYMBOL_IF_KUNIT(gmp_globrunqget);
 
 /*
  * Put a dead G on @pp's free list; past GMP_GFREE_MAX, move a batch to
@@ -279,7 +292,7 @@ void gmp_gfput(struct gmp_sched *s, struct gmp_p *pp, struct gmp_g *gp)
 	}
 	spin_unlock(&s->lock);
 }
-GMP_EXPORT_FOR_KUNIT(gmp_gfput);
+EXPORT_SYMBOL_IF_KUNIT(gmp_gfput);
 
 /*
  * Take a dead G for reuse, refilling @pp's list from the global one in a
@@ -309,4 +322,4 @@ struct gmp_g *gmp_gfget(struct gmp_sched *s, struct gmp_p *pp)
 	}
 	return gp;
 }
-GMP_EXPORT_FOR_KUNIT(gmp_gfget);
+EXPORT_SYMBOL_IF_KUNIT(gmp_gfget);

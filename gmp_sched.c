@@ -210,7 +210,7 @@ static bool gmp_work_pending(struct gmp_sched *s)
 
 /* Go's findrunnable, without the spinning-M and netpoll parts. */
 static struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
-				  bool *inherit)
+				      bool *inherit)
 {
 	struct gmp_p *pp = m->p;
 	struct gmp_g *gp;
@@ -254,7 +254,7 @@ static struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
 
 /* Go's execute: run @gp on @m by loading its frame into @regs. */
 static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, struct gmp_g *gp,
-		   bool inherit, struct pt_regs *regs)
+		       bool inherit, struct pt_regs *regs)
 {
 	int ret = gmp_frame_load(regs, &gp->frame);
 
@@ -290,7 +290,7 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
 	 * Work published before nmidle was visible saw no M to wake: look
 	 * once more now that it is (pairs with the barrier in every waker).
 	 */
-	smp_mb();
+	smp_mb(); /* nmidle store before the work loads; pairs with wakers */
 	if (gmp_work_pending(s)) {
 		spin_lock(&s->lock);
 		if (m->parked && s->pidle) {
@@ -302,8 +302,8 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
 			return 0;
 	}
 
-	ret = wait_event_interruptible(m->park, READ_ONCE(m->nextp) ||
-						READ_ONCE(s->exiting));
+	ret = wait_event_interruptible(m->park,
+				       READ_ONCE(m->nextp) || READ_ONCE(s->exiting));
 
 	spin_lock(&s->lock);
 	if (m->parked)
@@ -324,7 +324,7 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
  * g0 frame loaded.
  */
 static long gmp_schedule(struct gmp_sched *s, struct gmp_m *m,
-		     struct pt_regs *regs)
+			 struct pt_regs *regs)
 {
 	for (;;) {
 		struct gmp_g *gp;
@@ -368,7 +368,7 @@ static long gmp_schedule(struct gmp_sched *s, struct gmp_m *m,
 		pidleput(s, releasep(m));
 		spin_unlock(&s->lock);
 		gmp_publish_state(s);
-		smp_mb(); /* npidle store before the work loads; pairs with user space */
+		smp_mb(); /* npidle store before the work loads; pairs with wakers */
 		if (gmp_work_pending(s))
 			continue;
 		gmp_arch_frame_load(regs, &m->g0);
@@ -434,7 +434,7 @@ long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs)
 	} else if (m->curg) {
 		return -EBUSY;	/* a goroutine cannot become an M */
 	}
-	gmp_arch_frame_save(regs, &m->g0);
+	gmp_frame_save(regs, &m->g0);
 	return gmp_schedule(s, m, regs);
 }
 
@@ -473,7 +473,7 @@ long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
 		return -EINVAL;
 	gp = m->curg;
 	/* Save before publishing: another M may take it at once. */
-	gmp_arch_frame_save(regs, &gp->frame);
+	gmp_frame_save(regs, &gp->frame);
 	gp->status = GMP_GRUNNABLE;
 	m->curg = NULL;
 	spin_lock(&s->lock);

@@ -32,7 +32,7 @@
 #define GMP_RING_ENTRIES_DEFAULT 256
 #define GMP_RING_ENTRIES_MAX	4096
 #define GMP_STACK_MIN		4096	/* smallest goroutine stack accepted */
-#define GMP_STACK_MAX		(1ULL << 30)
+#define GMP_STACK_MAX		0x40000000ULL	/* 1 GiB */
 
 /*
  * GMP_IOC_CREATE: make the scheduler instance of this open file. Once per
@@ -53,8 +53,8 @@ struct gmp_create {
 #define GMP_CREATE_SIZE_VER0	72	/* sizeof first published struct */
 
 /* gmp_create.features */
-#define GMP_FEAT_SPAWN_RING	(1U << 0)	/* goroutines spawned via the ring */
-#define GMP_FEAT_KERNEL_SWITCH	(1U << 1)	/* GOSCHED/GOEXIT switch frames */
+#define GMP_FEAT_SPAWN_RING	0x1U	/* goroutines spawned via the ring */
+#define GMP_FEAT_KERNEL_SWITCH	0x2U	/* GOSCHED/GOEXIT switch frames */
 
 /* mmap offsets: the read-only state page(s), the read-write spawn ring. */
 #define GMP_OFF_STATE		0x00000000ULL
@@ -137,7 +137,7 @@ struct gmp_spawn {
 };
 
 /* gmp_spawn.flags */
-#define GMP_SPAWN_MAIN		(1U << 0)	/* the main goroutine: its exit ends the instance */
+#define GMP_SPAWN_MAIN		0x1U	/* the main goroutine: its exit ends the instance */
 #define GMP_SPAWN_FLAGS_ALL	GMP_SPAWN_MAIN
 
 /*

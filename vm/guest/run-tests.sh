@@ -1,0 +1,38 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Runs inside the test guest from /gmp: module life cycle checks, the
+# KUnit suite (if this kernel has KUnit) and every selftest. Each result
+# is a line vm/results.py reads: GMP-CHECK <name> <status>, KTAP in the
+# kernel log, and the selftests' TAP between GMP-SELFTEST markers.
+check() {
+	name=$1
+	shift
+	"$@"
+	echo "GMP-CHECK $name $?"
+}
+
+check insmod insmod ./gmp.ko
+check dev_gmp_exists test -c /dev/gmp
+check dev_gmp_mode_0666 sh -c '[ "$(stat -c %a /dev/gmp)" = 666 ]'
+
+# An open instance pins the module; closing it lets rmmod through.
+exec 3</dev/gmp
+check rmmod_refused_while_open sh -c '! rmmod gmp 2>/dev/null'
+exec 3<&-
+
+if [ -f gmp_kunit.ko ]; then
+	echo "GMP-KUNIT-BEGIN"
+	check kunit_load insmod ./gmp_kunit.ko
+	check kunit_unload rmmod gmp_kunit
+fi
+
+for t in ./gmp_*_test; do
+	echo "GMP-SELFTEST $t"
+	"$t"
+	echo "GMP-SELFTEST-EXIT $t $?"
+done
+
+check demo_hello ./hello 16
+check rmmod rmmod gmp
+check dev_gmp_gone sh -c '! test -e /dev/gmp'
+exit 0

@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run every gmp test: build the module for Debian's stock 6.1 kernel and
+# for the debug test kernel (KASAN, lockdep, DEBUG_ATOMIC_SLEEP, KUnit),
+# W=1 and checkpatch --strict, then boot each kernel under QEMU and run the
+# KUnit suite (debug kernel) and the selftests (both). Prints each failing
+# case and a closing line "N passed, N failed". Options go to vm/run.sh
+# (for example --kvm).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+
+vm/deps.sh
+. vm/kernels.sh
+stock_kernels
+t=$SECONDS
+ktree=$(vm/build-kernel.sh)
+echo "test: debug kernel ready in $((SECONDS - t)) s: $ktree" >&2
+
+mkdir -p build
+checks=build/host-checks.txt
+: > "$checks"
+result() { if [ "$2" = 0 ]; then echo "ok $1"; else echo "not ok $1"; fi >> "$checks"; }
+
+# Builds: a warning is a failure.
+for k in stock debug; do
+	kdir=$STOCK_KDIR
+	[ $k = debug ] && kdir=$ktree
+	rc=0
+	make --no-print-directory module KDIR="$kdir" MODOUT=build/$k W=1 > build/$k-build.log 2>&1 || rc=$?
+	if [ $rc = 0 ] && grep -E "warning:|error:" build/$k-build.log; then rc=1; fi
+	[ $rc = 0 ] || tail -30 build/$k-build.log
+	result "build gmp.ko for the $k kernel, W=1, no warnings" $rc
+done
+rc=0
+make --no-print-directory userlib selftests examples > build/user-build.log 2>&1 || { rc=$?; tail -30 build/user-build.log; }
+result "build kgo, selftests and examples" $rc
+rc=0
+make --no-print-directory check CHECKPATCH="$ktree/scripts/checkpatch.pl" > build/checkpatch.log 2>&1 || { rc=$?; cat build/checkpatch.log; }
+result "checkpatch.pl --strict on the kernel sources" $rc
+
+# Stage each guest's /gmp and boot it.
+for k in debug stock; do
+	g=build/guest-$k
+	rm -rf "$g"
+	mkdir -p "$g"
+	cp build/$k/gmp.ko selftests/gmp_*_test examples/hello vm/guest/run-tests.sh "$g/"
+	[ $k = debug ] && cp build/debug/gmp_kunit.ko "$g/"
+done
+declare -A vmrc
+for k in debug stock; do
+	echo "test: === $k kernel ===" >&2
+	vmrc[$k]=0
+	vm/run.sh --kernel $k --dir build/guest-$k --log build/$k-console.log "$@" \
+		-- sh run-tests.sh || vmrc[$k]=$?
+done
+
+echo "test: total $((SECONDS - start)) s" >&2
+python3 vm/results.py --checks "$checks" \
+	"debug=build/debug-console.log:${vmrc[debug]}" \
+	"stock=build/stock-console.log:${vmrc[stock]}"
