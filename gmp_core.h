@@ -7,6 +7,7 @@
 #ifndef _GMP_CORE_H
 #define _GMP_CORE_H
 
+#include <linux/atomic.h>
 #include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
@@ -121,11 +122,11 @@ struct gmp_sched {
 	struct gmp_g *gfree;		/* global free G list */
 	u32 ngfree;
 	struct list_head allgs;
-	u64 goidgen;
-	u64 ngoroutines;
+	u64 goidgen;			/* these three under ring_lock */
 	u64 nspawned;
 	u64 nbadspawn;
-	u64 nkswitch;
+	atomic64_t ngoroutines;		/* G's not yet dead, all M's update */
+	atomic64_t nkswitch;		/* frame switches, all M's update */
 	bool mainspawned;
 	bool exiting;
 	int exit_code;

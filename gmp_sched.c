@@ -131,10 +131,10 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->npidle, READ_ONCE(s->npidle));
 	WRITE_ONCE(st->runqsize, READ_ONCE(s->runqsize));
 	WRITE_ONCE(st->goidgen, READ_ONCE(s->goidgen));
-	WRITE_ONCE(st->ngoroutines, READ_ONCE(s->ngoroutines));
+	WRITE_ONCE(st->ngoroutines, atomic64_read(&s->ngoroutines));
 	WRITE_ONCE(st->nspawned, READ_ONCE(s->nspawned));
 	WRITE_ONCE(st->nbadspawn, READ_ONCE(s->nbadspawn));
-	WRITE_ONCE(st->nkswitch, READ_ONCE(s->nkswitch));
+	WRITE_ONCE(st->nkswitch, atomic64_read(&s->nkswitch));
 	WRITE_ONCE(st->exit_code, READ_ONCE(s->exit_code));
 	WRITE_ONCE(st->exiting, READ_ONCE(s->exiting));
 }
@@ -168,7 +168,7 @@ struct gmp_g *gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
 		s->mainspawned = true;
 	gmp_spawn_frame(sp, gp->goid, &gp->frame);
 	gp->status = GMP_GRUNNABLE;
-	WRITE_ONCE(s->ngoroutines, s->ngoroutines + 1);
+	atomic64_inc(&s->ngoroutines);
 	WRITE_ONCE(s->nspawned, s->nspawned + 1);
 
 	if (pp) {
@@ -260,7 +260,7 @@ static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, struct gmp_g *gp,
 
 	if (ret) {
 		/* Cannot happen for frames gmp built; drop the G if it does. */
-		WRITE_ONCE(s->ngoroutines, s->ngoroutines - 1);
+		atomic64_dec(&s->ngoroutines);
 		gmp_gfput(s, m->p, gp);
 		return ret;
 	}
@@ -268,7 +268,7 @@ static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, struct gmp_g *gp,
 	m->curg = gp;
 	if (!inherit)
 		m->p->schedtick++;
-	WRITE_ONCE(s->nkswitch, s->nkswitch + 1);
+	atomic64_inc(&s->nkswitch);
 	return 0;
 }
 
@@ -314,6 +314,7 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
 		ret = 0;
 	}
 	spin_unlock(&s->lock);
+	gmp_publish_state(s);
 	return ret ? -EINTR : 0;
 }
 
@@ -456,7 +457,7 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 		return -EINVAL;
 	gp = m->curg;
 	m->curg = NULL;
-	WRITE_ONCE(s->ngoroutines, s->ngoroutines - 1);
+	atomic64_dec(&s->ngoroutines);
 	if (gp->ismain)
 		gmp_exit_instance(s, status);
 	gmp_gfput(s, m->p, gp);

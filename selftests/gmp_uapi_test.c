@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -463,6 +465,77 @@ TEST_F(inst, first_goroutine_frame)
 
 	/* Exited: a late M leaves at once. */
 	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
+}
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* Interrupt whatever blocks next in about 50 ms, without SA_RESTART. */
+static void arm_alarm(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+
+	sigaction(SIGALRM, &sa, NULL);
+	ualarm(50000, 0);
+}
+
+/*
+ * An idle M sleeps in the kernel; a signal is delivered on its g0 frame
+ * and MSTART returns -EINTR. The M stays registered and can come back.
+ */
+TEST_F(inst, signal_wakes_idle_m)
+{
+	struct gmp_spawn e;
+
+	if (self->fd < 0)
+		return;
+	arm_alarm();
+	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
+	EXPECT_EQ(1, alarms);
+	EXPECT_EQ(1, self->state->mcount);
+	EXPECT_EQ(0, self->state->nmidle);
+	EXPECT_EQ(1, self->state->npidle);
+
+	/* Back in: runs the main goroutine and leaves with its status. */
+	raw_fd = self->fd;
+	e = good_entry(self->stack, (uintptr_t)raw_entry);
+	e.flags = GMP_SPAWN_MAIN;
+	ring_push(self->ring, self->spawn, &e);
+	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
+	EXPECT_EQ(77, self->state->exit_code);
+	EXPECT_EQ(1, self->state->mcount);
+}
+
+static void *mstart_thread(void *arg)
+{
+	long fd = (long)arg;
+
+	return (void *)gmp_ioctl_ret((int)fd, GMP_IOC_MSTART, 0);
+}
+
+/* No more than maxmcount M's: the next thread gets -EAGAIN at once. */
+TEST(maxmcount_limit)
+{
+	struct gmp_create c = { .size = sizeof(c), .nprocs = 1, .maxmcount = 1 };
+	pthread_t t;
+	void *ret;
+	int fd = gmp_open(_metadata);
+
+	if (fd < 0)
+		return;
+	ASSERT_EQ(0, gmp_ioctl(fd, GMP_IOC_CREATE, (uintptr_t)&c));
+	EXPECT_EQ(1, c.maxmcount);
+	arm_alarm();
+	EXPECT_EQ(-EINTR, gmp_ioctl_ret(fd, GMP_IOC_MSTART, 0));
+	ASSERT_EQ(0, pthread_create(&t, NULL, mstart_thread, (void *)(long)fd));
+	ASSERT_EQ(0, pthread_join(t, &ret));
+	EXPECT_EQ(-EAGAIN, (long)ret);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN

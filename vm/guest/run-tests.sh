@@ -11,6 +11,8 @@ check() {
 	echo "GMP-CHECK $name $?"
 }
 
+# Two CPUs, or the multi-P paths would go untested.
+check guest_has_2_cpus sh -c '[ "$(grep -c ^processor /proc/cpuinfo)" -ge 2 ]'
 check insmod insmod ./gmp.ko
 check dev_gmp_exists test -c /dev/gmp
 check dev_gmp_mode_0666 sh -c '[ "$(stat -c %a /dev/gmp)" = 666 ]'
