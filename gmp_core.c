@@ -115,6 +115,7 @@ EXPORT_SYMBOL_IF_KUNIT(gmp_create_check);
 
 static void gmp_instance_free(struct gmp_sched *s)
 {
+	gmp_trace_instance_remove(s);
 	gmp_sched_destroy(s);
 	gmp_region_free(&s->ring_region);
 	gmp_region_free(&s->state_region);
@@ -149,6 +150,7 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	s->mm = current->mm;
 	mmgrab(s->mm);
 	gmp_publish_state(s);
+	gmp_trace_instance_add(s);
 	return 0;
 }
 
@@ -349,12 +351,19 @@ static struct miscdevice gmp_misc = {
 
 static int __init gmp_init(void)
 {
-	return misc_register(&gmp_misc);
+	int ret;
+
+	gmp_trace_init();
+	ret = misc_register(&gmp_misc);
+	if (ret)
+		gmp_trace_exit();
+	return ret;
 }
 
 static void __exit gmp_exit(void)
 {
 	misc_deregister(&gmp_misc);
+	gmp_trace_exit();
 }
 
 module_init(gmp_init);

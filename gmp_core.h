@@ -46,6 +46,7 @@ struct gmp_g {
 	u64 parentgoid;		/* goid of the goroutine that spawned it */
 	enum gmp_gstatus status;
 	bool ismain;
+	struct gmp_m *m;	/* the M running it, if any */
 	struct gmp_frame frame;	/* where it resumes */
 	struct gmp_g *schedlink; /* global run queue or free list */
 	struct list_head allg;	/* sched.allgs */
@@ -65,6 +66,7 @@ struct gmp_p {
 	u32 id;
 	enum gmp_pstatus status;
 	u32 schedtick;		/* incremented on every execute */
+	int cpu;		/* the CPU its M is bound to */
 	struct gmp_m *m;	/* the M holding it, if any */
 	struct gmp_p *link;	/* sched.pidle */
 	/*
@@ -89,6 +91,7 @@ struct gmp_m {
 	struct gmp_g *curg;	/* goroutine running on it */
 	struct list_head idle;	/* sched.midle */
 	bool parked;		/* on sched.midle */
+	int cpu;		/* the CPU it is bound to, -1: none yet */
 	wait_queue_head_t park;	/* Go's m.park note */
 	struct gmp_frame g0;	/* where the thread called MSTART */
 };
@@ -139,6 +142,9 @@ struct gmp_sched {
 	struct gmp_ring *ring;
 	struct gmp_spawn *spawn;
 	u32 ring_entries;
+
+	struct dentry *debugfs;		/* gmp_trace.c */
+	unsigned long created_at;	/* jiffies */
 };
 
 /* gmp_frame.c + gmp_arch_x86.S */
@@ -172,6 +178,12 @@ struct gmp_g *gmp_gfget(struct gmp_sched *s, struct gmp_p *pp);
 
 /* gmp_core.c */
 int gmp_create_check(struct gmp_create *c);
+
+/* gmp_trace.c */
+void gmp_trace_init(void);
+void gmp_trace_exit(void);
+void gmp_trace_instance_add(struct gmp_sched *s);
+void gmp_trace_instance_remove(struct gmp_sched *s);
 
 /* gmp_sched.c */
 int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount);

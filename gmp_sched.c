@@ -15,6 +15,7 @@
  * M lists and the free G list; local run queues are lock-free (gmp_runq.c);
  * ring_lock serialises consumers of the spawn ring.
  */
+#include <linux/cpumask.h>
 #include <linux/errno.h>
 #include <linux/prandom.h>
 #include <linux/ptrace.h>
@@ -89,6 +90,21 @@ static struct gmp_m *mget(struct gmp_sched *s)
 	if (m)
 		munlink(s, m);
 	return m;
+}
+
+/*
+ * Bind the running M to its P's CPU (Go's wirep, plus the affinity the
+ * kernel can give). Only when the P changed, outside any lock. A CPU the
+ * process may not use (a cpuset) leaves the M where it was.
+ */
+static void gmp_wirep(struct gmp_m *m)
+{
+	int cpu = m->p->cpu;
+
+	if (m->cpu == cpu)
+		return;
+	m->cpu = cpu;
+	set_cpus_allowed_ptr(current, cpumask_of(cpu));
 }
 
 static struct gmp_m *gmp_m_current(struct gmp_sched *s)
@@ -265,7 +281,9 @@ static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, struct gmp_g *gp,
 		return ret;
 	}
 	gp->status = GMP_GRUNNING;
+	WRITE_ONCE(gp->m, m);
 	m->curg = gp;
+	gmp_wirep(m);
 	if (!inherit)
 		m->p->schedtick++;
 	atomic64_inc(&s->nkswitch);
@@ -399,6 +417,7 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 	if (!m)
 		return ERR_PTR(-ENOMEM);
 	m->tid = task_pid_nr(current);
+	m->cpu = -1;
 	init_waitqueue_head(&m->park);
 	INIT_LIST_HEAD(&m->idle);
 
@@ -457,6 +476,7 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 		return -EINVAL;
 	gp = m->curg;
 	m->curg = NULL;
+	WRITE_ONCE(gp->m, NULL);
 	atomic64_dec(&s->ngoroutines);
 	if (gp->ismain)
 		gmp_exit_instance(s, status);
@@ -477,6 +497,7 @@ long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
 	gmp_frame_save(regs, &gp->frame);
 	gp->status = GMP_GRUNNABLE;
 	m->curg = NULL;
+	WRITE_ONCE(gp->m, NULL);
 	spin_lock(&s->lock);
 	gmp_globrunqput(s, gp);
 	spin_unlock(&s->lock);
@@ -518,6 +539,7 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
 		if (!s->allp[i])
 			return -ENOMEM;	/* gmp_sched_destroy() frees the rest */
 		s->allp[i]->id = i;
+		s->allp[i]->cpu = cpumask_local_spread(i, NUMA_NO_NODE);
 	}
 	/* Push in reverse so P0 is handed out first. */
 	spin_lock(&s->lock);

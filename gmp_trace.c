@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Introspection: Go's schedtrace and scheddetail, as debugfs files.
+ *
+ *   /sys/kernel/debug/gmp/<tgid>-<n>/schedtrace    one line, Go's format
+ *   /sys/kernel/debug/gmp/<tgid>-<n>/scheddetail   every P, M and live G
+ *
+ * <tgid> is the owning process, <n> a sequence number (a process may have
+ * several instances). Values are a snapshot taken under sched.lock; the
+ * lock-free run queue lengths may be a moment apart from the rest.
+ */
+#include <linux/atomic.h>
+#include <linux/debugfs.h>
+#include <linux/jiffies.h>
+#include <linux/sched.h>
+#include <linux/seq_file.h>
+
+#include "gmp_core.h"
+
+static struct dentry *gmp_debugfs_root;
+static atomic_t gmp_trace_seq = ATOMIC_INIT(0);
+
+static const char *const gmp_gstatus_names[] = {
+	[GMP_GIDLE] = "idle",
+	[GMP_GRUNNABLE] = "runnable",
+	[GMP_GRUNNING] = "running",
+	[GMP_GSYSCALL] = "syscall",
+	[GMP_GWAITING] = "waiting",
+	[GMP_GDEAD] = "dead",
+};
+
+static void gmp_schedtrace_line(struct seq_file *sf, struct gmp_sched *s)
+{
+	u32 i;
+
+	lockdep_assert_held(&s->lock);
+	seq_printf(sf,
+		   "SCHED %ums: gomaxprocs=%u idleprocs=%u threads=%u spinningthreads=0 idlethreads=%u runqueue=%u [",
+		   jiffies_to_msecs(jiffies - s->created_at), s->nprocs,
+		   s->npidle, s->mcount, s->nmidle, s->runqsize);
+	for (i = 0; i < s->nprocs; i++)
+		seq_printf(sf, i ? " %u" : "%u", gmp_runqlen(s->allp[i]) +
+			   !!READ_ONCE(s->allp[i]->runnext));
+	seq_puts(sf, "]\n");
+}
+
+static int gmp_schedtrace_show(struct seq_file *sf, void *unused)
+{
+	struct gmp_sched *s = sf->private;
+
+	spin_lock(&s->lock);
+	gmp_schedtrace_line(sf, s);
+	spin_unlock(&s->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(gmp_schedtrace);
+
+static int gmp_scheddetail_show(struct seq_file *sf, void *unused)
+{
+	struct gmp_sched *s = sf->private;
+	unsigned long tid;
+	struct gmp_g *gp;
+	struct gmp_m *m;
+	u32 i;
+
+	spin_lock(&s->lock);
+	gmp_schedtrace_line(sf, s);
+	seq_printf(sf, "goroutines=%lld spawned=%llu badspawn=%llu kswitch=%lld exiting=%d\n",
+		   atomic64_read(&s->ngoroutines), s->nspawned, s->nbadspawn,
+		   atomic64_read(&s->nkswitch), s->exiting);
+	for (i = 0; i < s->nprocs; i++) {
+		struct gmp_p *pp = s->allp[i];
+		struct gmp_m *pm = READ_ONCE(pp->m);
+
+		seq_printf(sf, "  P%u: status=%d schedtick=%u m=%d cpu=%d runqsize=%u runnext=%d gfreecnt=%u\n",
+			   pp->id, pp->status, pp->schedtick,
+			   pm ? (int)pm->id : -1, pp->cpu, gmp_runqlen(pp),
+			   READ_ONCE(pp->runnext) ? 1 : 0, pp->gfreecnt);
+	}
+	xa_for_each(&s->ms, tid, m) {
+		struct gmp_g *curg = READ_ONCE(m->curg);
+		struct gmp_p *mp = READ_ONCE(m->p);
+
+		seq_printf(sf, "  M%u: tid=%lu p=%d curg=%lld parked=%d\n",
+			   m->id, tid, mp ? (int)mp->id : -1,
+			   curg ? (long long)curg->goid : -1LL, m->parked);
+	}
+	list_for_each_entry(gp, &s->allgs, allg) {
+		struct gmp_m *gm = READ_ONCE(gp->m);
+
+		if (gp->status == GMP_GDEAD)
+			continue;
+		seq_printf(sf, "  G%llu: status=%d(%s) m=%d parent=%llu%s\n",
+			   gp->goid, gp->status, gmp_gstatus_names[gp->status],
+			   gm ? (int)gm->id : -1, gp->parentgoid,
+			   gp->ismain ? " main" : "");
+	}
+	spin_unlock(&s->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(gmp_scheddetail);
+
+void gmp_trace_instance_add(struct gmp_sched *s)
+{
+	char name[32];
+
+	s->created_at = jiffies;
+	if (IS_ERR_OR_NULL(gmp_debugfs_root))
+		return;
+	snprintf(name, sizeof(name), "%d-%d", task_tgid_nr(current),
+		 atomic_inc_return(&gmp_trace_seq));
+	s->debugfs = debugfs_create_dir(name, gmp_debugfs_root);
+	debugfs_create_file("schedtrace", 0400, s->debugfs, s,
+			    &gmp_schedtrace_fops);
+	debugfs_create_file("scheddetail", 0400, s->debugfs, s,
+			    &gmp_scheddetail_fops);
+}
+
+/* Waits for readers to finish: call before the instance is freed. */
+void gmp_trace_instance_remove(struct gmp_sched *s)
+{
+	debugfs_remove_recursive(s->debugfs);
+	s->debugfs = NULL;
+}
+
+void gmp_trace_init(void)
+{
+	gmp_debugfs_root = debugfs_create_dir("gmp", NULL);
+}
+
+void gmp_trace_exit(void)
+{
+	debugfs_remove_recursive(gmp_debugfs_root);
+}

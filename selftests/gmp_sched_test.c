@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Scheduling across P's: goroutines really run in parallel, idle P's
+ * steal, M's are bound to their P's CPU, and the schedtrace files show
+ * what the test created. Needs two CPUs (the test guest has them).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../userlib/kgo.h"
+#include "kselftest_harness.h"
+
+#define REQUIRE_GMP_AND_CPUS(n) do {					\
+		if (access("/dev/gmp", F_OK))				\
+			SKIP(return, "/dev/gmp missing: gmp.ko is not loaded"); \
+		if (sysconf(_SC_NPROCESSORS_ONLN) < (n))		\
+			SKIP(return, "needs %d CPUs", (n));		\
+		setenv("GMPMAXPROCS", #n, 1);				\
+	} while (0)
+
+static void wait_for(int *counter, int n)
+{
+	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < n)
+		kgo_yield();
+}
+
+/*
+ * Go's TestGoroutineParallelism: two goroutines take turns through a
+ * shared counter by spinning, never yielding. Without two M's running at
+ * once one of them spins forever and the harness times the test out.
+ */
+#define TURNS 2000
+static int turn, par_done;
+
+static void taker(void *arg)
+{
+	int me = (int)(intptr_t)arg, i;
+
+	for (i = 0; i < TURNS; i++) {
+		while (__atomic_load_n(&turn, __ATOMIC_ACQUIRE) % 2 != me)
+			;
+		__atomic_add_fetch(&turn, 1, __ATOMIC_RELEASE);
+	}
+	__atomic_add_fetch(&par_done, 1, __ATOMIC_RELEASE);
+}
+
+static int parallel_main(void *arg)
+{
+	(void)arg;
+	kgo_go(taker, (void *)0);
+	kgo_go(taker, (void *)1);
+	wait_for(&par_done, 2);
+	return __atomic_load_n(&turn, __ATOMIC_ACQUIRE);
+}
+
+TEST(goroutine_parallelism)
+{
+	int status = -1;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	ASSERT_EQ(0, kgo_run(parallel_main, NULL, &status));
+	EXPECT_EQ(2 * TURNS, status);
+}
+
+/*
+ * Work spawned on one P runs on the other: the spawning P keeps
+ * everything in its own queue, so only stealing (or the global queue)
+ * gets goroutines onto the second M. Each records its thread and CPU.
+ */
+#define NWORK 64
+static pid_t work_tid[NWORK];
+static int work_cpu[NWORK], work_bound[NWORK], work_done;
+
+static void worker(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	volatile unsigned long spin;
+	cpu_set_t set;
+
+	for (spin = 0; spin < 200000; spin++)
+		;
+	work_tid[i] = (pid_t)syscall(SYS_gettid);
+	work_cpu[i] = sched_getcpu();
+	if (!sched_getaffinity(0, sizeof(set), &set))
+		work_bound[i] = CPU_COUNT(&set) == 1 && CPU_ISSET(work_cpu[i], &set);
+	__atomic_add_fetch(&work_done, 1, __ATOMIC_RELEASE);
+}
+
+static int spread_main(void *arg)
+{
+	intptr_t i;
+
+	(void)arg;
+	for (i = 0; i < NWORK; i++)
+		kgo_go(worker, (void *)i);
+	wait_for(&work_done, NWORK);
+	return 0;
+}
+
+static int distinct(const int *v, int n)
+{
+	int i, j, d = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i && v[j] != v[i]; j++)
+			;
+		d += j == i;
+	}
+	return d;
+}
+
+TEST(idle_p_steals_work)
+{
+	int status = -1, i, tids[NWORK];
+
+	REQUIRE_GMP_AND_CPUS(2);
+	ASSERT_EQ(0, kgo_run(spread_main, NULL, &status));
+	for (i = 0; i < NWORK; i++)
+		tids[i] = work_tid[i];
+	EXPECT_EQ(2, distinct(tids, NWORK));
+	EXPECT_EQ(2, distinct(work_cpu, NWORK));
+}
+
+TEST(m_bound_to_p_cpu)
+{
+	int status = -1, i;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	ASSERT_EQ(0, kgo_run(spread_main, NULL, &status));
+	for (i = 0; i < NWORK; i++)
+		ASSERT_TRUE(work_bound[i]) TH_LOG("goroutine %d ran unbound", i);
+}
+
+/*
+ * schedtrace and scheddetail, read while the test knows exactly what
+ * exists: two P's, two M's, 20 waiting goroutines and main.
+ */
+#define NWAIT 20
+static int release_waiters, waiters_started, waiters_done;
+static char trace[4096], detail[65536];
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return 0;
+}
+
+static int trace_dir(char *out, size_t size)
+{
+	char prefix[32];
+	struct dirent *d;
+	DIR *dir = opendir("/sys/kernel/debug/gmp");
+
+	if (!dir)
+		return -errno;
+	snprintf(prefix, sizeof(prefix), "%d-", getpid());
+	while ((d = readdir(dir)))
+		if (!strncmp(d->d_name, prefix, strlen(prefix)))
+			break;
+	if (d)
+		snprintf(out, size, "/sys/kernel/debug/gmp/%s", d->d_name);
+	closedir(dir);
+	return d ? 0 : -ENOENT;
+}
+
+static void waiter(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&waiters_started, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&release_waiters, __ATOMIC_ACQUIRE))
+		kgo_yield();
+	__atomic_add_fetch(&waiters_done, 1, __ATOMIC_RELEASE);
+}
+
+static int trace_main(void *arg)
+{
+	char dir[320], path[360];
+	int i, r;
+
+	(void)arg;
+	for (i = 0; i < NWAIT; i++)
+		kgo_go(waiter, NULL);
+	wait_for(&waiters_started, NWAIT);
+	r = trace_dir(dir, sizeof(dir));
+	if (!r) {
+		snprintf(path, sizeof(path), "%s/schedtrace", dir);
+		r = read_file(path, trace, sizeof(trace));
+	}
+	if (!r) {
+		snprintf(path, sizeof(path), "%s/scheddetail", dir);
+		r = read_file(path, detail, sizeof(detail));
+	}
+	__atomic_store_n(&release_waiters, 1, __ATOMIC_RELEASE);
+	wait_for(&waiters_done, NWAIT);
+	return -r;
+}
+
+static int count_lines(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (; (text = strstr(text, needle)); text++)
+		n++;
+	return n;
+}
+
+TEST(schedtrace_matches)
+{
+	unsigned int procs, idle, threads, spinning, idlethreads, runq;
+	int status = -1;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	if (access("/sys/kernel/debug/gmp", R_OK))
+		SKIP(return, "/sys/kernel/debug/gmp unreadable (debugfs not mounted, or not root)");
+	ASSERT_EQ(0, kgo_run(trace_main, NULL, &status));
+	ASSERT_EQ(0, status) TH_LOG("reading the trace files: %s", strerror(status));
+
+	TH_LOG("%s", trace);
+	ASSERT_EQ(6, sscanf(trace, "SCHED %*ums: gomaxprocs=%u idleprocs=%u threads=%u spinningthreads=%u idlethreads=%u runqueue=%u",
+			    &procs, &idle, &threads, &spinning, &idlethreads, &runq));
+	EXPECT_EQ(2, procs);
+	EXPECT_EQ(2, threads);
+	EXPECT_GE(NWAIT, runq);
+	EXPECT_EQ(2, count_lines(detail, "  P"));
+	EXPECT_EQ(2, count_lines(detail, "  M"));
+	/* Every goroutine alive, main running the read itself. */
+	EXPECT_EQ(NWAIT + 1, count_lines(detail, "  G"));
+	EXPECT_NE(NULL, strstr(detail, " main\n"));
+	EXPECT_NE(NULL, strstr(detail, "G1: status=2(running)"));
+}
+
+TEST_HARNESS_MAIN
