@@ -80,6 +80,7 @@ static void __maybe_unused gmp_uapi_pins(void)
 	BUILD_BUG_ON(sizeof(struct gmp_state) != 136);
 	BUILD_BUG_ON(sizeof(struct gmp_state) > PAGE_SIZE);
 	BUILD_BUG_ON(GMP_OFF_RING & ~PAGE_MASK);
+	BUILD_BUG_ON(sizeof(struct gmp_wait) != 16);
 }
 
 /*
@@ -216,6 +217,22 @@ static long gmp_ioc_wakep(struct gmp_sched *s, unsigned long arg)
 	return arg ? -EINVAL : gmp_wakep_ioctl(s);
 }
 
+static long gmp_ioc_gopark(struct gmp_sched *s, unsigned long arg)
+{
+	struct gmp_wait w;
+	int ret = gmp_wait_from_user(&w, arg);
+
+	return ret ? ret : gmp_gopark(s, current_pt_regs(), &w);
+}
+
+static long gmp_ioc_goready(struct gmp_sched *s, unsigned long arg)
+{
+	struct gmp_wait w;
+	int ret = gmp_wait_from_user(&w, arg);
+
+	return ret ? ret : gmp_goready(s, &w);
+}
+
 struct gmp_ioctl_def {
 	unsigned int cmd;
 	bool needs_instance;
@@ -246,6 +263,16 @@ static const struct gmp_ioctl_def gmp_ioctls[] = {
 		.cmd = GMP_IOC_WAKEP,
 		.needs_instance = true,
 		.fn = gmp_ioc_wakep,
+	},
+	[GMP_IOC_NR_GOPARK] = {
+		.cmd = GMP_IOC_GOPARK,
+		.needs_instance = true,
+		.fn = gmp_ioc_gopark,
+	},
+	[GMP_IOC_NR_GOREADY] = {
+		.cmd = GMP_IOC_GOREADY,
+		.needs_instance = true,
+		.fn = gmp_ioc_goready,
 	},
 };
 

@@ -49,6 +49,8 @@ struct gmp_g {
 	struct gmp_m *m;	/* the M running it, if any */
 	struct gmp_frame frame;	/* where it resumes */
 	struct gmp_g *schedlink; /* global run queue or free list */
+	u64 waitkey;		/* GOPARK key while waiting */
+	struct list_head waitlink; /* its wait queue */
 	struct list_head allg;	/* sched.allgs */
 };
 
@@ -143,6 +145,7 @@ struct gmp_sched {
 	struct gmp_spawn *spawn;
 	u32 ring_entries;
 
+	struct gmp_waitq *waitq;	/* gmp_park.c */
 	struct dentry *debugfs;		/* gmp_trace.c */
 	unsigned long created_at;	/* jiffies */
 };
@@ -179,6 +182,14 @@ struct gmp_g *gmp_gfget(struct gmp_sched *s, struct gmp_p *pp);
 /* gmp_core.c */
 int gmp_create_check(struct gmp_create *c);
 
+/* gmp_park.c */
+int gmp_waitq_init(struct gmp_sched *s);
+void gmp_waitq_destroy(struct gmp_sched *s);
+int gmp_wait_from_user(struct gmp_wait *w, unsigned long arg);
+long gmp_gopark(struct gmp_sched *s, struct pt_regs *regs,
+		const struct gmp_wait *w);
+long gmp_goready(struct gmp_sched *s, const struct gmp_wait *w);
+
 /* gmp_trace.c */
 void gmp_trace_init(void);
 void gmp_trace_exit(void);
@@ -194,6 +205,9 @@ long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
 long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_wakep_ioctl(struct gmp_sched *s);
+long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs);
+struct gmp_m *gmp_m_running(struct gmp_sched *s);
+void gmp_wakep(struct gmp_sched *s);
 void gmp_publish_state(struct gmp_sched *s);
 
 #endif /* _GMP_CORE_H */

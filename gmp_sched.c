@@ -117,7 +117,7 @@ static struct gmp_m *gmp_m_current(struct gmp_sched *s)
  * startm). Without a parked M the P stays idle: M's are created by user
  * space, and the next M to enter the scheduler takes the P.
  */
-static void gmp_wakep(struct gmp_sched *s)
+void gmp_wakep(struct gmp_sched *s)
 {
 	struct gmp_p *pp;
 	struct gmp_m *m;
@@ -342,8 +342,7 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
  * Returns 0 with a goroutine's frame loaded, or MSTART's result with the
  * g0 frame loaded.
  */
-static long gmp_schedule(struct gmp_sched *s, struct gmp_m *m,
-			 struct pt_regs *regs)
+long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 {
 	for (;;) {
 		struct gmp_g *gp;
@@ -459,7 +458,7 @@ long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs)
 }
 
 /* The M running a goroutine on behalf of the caller, or NULL. */
-static struct gmp_m *gmp_m_running(struct gmp_sched *s)
+struct gmp_m *gmp_m_running(struct gmp_sched *s)
 {
 	struct gmp_m *m = gmp_m_current(s);
 
@@ -531,6 +530,8 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
 	INIT_LIST_HEAD(&s->allgs);
 	s->nprocs = nprocs;
 	s->maxmcount = maxmcount;
+	if (gmp_waitq_init(s))
+		return -ENOMEM;
 	s->allp = kcalloc(nprocs, sizeof(*s->allp), GFP_KERNEL_ACCOUNT);
 	if (!s->allp)
 		return -ENOMEM;
@@ -562,6 +563,7 @@ void gmp_sched_destroy(struct gmp_sched *s)
 		kfree(m);
 	xa_destroy(&s->ms);
 	mutex_destroy(&s->ring_lock);
+	gmp_waitq_destroy(s);
 	if (s->allp) {
 		for (i = 0; i < s->nprocs; i++)
 			kfree(s->allp[i]);

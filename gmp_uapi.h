@@ -87,6 +87,8 @@ enum gmp_ioc_nr {
 	GMP_IOC_NR_GOEXIT,
 	GMP_IOC_NR_GOSCHED,
 	GMP_IOC_NR_WAKEP,
+	GMP_IOC_NR_GOPARK,
+	GMP_IOC_NR_GOREADY,
 	GMP_IOC_NR_LAST
 };
 
@@ -96,6 +98,31 @@ enum gmp_ioc_nr {
 #define GMP_IOC_GOEXIT		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_GOEXIT)
 #define GMP_IOC_GOSCHED		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_GOSCHED)
 #define GMP_IOC_WAKEP		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_WAKEP)
+#define GMP_IOC_GOPARK		_IOW(GMP_IOC_MAGIC, GMP_IOC_NR_GOPARK, struct gmp_wait)
+#define GMP_IOC_GOREADY		_IOW(GMP_IOC_MAGIC, GMP_IOC_NR_GOREADY, struct gmp_wait)
+
+/*
+ * GOPARK and GOREADY: goroutines waiting on a key, futex style, without
+ * blocking their M (Go's gopark and goready).
+ *
+ * GOPARK	if the __u32 at @uaddr still holds @val, the calling goroutine
+ *		waits on @uaddr and its M runs another; returns 0 once readied
+ *		(maybe on another M). -EAGAIN if the value differs (re-check
+ *		and retry), -EFAULT if @uaddr cannot be read, -EINVAL from a
+ *		thread not running a goroutine.
+ * GOREADY	makes up to @val goroutines waiting on @uaddr runnable, first
+ *		parked first, on the caller's P (its runnext, as goready does)
+ *		or the global queue, and starts an idle P. Any thread of the
+ *		process may call it. Returns how many it readied.
+ *
+ * The waker changes the value before GOREADY and the waiter checks it
+ * inside GOPARK, under the same lock GOREADY takes: no wakeup is lost.
+ */
+struct gmp_wait {
+	__aligned_u64 uaddr;	/* a __u32, 4-byte aligned, in the caller's memory */
+	__u32 val;		/* GOPARK: expected value; GOREADY: how many */
+	__u32 flags;		/* none defined: 0 */
+};
 
 /*
  * The spawn ring (mmap at GMP_OFF_RING, read-write): user space produces

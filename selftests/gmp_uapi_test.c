@@ -293,6 +293,29 @@ TEST_F(inst, ioctl_args)
 	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
 }
 
+TEST_F(inst, park_ready_args)
+{
+	uint32_t word = 0;
+	struct gmp_wait w = { .uaddr = (uintptr_t)&word };
+
+	if (self->fd < 0)
+		return;
+	/* Well-formed, but this thread runs no goroutine. */
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOPARK, (uintptr_t)&w));
+	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_GOREADY, (uintptr_t)&w));
+	EXPECT_EQ(-EFAULT, gmp_ioctl(self->fd, GMP_IOC_GOREADY, 0));
+	EXPECT_EQ(-EFAULT, gmp_ioctl(self->fd, GMP_IOC_GOPARK, 0xffffffff81000000UL));
+	w.flags = 1;
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOREADY, (uintptr_t)&w));
+	w.flags = 0;
+	w.uaddr = (uintptr_t)&word + 2;
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOREADY, (uintptr_t)&w));
+	w.uaddr = 0xffff888000000000UL;
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOPARK, (uintptr_t)&w));
+	w.uaddr = 0;
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOREADY, (uintptr_t)&w));
+}
+
 /* A forked child shares neither the instance nor its mappings. */
 TEST_F(inst, fork_child_is_refused)
 {

@@ -290,7 +290,12 @@ static inline void fpctl_restore(const struct fpctl *f)
 	__asm__ volatile("ldmxcsr %0; fldcw %1" : : "m"(f->mxcsr), "m"(f->fcw));
 }
 
-void kgo_yield(void)
+/*
+ * Make a call after which the calling goroutine may resume on another M
+ * (GOSCHED, GOPARK): keep what the ABI says survives a call and what
+ * belongs to the goroutine rather than the thread.
+ */
+static long kswitch(const char *who, unsigned long cmd, unsigned long arg)
 {
 	struct kgo_g *g = getg();
 	struct fpctl fp;
@@ -298,16 +303,39 @@ void kgo_yield(void)
 	long r;
 
 	if (!g)
-		kgo_fatal("kgo_yield called outside a goroutine");
+		kgo_fatal("%s called outside a goroutine", who);
 	fpctl_save(&fp);
-	r = gmp_ioctl(GMP_IOC_GOSCHED, 0);
-	if (r)
-		kgo_fatal("GMP_IOC_GOSCHED: %s", strerror((int)-r));
+	r = gmp_ioctl(cmd, arg);
 	/* Possibly on another M now: TLS is that M's. */
 	setg(g);
 	reclaim_dead_stack();
 	fpctl_restore(&fp);
 	errno = saved_errno;
+	return r;
+}
+
+void kgo_yield(void)
+{
+	long r = kswitch("kgo_yield", GMP_IOC_GOSCHED, 0);
+
+	if (r)
+		kgo_fatal("GMP_IOC_GOSCHED: %s", strerror((int)-r));
+}
+
+int kgo_park(const uint32_t *addr, uint32_t val)
+{
+	struct gmp_wait w = { .uaddr = (uintptr_t)addr, .val = val };
+
+	return (int)kswitch("kgo_park", GMP_IOC_GOPARK, (uintptr_t)&w);
+}
+
+int kgo_ready(const uint32_t *addr, uint32_t n)
+{
+	struct gmp_wait w = { .uaddr = (uintptr_t)addr, .val = n };
+
+	if (!rt.running)
+		return -ENXIO;
+	return (int)gmp_ioctl(GMP_IOC_GOREADY, (uintptr_t)&w);
 }
 
 uint64_t kgo_id(void)

@@ -65,6 +65,22 @@ int kgo_go(void (*fn)(void *arg), void *arg);
 /* Let other goroutines run (Go's runtime.Gosched). */
 void kgo_yield(void);
 
+/*
+ * Wait, without holding a thread, until another goroutine or thread calls
+ * kgo_ready(@addr) (Go's gopark). Futex semantics: the goroutine parks
+ * only if *@addr still equals @val when the kernel looks, so a waker that
+ * changes *@addr before kgo_ready() is never missed. Returns 0 when
+ * readied, -EAGAIN if *@addr != @val (check your condition again),
+ * -EINVAL for a misaligned @addr. Called from a goroutine only.
+ */
+int kgo_park(const uint32_t *addr, uint32_t val);
+
+/*
+ * Make up to @n goroutines parked on @addr runnable, first parked first
+ * (Go's goready). Any thread may call it. Returns how many it readied.
+ */
+int kgo_ready(const uint32_t *addr, uint32_t n);
+
 /* End the calling goroutine (Go's runtime.Goexit). */
 __attribute__((noreturn)) void kgo_exit(void);
 

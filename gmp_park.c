@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Goroutines waiting on a key (Go's gopark and goready), with futex
+ * semantics: GOPARK re-reads the user's word under the wait queue's lock
+ * that GOREADY takes, so a waker that changes the word and then readies
+ * cannot slip between a waiter's check and its park. A parked goroutine
+ * holds no M: its M schedules another goroutine at once.
+ */
+#include <linux/errno.h>
+#include <linux/hash.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "gmp_core.h"
+
+#define GMP_WAITQ_BITS	6
+
+struct gmp_waitq {
+	struct mutex lock;	/* the list, and GOPARK's check of the word */
+	struct list_head gs;	/* parked G's, first parked first */
+};
+
+int gmp_waitq_init(struct gmp_sched *s)
+{
+	u32 i, n = 1U << GMP_WAITQ_BITS;
+
+	s->waitq = kcalloc(n, sizeof(*s->waitq), GFP_KERNEL_ACCOUNT);
+	if (!s->waitq)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		mutex_init(&s->waitq[i].lock);
+		INIT_LIST_HEAD(&s->waitq[i].gs);
+	}
+	return 0;
+}
+
+void gmp_waitq_destroy(struct gmp_sched *s)
+{
+	u32 i;
+
+	if (!s->waitq)
+		return;
+	for (i = 0; i < 1U << GMP_WAITQ_BITS; i++)
+		mutex_destroy(&s->waitq[i].lock);
+	kfree(s->waitq);
+	s->waitq = NULL;
+}
+
+static struct gmp_waitq *gmp_waitq_of(struct gmp_sched *s, u64 key)
+{
+	return &s->waitq[hash_64(key, GMP_WAITQ_BITS)];
+}
+
+/* Copy and check a struct gmp_wait from user space. */
+int gmp_wait_from_user(struct gmp_wait *w, unsigned long arg)
+{
+	if (copy_from_user(w, (const void __user *)arg, sizeof(*w)))
+		return -EFAULT;
+	if (w->flags)
+		return -EINVAL;
+	if (!IS_ALIGNED(w->uaddr, sizeof(u32)) || !gmp_user_addr_ok(w->uaddr))
+		return -EINVAL;
+	return 0;
+}
+
+/* GMP_IOC_GOPARK */
+long gmp_gopark(struct gmp_sched *s, struct pt_regs *regs,
+		const struct gmp_wait *w)
+{
+	struct gmp_m *m = gmp_m_running(s);
+	struct gmp_waitq *q;
+	struct gmp_g *gp;
+	u32 cur;
+
+	if (!m)
+		return -EINVAL;
+	gp = m->curg;
+	q = gmp_waitq_of(s, w->uaddr);
+	/* Saved before it is visible to GOREADY, which may run it at once. */
+	gmp_frame_save(regs, &gp->frame);
+
+	mutex_lock(&q->lock);
+	if (get_user(cur, (u32 __user *)w->uaddr)) {
+		mutex_unlock(&q->lock);
+		return -EFAULT;
+	}
+	if (cur != w->val) {
+		mutex_unlock(&q->lock);
+		return -EAGAIN;
+	}
+	gp->status = GMP_GWAITING;
+	gp->waitkey = w->uaddr;
+	list_add_tail(&gp->waitlink, &q->gs);
+	m->curg = NULL;
+	WRITE_ONCE(gp->m, NULL);
+	mutex_unlock(&q->lock);
+
+	return gmp_schedule(s, m, regs);
+}
+
+/* GMP_IOC_GOREADY */
+long gmp_goready(struct gmp_sched *s, const struct gmp_wait *w)
+{
+	struct gmp_m *m = gmp_m_running(s);
+	struct gmp_waitq *q = gmp_waitq_of(s, w->uaddr);
+	struct gmp_g *gp, *tmp;
+	LIST_HEAD(ready);
+	long n = 0;
+
+	mutex_lock(&q->lock);
+	list_for_each_entry_safe(gp, tmp, &q->gs, waitlink) {
+		if (n == w->val)
+			break;
+		if (gp->waitkey != w->uaddr)
+			continue;
+		list_move_tail(&gp->waitlink, &ready);
+		n++;
+	}
+	mutex_unlock(&q->lock);
+
+	list_for_each_entry_safe(gp, tmp, &ready, waitlink) {
+		list_del_init(&gp->waitlink);
+		gp->status = GMP_GRUNNABLE;
+		if (m) {
+			gmp_runqput(s, m->p, gp, true);
+		} else {
+			spin_lock(&s->lock);
+			gmp_globrunqput(s, gp);
+			spin_unlock(&s->lock);
+		}
+	}
+	if (n) {
+		gmp_wakep(s);
+		gmp_publish_state(s);
+	}
+	return n;
+}

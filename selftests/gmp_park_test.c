@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Parking and readying goroutines (kgo_park/kgo_ready, Go's gopark and
+ * goready): a parked goroutine frees its M for others, wakeups are never
+ * lost, a plain thread can ready a goroutine, counts are exact.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../userlib/kgo.h"
+#include "kselftest_harness.h"
+
+#define REQUIRE_GMP() do {						\
+		if (access("/dev/gmp", F_OK))				\
+			SKIP(return, "/dev/gmp missing: gmp.ko is not loaded"); \
+	} while (0)
+
+/* Block until *word != val: the usual loop around kgo_park. */
+static void wait_change(uint32_t *word, uint32_t val)
+{
+	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == val)
+		kgo_park(word, val);
+}
+
+static void set_and_ready(uint32_t *word, uint32_t val)
+{
+	__atomic_store_n(word, val, __ATOMIC_RELEASE);
+	kgo_ready(word, 1);
+}
+
+/*
+ * Ping-pong: two goroutines hand a token back and forth through two
+ * words, each parking until the other moves. With one P the parked one
+ * must free the only M or nothing moves at all.
+ */
+#define ROUNDS 500
+static uint32_t ping, pong;
+
+static void ponger(void *arg)
+{
+	uint32_t i;
+
+	(void)arg;
+	for (i = 1; i <= ROUNDS; i++) {
+		wait_change(&ping, i - 1);
+		set_and_ready(&pong, i);
+	}
+}
+
+static int pingpong_main(void *arg)
+{
+	uint32_t i;
+
+	(void)arg;
+	kgo_go(ponger, NULL);
+	for (i = 1; i <= ROUNDS; i++) {
+		set_and_ready(&ping, i);
+		wait_change(&pong, i - 1);
+	}
+	return (int)__atomic_load_n(&pong, __ATOMIC_ACQUIRE);
+}
+
+TEST(pingpong_one_p)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "1", 1);
+	ASSERT_EQ(0, kgo_run(pingpong_main, NULL, &status));
+	EXPECT_EQ(ROUNDS, status);
+}
+
+TEST(pingpong_two_p)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "2", 1);
+	ASSERT_EQ(0, kgo_run(pingpong_main, NULL, &status));
+	EXPECT_EQ(ROUNDS, status);
+}
+
+/* The value moved on before the park: -EAGAIN, no sleep. */
+static uint32_t word;
+
+static int eagain_main(void *arg)
+{
+	(void)arg;
+	word = 5;
+	if (kgo_park(&word, 4) != -EAGAIN)
+		return 1;
+	if (kgo_park((uint32_t *)((char *)&word + 1), 5) != -EINVAL)
+		return 2;
+	if (kgo_ready(&word, 10) != 0)	/* nobody parked */
+		return 3;
+	return 0;
+}
+
+TEST(park_value_changed)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, kgo_run(eagain_main, NULL, &status));
+	EXPECT_EQ(0, status);
+}
+
+/* A thread that is not a goroutine readies the main goroutine. */
+static uint32_t from_thread;
+
+static void *readier(void *arg)
+{
+	(void)arg;
+	usleep(20000);
+	__atomic_store_n(&from_thread, 1, __ATOMIC_RELEASE);
+	return (void *)(intptr_t)kgo_ready(&from_thread, 1);
+}
+
+static int thread_main(void *arg)
+{
+	pthread_t t;
+	void *readied;
+
+	(void)arg;
+	if (pthread_create(&t, NULL, readier, NULL))
+		return -1;
+	wait_change(&from_thread, 0);
+	pthread_join(t, &readied);
+	return (int)(intptr_t)readied;
+}
+
+TEST(ready_from_plain_thread)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, kgo_run(thread_main, NULL, &status));
+	/* 1 if main was parked when the thread readied it, 0 if not yet. */
+	EXPECT_GE(status, 0);
+	EXPECT_LE(status, 1);
+	EXPECT_EQ(1, from_thread);
+}
+
+/* kgo_ready(n) readies exactly n of the goroutines parked on a word. */
+#define NPARK 10
+static uint32_t gate, parked_in, woken;
+
+static void parker(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&parked_in, 1, __ATOMIC_RELEASE);
+	wait_change(&gate, 0);
+	__atomic_add_fetch(&woken, 1, __ATOMIC_RELEASE);
+}
+
+static int count_main(void *arg)
+{
+	int i, first, rest = 0;
+
+	(void)arg;
+	for (i = 0; i < NPARK; i++)
+		kgo_go(parker, NULL);
+	/* Let them all reach the park: they cannot leave it on their own. */
+	while (__atomic_load_n(&parked_in, __ATOMIC_ACQUIRE) < NPARK)
+		kgo_yield();
+	for (i = 0; i < 50; i++)
+		kgo_yield();
+	__atomic_store_n(&gate, 1, __ATOMIC_RELEASE);
+	first = kgo_ready(&gate, 3);
+	while (rest + first < NPARK) {
+		int r = kgo_ready(&gate, NPARK);
+
+		if (r < 0)
+			return 100;
+		rest += r;
+		kgo_yield();
+	}
+	while (__atomic_load_n(&woken, __ATOMIC_ACQUIRE) < NPARK)
+		kgo_yield();
+	return first;
+}
+
+TEST(ready_counts)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "1", 1);
+	ASSERT_EQ(0, kgo_run(count_main, NULL, &status));
+	EXPECT_EQ(3, status);
+	EXPECT_EQ(NPARK, woken);
+}
+
+TEST_HARNESS_MAIN
