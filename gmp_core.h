@@ -206,6 +206,8 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
 long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_wakep_ioctl(struct gmp_sched *s);
 long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs);
+struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
+			       bool *inherit);
 struct gmp_m *gmp_m_running(struct gmp_sched *s);
 void gmp_wakep(struct gmp_sched *s);
 void gmp_publish_state(struct gmp_sched *s);

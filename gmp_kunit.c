@@ -284,13 +284,11 @@ struct runq_fixture {
 	struct gmp_g g[NG];
 };
 
-static int gmp_runq_init(struct kunit *test)
+/* Two P's and NG G's numbered by goid, no instance around them. */
+static void runq_fixture_setup(struct runq_fixture *fx)
 {
-	struct runq_fixture *fx = kunit_kzalloc(test, sizeof(*fx), GFP_KERNEL);
 	int i;
 
-	if (!fx)
-		return -ENOMEM;
 	spin_lock_init(&fx->s.lock);
 	fx->allp[0] = &fx->p[0];
 	fx->allp[1] = &fx->p[1];
@@ -298,6 +296,15 @@ static int gmp_runq_init(struct kunit *test)
 	fx->s.nprocs = 2;
 	for (i = 0; i < NG; i++)
 		fx->g[i].goid = i;
+}
+
+static int gmp_runq_init(struct kunit *test)
+{
+	struct runq_fixture *fx = kunit_kzalloc(test, sizeof(*fx), GFP_KERNEL);
+
+	if (!fx)
+		return -ENOMEM;
+	runq_fixture_setup(fx);
 	test->priv = fx;
 	return 0;
 }
@@ -512,8 +519,148 @@ static struct kunit_suite gmp_runq_suite = {
 	.test_cases = gmp_runq_cases,
 };
 
+/* --- gmp_findrunnable -------------------------------------------------- */
+
+struct sched_fixture {
+	struct runq_fixture rq;
+	struct gmp_m m;
+	struct gmp_ring *ring;
+};
+
+static int gmp_sched_suite_init(struct kunit *test)
+{
+	struct sched_fixture *fx = kunit_kzalloc(test, sizeof(*fx), GFP_KERNEL);
+	struct gmp_sched *s;
+
+	if (!fx)
+		return -ENOMEM;
+	runq_fixture_setup(&fx->rq);
+	s = &fx->rq.s;
+	fx->ring = kunit_kzalloc(test, GMP_RING_SPAWN_OFF + 8 * sizeof(struct gmp_spawn),
+				 GFP_KERNEL);
+	if (!fx->ring)
+		return -ENOMEM;
+	fx->ring->entries = 8;
+	fx->ring->mask = 7;
+	s->ring = fx->ring;
+	s->spawn = (void *)fx->ring + GMP_RING_SPAWN_OFF;
+	s->ring_entries = 8;
+	mutex_init(&s->ring_lock);
+	INIT_LIST_HEAD(&s->allgs);
+	fx->m.p = &fx->rq.p[0];
+	test->priv = fx;
+	return 0;
+}
+
+static void gmp_sched_suite_exit(struct kunit *test)
+{
+	struct sched_fixture *fx = test->priv;
+	struct gmp_g *gp, *tmp;
+
+	list_for_each_entry_safe(gp, tmp, &fx->rq.s.allgs, allg)
+		kfree(gp);
+	mutex_destroy(&fx->rq.s.ring_lock);
+}
+
+/* Every 61st schedtick the global queue goes before the local one. */
+static void gmp_findrunnable_global_tick_test(struct kunit *test)
+{
+	struct sched_fixture *fx = test->priv;
+	struct gmp_sched *s = &fx->rq.s;
+	struct gmp_p *pp = &fx->rq.p[0];
+	struct gmp_g *local = &fx->rq.g[1], *global = &fx->rq.g[2];
+	bool inherit;
+
+	gmp_runqput(s, pp, local, false);
+	spin_lock(&s->lock);
+	gmp_globrunqput(s, global);
+	spin_unlock(&s->lock);
+
+	pp->schedtick = 62;
+	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), local);
+	gmp_runqput(s, pp, local, false);
+	pp->schedtick = 61;
+	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), global);
+	KUNIT_EXPECT_FALSE(test, inherit);
+	pp->schedtick = 122;
+	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), local);
+	KUNIT_EXPECT_NULL(test, gmp_findrunnable(s, &fx->m, &inherit));
+}
+
+/* runnext, local, global, then stealing from the other P. */
+static void gmp_findrunnable_order_test(struct kunit *test)
+{
+	struct sched_fixture *fx = test->priv;
+	struct gmp_sched *s = &fx->rq.s;
+	struct gmp_p *pp = &fx->rq.p[0], *other = &fx->rq.p[1];
+	struct gmp_g *g = fx->rq.g;
+	bool inherit;
+
+	gmp_runqput(s, pp, &g[1], false);
+	gmp_runqput(s, pp, &g[2], true);
+	spin_lock(&s->lock);
+	gmp_globrunqput(s, &g[3]);
+	spin_unlock(&s->lock);
+	gmp_runqput(s, other, &g[4], false);
+	gmp_runqput(s, other, &g[5], false);
+	pp->schedtick = 1;
+
+	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), &g[2]);
+	KUNIT_EXPECT_TRUE(test, inherit);
+	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), &g[1]);
+	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), &g[3]);
+	/* Steals one of two: half, rounded up. */
+	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), &g[4]);
+	KUNIT_EXPECT_EQ(test, gmp_runqlen(other), 1U);
+}
+
+/* New goroutines come from the ring into runnext, newest first. */
+static void gmp_findrunnable_ring_test(struct kunit *test)
+{
+	struct sched_fixture *fx = test->priv;
+	struct gmp_sched *s = &fx->rq.s;
+	struct gmp_spawn sp = gmp_good_spawn();
+	struct gmp_g *gp;
+	bool inherit;
+
+	s->spawn[0] = sp;
+	sp.arg[0] = 2;
+	s->spawn[1] = sp;
+	fx->ring->tail = 2;
+	gp = gmp_findrunnable(s, &fx->m, &inherit);
+	KUNIT_ASSERT_NOT_NULL(test, gp);
+	KUNIT_EXPECT_EQ(test, gp->frame.di, 2UL);
+	KUNIT_EXPECT_EQ(test, gp->goid, 2ULL);
+	KUNIT_EXPECT_EQ(test, gp->status, GMP_GRUNNABLE);
+	KUNIT_EXPECT_EQ(test, s->ring_head, 2U);
+	KUNIT_EXPECT_EQ(test, fx->ring->head, 2U);
+	gp = gmp_findrunnable(s, &fx->m, &inherit);
+	KUNIT_ASSERT_NOT_NULL(test, gp);
+	KUNIT_EXPECT_EQ(test, gp->goid, 1ULL);
+
+	/* Junk is dropped and counted, never run. */
+	fx->ring->tail = 3;
+	s->spawn[2].pc = 0;
+	KUNIT_EXPECT_NULL(test, gmp_findrunnable(s, &fx->m, &inherit));
+	KUNIT_EXPECT_EQ(test, s->nbadspawn, 1ULL);
+}
+
+static struct kunit_case gmp_sched_cases[] = {
+	KUNIT_CASE(gmp_findrunnable_global_tick_test),
+	KUNIT_CASE(gmp_findrunnable_order_test),
+	KUNIT_CASE(gmp_findrunnable_ring_test),
+	{}
+};
+
+static struct kunit_suite gmp_sched_suite = {
+	.name = "gmp_sched",
+	.init = gmp_sched_suite_init,
+	.exit = gmp_sched_suite_exit,
+	.test_cases = gmp_sched_cases,
+};
+
 kunit_test_suites(&gmp_frame_suite, &gmp_spawn_suite, &gmp_create_suite,
-		  &gmp_runq_suite);
+		  &gmp_runq_suite, &gmp_sched_suite);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("KUnit tests for gmp");

@@ -225,8 +225,8 @@ static bool gmp_work_pending(struct gmp_sched *s)
 }
 
 /* Go's findrunnable, without the spinning-M and netpoll parts. */
-static struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
-				      bool *inherit)
+struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
+			       bool *inherit)
 {
 	struct gmp_p *pp = m->p;
 	struct gmp_g *gp;
@@ -267,6 +267,7 @@ static struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
 	}
 	return NULL;
 }
+EXPORT_SYMBOL_IF_KUNIT(gmp_findrunnable);
 
 /* Go's execute: run @gp on @m by loading its frame into @regs. */
 static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, struct gmp_g *gp,
