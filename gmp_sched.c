@@ -370,6 +370,12 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 		}
 
 		gp = gmp_findrunnable(s, m, &inherit);
+		/*
+		 * More work than this M takes and an idle P: start another M
+		 * (Go reaches the same through resetspinning and newproc).
+		 */
+		if (gp && (!gmp_runqempty(m->p) || READ_ONCE(s->runqsize)))
+			gmp_wakep(s);
 		if (gp) {
 			if (!gmp_execute(s, m, gp, inherit, regs)) {
 				gmp_publish_state(s);

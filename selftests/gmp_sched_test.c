@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../userlib/kgo.h"
+#include "gmp_test_util.h"
 #include "kselftest_harness.h"
 
 #define REQUIRE_GMP_AND_CPUS(n) do {					\
@@ -25,19 +25,14 @@
 		setenv("GMPMAXPROCS", #n, 1);				\
 	} while (0)
 
-static void wait_for(int *counter, int n)
-{
-	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < n)
-		kgo_yield();
-}
-
 /*
  * Go's TestGoroutineParallelism: two goroutines take turns through a
  * shared counter by spinning, never yielding. Without two M's running at
  * once one of them spins forever and the harness times the test out.
  */
 #define TURNS 2000
-static int turn, par_done;
+static int turn;
+static struct latch par_done = { .target = 2 };
 
 static void taker(void *arg)
 {
@@ -48,7 +43,7 @@ static void taker(void *arg)
 			;
 		__atomic_add_fetch(&turn, 1, __ATOMIC_RELEASE);
 	}
-	__atomic_add_fetch(&par_done, 1, __ATOMIC_RELEASE);
+	latch_done(&par_done);
 }
 
 static int parallel_main(void *arg)
@@ -56,7 +51,7 @@ static int parallel_main(void *arg)
 	(void)arg;
 	kgo_go(taker, (void *)0);
 	kgo_go(taker, (void *)1);
-	wait_for(&par_done, 2);
+	latch_wait(&par_done);
 	return __atomic_load_n(&turn, __ATOMIC_ACQUIRE);
 }
 
@@ -76,7 +71,8 @@ TEST(goroutine_parallelism)
  */
 #define NWORK 64
 static pid_t work_tid[NWORK];
-static int work_cpu[NWORK], work_bound[NWORK], work_done;
+static int work_cpu[NWORK], work_bound[NWORK];
+static struct latch work_done = { .target = NWORK };
 
 static void worker(void *arg)
 {
@@ -90,7 +86,7 @@ static void worker(void *arg)
 	work_cpu[i] = sched_getcpu();
 	if (!sched_getaffinity(0, sizeof(set), &set))
 		work_bound[i] = CPU_COUNT(&set) == 1 && CPU_ISSET(work_cpu[i], &set);
-	__atomic_add_fetch(&work_done, 1, __ATOMIC_RELEASE);
+	latch_done(&work_done);
 }
 
 static int spread_main(void *arg)
@@ -100,7 +96,7 @@ static int spread_main(void *arg)
 	(void)arg;
 	for (i = 0; i < NWORK; i++)
 		kgo_go(worker, (void *)i);
-	wait_for(&work_done, NWORK);
+	latch_wait(&work_done);
 	return 0;
 }
 
@@ -143,7 +139,9 @@ TEST(m_bound_to_p_cpu)
  * exists: two P's, two M's, 20 waiting goroutines and main.
  */
 #define NWAIT 20
-static int release_waiters, waiters_started, waiters_done;
+static uint32_t release_waiters;
+static struct latch waiters_started = { .target = NWAIT };
+static struct latch waiters_done = { .target = NWAIT };
 static char trace[4096], detail[65536];
 
 static int read_file(const char *path, char *buf, size_t size)
@@ -180,10 +178,10 @@ static int trace_dir(char *out, size_t size)
 static void waiter(void *arg)
 {
 	(void)arg;
-	__atomic_add_fetch(&waiters_started, 1, __ATOMIC_RELEASE);
+	latch_done(&waiters_started);
 	while (!__atomic_load_n(&release_waiters, __ATOMIC_ACQUIRE))
 		kgo_yield();
-	__atomic_add_fetch(&waiters_done, 1, __ATOMIC_RELEASE);
+	latch_done(&waiters_done);
 }
 
 static int trace_main(void *arg)
@@ -194,7 +192,7 @@ static int trace_main(void *arg)
 	(void)arg;
 	for (i = 0; i < NWAIT; i++)
 		kgo_go(waiter, NULL);
-	wait_for(&waiters_started, NWAIT);
+	latch_wait(&waiters_started);
 	r = trace_dir(dir, sizeof(dir));
 	if (!r) {
 		snprintf(path, sizeof(path), "%s/schedtrace", dir);
@@ -205,7 +203,7 @@ static int trace_main(void *arg)
 		r = read_file(path, detail, sizeof(detail));
 	}
 	__atomic_store_n(&release_waiters, 1, __ATOMIC_RELEASE);
-	wait_for(&waiters_done, NWAIT);
+	latch_wait(&waiters_done);
 	return -r;
 }
 

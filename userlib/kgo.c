@@ -57,6 +57,7 @@ static struct {
 	size_t ring_size;
 	pthread_mutex_t ring_lock;	/* spawn ring producers */
 	pthread_mutex_t stack_lock;
+	bool stack_guard;
 	struct kgo_g *free_stacks;
 	unsigned int nfree_stacks;
 	int main_status;
@@ -65,8 +66,6 @@ static struct {
 	.ring_lock = PTHREAD_MUTEX_INITIALIZER,
 	.stack_lock = PTHREAD_MUTEX_INITIALIZER,
 };
-
-#define KGO_FREE_STACKS_MAX	256
 
 static __thread struct kgo_g *tls_curg;	/* goroutine running on this M */
 static __thread struct kgo_g *tls_deadg;	/* exited here, stack not yet freed */
@@ -113,51 +112,107 @@ void kgo_fatal(const char *fmt, ...)
 
 /* --- Stacks ----------------------------------------------------------- */
 
-static struct kgo_g *stack_get(void)
+/*
+ * Goroutine stacks come from a pool: chunks of KGO_CHUNK_STACKS stacks,
+ * one mapping each (adjacent chunks even merge into one VMA), so a million
+ * goroutines stay far below vm.max_map_count. Pool stacks have no guard
+ * page: an overflow runs into the next stack, as on any fixed-size stack
+ * without one. KGO_STACK_GUARD=1 gives every stack its own mapping and a
+ * guard page instead (for debugging; two mappings per goroutine).
+ * Freed stacks are reused last-in first-out; past KGO_FREE_STACKS_MAX
+ * cached ones their memory is given back with MADV_DONTNEED.
+ */
+#define KGO_CHUNK_STACKS	64
+#define KGO_FREE_STACKS_MAX	256
+
+static struct kgo_g *stack_record(char *base)
 {
-	struct kgo_g *g;
-	char *base;
-	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t top = (uintptr_t)base + rt.stack_size - sizeof(struct kgo_g);
+	struct kgo_g *g = (struct kgo_g *)(top & ~(uintptr_t)15);
 
-	pthread_mutex_lock(&rt.stack_lock);
-	g = rt.free_stacks;
-	if (g) {
-		rt.free_stacks = g->next;
-		rt.nfree_stacks--;
-	}
-	pthread_mutex_unlock(&rt.stack_lock);
-	if (g)
-		return g;
-
-	base = mmap(NULL, rt.stack_size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
-		    -1, 0);
-	if (base == MAP_FAILED)
-		return NULL;
-	/* A guard page below the stack turns an overflow into a fault. */
-	if (mprotect(base, page, PROT_NONE)) {
-		munmap(base, rt.stack_size);
-		return NULL;
-	}
-	g = (struct kgo_g *)(base + rt.stack_size - sizeof(*g));
-	g = (struct kgo_g *)((uintptr_t)g & ~(uintptr_t)15);
 	g->stack = base;
 	g->stack_size = rt.stack_size;
 	return g;
 }
 
-static void stack_put(struct kgo_g *g)
+static struct kgo_g *stack_map_guarded(void)
 {
-	pthread_mutex_lock(&rt.stack_lock);
-	if (rt.nfree_stacks < KGO_FREE_STACKS_MAX) {
+	long page = sysconf(_SC_PAGESIZE);
+	char *base = mmap(NULL, rt.stack_size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+			  -1, 0);
+
+	if (base == MAP_FAILED)
+		return NULL;
+	if (mprotect(base, page, PROT_NONE)) {
+		munmap(base, rt.stack_size);
+		return NULL;
+	}
+	return stack_record(base);
+}
+
+/* Refill the free list with a new chunk; stack_lock held. */
+static int stack_chunk(void)
+{
+	size_t i, size = rt.stack_size * KGO_CHUNK_STACKS;
+	char *chunk = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+			   -1, 0);
+
+	if (chunk == MAP_FAILED)
+		return -ENOMEM;
+	for (i = KGO_CHUNK_STACKS; i-- > 0;) {
+		struct kgo_g *g = stack_record(chunk + i * rt.stack_size);
+
 		g->next = rt.free_stacks;
 		rt.free_stacks = g;
 		rt.nfree_stacks++;
-		g = NULL;
+	}
+	return 0;
+}
+
+static struct kgo_g *stack_get(void)
+{
+	struct kgo_g *g = NULL;
+
+	if (rt.stack_guard)
+		return stack_map_guarded();
+	pthread_mutex_lock(&rt.stack_lock);
+	if (rt.free_stacks || !stack_chunk()) {
+		g = rt.free_stacks;
+		rt.free_stacks = g->next;
+		rt.nfree_stacks--;
 	}
 	pthread_mutex_unlock(&rt.stack_lock);
-	if (g)
+	return g;
+}
+
+static void stack_put(struct kgo_g *g)
+{
+	if (rt.stack_guard) {
 		munmap(g->stack, g->stack_size);
+		return;
+	}
+	unsigned int cached;
+
+	pthread_mutex_lock(&rt.stack_lock);
+	cached = rt.nfree_stacks;
+	pthread_mutex_unlock(&rt.stack_lock);
+	/*
+	 * Beyond the cache, keep the address range but drop the memory below
+	 * the page that holds the record itself.
+	 */
+	if (cached >= KGO_FREE_STACKS_MAX) {
+		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+		madvise(g->stack, (size_t)((char *)g - g->stack) & ~(page - 1),
+			MADV_DONTNEED);
+	}
+	pthread_mutex_lock(&rt.stack_lock);
+	g->next = rt.free_stacks;
+	rt.free_stacks = g;
+	rt.nfree_stacks++;
+	pthread_mutex_unlock(&rt.stack_lock);
 }
 
 /*
@@ -398,14 +453,17 @@ static int env_long(const char *name, long lo, long hi, long *out)
 static int instance_open(void)
 {
 	struct gmp_create c = { .size = sizeof(c) };
-	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT;
+	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 0;
 	int r;
 
 	r = env_long("GMPMAXPROCS", 1, GMP_NPROCS_MAX, &nprocs);
 	if (r >= 0)
 		r = env_long("KGO_STACK_SIZE", 16384, 1L << 30, &stack);
+	if (r >= 0)
+		r = env_long("KGO_STACK_GUARD", 0, 1, &guard);
 	if (r < 0)
 		return r;
+	rt.stack_guard = guard;
 	rt.stack_size = ((size_t)stack + 4095) & ~(size_t)4095;
 	c.nprocs = (uint32_t)nprocs;
 

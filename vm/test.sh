@@ -52,8 +52,9 @@ declare -A vmrc
 for k in debug stock; do
 	echo "test: === $k kernel ===" >&2
 	vmrc[$k]=0
-	vm/run.sh --kernel $k --dir build/guest-$k --log build/$k-console.log "$@" \
-		-- sh run-tests.sh || vmrc[$k]=$?
+	# 6 GiB: a million parked goroutines (gmp_scale_test) need ~4.5.
+	vm/run.sh --kernel $k --dir build/guest-$k --log build/$k-console.log \
+		--mem 6144 "$@" -- sh run-tests.sh || vmrc[$k]=$?
 done
 
 echo "test: total $((SECONDS - start)) s" >&2

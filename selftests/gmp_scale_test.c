@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Many goroutines: 100,000 spawned and joined, and a million parked at
+ * once (GMP_TEST_LIVE overrides the count), with the memory each parked
+ * goroutine costs reported: user RSS from /proc/self/statm and the
+ * kernel's share from the slab counters in /proc/meminfo.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "gmp_test_util.h"
+#include "kselftest_harness.h"
+
+FIXTURE(scale) {
+	int unused;
+};
+
+FIXTURE_SETUP(scale)
+{
+	if (access("/dev/gmp", F_OK))
+		SKIP(return, "/dev/gmp missing: gmp.ko is not loaded");
+	/* A small stack: what a parked goroutine touches is one page. */
+	setenv("KGO_STACK_SIZE", "16384", 1);
+}
+
+FIXTURE_TEARDOWN(scale)
+{
+}
+
+static struct latch done;
+
+static void noop(void *arg)
+{
+	(void)arg;
+	latch_done(&done);
+}
+
+static int spawn_join_main(void *arg)
+{
+	uint64_t i;
+
+	(void)arg;
+	for (i = 0; i < done.target; i++)
+		if (kgo_go(noop, NULL))
+			return 1;
+	latch_wait(&done);
+	return 0;
+}
+
+TEST_F_TIMEOUT(scale, spawn_join_100k, 600)
+{
+	int status = -1;
+
+	done.target = 100000;
+	ASSERT_EQ(0, kgo_run(spawn_join_main, NULL, &status));
+	EXPECT_EQ(0, status);
+	EXPECT_EQ(done.target, done.count);
+}
+
+/* --- A million parked at once -------------------------------------------- */
+
+static uint32_t gate;
+static struct latch all_parked;
+static uint64_t target;
+static long rss_before, rss_parked, slab_before, slab_parked;
+
+static long rss_kib(void)
+{
+	long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static long slab_kib(void)
+{
+	char line[128];
+	long kib = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Slab: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static void parked(void *arg)
+{
+	(void)arg;
+	latch_done(&all_parked);
+	latch_wait_word(&gate);
+	latch_done(&done);
+}
+
+static int live_main(void *arg)
+{
+	uint64_t i;
+
+	(void)arg;
+	rss_before = rss_kib();
+	slab_before = slab_kib();
+	for (i = 0; i < done.target; i++)
+		if (kgo_go(parked, NULL))
+			return 1;
+	latch_wait(&all_parked);
+	rss_parked = rss_kib();
+	slab_parked = slab_kib();
+	latch_open(&gate);
+	latch_wait(&done);
+	return 0;
+}
+
+TEST_F_TIMEOUT(scale, million_live, 900)
+{
+	const char *env = getenv("GMP_TEST_LIVE");
+	long rss_each, slab_each;
+	int status = -1;
+
+	target = env ? strtoull(env, NULL, 10) : 1000000;
+	done.target = target;
+	all_parked.target = target;
+	ASSERT_EQ(0, kgo_run(live_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	EXPECT_EQ(target, all_parked.count);
+	EXPECT_EQ(target, done.count);
+	rss_each = (rss_parked - rss_before) * 1024 / (long)target;
+	slab_each = (slab_parked - slab_before) * 1024 / (long)target;
+	ksft_print_msg("%llu goroutines parked at once: %ld bytes of user RSS and %ld bytes of kernel slab each\n",
+		       (unsigned long long)target, rss_each, slab_each);
+	/* What a parked goroutine may cost: its stack's top page and a G. */
+	EXPECT_GT(8192, rss_each);
+	EXPECT_GT(1024, slab_each);
+}
+
+TEST_HARNESS_MAIN
