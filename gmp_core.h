@@ -132,6 +132,7 @@ struct gmp_sched {
 	u64 nbadspawn;
 	atomic64_t ngoroutines;		/* G's not yet dead, all M's update */
 	atomic64_t nkswitch;		/* frame switches, all M's update */
+	atomic_t nmspinning;		/* M's in gmp_spin() */
 	bool mainspawned;
 	bool exiting;
 	int exit_code;

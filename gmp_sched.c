@@ -17,6 +17,7 @@
  */
 #include <linux/cpumask.h>
 #include <linux/errno.h>
+#include <linux/ktime.h>
 #include <linux/prandom.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
@@ -151,6 +152,7 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->nspawned, READ_ONCE(s->nspawned));
 	WRITE_ONCE(st->nbadspawn, READ_ONCE(s->nbadspawn));
 	WRITE_ONCE(st->nkswitch, atomic64_read(&s->nkswitch));
+	WRITE_ONCE(st->nmspinning, atomic_read(&s->nmspinning));
 	WRITE_ONCE(st->exit_code, READ_ONCE(s->exit_code));
 	WRITE_ONCE(st->exiting, READ_ONCE(s->exiting));
 }
@@ -269,6 +271,38 @@ struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_findrunnable);
 
+/*
+ * Go's spinning M: before giving up its P, an M that found nothing keeps
+ * looking for a short while, so a burst of new work does not pay for
+ * parking and waking a thread each time. At most half the busy P's worth
+ * of M's spin at once (Go's rule); while one spins, wakep is not needed
+ * (user space reads nmspinning in the state page).
+ */
+#define GMP_SPIN_NS	(50 * NSEC_PER_USEC)
+
+static struct gmp_g *gmp_spin(struct gmp_sched *s, struct gmp_m *m,
+			      bool *inherit)
+{
+	u32 busy = s->nprocs - READ_ONCE(s->npidle);
+	struct gmp_g *gp = NULL;
+	u64 deadline;
+
+	if (2 * (u32)atomic_read(&s->nmspinning) >= busy)
+		return NULL;
+	atomic_inc(&s->nmspinning);
+	gmp_publish_state(s);
+	deadline = ktime_get_ns() + GMP_SPIN_NS;
+	while (!gp && ktime_get_ns() < deadline && !READ_ONCE(s->exiting) &&
+	       !signal_pending(current)) {
+		cpu_relax();
+		cond_resched();
+		gp = gmp_findrunnable(s, m, inherit);
+	}
+	atomic_dec(&s->nmspinning);
+	gmp_publish_state(s);
+	return gp;
+}
+
 /* Go's execute: run @gp on @m by loading its frame into @regs. */
 static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, struct gmp_g *gp,
 		       bool inherit, struct pt_regs *regs)
@@ -370,6 +404,8 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 		}
 
 		gp = gmp_findrunnable(s, m, &inherit);
+		if (!gp)
+			gp = gmp_spin(s, m, &inherit);
 		/*
 		 * More work than this M takes and an idle P: start another M
 		 * (Go reaches the same through resetspinning and newproc).

@@ -35,9 +35,10 @@ static void gmp_schedtrace_line(struct seq_file *sf, struct gmp_sched *s)
 
 	lockdep_assert_held(&s->lock);
 	seq_printf(sf,
-		   "SCHED %ums: gomaxprocs=%u idleprocs=%u threads=%u spinningthreads=0 idlethreads=%u runqueue=%u [",
+		   "SCHED %ums: gomaxprocs=%u idleprocs=%u threads=%u spinningthreads=%d idlethreads=%u runqueue=%u [",
 		   jiffies_to_msecs(jiffies - s->created_at), s->nprocs,
-		   s->npidle, s->mcount, s->nmidle, s->runqsize);
+		   s->npidle, s->mcount, atomic_read(&s->nmspinning), s->nmidle,
+		   s->runqsize);
 	for (i = 0; i < s->nprocs; i++)
 		seq_printf(sf, i ? " %u" : "%u", gmp_runqlen(s->allp[i]) +
 			   !!READ_ONCE(s->allp[i]->runnext));

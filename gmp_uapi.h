@@ -188,7 +188,9 @@ struct gmp_state {
 	__aligned_u64 nspawned;	/* ring entries accepted */
 	__aligned_u64 nbadspawn; /* ring entries rejected */
 	__aligned_u64 nkswitch;	/* frame switches done by the kernel */
-	__aligned_u64 resv[8];
+	__u32 nmspinning;	/* M's spinning for work: no wakep needed */
+	__u32 resv0;
+	__aligned_u64 resv[7];
 };
 
 #define GMP_STATE_MAGIC		0x676d7053	/* "Spmg" */

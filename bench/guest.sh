@@ -1,0 +1,22 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Runs in the benchmark guest: every workload for gmp and for Go,
+# interleaved, ROUNDS times; one "RESULT system workload ns" line each.
+ROUNDS=${ROUNDS:-5}
+insmod ./gmp.ko || exit 1
+echo "BENCH-ENV kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo)"
+one() {	# system workload n procs command...
+	sys=$1 w=$2 n=$3 procs=$4
+	shift 4
+	out=$(GMPMAXPROCS=$procs GOMAXPROCS=$procs "$@" "$w" "$n") || { echo "BENCH-FAIL $sys $w"; return; }
+	echo "RESULT $sys $w ${out#* }"
+}
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+	r=$((r + 1))
+	one gmp spawn 20000 2 ./gmp_bench;      one go spawn 20000 2 ./go_bench
+	one gmp yield 20000 1 ./gmp_bench;      one go yield 20000 1 ./go_bench
+	one gmp parkready 10000 1 ./gmp_bench;  one go parkready 10000 1 ./go_bench
+	one baseline switch 1000000 1 ./gmp_bench
+done
+rmmod gmp
