@@ -91,26 +91,14 @@ static void bench_yield(void)
 static uint32_t ping, pong;
 static struct latch pingponged = { .target = 1 };
 
-static void wait_value(uint32_t *w, uint32_t old)
-{
-	while (__atomic_load_n(w, __ATOMIC_ACQUIRE) == old)
-		kgo_park(w, old);
-}
-
-static void post(uint32_t *w, uint32_t v)
-{
-	__atomic_store_n(w, v, __ATOMIC_RELEASE);
-	kgo_ready(w, 1);
-}
-
 static void ponger(void *arg)
 {
 	long i;
 
 	(void)arg;
 	for (i = 1; i <= n; i++) {
-		wait_value(&ping, (uint32_t)(i - 1));
-		post(&pong, (uint32_t)i);
+		wait_change(&ping, (uint32_t)(i - 1));
+		set_and_ready(&pong, (uint32_t)i);
 	}
 	latch_done(&pingponged);
 }
@@ -122,8 +110,8 @@ static void bench_parkready(void)
 
 	kgo_go(ponger, NULL);
 	for (i = 1; i <= n; i++) {
-		post(&ping, (uint32_t)i);
-		wait_value(&pong, (uint32_t)(i - 1));
+		set_and_ready(&ping, (uint32_t)i);
+		wait_change(&pong, (uint32_t)(i - 1));
 	}
 	latch_wait(&pingponged);
 	ns_per_op = (now_ns() - t) / n;

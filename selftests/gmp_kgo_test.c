@@ -10,13 +10,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../userlib/kgo.h"
+#include "gmp_test_util.h"
 #include "kselftest_harness.h"
-
-#define REQUIRE_GMP() do {						\
-		if (access("/dev/gmp", F_OK))				\
-			SKIP(return, "/dev/gmp missing: gmp.ko is not loaded"); \
-	} while (0)
 
 static int ret42(void *arg)
 {

@@ -10,26 +10,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../userlib/kgo.h"
+#include "gmp_test_util.h"
 #include "kselftest_harness.h"
-
-#define REQUIRE_GMP() do {						\
-		if (access("/dev/gmp", F_OK))				\
-			SKIP(return, "/dev/gmp missing: gmp.ko is not loaded"); \
-	} while (0)
-
-/* Block until *word != val: the usual loop around kgo_park. */
-static void wait_change(uint32_t *word, uint32_t val)
-{
-	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == val)
-		kgo_park(word, val);
-}
-
-static void set_and_ready(uint32_t *word, uint32_t val)
-{
-	__atomic_store_n(word, val, __ATOMIC_RELEASE);
-	kgo_ready(word, 1);
-}
 
 /*
  * Ping-pong: two goroutines hand a token back and forth through two

@@ -21,8 +21,7 @@ FIXTURE(scale) {
 
 FIXTURE_SETUP(scale)
 {
-	if (access("/dev/gmp", F_OK))
-		SKIP(return, "/dev/gmp missing: gmp.ko is not loaded");
+	REQUIRE_GMP();
 	/* A small stack: what a parked goroutine touches is one page. */
 	setenv("KGO_STACK_SIZE", "16384", 1);
 }

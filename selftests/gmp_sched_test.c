@@ -18,8 +18,7 @@
 #include "kselftest_harness.h"
 
 #define REQUIRE_GMP_AND_CPUS(n) do {					\
-		if (access("/dev/gmp", F_OK))				\
-			SKIP(return, "/dev/gmp missing: gmp.ko is not loaded"); \
+		REQUIRE_GMP();						\
 		if (sysconf(_SC_NPROCESSORS_ONLN) < (n))		\
 			SKIP(return, "needs %d CPUs", (n));		\
 		setenv("GMPMAXPROCS", #n, 1);				\

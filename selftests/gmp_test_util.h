@@ -10,8 +10,29 @@
 #define GMP_TEST_UTIL_H
 
 #include <stdint.h>
+#include <unistd.h>
 
 #include "../userlib/kgo.h"
+
+/* Skip (with the reason) when the module is not loaded; harness tests only. */
+#define REQUIRE_GMP() do {						\
+		if (access("/dev/gmp", F_OK))				\
+			SKIP(return, "/dev/gmp missing: gmp.ko is not loaded"); \
+	} while (0)
+
+/* Park until *word no longer holds @old: the usual loop around kgo_park. */
+static inline void wait_change(uint32_t *word, uint32_t old)
+{
+	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == old)
+		kgo_park(word, old);
+}
+
+/* Publish a new value, then ready one goroutine parked on it. */
+static inline void set_and_ready(uint32_t *word, uint32_t val)
+{
+	__atomic_store_n(word, val, __ATOMIC_RELEASE);
+	kgo_ready(word, 1);
+}
 
 struct latch {
 	uint64_t count;
