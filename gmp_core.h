@@ -8,6 +8,7 @@
 #define _GMP_CORE_H
 
 #include <linux/atomic.h>
+#include <linux/cpumask.h>
 #include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
@@ -96,6 +97,7 @@ struct gmp_m {
 	int cpu;		/* the CPU it is bound to, -1: none yet */
 	wait_queue_head_t park;	/* Go's m.park note */
 	struct gmp_frame g0;	/* where the thread called MSTART */
+	cpumask_var_t allowed;	/* its CPUs when it became an M */
 };
 
 /* Kernel pages mapped into the process (the state and the spawn ring). */
@@ -139,6 +141,7 @@ struct gmp_sched {
 
 	struct mutex ring_lock;		/* one consumer of the spawn ring */
 	u32 ring_head;			/* the consumer index (the shared one is a copy) */
+	bool ring_stalled;		/* the last drain ran out of memory */
 	struct gmp_region state_region;
 	struct gmp_region ring_region;
 	struct gmp_state *state;	/* read-only for user space */

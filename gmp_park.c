@@ -79,10 +79,23 @@ long gmp_gopark(struct gmp_sched *s, struct pt_regs *regs,
 	/* Saved before it is visible to GOREADY, which may run it at once. */
 	gmp_frame_save(regs, &gp->frame);
 
-	mutex_lock(&q->lock);
-	if (get_user(cur, (u32 __user *)w->uaddr)) {
+	/*
+	 * Read the word under the lock without faulting (as futexes do): a
+	 * fault that sleeps, on userfaultfd say, must not hold the queue.
+	 * On a fault, drop the lock, fault the page in and look again.
+	 */
+	for (;;) {
+		int ret;
+
+		mutex_lock(&q->lock);
+		pagefault_disable();
+		ret = get_user(cur, (u32 __user *)w->uaddr);
+		pagefault_enable();
+		if (!ret)
+			break;
 		mutex_unlock(&q->lock);
-		return -EFAULT;
+		if (get_user(cur, (u32 __user *)w->uaddr))
+			return -EFAULT;
 	}
 	if (cur != w->val) {
 		mutex_unlock(&q->lock);

@@ -110,6 +110,7 @@ int gmp_ring_drain(struct gmp_sched *s, struct gmp_p *pp, u64 parentgoid,
 		}
 		accepted++;
 	}
+	WRITE_ONCE(s->ring_stalled, ret == -ENOMEM);
 	s->ring_head = head;
 	/* Our reads of the slots before head are done: the producer may reuse them. */
 	smp_store_release(&ring->head, head);
@@ -119,9 +120,15 @@ out:
 	return ret;
 }
 
-/* Entries published but not consumed yet, for the lost-wakeup re-check. */
+/*
+ * Entries a drain would take now, for the lost-wakeup re-checks. Not an
+ * impossible producer index, and not while the drain is stalled for
+ * memory: "pending" work nobody can take would keep an M from parking.
+ */
 bool gmp_ring_pending(struct gmp_sched *s)
 {
 	/* Pairs with the producer's release of tail. */
-	return smp_load_acquire(&s->ring->tail) != READ_ONCE(s->ring_head);
+	u32 n = smp_load_acquire(&s->ring->tail) - READ_ONCE(s->ring_head);
+
+	return n && n <= s->ring_entries && !READ_ONCE(s->ring_stalled);
 }

@@ -95,8 +95,10 @@ static struct gmp_m *mget(struct gmp_sched *s)
 
 /*
  * Bind the running M to its P's CPU (Go's wirep, plus the affinity the
- * kernel can give). Only when the P changed, outside any lock. A CPU the
- * process may not use (a cpuset) leaves the M where it was.
+ * kernel can give). Only when the P changed, outside any lock, and only
+ * to a CPU the thread was allowed when it became an M (its affinity and
+ * cpuset then): set_cpus_allowed_ptr() itself does not check the cpuset.
+ * The M gets its own mask back when MSTART returns.
  */
 static void gmp_wirep(struct gmp_m *m)
 {
@@ -105,7 +107,10 @@ static void gmp_wirep(struct gmp_m *m)
 	if (m->cpu == cpu)
 		return;
 	m->cpu = cpu;
-	set_cpus_allowed_ptr(current, cpumask_of(cpu));
+	if (cpumask_test_cpu(cpu, m->allowed))
+		set_cpus_allowed_ptr(current, cpumask_of(cpu));
+	else
+		set_cpus_allowed_ptr(current, m->allowed);
 }
 
 static struct gmp_m *gmp_m_current(struct gmp_sched *s)
@@ -139,10 +144,16 @@ void gmp_wakep(struct gmp_sched *s)
 
 /* --- Publishing the read-only state page ----------------------------- */
 
+/*
+ * Copy the counters to the state page. Under sched.lock: two publishers
+ * racing could otherwise write back a stale nmidle or npidle after the
+ * fresh one, and user space would skip a wakep the barriers promised.
+ */
 void gmp_publish_state(struct gmp_sched *s)
 {
 	struct gmp_state *st = s->state;
 
+	spin_lock(&s->lock);
 	WRITE_ONCE(st->mcount, READ_ONCE(s->mcount));
 	WRITE_ONCE(st->nmidle, READ_ONCE(s->nmidle));
 	WRITE_ONCE(st->npidle, READ_ONCE(s->npidle));
@@ -155,6 +166,7 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->nmspinning, atomic_read(&s->nmspinning));
 	WRITE_ONCE(st->exit_code, READ_ONCE(s->exit_code));
 	WRITE_ONCE(st->exiting, READ_ONCE(s->exiting));
+	spin_unlock(&s->lock);
 }
 
 /* --- Goroutines ------------------------------------------------------ */
@@ -213,6 +225,19 @@ static void gmp_exit_instance(struct gmp_sched *s, int status)
 }
 
 /* --- schedule() ------------------------------------------------------ */
+
+/* Give up the P, if any, and put the g0 frame back in @regs. */
+static void gmp_m_to_g0(struct gmp_sched *s, struct gmp_m *m,
+			struct pt_regs *regs)
+{
+	if (m->p) {
+		spin_lock(&s->lock);
+		pidleput(s, releasep(m));
+		spin_unlock(&s->lock);
+	}
+	gmp_arch_frame_load(regs, &m->g0);
+	gmp_publish_state(s);
+}
 
 static bool gmp_work_pending(struct gmp_sched *s)
 {
@@ -386,6 +411,15 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 
 		if (READ_ONCE(s->exiting))
 			break;
+		/*
+		 * However hostile the shared pages, this loop must stay
+		 * killable and preemptible: leave through g0 on a signal.
+		 */
+		if (signal_pending(current)) {
+			gmp_m_to_g0(s, m, regs);
+			return -EINTR;
+		}
+		cond_resched();
 		if (!m->p) {
 			struct gmp_p *pp;
 
@@ -439,13 +473,9 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 	}
 
 	/* Exiting: leave through the g0 frame, MSTART returns 0. */
-	if (m->p) {
-		spin_lock(&s->lock);
-		pidleput(s, releasep(m));
-		spin_unlock(&s->lock);
-	}
-	gmp_arch_frame_load(regs, &m->g0);
-	gmp_publish_state(s);
+	gmp_m_to_g0(s, m, regs);
+	set_cpus_allowed_ptr(current, m->allowed);
+	m->cpu = -1;
 	return 0;
 }
 
@@ -458,6 +488,11 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 
 	if (!m)
 		return ERR_PTR(-ENOMEM);
+	if (!alloc_cpumask_var(&m->allowed, GFP_KERNEL_ACCOUNT)) {
+		kfree(m);
+		return ERR_PTR(-ENOMEM);
+	}
+	cpumask_copy(m->allowed, current->cpus_ptr);
 	m->tid = task_pid_nr(current);
 	m->cpu = -1;
 	init_waitqueue_head(&m->park);
@@ -466,6 +501,7 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 	spin_lock(&s->lock);
 	if (s->mcount >= s->maxmcount) {
 		spin_unlock(&s->lock);
+		free_cpumask_var(m->allowed);
 		kfree(m);
 		return ERR_PTR(-EAGAIN);
 	}
@@ -478,6 +514,7 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 		spin_lock(&s->lock);
 		WRITE_ONCE(s->mcount, s->mcount - 1);
 		spin_unlock(&s->lock);
+		free_cpumask_var(m->allowed);
 		kfree(m);
 		return ERR_PTR(ret);
 	}
@@ -602,8 +639,10 @@ void gmp_sched_destroy(struct gmp_sched *s)
 
 	list_for_each_entry_safe(gp, tmp, &s->allgs, allg)
 		kfree(gp);
-	xa_for_each(&s->ms, tid, m)
+	xa_for_each(&s->ms, tid, m) {
+		free_cpumask_var(m->allowed);
 		kfree(m);
+	}
 	xa_destroy(&s->ms);
 	mutex_destroy(&s->ring_lock);
 	gmp_waitq_destroy(s);

@@ -17,6 +17,9 @@
 
 #include "gmp_core.h"
 
+/* Goroutines scheddetail lists at most. */
+#define GMP_TRACE_MAX_G	10000
+
 static struct dentry *gmp_debugfs_root;
 static atomic_t gmp_trace_seq = ATOMIC_INIT(0);
 
@@ -59,7 +62,7 @@ DEFINE_SHOW_ATTRIBUTE(gmp_schedtrace);
 static int gmp_scheddetail_show(struct seq_file *sf, void *unused)
 {
 	struct gmp_sched *s = sf->private;
-	unsigned long tid;
+	unsigned long tid, shown = 0;
 	struct gmp_g *gp;
 	struct gmp_m *m;
 	u32 i;
@@ -91,6 +94,11 @@ static int gmp_scheddetail_show(struct seq_file *sf, void *unused)
 
 		if (gp->status == GMP_GDEAD)
 			continue;
+		/* sched.lock is held: a million lines would stall every M. */
+		if (++shown > GMP_TRACE_MAX_G) {
+			seq_puts(sf, "  ... (more goroutines not shown)\n");
+			break;
+		}
 		seq_printf(sf, "  G%llu: status=%d(%s) m=%d parent=%llu%s\n",
 			   gp->goid, gp->status, gmp_gstatus_names[gp->status],
 			   gm ? (int)gm->id : -1, gp->parentgoid,

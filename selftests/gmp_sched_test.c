@@ -134,6 +134,40 @@ TEST(m_bound_to_p_cpu)
 }
 
 /*
+ * M's bind only within the CPUs their thread was allowed (a cpuset or
+ * taskset): restricted to CPU 0, two P's still run everything there. And
+ * a thread gets its own mask back when it stops being an M.
+ */
+TEST(binding_respects_affinity)
+{
+	cpu_set_t one, after;
+	int status = -1, i, elsewhere = 0;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+	ASSERT_EQ(0, kgo_run(spread_main, NULL, &status));
+	for (i = 0; i < NWORK; i++)
+		elsewhere += work_cpu[i] != 0;
+	EXPECT_EQ(0, elsewhere) TH_LOG("%d goroutines ran outside CPU 0", elsewhere);
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(after), &after));
+	EXPECT_TRUE(CPU_EQUAL(&one, &after));
+}
+
+TEST(affinity_restored_after_run)
+{
+	cpu_set_t before, after;
+	int status = -1;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(before), &before));
+	ASSERT_EQ(0, kgo_run(spread_main, NULL, &status));
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(after), &after));
+	EXPECT_TRUE(CPU_EQUAL(&before, &after));
+}
+
+/*
  * schedtrace and scheddetail, read while the test knows exactly what
  * exists: two P's, two M's, 20 waiting goroutines and main.
  */

@@ -534,6 +534,22 @@ TEST_F(inst, signal_wakes_idle_m)
 	EXPECT_EQ(1, self->state->mcount);
 }
 
+/*
+ * Regression: a producer index no producer could write used to count as
+ * pending work the drain refused, so the M looped in the kernel for good,
+ * deaf to signals. It must park like an idle M and take its signal.
+ */
+TEST_F(inst, bogus_tail_does_not_wedge_m)
+{
+	if (self->fd < 0)
+		return;
+	self->ring->tail = self->ring->head + self->ring->entries + 1;
+	arm_alarm();
+	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
+	EXPECT_LE(1, self->state->nbadspawn);
+	EXPECT_EQ(1, self->state->npidle);
+}
+
 static void *mstart_thread(void *arg)
 {
 	long fd = (long)arg;
