@@ -168,6 +168,67 @@ TEST(affinity_restored_after_run)
 }
 
 /*
+ * errno belongs to the goroutine: set before a yield, it is there after,
+ * even when the goroutine comes back on the other M, whose own errno
+ * other goroutines keep changing. Read through a function the compiler
+ * cannot inline, as glibc's errno address may be cached across a call.
+ */
+#define NERRNO 8
+#define ERRNO_YIELDS 200
+static int errno_bad, errno_moved;
+static struct latch errno_done = { .target = NERRNO };
+
+static __attribute__((noinline)) int read_errno(void)
+{
+	return errno;
+}
+
+static __attribute__((noinline)) void write_errno(int v)
+{
+	errno = v;
+}
+
+static void errno_keeper(void *arg)
+{
+	int mine = 1000 + (int)(intptr_t)arg, i;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	for (i = 0; i < ERRNO_YIELDS; i++) {
+		write_errno(mine);
+		kgo_yield();
+		if (read_errno() != mine)
+			__atomic_add_fetch(&errno_bad, 1, __ATOMIC_RELAXED);
+		if ((pid_t)syscall(SYS_gettid) != tid) {
+			__atomic_add_fetch(&errno_moved, 1, __ATOMIC_RELAXED);
+			tid = (pid_t)syscall(SYS_gettid);
+		}
+	}
+	latch_done(&errno_done);
+}
+
+static int errno_main(void *arg)
+{
+	intptr_t i;
+
+	(void)arg;
+	for (i = 0; i < NERRNO; i++)
+		kgo_go(errno_keeper, (void *)i);
+	latch_wait(&errno_done);
+	return 0;
+}
+
+TEST(errno_follows_goroutine)
+{
+	int status = -1;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	ASSERT_EQ(0, kgo_run(errno_main, NULL, &status));
+	EXPECT_EQ(0, errno_bad);
+	/* The point is moving between M's: it must have happened. */
+	EXPECT_LT(0, errno_moved);
+}
+
+/*
  * schedtrace and scheddetail, read while the test knows exactly what
  * exists: two P's, two M's, 20 waiting goroutines and main.
  */
@@ -227,9 +288,16 @@ static int trace_main(void *arg)
 		kgo_go(waiter, NULL);
 	latch_wait(&waiters_started);
 	r = trace_dir(dir, sizeof(dir));
-	if (!r) {
+	/*
+	 * M threads start asynchronously (as Go's do): wait, boundedly, for
+	 * the second one to enter the scheduler before taking the snapshot.
+	 */
+	for (i = 0; !r && i < 1000; i++) {
 		snprintf(path, sizeof(path), "%s/schedtrace", dir);
 		r = read_file(path, trace, sizeof(trace));
+		if (r || strstr(trace, " threads=2 "))
+			break;
+		kgo_yield();
 	}
 	if (!r) {
 		snprintf(path, sizeof(path), "%s/scheddetail", dir);

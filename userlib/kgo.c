@@ -89,6 +89,20 @@ static KGO_TLS_ACCESSOR void set_deadg(struct kgo_g *g)
 	tls_deadg = g;
 }
 
+/*
+ * errno is thread-local too, and glibc's __errno_location() is declared
+ * const: the compiler may reuse the old M's errno address after a switch.
+ */
+static KGO_TLS_ACCESSOR int get_errno(void)
+{
+	return errno;
+}
+
+static KGO_TLS_ACCESSOR void set_errno(int e)
+{
+	errno = e;
+}
+
 static KGO_TLS_ACCESSOR struct kgo_g *take_deadg(void)
 {
 	struct kgo_g *g = tls_deadg;
@@ -364,7 +378,7 @@ static long kswitch(const char *who, unsigned long cmd, unsigned long arg)
 {
 	struct kgo_g *g = getg();
 	struct fpctl fp;
-	int saved_errno = errno;
+	int saved_errno = get_errno();
 	long r;
 
 	if (!g)
@@ -375,7 +389,7 @@ static long kswitch(const char *who, unsigned long cmd, unsigned long arg)
 	setg(g);
 	reclaim_dead_stack();
 	fpctl_restore(&fp);
-	errno = saved_errno;
+	set_errno(saved_errno);
 	return r;
 }
 
