@@ -28,44 +28,6 @@
 #include "gmp_compat.h"
 #include "gmp_core.h"
 
-/* --- Shared pages ---------------------------------------------------- */
-
-/*
- * Pages both the kernel (through a vmap) and the process (through mmap)
- * see, charged to the process's memory cgroup.
- */
-static int gmp_region_alloc(struct gmp_region *r, size_t size)
-{
-	unsigned int i;
-
-	r->npages = PAGE_ALIGN(size) >> PAGE_SHIFT;
-	r->pages = kvcalloc(r->npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
-	if (!r->pages)
-		return -ENOMEM;
-	for (i = 0; i < r->npages; i++) {
-		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
-		if (!r->pages[i])
-			return -ENOMEM;	/* gmp_region_free() undoes */
-	}
-	r->vaddr = vmap(r->pages, r->npages, VM_MAP, PAGE_KERNEL);
-	return r->vaddr ? 0 : -ENOMEM;
-}
-
-static void gmp_region_free(struct gmp_region *r)
-{
-	unsigned int i;
-
-	if (r->vaddr)
-		vunmap(r->vaddr);
-	if (r->pages) {
-		for (i = 0; i < r->npages; i++)
-			if (r->pages[i])
-				__free_page(r->pages[i]);
-		kvfree(r->pages);
-	}
-	memset(r, 0, sizeof(*r));
-}
-
 /* --- GMP_IOC_CREATE -------------------------------------------------- */
 
 static void __maybe_unused gmp_uapi_pins(void)
@@ -75,8 +37,14 @@ static void __maybe_unused gmp_uapi_pins(void)
 	BUILD_BUG_ON(sizeof(struct gmp_ring) != GMP_RING_SPAWN_OFF);
 	BUILD_BUG_ON(offsetof(struct gmp_ring, tail) != 64);
 	BUILD_BUG_ON(offsetof(struct gmp_ring, entries) != 128);
-	BUILD_BUG_ON(sizeof(struct gmp_spawn) != 64);
-	BUILD_BUG_ON(offsetof(struct gmp_spawn, flags) != 40);
+	BUILD_BUG_ON(sizeof(struct gmp_spawn) != 16);
+	BUILD_BUG_ON(offsetof(struct gmp_create, maxg) != 40);
+	BUILD_BUG_ON(offsetof(struct gmp_create, gtab_off) != 56);
+	BUILD_BUG_ON(sizeof(struct gmp_pshared) != 64 * 2 + 4 * GMP_RUNQ_SIZE);
+	BUILD_BUG_ON(offsetof(struct gmp_pshared, runqtail) != 64);
+	BUILD_BUG_ON(sizeof(struct gmp_gslot) != 64);
+	BUILD_BUG_ON(PAGE_SIZE % sizeof(struct gmp_gslot));
+	BUILD_BUG_ON(GMP_OFF_SCHED & ~PAGE_MASK);
 	BUILD_BUG_ON(sizeof(struct gmp_state) != 136);
 	BUILD_BUG_ON(sizeof(struct gmp_state) > PAGE_SIZE);
 	BUILD_BUG_ON(GMP_OFF_RING & ~PAGE_MASK);
@@ -89,9 +57,10 @@ static void __maybe_unused gmp_uapi_pins(void)
  */
 int gmp_create_check(struct gmp_create *c)
 {
-	if (c->flags || memchr_inv(c->resv, 0, sizeof(c->resv)))
+	if (c->flags || c->resv0 || c->resv)
 		return -EINVAL;
-	if (c->features || c->state_size || c->ring_size)
+	if (c->features || c->state_size || c->ring_size || c->sched_size ||
+	    c->gtab_off)
 		return -EINVAL;
 	if (!c->nprocs)
 		c->nprocs = num_online_cpus();
@@ -106,7 +75,12 @@ int gmp_create_check(struct gmp_create *c)
 	if (!is_power_of_2(c->ring_entries) ||
 	    c->ring_entries > GMP_RING_ENTRIES_MAX)
 		return -EINVAL;
-	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_KERNEL_SWITCH;
+	if (!c->maxg)
+		c->maxg = GMP_MAXG_DEFAULT;
+	if (c->maxg < 2 || c->maxg > GMP_MAXG_MAX)
+		return -EINVAL;
+	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ;
+	c->sched_size = gmp_sched_area_size(c->nprocs, c->maxg, &c->gtab_off);
 	c->state_size = PAGE_ALIGN(sizeof(struct gmp_state));
 	c->ring_size = PAGE_ALIGN(GMP_RING_SPAWN_OFF +
 				  c->ring_entries * sizeof(struct gmp_spawn));
@@ -118,6 +92,7 @@ static void gmp_instance_free(struct gmp_sched *s)
 {
 	gmp_trace_instance_remove(s);
 	gmp_sched_destroy(s);
+	gmp_gtab_destroy(s);
 	gmp_region_free(&s->ring_region);
 	gmp_region_free(&s->state_region);
 	if (s->mm)
@@ -127,17 +102,24 @@ static void gmp_instance_free(struct gmp_sched *s)
 
 static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 {
+	u32 i;
 	int ret;
 
 	/* First: it sets up the locks gmp_sched_destroy() takes. */
 	ret = gmp_sched_init(s, c->nprocs, c->maxmcount);
 	if (!ret)
-		ret = gmp_region_alloc(&s->state_region, c->state_size);
+		ret = gmp_gtab_init(s, c->nprocs, c->maxg);
 	if (!ret)
-		ret = gmp_region_alloc(&s->ring_region, c->ring_size);
+		ret = gmp_region_alloc(&s->state_region, c->state_size,
+				       c->state_size);
+	if (!ret)
+		ret = gmp_region_alloc(&s->ring_region, c->ring_size,
+				       c->ring_size);
 	if (ret)
 		return ret;
 
+	for (i = 0; i < c->nprocs; i++)
+		s->allp[i]->sh = (struct gmp_pshared *)s->sched_region.vaddr + i;
 	s->state = s->state_region.vaddr;
 	s->state->magic = GMP_STATE_MAGIC;
 	s->state->version = GMP_API_VERSION;
@@ -212,6 +194,11 @@ static long gmp_ioc_gosched(struct gmp_sched *s, unsigned long arg)
 	return arg ? -EINVAL : gmp_gosched(s, current_pt_regs());
 }
 
+static long gmp_ioc_schedule(struct gmp_sched *s, unsigned long arg)
+{
+	return arg ? -EINVAL : gmp_park_m(s, current_pt_regs());
+}
+
 static long gmp_ioc_wakep(struct gmp_sched *s, unsigned long arg)
 {
 	return arg ? -EINVAL : gmp_wakep_ioctl(s);
@@ -274,6 +261,11 @@ static const struct gmp_ioctl_def gmp_ioctls[] = {
 		.needs_instance = true,
 		.fn = gmp_ioc_goready,
 	},
+	[GMP_IOC_NR_SCHEDULE] = {
+		.cmd = GMP_IOC_SCHEDULE,
+		.needs_instance = true,
+		.fn = gmp_ioc_schedule,
+	},
 };
 
 /* Is the instance usable by the calling task? */
@@ -328,6 +320,15 @@ static int gmp_mmap(struct file *file, struct vm_area_struct *vma)
 		gmp_vma_flags_clear(vma, VM_MAYWRITE);
 	} else if (vma->vm_pgoff == GMP_OFF_RING >> PAGE_SHIFT) {
 		r = &s->ring_region;
+	} else if (vma->vm_pgoff == GMP_OFF_SCHED >> PAGE_SHIFT) {
+		/* Pages come on first touch: the G table is mostly empty. */
+		if (vma_pages(vma) > s->sched_region.npages)
+			return -EINVAL;
+		gmp_vma_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND |
+				  VM_DONTDUMP);
+		vma->vm_private_data = s;
+		vma->vm_ops = &gmp_sched_vm_ops;
+		return 0;
 	} else {
 		return -EINVAL;
 	}

@@ -32,58 +32,47 @@ struct gmp_frame {
 	unsigned long ip, flags, sp;
 };
 
-/* Go's G status values (runtime2.go _Gidle ... _Gdead). */
-enum gmp_gstatus {
-	GMP_GIDLE,
-	GMP_GRUNNABLE,
-	GMP_GRUNNING,
-	GMP_GSYSCALL,
-	GMP_GWAITING,
-	GMP_GDEAD,
+/*
+ * The kernel's private half of a goroutine, beside its shared slot: how
+ * it is linked on the global run queue or a wait queue. kstate says on
+ * which, if any; it is claimed with a compare-and-swap before the link is
+ * touched, so an index user space hands in twice can never be linked
+ * twice. One array of these per G table page, allocated with the page.
+ */
+enum gmp_gkstate {
+	GMP_GK_NONE,
+	GMP_GK_GLOBALQ,		/* sched.runq, under sched.lock */
+	GMP_GK_WAITQ,		/* a wait queue, under its lock */
 };
 
-struct gmp_g {
-	u64 goid;
-	u64 parentgoid;		/* goid of the goroutine that spawned it */
-	enum gmp_gstatus status;
-	bool ismain;
-	struct gmp_m *m;	/* the M running it, if any */
-	struct gmp_frame frame;	/* where it resumes */
-	struct gmp_g *schedlink; /* global run queue or free list */
+struct gmp_gk {
+	atomic_t kstate;
+	u32 gidx;
 	u64 waitkey;		/* GOPARK key while waiting */
-	struct list_head waitlink; /* its wait queue */
-	struct list_head allg;	/* sched.allgs */
+	struct list_head link;
 };
 
-#define GMP_RUNQ_SIZE	256	/* a P's local run queue, as in Go */
-#define GMP_GFREE_MAX	64	/* per-P free G cache */
-#define GMP_GFREE_BATCH	32	/* moved to/from the global list at once */
+#define GMP_GSLOTS_PER_PAGE	(PAGE_SIZE / sizeof(struct gmp_gslot))
 #define GMP_GLOBAL_TICK	61	/* every 61st schedtick checks global queue first */
+/* Bound on every retry loop over words user space can also write. */
+#define GMP_CAS_TRIES	64
 
 enum gmp_pstatus {
 	GMP_PIDLE,
 	GMP_PRUNNING,
 };
 
+/*
+ * A P: the kernel's half (who holds it, where it runs) and its public
+ * half in the scheduler area (its run queue, runnext, schedtick, curg).
+ */
 struct gmp_p {
 	u32 id;
 	enum gmp_pstatus status;
-	u32 schedtick;		/* incremented on every execute */
 	int cpu;		/* the CPU its M is bound to */
 	struct gmp_m *m;	/* the M holding it, if any */
 	struct gmp_p *link;	/* sched.pidle */
-	/*
-	 * Go's lock-free local run queue: the owning M puts at tail, any M
-	 * takes at head with a compare-and-swap, runnext is the one-G
-	 * fast lane that inherits the rest of the current time slice.
-	 */
-	u32 runqhead;
-	u32 runqtail;
-	struct gmp_g *runq[GMP_RUNQ_SIZE];
-	struct gmp_g *runnext;
-	/* Free G cache (gfget/gfput), owner only. */
-	struct gmp_g *gfree;
-	u32 gfreecnt;
+	struct gmp_pshared *sh;	/* in the scheduler area */
 };
 
 struct gmp_m {
@@ -91,7 +80,7 @@ struct gmp_m {
 	pid_t tid;		/* key in sched.ms */
 	struct gmp_p *p;	/* P held while running Go code */
 	struct gmp_p *nextp;	/* P handed over by the waker (startm) */
-	struct gmp_g *curg;	/* goroutine running on it */
+	bool incg;		/* in user mode running goroutines (curg in p->sh) */
 	struct list_head idle;	/* sched.midle */
 	bool parked;		/* on sched.midle */
 	int cpu;		/* the CPU it is bound to, -1: none yet */
@@ -100,10 +89,16 @@ struct gmp_m {
 	cpumask_var_t allowed;	/* its CPUs when it became an M */
 };
 
-/* Kernel pages mapped into the process (the state and the spawn ring). */
+/*
+ * Kernel pages mapped into the process: the state page, the spawn ring and
+ * the scheduler area. The first nvmap pages are allocated up front and
+ * mapped at vaddr for the kernel; the rest (the G table) are allocated when
+ * user space first touches them (gmp_shm.c) and reached by page_address().
+ */
 struct gmp_region {
 	struct page **pages;
 	unsigned int npages;
+	unsigned int nvmap;
 	void *vaddr;
 };
 
@@ -123,27 +118,27 @@ struct gmp_sched {
 	u32 mcount;
 	u32 maxmcount;
 	struct xarray ms;		/* tid -> struct gmp_m */
-	struct gmp_g *runqhead;		/* global run queue */
-	struct gmp_g *runqtail;
+	struct list_head runq;		/* global run queue of struct gmp_gk */
 	u32 runqsize;
-	struct gmp_g *gfree;		/* global free G list */
-	u32 ngfree;
-	struct list_head allgs;
-	u64 goidgen;			/* these three under ring_lock */
-	u64 nspawned;
+	u64 nspawned;			/* these two under ring_lock */
 	u64 nbadspawn;
-	atomic64_t ngoroutines;		/* G's not yet dead, all M's update */
-	atomic64_t nkswitch;		/* frame switches, all M's update */
+	atomic64_t nbadg;		/* indices and contexts dropped */
+	atomic64_t nparked;		/* G's on wait queues */
+	atomic64_t nkswitch;		/* kernel resumes, all M's update */
 	atomic_t nmspinning;		/* M's in gmp_spin() */
-	bool mainspawned;
+	u32 maing;			/* the main goroutine's index, 0: none yet */
 	bool exiting;
 	int exit_code;
 
 	struct mutex ring_lock;		/* one consumer of the spawn ring */
 	u32 ring_head;			/* the consumer index (the shared one is a copy) */
-	bool ring_stalled;		/* the last drain ran out of memory */
 	struct gmp_region state_region;
 	struct gmp_region ring_region;
+	struct gmp_region sched_region;	/* P's public halves, then the G table */
+	struct mutex gtab_lock;		/* populating G table pages */
+	struct gmp_gk **gk;		/* per G table page, NULL until populated */
+	u32 maxg;
+	u32 gtab_pgoff;			/* first G table page in sched_region */
 	struct gmp_state *state;	/* read-only for user space */
 	struct gmp_ring *ring;
 	struct gmp_spawn *spawn;
@@ -161,27 +156,34 @@ bool gmp_user_addr_ok(unsigned long addr);
 int gmp_frame_check(const struct gmp_frame *f);
 int gmp_frame_load(struct pt_regs *regs, const struct gmp_frame *f);
 void gmp_frame_save(const struct pt_regs *regs, struct gmp_frame *dst);
+void gmp_resume_frame(const struct gmp_gslot *gs, u32 gidx, u32 pid,
+		      struct gmp_frame *f);
+
+/* gmp_shm.c: memory shared with the process, the G table */
+int gmp_region_alloc(struct gmp_region *r, size_t size, size_t vmap_size);
+void gmp_region_free(struct gmp_region *r);
+int gmp_gtab_init(struct gmp_sched *s, u32 nprocs, u32 maxg);
+void gmp_gtab_destroy(struct gmp_sched *s);
+struct page *gmp_gtab_populate(struct gmp_sched *s, unsigned int pg);
+struct gmp_gslot *gmp_gslot(struct gmp_sched *s, u32 gidx,
+			    struct gmp_gk **gkp);
+u64 gmp_sched_area_size(u32 nprocs, u32 maxg, u64 *gtab_off);
+extern const struct vm_operations_struct gmp_sched_vm_ops;
 
 /* gmp_ring.c */
-int gmp_spawn_check(const struct gmp_spawn *sp);
-void gmp_spawn_frame(const struct gmp_spawn *sp, u64 goid,
-		     struct gmp_frame *f);
-int gmp_ring_drain(struct gmp_sched *s, struct gmp_p *pp, u64 parentgoid,
-		   u32 *naccepted);
+int gmp_spawn_check(const struct gmp_spawn *sp, u32 maxg);
+int gmp_ring_drain(struct gmp_sched *s, struct gmp_p *pp, u32 *naccepted);
 bool gmp_ring_pending(struct gmp_sched *s);
 
-/* gmp_runq.c: Go's run queue and free-G list primitives */
+/* gmp_runq.c: Go's run queue primitives, over G indices */
 bool gmp_runqempty(struct gmp_p *pp);
 u32 gmp_runqlen(struct gmp_p *pp);
-void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, struct gmp_g *gp,
-		 bool next);
-struct gmp_g *gmp_runqget(struct gmp_p *pp, bool *inherit);
-struct gmp_g *gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim,
-			    bool stealrunnext);
-void gmp_globrunqput(struct gmp_sched *s, struct gmp_g *gp);
-struct gmp_g *gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max);
-void gmp_gfput(struct gmp_sched *s, struct gmp_p *pp, struct gmp_g *gp);
-struct gmp_g *gmp_gfget(struct gmp_sched *s, struct gmp_p *pp);
+void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, u32 gidx, bool next);
+u32 gmp_runqget(struct gmp_sched *s, struct gmp_p *pp, bool *inherit);
+u32 gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim, bool stealrunnext);
+bool gmp_globrunqput(struct gmp_sched *s, u32 gidx);
+void gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx);
+u32 gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max);
 
 /* gmp_core.c */
 int gmp_create_check(struct gmp_create *c);
@@ -203,16 +205,18 @@ void gmp_trace_instance_remove(struct gmp_sched *s);
 /* gmp_sched.c */
 int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount);
 void gmp_sched_destroy(struct gmp_sched *s);
-struct gmp_g *gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
-			  const struct gmp_spawn *sp, u64 parentgoid);
+int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
+		const struct gmp_spawn *sp);
 long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
 long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs);
+long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_wakep_ioctl(struct gmp_sched *s);
 long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs);
-struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
-			       bool *inherit);
+u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit);
 struct gmp_m *gmp_m_running(struct gmp_sched *s);
+u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
+	     struct gmp_gk **gkp);
 void gmp_wakep(struct gmp_sched *s);
 void gmp_publish_state(struct gmp_sched *s);
 

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Checking and loading user register frames. Every frame that reaches
- * gmp_arch_frame_load() passes gmp_frame_check() first, whatever its
- * origin: built from a ring entry or saved from a thread's own pt_regs.
+ * Checking and loading user register frames. Every goroutine frame, built
+ * from its slot in the G table (user memory), passes gmp_frame_check()
+ * before gmp_arch_frame_load() puts it in pt_regs; the only other frame
+ * loaded is an M's g0 frame, saved from that thread's own pt_regs.
  */
 #include <linux/build_bug.h>
 #include <linux/errno.h>
 #include <linux/module.h>
 #include <linux/stddef.h>
+#include <linux/string.h>
 #include <asm/processor.h>
 #include <asm/ptrace.h>
 
@@ -77,3 +79,21 @@ void gmp_frame_save(const struct pt_regs *regs, struct gmp_frame *dst)
 	gmp_arch_frame_save(regs, dst);
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_frame_save);
+
+/*
+ * The frame that resumes goroutine @gidx from its slot @gs on P @pid (the
+ * uapi's resume convention): each shared word is read once, every other
+ * register is zero. gmp_frame_load() checks it.
+ */
+void gmp_resume_frame(const struct gmp_gslot *gs, u32 gidx, u32 pid,
+		      struct gmp_frame *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->ip = READ_ONCE(gs->pc);
+	f->sp = READ_ONCE(gs->sp);
+	f->di = READ_ONCE(gs->arg);
+	f->si = pid;
+	f->dx = gidx;
+	f->flags = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_resume_frame);

@@ -17,7 +17,7 @@
 
 struct gmp_waitq {
 	struct mutex lock;	/* the list, and GOPARK's check of the word */
-	struct list_head gs;	/* parked G's, first parked first */
+	struct list_head gs;	/* parked G's (struct gmp_gk), first parked first */
 };
 
 int gmp_waitq_init(struct gmp_sched *s)
@@ -68,16 +68,14 @@ long gmp_gopark(struct gmp_sched *s, struct pt_regs *regs,
 		const struct gmp_wait *w)
 {
 	struct gmp_m *m = gmp_m_running(s);
+	struct gmp_gslot *gs;
 	struct gmp_waitq *q;
-	struct gmp_g *gp;
+	struct gmp_gk *gk;
 	u32 cur;
 
-	if (!m)
+	if (!m || !gmp_curg(s, m, &gs, &gk))
 		return -EINVAL;
-	gp = m->curg;
 	q = gmp_waitq_of(s, w->uaddr);
-	/* Saved before it is visible to GOREADY, which may run it at once. */
-	gmp_frame_save(regs, &gp->frame);
 
 	/*
 	 * Read the word under the lock without faulting (as futexes do): a
@@ -101,11 +99,16 @@ long gmp_gopark(struct gmp_sched *s, struct pt_regs *regs,
 		mutex_unlock(&q->lock);
 		return -EAGAIN;
 	}
-	gp->status = GMP_GWAITING;
-	gp->waitkey = w->uaddr;
-	list_add_tail(&gp->waitlink, &q->gs);
-	m->curg = NULL;
-	WRITE_ONCE(gp->m, NULL);
+	/* Its context was saved before the call: GOREADY may run it at once. */
+	if (atomic_cmpxchg(&gk->kstate, GMP_GK_NONE, GMP_GK_WAITQ) !=
+	    GMP_GK_NONE) {
+		mutex_unlock(&q->lock);
+		return -EINVAL;	/* curg names a G the kernel holds queued */
+	}
+	WRITE_ONCE(gs->status, GMP_GWAITING);
+	gk->waitkey = w->uaddr;
+	list_add_tail(&gk->link, &q->gs);
+	atomic64_inc(&s->nparked);
 	mutex_unlock(&q->lock);
 
 	return gmp_schedule(s, m, regs);
@@ -116,31 +119,32 @@ long gmp_goready(struct gmp_sched *s, const struct gmp_wait *w)
 {
 	struct gmp_m *m = gmp_m_running(s);
 	struct gmp_waitq *q = gmp_waitq_of(s, w->uaddr);
-	struct gmp_g *gp, *tmp;
+	struct gmp_gk *gk, *tmp;
 	LIST_HEAD(ready);
 	long n = 0;
 
 	mutex_lock(&q->lock);
-	list_for_each_entry_safe(gp, tmp, &q->gs, waitlink) {
+	list_for_each_entry_safe(gk, tmp, &q->gs, link) {
 		if (n == w->val)
 			break;
-		if (gp->waitkey != w->uaddr)
+		if (gk->waitkey != w->uaddr)
 			continue;
-		list_move_tail(&gp->waitlink, &ready);
+		list_move_tail(&gk->link, &ready);
 		n++;
 	}
 	mutex_unlock(&q->lock);
 
-	list_for_each_entry_safe(gp, tmp, &ready, waitlink) {
-		list_del_init(&gp->waitlink);
-		gp->status = GMP_GRUNNABLE;
-		if (m) {
-			gmp_runqput(s, m->p, gp, true);
-		} else {
-			spin_lock(&s->lock);
-			gmp_globrunqput(s, gp);
-			spin_unlock(&s->lock);
-		}
+	list_for_each_entry_safe(gk, tmp, &ready, link) {
+		struct gmp_gslot *gs = gmp_gslot(s, gk->gidx, NULL);
+
+		list_del_init(&gk->link);
+		atomic_set(&gk->kstate, GMP_GK_NONE);
+		atomic64_dec(&s->nparked);
+		WRITE_ONCE(gs->status, GMP_GRUNNABLE);
+		if (m)
+			gmp_runqput(s, m->p, gk->gidx, true);
+		else
+			gmp_globrunqput(s, gk->gidx);
 	}
 	if (n) {
 		gmp_wakep(s);

@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Run queues and free G lists, after Go's runtime/proc.go.
+ * Run queues, after Go's runtime/proc.go, over G indices.
  *
- * A P's local queue is a 256-slot ring indexed by free-running u32 head
- * and tail: only the M holding the P puts (at tail, store-release), any M
- * takes (at head, compare-and-swap), so stealing needs no lock. runnext
- * holds the G that should run next on this P and inherit the time slice.
- * The global queue and the global free list live under sched.lock.
+ * A P's local queue is a 256-slot ring in its public half (struct
+ * gmp_pshared), indexed by free-running u32 head and tail: only the M
+ * holding the P puts (at tail, store-release), any M takes (at head,
+ * compare-and-swap), so stealing needs no lock. runnext holds the G that
+ * should run next on this P and inherit the time slice. The M holding the
+ * P uses the queue from user space exactly as the kernel does here.
+ *
+ * Everything in a public half is user memory: an index read here is
+ * checked where it is used (gmp_gslot()), a head/tail pair no queue can
+ * have is treated as corrupt, and every retry loop is bounded by
+ * GMP_CAS_TRIES, so a hostile process can lose its own goroutines but
+ * never wedge or crash the kernel. The global queue is kernel memory,
+ * under sched.lock.
  */
 #include <linux/atomic.h>
 #include <linux/module.h>
@@ -15,147 +23,167 @@
 
 bool gmp_runqempty(struct gmp_p *pp)
 {
+	struct gmp_pshared *sh = pp->sh;
+	int i;
+
 	/*
 	 * As in Go: runnext may be taken while head/tail move, so reread
-	 * tail to get a consistent view.
+	 * tail to get a consistent view. A queue that never holds still
+	 * (or a corrupt one) reads as empty: nobody can take from it.
 	 */
-	for (;;) {
+	for (i = 0; i < GMP_CAS_TRIES; i++) {
 		/* Acquire: see head/tail updates by the owner and thieves. */
-		u32 head = smp_load_acquire(&pp->runqhead);
-		u32 tail = smp_load_acquire(&pp->runqtail); /* as above */
-		struct gmp_g *next = READ_ONCE(pp->runnext);
+		u32 head = smp_load_acquire(&sh->runqhead);
+		u32 tail = smp_load_acquire(&sh->runqtail); /* as above */
+		u32 next = READ_ONCE(sh->runnext);
 
 		/* Tail unchanged since the reads above: they are consistent. */
-		if (tail == smp_load_acquire(&pp->runqtail))
-			return head == tail && !next;
+		if (tail == smp_load_acquire(&sh->runqtail))
+			return (head == tail || tail - head > GMP_RUNQ_SIZE) &&
+			       !next;
 	}
+	return true;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_runqempty);
 
 u32 gmp_runqlen(struct gmp_p *pp)
 {
 	/* A snapshot: both indices are read with acquire, as in Go. */
-	return smp_load_acquire(&pp->runqtail) -
-	       smp_load_acquire(&pp->runqhead); /* as above */
+	u32 n = smp_load_acquire(&pp->sh->runqtail) -
+		smp_load_acquire(&pp->sh->runqhead); /* as above */
+
+	return n <= GMP_RUNQ_SIZE ? n : 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_runqlen);
 
-/* Append a batch linked through schedlink; sched.lock held. */
-static void globrunqputbatch(struct gmp_sched *s, struct gmp_g *head,
-			     struct gmp_g *tail, u32 n)
+/*
+ * Link @gidx on the global queue; sched.lock held. An index that is no
+ * goroutine, or one already on a kernel queue, is dropped and counted.
+ */
+void gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx)
 {
-	lockdep_assert_held(&s->lock);
-	tail->schedlink = NULL;
-	if (s->runqtail)
-		s->runqtail->schedlink = head;
-	else
-		s->runqhead = head;
-	s->runqtail = tail;
-	WRITE_ONCE(s->runqsize, s->runqsize + n);
-}
+	struct gmp_gk *gk;
 
-void gmp_globrunqput(struct gmp_sched *s, struct gmp_g *gp)
+	lockdep_assert_held(&s->lock);
+	if (!gmp_gslot(s, gidx, &gk) ||
+	    atomic_cmpxchg(&gk->kstate, GMP_GK_NONE, GMP_GK_GLOBALQ) !=
+	    GMP_GK_NONE) {
+		atomic64_inc(&s->nbadg);
+		return;
+	}
+	list_add_tail(&gk->link, &s->runq);
+	WRITE_ONCE(s->runqsize, s->runqsize + 1);
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_globrunqput_locked);
+
+/* The same, taking sched.lock. Returns false if @gidx was dropped. */
+bool gmp_globrunqput(struct gmp_sched *s, u32 gidx)
 {
-	globrunqputbatch(s, gp, gp, 1);
+	u64 bad = atomic64_read(&s->nbadg);
+
+	spin_lock(&s->lock);
+	gmp_globrunqput_locked(s, gidx);
+	spin_unlock(&s->lock);
+	return atomic64_read(&s->nbadg) == bad;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_globrunqput);
 
 /*
- * Move half of the local queue and @gp to the global queue (Go's
+ * Move half of the local queue and @gidx to the global queue (Go's
  * runqputslow). Fails if a stealer moved head meanwhile: the caller
  * retries the fast path, which then has room. Unlike Go this claims the
- * slots before reading them, which is safe because only the owner ever
- * writes slots, and saves a 1 KiB batch array on the kernel stack.
+ * slots before reading them, which is safe because only the owner writes
+ * slots, and needs no batch array on the kernel stack.
  */
-static bool runqputslow(struct gmp_sched *s, struct gmp_p *pp,
-			struct gmp_g *gp, u32 head, u32 tail)
+static bool runqputslow(struct gmp_sched *s, struct gmp_p *pp, u32 gidx,
+			u32 head)
 {
-	u32 n = (tail - head) / 2, i;
-	struct gmp_g *first, *last;
+	struct gmp_pshared *sh = pp->sh;
+	u32 n = GMP_RUNQ_SIZE / 2, i;
 
-	if (WARN_ON_ONCE(n != GMP_RUNQ_SIZE / 2))
-		return false;
 	/* Release: claims the slots; pairs with thieves' acquire of head. */
-	if (cmpxchg_release(&pp->runqhead, head, head + n) != head)
+	if (cmpxchg_release(&sh->runqhead, head, head + n) != head)
 		return false;
-	first = READ_ONCE(pp->runq[head % GMP_RUNQ_SIZE]);
-	last = first;
-	for (i = 1; i < n; i++) {
-		struct gmp_g *g = READ_ONCE(pp->runq[(head + i) % GMP_RUNQ_SIZE]);
-
-		last->schedlink = g;
-		last = g;
-	}
-	last->schedlink = gp;
-
 	spin_lock(&s->lock);
-	globrunqputbatch(s, first, gp, n + 1);
+	for (i = 0; i < n; i++)
+		gmp_globrunqput_locked(s, READ_ONCE(sh->runq[(head + i) %
+							    GMP_RUNQ_SIZE]));
+	gmp_globrunqput_locked(s, gidx);
 	spin_unlock(&s->lock);
 	return true;
 }
 
 /*
- * Put @gp on @pp's local queue; with @next, into runnext, kicking the old
- * runnext to the tail. A full queue spills half to the global queue.
+ * Put @gidx on @pp's local queue; with @next, into runnext, kicking the
+ * old runnext to the tail. A full queue spills half to the global queue.
  * Called only by the M holding @pp, never with sched.lock held.
  */
-void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, struct gmp_g *gp,
-		 bool next)
+void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, u32 gidx, bool next)
 {
+	struct gmp_pshared *sh = pp->sh;
+	int i;
+
 	if (next) {
-		struct gmp_g *old;
-
-		do {
-			old = READ_ONCE(pp->runnext);
-		} while (cmpxchg(&pp->runnext, old, gp) != old);
-		if (!old)
+		gidx = xchg(&sh->runnext, gidx);
+		if (!gidx)
 			return;
-		gp = old;
 	}
-
-	for (;;) {
+	for (i = 0; i < GMP_CAS_TRIES; i++) {
 		/* Acquire: slots before head are free once consumers are done. */
-		u32 head = smp_load_acquire(&pp->runqhead);
-		u32 tail = pp->runqtail;
+		u32 head = smp_load_acquire(&sh->runqhead);
+		u32 tail = READ_ONCE(sh->runqtail);
 
 		if (tail - head < GMP_RUNQ_SIZE) {
-			WRITE_ONCE(pp->runq[tail % GMP_RUNQ_SIZE], gp);
+			WRITE_ONCE(sh->runq[tail % GMP_RUNQ_SIZE], gidx);
 			/* Release: the slot is written before it is visible. */
-			smp_store_release(&pp->runqtail, tail + 1);
+			smp_store_release(&sh->runqtail, tail + 1);
 			return;
 		}
-		if (runqputslow(s, pp, gp, head, tail))
+		if (tail - head > GMP_RUNQ_SIZE)
+			break;	/* corrupt: no queue looks like this */
+		if (runqputslow(s, pp, gidx, head))
 			return;
 	}
+	gmp_globrunqput(s, gidx);
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_runqput);
 
 /*
  * Take a G from @pp: runnext first (then *@inherit is true: it keeps the
- * current time slice), else the head of the queue. Owner only.
+ * current time slice), else the head of the queue; 0 if empty. A corrupt
+ * queue is emptied. Owner only.
  */
-struct gmp_g *gmp_runqget(struct gmp_p *pp, bool *inherit)
+u32 gmp_runqget(struct gmp_sched *s, struct gmp_p *pp, bool *inherit)
 {
-	struct gmp_g *next = READ_ONCE(pp->runnext);
+	struct gmp_pshared *sh = pp->sh;
+	u32 next = READ_ONCE(sh->runnext);
+	int i;
 
-	if (next && cmpxchg(&pp->runnext, next, NULL) == next) {
+	if (next && cmpxchg(&sh->runnext, next, 0) == next) {
 		*inherit = true;
 		return next;
 	}
 	*inherit = false;
-	for (;;) {
+	for (i = 0; i < GMP_CAS_TRIES; i++) {
 		/* Acquire: pairs with the release of head by thieves. */
-		u32 head = smp_load_acquire(&pp->runqhead);
-		u32 tail = pp->runqtail;
-		struct gmp_g *gp;
+		u32 head = smp_load_acquire(&sh->runqhead);
+		u32 tail = READ_ONCE(sh->runqtail);
+		u32 gidx;
 
 		if (tail == head)
-			return NULL;
-		gp = READ_ONCE(pp->runq[head % GMP_RUNQ_SIZE]);
+			return 0;
+		if (tail - head > GMP_RUNQ_SIZE) {
+			/* The owner may drop everything: start over empty. */
+			if (cmpxchg(&sh->runqhead, head, tail) == head)
+				atomic64_inc(&s->nbadg);
+			continue;
+		}
+		gidx = READ_ONCE(sh->runq[head % GMP_RUNQ_SIZE]);
 		/* Release: our read of the slot is done before it is reused. */
-		if (cmpxchg_release(&pp->runqhead, head, head + 1) == head)
-			return gp;
+		if (cmpxchg_release(&sh->runqhead, head, head + 1) == head)
+			return gidx;
 	}
+	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_runqget);
 
@@ -163,82 +191,91 @@ EXPORT_SYMBOL_IF_KUNIT(gmp_runqget);
  * Grab half of @pp's queue into @batch starting at @batchhead (Go's
  * runqgrab); with @stealrunnext and an otherwise empty queue, runnext.
  */
-static u32 runqgrab(struct gmp_p *pp, struct gmp_g **batch, u32 batchhead,
+static u32 runqgrab(struct gmp_pshared *sh, u32 *batch, u32 batchhead,
 		    bool stealrunnext)
 {
-	for (;;) {
+	int try;
+
+	for (try = 0; try < GMP_CAS_TRIES; try++) {
 		/* Acquire both: pairs with the owner's release of tail. */
-		u32 head = smp_load_acquire(&pp->runqhead);
-		u32 tail = smp_load_acquire(&pp->runqtail); /* as above */
+		u32 head = smp_load_acquire(&sh->runqhead);
+		u32 tail = smp_load_acquire(&sh->runqtail); /* as above */
 		u32 n = tail - head, i;
 
 		n -= n / 2;
 		if (n == 0) {
-			struct gmp_g *next;
+			u32 next;
 
 			if (!stealrunnext)
 				return 0;
-			next = READ_ONCE(pp->runnext);
+			next = READ_ONCE(sh->runnext);
 			if (!next)
 				return 0;
-			if (cmpxchg(&pp->runnext, next, NULL) != next)
+			if (cmpxchg(&sh->runnext, next, 0) != next)
 				continue;
 			WRITE_ONCE(batch[batchhead % GMP_RUNQ_SIZE], next);
 			return 1;
 		}
-		if (n > GMP_RUNQ_SIZE / 2)	/* read inconsistent head/tail */
+		if (n > GMP_RUNQ_SIZE / 2)	/* inconsistent head/tail */
 			continue;
-		for (i = 0; i < n; i++) {
-			struct gmp_g *gp =
-				READ_ONCE(pp->runq[(head + i) % GMP_RUNQ_SIZE]);
-
-			WRITE_ONCE(batch[(batchhead + i) % GMP_RUNQ_SIZE], gp);
-		}
+		for (i = 0; i < n; i++)
+			WRITE_ONCE(batch[(batchhead + i) % GMP_RUNQ_SIZE],
+				   READ_ONCE(sh->runq[(head + i) % GMP_RUNQ_SIZE]));
 		/* Release: the slots were read before the owner may reuse them. */
-		if (cmpxchg_release(&pp->runqhead, head, head + n) == head)
+		if (cmpxchg_release(&sh->runqhead, head, head + n) == head)
 			return n;
 	}
+	return 0;
 }
 
 /*
- * Steal half of @victim's G's into @pp's queue and return one of them
- * (Go's runqsteal). Called by the M holding @pp.
+ * Steal half of @victim's G's into @pp's queue and return one of them,
+ * 0 if there was nothing (Go's runqsteal). Called by the M holding @pp
+ * when its own queue is empty.
  */
-struct gmp_g *gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim,
-			    bool stealrunnext)
+u32 gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim, bool stealrunnext)
 {
-	u32 tail = pp->runqtail;
-	u32 n = runqgrab(victim, pp->runq, tail, stealrunnext);
-	struct gmp_g *gp;
+	struct gmp_pshared *sh = pp->sh;
+	u32 tail = READ_ONCE(sh->runqtail);
+	u32 n = runqgrab(victim->sh, sh->runq, tail, stealrunnext);
+	u32 gidx;
 
 	if (n == 0)
-		return NULL;
+		return 0;
 	n--;
-	gp = READ_ONCE(pp->runq[(tail + n) % GMP_RUNQ_SIZE]);
+	gidx = READ_ONCE(sh->runq[(tail + n) % GMP_RUNQ_SIZE]);
 	if (n == 0)
-		return gp;
-	/* Acquire: a stale head can only make the check stricter. */
-	WARN_ON_ONCE(tail - smp_load_acquire(&pp->runqhead) + n >=
-		     GMP_RUNQ_SIZE);
+		return gidx;
 	/* Release: the stolen slots are written before they are visible. */
-	smp_store_release(&pp->runqtail, tail + n);
-	return gp;
+	smp_store_release(&sh->runqtail, tail + n);
+	return gidx;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_runqsteal);
+
+/* Unlink the first G of the global queue; sched.lock held, not empty. */
+static u32 globrunqpop(struct gmp_sched *s)
+{
+	struct gmp_gk *gk = list_first_entry(&s->runq, struct gmp_gk, link);
+
+	list_del_init(&gk->link);
+	atomic_set(&gk->kstate, GMP_GK_NONE);
+	WRITE_ONCE(s->runqsize, s->runqsize - 1);
+	return gk->gidx;
+}
 
 /*
  * Take a fair share of the global queue (Go's globrunqget): return one G
  * and move up to @max - 1 more (0: no limit) to @pp's local queue, never
- * more than it has room for. sched.lock held.
+ * more than it has room for. sched.lock held; 0 if the queue is empty.
  */
-struct gmp_g *gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max)
+u32 gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max)
 {
-	u32 n, room;
-	struct gmp_g *gp;
+	struct gmp_pshared *sh = pp->sh;
+	u32 n, room, gidx;
 
 	lockdep_assert_held(&s->lock);
 	if (s->runqsize == 0)
-		return NULL;
+		return 0;
 	n = s->runqsize / s->nprocs + 1;
 	if (n > s->runqsize)
 		n = s->runqsize;
@@ -250,76 +287,14 @@ struct gmp_g *gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max)
 	if (n > room + 1)
 		n = room + 1;
 
-	WRITE_ONCE(s->runqsize, s->runqsize - n);
-	gp = s->runqhead;
-	s->runqhead = gp->schedlink;
+	gidx = globrunqpop(s);
 	while (--n > 0) {
-		struct gmp_g *gp1 = s->runqhead;
-		u32 tail = pp->runqtail;
+		u32 tail = READ_ONCE(sh->runqtail);
 
-		s->runqhead = gp1->schedlink;
-		WRITE_ONCE(pp->runq[tail % GMP_RUNQ_SIZE], gp1);
+		WRITE_ONCE(sh->runq[tail % GMP_RUNQ_SIZE], globrunqpop(s));
 		/* Release: the slot is written before it is visible. */
-		smp_store_release(&pp->runqtail, tail + 1);
+		smp_store_release(&sh->runqtail, tail + 1);
 	}
-	if (!s->runqhead)
-		s->runqtail = NULL;
-	gp->schedlink = NULL;
-	return gp;
+	return gidx;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_globrunqget);
-
-/*
- * Put a dead G on @pp's free list; past GMP_GFREE_MAX, move a batch to
- * the global list (Go's gfput). Owner only, sched.lock not held.
- */
-void gmp_gfput(struct gmp_sched *s, struct gmp_p *pp, struct gmp_g *gp)
-{
-	gp->status = GMP_GDEAD;
-	gp->schedlink = pp->gfree;
-	pp->gfree = gp;
-	if (++pp->gfreecnt < GMP_GFREE_MAX)
-		return;
-
-	spin_lock(&s->lock);
-	while (pp->gfreecnt >= GMP_GFREE_BATCH) {
-		gp = pp->gfree;
-		pp->gfree = gp->schedlink;
-		pp->gfreecnt--;
-		gp->schedlink = s->gfree;
-		s->gfree = gp;
-		s->ngfree++;
-	}
-	spin_unlock(&s->lock);
-}
-EXPORT_SYMBOL_IF_KUNIT(gmp_gfput);
-
-/*
- * Take a dead G for reuse, refilling @pp's list from the global one in a
- * batch when empty (Go's gfget). NULL: allocate a new one.
- */
-struct gmp_g *gmp_gfget(struct gmp_sched *s, struct gmp_p *pp)
-{
-	struct gmp_g *gp;
-
-	if (!pp->gfree && READ_ONCE(s->ngfree)) {
-		spin_lock(&s->lock);
-		while (pp->gfreecnt < GMP_GFREE_BATCH && s->gfree) {
-			gp = s->gfree;
-			s->gfree = gp->schedlink;
-			s->ngfree--;
-			gp->schedlink = pp->gfree;
-			pp->gfree = gp;
-			pp->gfreecnt++;
-		}
-		spin_unlock(&s->lock);
-	}
-	gp = pp->gfree;
-	if (gp) {
-		pp->gfree = gp->schedlink;
-		pp->gfreecnt--;
-		gp->schedlink = NULL;
-	}
-	return gp;
-}
-EXPORT_SYMBOL_IF_KUNIT(gmp_gfget);

@@ -158,8 +158,8 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->nmidle, READ_ONCE(s->nmidle));
 	WRITE_ONCE(st->npidle, READ_ONCE(s->npidle));
 	WRITE_ONCE(st->runqsize, READ_ONCE(s->runqsize));
-	WRITE_ONCE(st->goidgen, READ_ONCE(s->goidgen));
-	WRITE_ONCE(st->ngoroutines, atomic64_read(&s->ngoroutines));
+	WRITE_ONCE(st->nbadg, atomic64_read(&s->nbadg));
+	WRITE_ONCE(st->nparked, atomic64_read(&s->nparked));
 	WRITE_ONCE(st->nspawned, READ_ONCE(s->nspawned));
 	WRITE_ONCE(st->nbadspawn, READ_ONCE(s->nbadspawn));
 	WRITE_ONCE(st->nkswitch, atomic64_read(&s->nkswitch));
@@ -172,43 +172,29 @@ void gmp_publish_state(struct gmp_sched *s)
 /* --- Goroutines ------------------------------------------------------ */
 
 /*
- * Make a runnable G from a checked spawn entry (Go's newproc1) and put it
- * in @pp's runnext, or on the global queue without a P. Called with
- * ring_lock held; NULL when no memory.
+ * Make the G in a checked spawn entry's slot runnable (Go's newproc1, the
+ * kernel's part of it: user space built the context) and put it in @pp's
+ * runnext, or on the global queue without a P. Called with ring_lock held.
  */
-struct gmp_g *gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
-			  const struct gmp_spawn *sp, u64 parentgoid)
+int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
+		const struct gmp_spawn *sp)
 {
-	struct gmp_g *gp = NULL;
+	struct gmp_gslot *gs = gmp_gslot(s, sp->gidx, NULL);
 
-	if (pp)
-		gp = gmp_gfget(s, pp);
-	if (!gp) {
-		gp = kzalloc(sizeof(*gp), GFP_KERNEL_ACCOUNT);
-		if (!gp)
-			return NULL;
-		spin_lock(&s->lock);
-		list_add(&gp->allg, &s->allgs);
-		spin_unlock(&s->lock);
+	if (!gs)
+		return -EINVAL;
+	if (sp->flags & GMP_SPAWN_MAIN) {
+		if (s->maing)
+			return -EINVAL;
+		WRITE_ONCE(s->maing, sp->gidx);
 	}
-	gp->goid = ++s->goidgen;
-	gp->parentgoid = parentgoid;
-	gp->ismain = sp->flags & GMP_SPAWN_MAIN;
-	if (gp->ismain)
-		s->mainspawned = true;
-	gmp_spawn_frame(sp, gp->goid, &gp->frame);
-	gp->status = GMP_GRUNNABLE;
-	atomic64_inc(&s->ngoroutines);
+	WRITE_ONCE(gs->status, GMP_GRUNNABLE);
 	WRITE_ONCE(s->nspawned, s->nspawned + 1);
-
-	if (pp) {
-		gmp_runqput(s, pp, gp, true);
-	} else {
-		spin_lock(&s->lock);
-		gmp_globrunqput(s, gp);
-		spin_unlock(&s->lock);
-	}
-	return gp;
+	if (pp)
+		gmp_runqput(s, pp, sp->gidx, true);
+	else if (!gmp_globrunqput(s, sp->gidx))
+		return -EINVAL;
+	return 0;
 }
 
 /* The main goroutine ended: stop every M at its next scheduling point. */
@@ -251,34 +237,33 @@ static bool gmp_work_pending(struct gmp_sched *s)
 	return false;
 }
 
-/* Go's findrunnable, without the spinning-M and netpoll parts. */
-struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
-			       bool *inherit)
+/* Go's findrunnable, without the spinning-M and netpoll parts; 0: nothing. */
+u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 {
 	struct gmp_p *pp = m->p;
-	struct gmp_g *gp;
-	u32 naccepted, i, n;
+	u32 naccepted, i, n, gidx;
 
 	*inherit = false;
-	gmp_ring_drain(s, pp, 0, &naccepted);
+	gmp_ring_drain(s, pp, &naccepted);
 
 	/* Fairness: now and then the global queue goes first. */
-	if (pp->schedtick % GMP_GLOBAL_TICK == 0 && READ_ONCE(s->runqsize)) {
+	if (READ_ONCE(pp->sh->schedtick) % GMP_GLOBAL_TICK == 0 &&
+	    READ_ONCE(s->runqsize)) {
 		spin_lock(&s->lock);
-		gp = gmp_globrunqget(s, pp, 1);
+		gidx = gmp_globrunqget(s, pp, 1);
 		spin_unlock(&s->lock);
-		if (gp)
-			return gp;
+		if (gidx)
+			return gidx;
 	}
-	gp = gmp_runqget(pp, inherit);
-	if (gp)
-		return gp;
+	gidx = gmp_runqget(s, pp, inherit);
+	if (gidx)
+		return gidx;
 	if (READ_ONCE(s->runqsize)) {
 		spin_lock(&s->lock);
-		gp = gmp_globrunqget(s, pp, 0);
+		gidx = gmp_globrunqget(s, pp, 0);
 		spin_unlock(&s->lock);
-		if (gp)
-			return gp;
+		if (gidx)
+			return gidx;
 	}
 
 	/* Steal: four passes over the P's from a random start, runnext last. */
@@ -288,11 +273,11 @@ struct gmp_g *gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m,
 
 		if (victim == pp)
 			continue;
-		gp = gmp_runqsteal(pp, victim, i >= 3 * n);
-		if (gp)
-			return gp;
+		gidx = gmp_runqsteal(pp, victim, i >= 3 * n);
+		if (gidx)
+			return gidx;
 	}
-	return NULL;
+	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_findrunnable);
 
@@ -305,49 +290,60 @@ EXPORT_SYMBOL_IF_KUNIT(gmp_findrunnable);
  */
 #define GMP_SPIN_NS	(50 * NSEC_PER_USEC)
 
-static struct gmp_g *gmp_spin(struct gmp_sched *s, struct gmp_m *m,
-			      bool *inherit)
+static u32 gmp_spin(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 {
 	u32 busy = s->nprocs - READ_ONCE(s->npidle);
-	struct gmp_g *gp = NULL;
+	u32 gidx = 0;
 	u64 deadline;
 
 	if (2 * (u32)atomic_read(&s->nmspinning) >= busy)
-		return NULL;
+		return 0;
 	atomic_inc(&s->nmspinning);
 	gmp_publish_state(s);
 	deadline = ktime_get_ns() + GMP_SPIN_NS;
-	while (!gp && ktime_get_ns() < deadline && !READ_ONCE(s->exiting) &&
+	while (!gidx && ktime_get_ns() < deadline && !READ_ONCE(s->exiting) &&
 	       !signal_pending(current)) {
 		cpu_relax();
 		cond_resched();
-		gp = gmp_findrunnable(s, m, inherit);
+		gidx = gmp_findrunnable(s, m, inherit);
 	}
 	atomic_dec(&s->nmspinning);
 	gmp_publish_state(s);
-	return gp;
+	return gidx;
 }
 
-/* Go's execute: run @gp on @m by loading its frame into @regs. */
-static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, struct gmp_g *gp,
+/*
+ * Go's execute: run goroutine @gidx on @m by loading its context into
+ * @regs. The index and the context come from user memory: a G that is not
+ * runnable (claimed with a compare-and-swap, so no G runs twice however
+ * the queues were forged) or whose context is no user address is dropped.
+ */
+static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, u32 gidx,
 		       bool inherit, struct pt_regs *regs)
 {
-	int ret = gmp_frame_load(regs, &gp->frame);
+	struct gmp_gslot *gs = gmp_gslot(s, gidx, NULL);
+	struct gmp_pshared *sh = m->p->sh;
+	struct gmp_frame f;
 
-	if (ret) {
-		/* Cannot happen for frames gmp built; drop the G if it does. */
-		atomic64_dec(&s->ngoroutines);
-		gmp_gfput(s, m->p, gp);
-		return ret;
+	if (!gs || cmpxchg(&gs->status, GMP_GRUNNABLE, GMP_GRUNNING) !=
+		   GMP_GRUNNABLE)
+		goto bad;
+	gmp_resume_frame(gs, gidx, m->p->id, &f);
+	if (gmp_frame_load(regs, &f)) {
+		WRITE_ONCE(gs->status, GMP_GDEAD);
+		goto bad;
 	}
-	gp->status = GMP_GRUNNING;
-	WRITE_ONCE(gp->m, m);
-	m->curg = gp;
+	WRITE_ONCE(gs->p, m->p->id);
+	WRITE_ONCE(sh->curg, gidx);
+	m->incg = true;
 	gmp_wirep(m);
 	if (!inherit)
-		m->p->schedtick++;
+		WRITE_ONCE(sh->schedtick, READ_ONCE(sh->schedtick) + 1);
 	atomic64_inc(&s->nkswitch);
 	return 0;
+bad:
+	atomic64_inc(&s->nbadg);
+	return -EINVAL;
 }
 
 /*
@@ -404,9 +400,12 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
  */
 long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 {
+	m->incg = false;
+	if (m->p)
+		WRITE_ONCE(m->p->sh->curg, 0);
 	for (;;) {
-		struct gmp_g *gp;
 		bool inherit;
+		u32 gidx;
 		int ret;
 
 		if (READ_ONCE(s->exiting))
@@ -437,17 +436,17 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 			}
 		}
 
-		gp = gmp_findrunnable(s, m, &inherit);
-		if (!gp)
-			gp = gmp_spin(s, m, &inherit);
+		gidx = gmp_findrunnable(s, m, &inherit);
+		if (!gidx)
+			gidx = gmp_spin(s, m, &inherit);
 		/*
 		 * More work than this M takes and an idle P: start another M
 		 * (Go reaches the same through resetspinning and newproc).
 		 */
-		if (gp && (!gmp_runqempty(m->p) || READ_ONCE(s->runqsize)))
+		if (gidx && (!gmp_runqempty(m->p) || READ_ONCE(s->runqsize)))
 			gmp_wakep(s);
-		if (gp) {
-			if (!gmp_execute(s, m, gp, inherit, regs)) {
+		if (gidx) {
+			if (!gmp_execute(s, m, gidx, inherit, regs)) {
 				gmp_publish_state(s);
 				return 0;
 			}
@@ -530,36 +529,50 @@ long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs)
 		m = gmp_m_create(s);
 		if (IS_ERR(m))
 			return PTR_ERR(m);
-	} else if (m->curg) {
+	} else if (m->incg) {
 		return -EBUSY;	/* a goroutine cannot become an M */
 	}
 	gmp_frame_save(regs, &m->g0);
 	return gmp_schedule(s, m, regs);
 }
 
-/* The M running a goroutine on behalf of the caller, or NULL. */
+/* The M running goroutines on behalf of the caller, or NULL. */
 struct gmp_m *gmp_m_running(struct gmp_sched *s)
 {
 	struct gmp_m *m = gmp_m_current(s);
 
-	return m && m->curg && m->p ? m : NULL;
+	return m && m->incg && m->p ? m : NULL;
+}
+
+/*
+ * The goroutine @m runs, by its P's curg (user memory: 0 if that is no
+ * goroutine), with its slot and private half.
+ */
+u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
+	     struct gmp_gk **gkp)
+{
+	u32 gidx = READ_ONCE(m->p->sh->curg);
+
+	*gsp = gmp_gslot(s, gidx, gkp);
+	return *gsp ? gidx : 0;
 }
 
 /* GMP_IOC_GOEXIT: the calling goroutine is done (Go's goexit0). */
 long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 {
 	struct gmp_m *m = gmp_m_running(s);
-	struct gmp_g *gp;
+	struct gmp_gslot *gs;
+	struct gmp_gk *gk;
+	u32 gidx;
 
 	if (!m)
 		return -EINVAL;
-	gp = m->curg;
-	m->curg = NULL;
-	WRITE_ONCE(gp->m, NULL);
-	atomic64_dec(&s->ngoroutines);
-	if (gp->ismain)
+	gidx = gmp_curg(s, m, &gs, &gk);
+	if (!gidx)
+		return -EINVAL;
+	WRITE_ONCE(gs->status, GMP_GDEAD);
+	if (gidx == READ_ONCE(s->maing))
 		gmp_exit_instance(s, status);
-	gmp_gfput(s, m->p, gp);
 	return gmp_schedule(s, m, regs);
 }
 
@@ -567,20 +580,32 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
 {
 	struct gmp_m *m = gmp_m_running(s);
-	struct gmp_g *gp;
+	struct gmp_gslot *gs;
+	struct gmp_gk *gk;
+	u32 gidx;
 
 	if (!m)
 		return -EINVAL;
-	gp = m->curg;
-	/* Save before publishing: another M may take it at once. */
-	gmp_frame_save(regs, &gp->frame);
-	gp->status = GMP_GRUNNABLE;
-	m->curg = NULL;
-	WRITE_ONCE(gp->m, NULL);
-	spin_lock(&s->lock);
-	gmp_globrunqput(s, gp);
-	spin_unlock(&s->lock);
+	gidx = gmp_curg(s, m, &gs, &gk);
+	if (!gidx)
+		return -EINVAL;
+	/* Its context is saved: once queued, another M may run it at once. */
+	WRITE_ONCE(gs->status, GMP_GRUNNABLE);
+	m->incg = false;
+	WRITE_ONCE(m->p->sh->curg, 0);
+	gmp_globrunqput(s, gidx);
 	return gmp_schedule(s, m, regs);
+}
+
+/*
+ * GMP_IOC_SCHEDULE: the calling goroutine saved its context and user space
+ * put it away (Go's park_m): find the M another one.
+ */
+long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs)
+{
+	struct gmp_m *m = gmp_m_running(s);
+
+	return m ? gmp_schedule(s, m, regs) : -EINVAL;
 }
 
 /* GMP_IOC_WAKEP: take what is in the ring now, start an idle P for it. */
@@ -590,8 +615,7 @@ long gmp_wakep_ioctl(struct gmp_sched *s)
 	u32 naccepted;
 	int ret;
 
-	ret = gmp_ring_drain(s, m ? m->p : NULL, m ? m->curg->goid : 0,
-			     &naccepted);
+	ret = gmp_ring_drain(s, m ? m->p : NULL, &naccepted);
 	gmp_wakep(s);
 	gmp_publish_state(s);
 	return ret ? ret : naccepted;
@@ -607,7 +631,7 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
 	mutex_init(&s->ring_lock);
 	xa_init(&s->ms);
 	INIT_LIST_HEAD(&s->midle);
-	INIT_LIST_HEAD(&s->allgs);
+	INIT_LIST_HEAD(&s->runq);
 	s->nprocs = nprocs;
 	s->maxmcount = maxmcount;
 	if (gmp_waitq_init(s))
@@ -632,13 +656,11 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
 
 void gmp_sched_destroy(struct gmp_sched *s)
 {
-	struct gmp_g *gp, *tmp;
 	struct gmp_m *m;
 	unsigned long tid;
 	u32 i;
 
-	list_for_each_entry_safe(gp, tmp, &s->allgs, allg)
-		kfree(gp);
+	/* The G's private halves, linked or not, go with the G table. */
 	xa_for_each(&s->ms, tid, m) {
 		free_cpumask_var(m->allowed);
 		kfree(m);

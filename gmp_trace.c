@@ -44,7 +44,7 @@ static void gmp_schedtrace_line(struct seq_file *sf, struct gmp_sched *s)
 		   s->runqsize);
 	for (i = 0; i < s->nprocs; i++)
 		seq_printf(sf, i ? " %u" : "%u", gmp_runqlen(s->allp[i]) +
-			   !!READ_ONCE(s->allp[i]->runnext));
+			   !!READ_ONCE(s->allp[i]->sh->runnext));
 	seq_puts(sf, "]\n");
 }
 
@@ -59,52 +59,74 @@ static int gmp_schedtrace_show(struct seq_file *sf, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(gmp_schedtrace);
 
+/*
+ * Live goroutines, from the G table. Not under sched.lock: the table's
+ * pages stay until the instance goes, and each slot is user memory read
+ * once per field, so a value may be stale or forged but never unsafe.
+ */
+static void gmp_scheddetail_gs(struct seq_file *sf, struct gmp_sched *s)
+{
+	u32 gidx, maing = READ_ONCE(s->maing), shown = 0;
+
+	for (gidx = 1; gidx < s->maxg; gidx++) {
+		struct gmp_gslot *gs = gmp_gslot(s, gidx, NULL);
+		u32 status;
+
+		if (!gs) {
+			/* An untouched page: skip to the next one. */
+			gidx |= GMP_GSLOTS_PER_PAGE - 1;
+			continue;
+		}
+		status = READ_ONCE(gs->status);
+		if (status == GMP_GIDLE || status == GMP_GDEAD)
+			continue;
+		if (++shown > GMP_TRACE_MAX_G) {
+			seq_puts(sf, "  ... (more goroutines not shown)\n");
+			break;
+		}
+		seq_printf(sf, "  G%llu: status=%u(%s) gidx=%u p=%u parent=%llu%s\n",
+			   READ_ONCE(gs->goid), status,
+			   status < ARRAY_SIZE(gmp_gstatus_names) ?
+			   gmp_gstatus_names[status] : "?", gidx,
+			   READ_ONCE(gs->p), READ_ONCE(gs->parentgoid),
+			   gidx == maing ? " main" : "");
+		if (gidx % GMP_GSLOTS_PER_PAGE == 0)
+			cond_resched();
+	}
+}
+
 static int gmp_scheddetail_show(struct seq_file *sf, void *unused)
 {
 	struct gmp_sched *s = sf->private;
-	unsigned long tid, shown = 0;
-	struct gmp_g *gp;
+	unsigned long tid;
 	struct gmp_m *m;
 	u32 i;
 
 	spin_lock(&s->lock);
 	gmp_schedtrace_line(sf, s);
-	seq_printf(sf, "goroutines=%lld spawned=%llu badspawn=%llu kswitch=%lld exiting=%d\n",
-		   atomic64_read(&s->ngoroutines), s->nspawned, s->nbadspawn,
-		   atomic64_read(&s->nkswitch), s->exiting);
+	seq_printf(sf, "spawned=%llu badspawn=%llu badg=%lld parked=%lld kswitch=%lld exiting=%d\n",
+		   s->nspawned, s->nbadspawn, atomic64_read(&s->nbadg),
+		   atomic64_read(&s->nparked), atomic64_read(&s->nkswitch),
+		   s->exiting);
 	for (i = 0; i < s->nprocs; i++) {
 		struct gmp_p *pp = s->allp[i];
 		struct gmp_m *pm = READ_ONCE(pp->m);
 
-		seq_printf(sf, "  P%u: status=%d schedtick=%u m=%d cpu=%d runqsize=%u runnext=%d gfreecnt=%u\n",
-			   pp->id, pp->status, pp->schedtick,
+		seq_printf(sf, "  P%u: status=%d schedtick=%u m=%d cpu=%d runqsize=%u runnext=%u curg=%u\n",
+			   pp->id, pp->status, READ_ONCE(pp->sh->schedtick),
 			   pm ? (int)pm->id : -1, pp->cpu, gmp_runqlen(pp),
-			   READ_ONCE(pp->runnext) ? 1 : 0, pp->gfreecnt);
+			   READ_ONCE(pp->sh->runnext), READ_ONCE(pp->sh->curg));
 	}
 	xa_for_each(&s->ms, tid, m) {
-		struct gmp_g *curg = READ_ONCE(m->curg);
 		struct gmp_p *mp = READ_ONCE(m->p);
 
-		seq_printf(sf, "  M%u: tid=%lu p=%d curg=%lld parked=%d\n",
+		seq_printf(sf, "  M%u: tid=%lu p=%d curg=%u parked=%d\n",
 			   m->id, tid, mp ? (int)mp->id : -1,
-			   curg ? (long long)curg->goid : -1LL, m->parked);
-	}
-	list_for_each_entry(gp, &s->allgs, allg) {
-		struct gmp_m *gm = READ_ONCE(gp->m);
-
-		if (gp->status == GMP_GDEAD)
-			continue;
-		/* sched.lock is held: a million lines would stall every M. */
-		if (++shown > GMP_TRACE_MAX_G) {
-			seq_puts(sf, "  ... (more goroutines not shown)\n");
-			break;
-		}
-		seq_printf(sf, "  G%llu: status=%d(%s) m=%d parent=%llu%s\n",
-			   gp->goid, gp->status, gmp_gstatus_names[gp->status],
-			   gm ? (int)gm->id : -1, gp->parentgoid,
-			   gp->ismain ? " main" : "");
+			   mp && READ_ONCE(m->incg) ? READ_ONCE(mp->sh->curg) : 0,
+			   m->parked);
 	}
 	spin_unlock(&s->lock);
+	gmp_scheddetail_gs(sf, s);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(gmp_scheddetail);

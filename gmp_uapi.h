@@ -23,7 +23,7 @@
 #include <linux/types.h>
 
 #define GMP_DEVICE_PATH		"/dev/gmp"
-#define GMP_API_VERSION		1
+#define GMP_API_VERSION		2
 
 /* Defaults and limits (Go's names in comments). */
 #define GMP_MAXMCOUNT_DEFAULT	10000	/* sched.maxmcount */
@@ -31,12 +31,14 @@
 #define GMP_NPROCS_MAX		1024	/* _MaxGomaxprocs is 1024 in Go */
 #define GMP_RING_ENTRIES_DEFAULT 256
 #define GMP_RING_ENTRIES_MAX	4096
-#define GMP_STACK_MIN		4096	/* smallest goroutine stack accepted */
-#define GMP_STACK_MAX		0x40000000ULL	/* 1 GiB */
+#define GMP_MAXG_DEFAULT	1048576	/* G table slots: 2^20 */
+#define GMP_MAXG_MAX		16777216	/* 2^24 */
+#define GMP_RUNQ_SIZE		256	/* a P's local run queue, as in Go */
 
 /*
  * GMP_IOC_CREATE: make the scheduler instance of this open file. Once per
- * file; the calling process owns it (other processes get -EPERM).
+ * file; the calling process owns it (other processes get -EPERM). G table
+ * index 0 is never a goroutine: at most maxg - 1 are live at once.
  */
 struct gmp_create {
 	__u32 size;		/* in: sizeof(struct gmp_create) */
@@ -47,39 +49,70 @@ struct gmp_create {
 	__u32 features;		/* out: GMP_FEAT_* */
 	__aligned_u64 state_size; /* out: bytes to mmap at GMP_OFF_STATE */
 	__aligned_u64 ring_size;  /* out: bytes to mmap at GMP_OFF_RING */
-	__aligned_u64 resv[4];	/* in: must be zero */
+	__u32 maxg;		/* in: G table slots, 0 = default; out: used */
+	__u32 resv0;		/* in: must be zero */
+	__aligned_u64 sched_size; /* out: bytes to mmap at GMP_OFF_SCHED */
+	__aligned_u64 gtab_off;	/* out: offset of the G table in that area */
+	__aligned_u64 resv;	/* in: must be zero */
 };
 
 #define GMP_CREATE_SIZE_VER0	72	/* sizeof first published struct */
 
 /* gmp_create.features */
-#define GMP_FEAT_SPAWN_RING	0x1U	/* goroutines spawned via the ring */
-#define GMP_FEAT_KERNEL_SWITCH	0x2U	/* GOSCHED/GOEXIT switch frames */
-
-/* mmap offsets: the read-only state page(s), the read-write spawn ring. */
-#define GMP_OFF_STATE		0x00000000ULL
-#define GMP_OFF_RING		0x10000000ULL
+#define GMP_FEAT_SPAWN_RING	0x1U	/* goroutines made runnable via the ring */
+#define GMP_FEAT_USER_RUNQ	0x2U	/* run queues and G's in shared memory */
 
 /*
+ * mmap offsets: the read-only state page(s), the read-write spawn ring,
+ * the read-write scheduler area (P's run queues, then the G table).
+ */
+#define GMP_OFF_STATE		0x00000000ULL
+#define GMP_OFF_RING		0x10000000ULL
+#define GMP_OFF_SCHED		0x20000000ULL
+
+/*
+ * Goroutine contexts. A goroutine that is not running is a slot of the G
+ * table (struct gmp_gslot) holding where it resumes: pc, sp and one
+ * argument. Whoever resumes it, the user library switching in user space
+ * or the kernel returning an M to user mode, does the same: rsp = sp,
+ * rdi = arg, rsi = the id of the P the M holds, rdx = the G's index, and
+ * jumps to pc. Everything else a goroutine needs to survive a switch
+ * (callee-saved registers, FPU control) it saves itself, on its own stack,
+ * before it publishes its context. The kernel never reads or writes a
+ * goroutine's stack; it loads only the three words, checked to be user
+ * addresses, and zeroes every other general register.
+ *
  * The ioctls. Scalar arguments travel in the ioctl argument itself; an
  * argument documented as 0 must be 0 (-EINVAL). Unknown numbers: -ENOTTY.
  * Before GMP_IOC_CREATE every other one fails with -EBADFD; from a process
- * other than the creator (say a forked child), with -EPERM. GOEXIT and
- * GOSCHED from a thread that is not running a goroutine: -EINVAL.
+ * other than the creator (say a forked child), with -EPERM. GOEXIT,
+ * GOSCHED, GOPARK and SCHEDULE come from an M running goroutines, about the
+ * goroutine in its P's curg (the caller: the user library keeps curg up to
+ * date); from any other thread, or with no valid curg, -EINVAL.
  *
  * MSTART	the calling thread becomes an M (Go's mstart) and enters the
  *		scheduler; it returns only when the instance exits (0), when a
  *		signal interrupts an idle M (-EINTR: call it again), or on error.
  *		arg: 0.
- * GOEXIT	the calling goroutine ends (Go's goexit); does not return.
- *		arg: the goroutine's exit status as a __u32 (an int; kept in
- *		gmp_state.exit_code for the main goroutine).
- * GOSCHED	the calling goroutine yields its P through the kernel (Go's
- *		Gosched); returns 0 when it is scheduled again. arg: 0.
+ * GOEXIT	curg is dead (Go's goexit0): its slot becomes GMP_GDEAD and
+ *		the M schedules another goroutine; does not return. If curg is
+ *		the main goroutine the instance exits. arg: the exit status as
+ *		a __u32 (kept in gmp_state.exit_code for the main goroutine).
+ * GOSCHED	curg has saved its context in its slot: it goes on the global
+ *		run queue and the M schedules another (Go's Gosched). arg: 0.
+ * SCHEDULE	curg has saved its context and is parked by user space (on a
+ *		channel, say) or otherwise put away: the M schedules another
+ *		goroutine without touching curg (Go's park_m). arg: 0.
  * WAKEP	take new ring entries now and start an idle P for them if there
  *		is one (Go's wakep). Returns how many goroutines it accepted,
  *		or -EINVAL if an entry it read was invalid (it is dropped; the
- *		valid ones are still spawned). arg: 0.
+ *		valid ones are still taken). arg: 0.
+ *
+ * GOSCHED, SCHEDULE, GOEXIT and a GOPARK that parks do not return to their
+ * caller: the thread comes back to user mode in another goroutine's
+ * context (or MSTART's, with MSTART's result). The caller must not run on
+ * the parked goroutine's stack in that case (kgo calls them from the M's
+ * own g0 stack, as Go's mcall does).
  */
 enum gmp_ioc_nr {
 	GMP_IOC_NR_CREATE,
@@ -89,6 +122,7 @@ enum gmp_ioc_nr {
 	GMP_IOC_NR_WAKEP,
 	GMP_IOC_NR_GOPARK,
 	GMP_IOC_NR_GOREADY,
+	GMP_IOC_NR_SCHEDULE,
 	GMP_IOC_NR_LAST
 };
 
@@ -100,20 +134,23 @@ enum gmp_ioc_nr {
 #define GMP_IOC_WAKEP		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_WAKEP)
 #define GMP_IOC_GOPARK		_IOW(GMP_IOC_MAGIC, GMP_IOC_NR_GOPARK, struct gmp_wait)
 #define GMP_IOC_GOREADY		_IOW(GMP_IOC_MAGIC, GMP_IOC_NR_GOREADY, struct gmp_wait)
+#define GMP_IOC_SCHEDULE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_SCHEDULE)
 
 /*
  * GOPARK and GOREADY: goroutines waiting on a key, futex style, without
- * blocking their M (Go's gopark and goready).
+ * blocking their M (Go's gopark and goready), for waits that cross M's or
+ * involve threads that are not M's.
  *
- * GOPARK	if the __u32 at @uaddr still holds @val, the calling goroutine
- *		waits on @uaddr and its M runs another; returns 0 once readied
- *		(maybe on another M). -EAGAIN if the value differs (re-check
- *		and retry), -EFAULT if @uaddr cannot be read, -EINVAL from a
- *		thread not running a goroutine.
+ * GOPARK	curg has saved its context. If the __u32 at @uaddr still holds
+ *		@val, curg waits on @uaddr (GMP_GWAITING) and the M runs another
+ *		goroutine; curg resumes from its slot once readied, maybe on
+ *		another M. Else -EAGAIN (re-check and retry), -EFAULT if @uaddr
+ *		cannot be read: these return to the caller.
  * GOREADY	makes up to @val goroutines waiting on @uaddr runnable, first
  *		parked first, on the caller's P (its runnext, as goready does)
- *		or the global queue, and starts an idle P. Any thread of the
- *		process may call it. Returns how many it readied.
+ *		or, from a thread holding no P, the global queue, and starts an
+ *		idle P. Any thread of the process may call it. Returns how many
+ *		it readied.
  *
  * The waker changes the value before GOREADY and the waiter checks it
  * inside GOPARK, under the same lock GOREADY takes: no wakeup is lost.
@@ -125,11 +162,12 @@ struct gmp_wait {
 };
 
 /*
- * The spawn ring (mmap at GMP_OFF_RING, read-write): user space produces
- * struct gmp_spawn entries at tail, the kernel consumes them at head. The
- * producer writes the entry, then stores tail with release semantics; the
- * kernel loads tail with acquire semantics, copies each entry once, checks
- * it, and publishes head with release semantics.
+ * The spawn ring (mmap at GMP_OFF_RING, read-write): how a thread holding
+ * no P (or a P whose local queue is full) makes a goroutine runnable. User
+ * space produces struct gmp_spawn entries at tail, the kernel consumes
+ * them at head. The producer writes the entry, then stores tail with
+ * release semantics; the kernel loads tail with acquire semantics, copies
+ * each entry once, checks it, and publishes head with release semantics.
  */
 struct gmp_ring {
 	__u32 head;		/* kernel-written: next entry to consume */
@@ -145,27 +183,71 @@ struct gmp_ring {
 #define GMP_RING_SPAWN_OFF	192
 
 /*
- * A goroutine to start. It begins at @pc with rsp = stack_lo + stack_size
- * (so both must be 16-byte aligned), rdi = arg[0], rsi = arg[1], rdx = its
- * goroutine id and the rest of the general registers zero. It is entered
- * by a jump, with no return address: code at @pc must end the goroutine
- * with GMP_IOC_GOEXIT, never return. The kernel takes only canonical user
- * addresses for @pc and the stack, never reads or writes the stack itself,
- * and sets the code and stack segments itself.
+ * Make the goroutine in slot @gidx runnable: a new one (its slot holds a
+ * fresh context) or one user space parked. The kernel marks the slot
+ * GMP_GRUNNABLE and queues the index: on the draining M's P, else the
+ * global queue.
  */
 struct gmp_spawn {
-	__aligned_u64 pc;
-	__aligned_u64 arg[2];
-	__aligned_u64 stack_lo;
-	__aligned_u64 stack_size;
+	__u32 gidx;		/* 1 .. maxg - 1 */
 	__u32 flags;		/* GMP_SPAWN_* */
-	__u32 resv0;		/* must be zero */
-	__aligned_u64 resv[2];	/* must be zero */
+	__aligned_u64 resv;	/* must be zero */
 };
 
 /* gmp_spawn.flags */
 #define GMP_SPAWN_MAIN		0x1U	/* the main goroutine: its exit ends the instance */
 #define GMP_SPAWN_FLAGS_ALL	GMP_SPAWN_MAIN
+
+/*
+ * The scheduler area (mmap at GMP_OFF_SCHED, read-write, MAP_SHARED):
+ * nprocs struct gmp_pshared, then at gtab_off the G table of maxg struct
+ * gmp_gslot. G table pages are allocated when first touched (by user
+ * space, so mapping maxg slots costs only what is used). The kernel reads
+ * everything here as untrusted: indices are bounds-checked, contexts are
+ * checked before they are loaded, every loop over shared indices is
+ * bounded, and a corrupt queue only hurts the process that corrupted it.
+ */
+
+/*
+ * A P's public half: Go's p.runqhead, runqtail, runq and runnext, as G
+ * indices (0 is no G). The M holding the P (in user space, or in the
+ * kernel on its behalf) is the only one that writes runq[] and runqtail;
+ * any M takes from runqhead with a compare-and-swap, and takes runnext by
+ * swapping it with 0. Slots are written before runqtail is stored with
+ * release semantics.
+ */
+struct gmp_pshared {
+	__u32 runqhead;		/* any consumer, compare-and-swap */
+	__u32 resv0[15];
+	__u32 runqtail;		/* the owner only */
+	__u32 runnext;		/* a G index or 0 */
+	__u32 schedtick;	/* incremented at every goroutine switch */
+	__u32 curg;		/* the goroutine its M runs, or 0 */
+	__u32 resv1[12];
+	__u32 runq[GMP_RUNQ_SIZE];
+};
+
+/* Go's G statuses (runtime2.go _Gidle ... _Gdead), in gmp_gslot.status. */
+enum gmp_gstatus {
+	GMP_GIDLE,
+	GMP_GRUNNABLE,
+	GMP_GRUNNING,
+	GMP_GSYSCALL,
+	GMP_GWAITING,
+	GMP_GDEAD,
+};
+
+/* One goroutine: written by user space, and by the kernel where noted. */
+struct gmp_gslot {
+	__aligned_u64 pc;	/* resume: rip */
+	__aligned_u64 sp;	/* resume: rsp */
+	__aligned_u64 arg;	/* resume: rdi */
+	__aligned_u64 goid;	/* its goroutine id (traces only) */
+	__aligned_u64 parentgoid; /* its creator's (traces only) */
+	__u32 status;		/* enum gmp_gstatus; the kernel sets it too */
+	__u32 p;		/* kernel: the P it last ran on */
+	__aligned_u64 resv[2];
+};
 
 /*
  * Scheduler state (mmap at GMP_OFF_STATE, read-only): written by the kernel
@@ -183,11 +265,11 @@ struct gmp_state {
 	__u32 runqsize;		/* goroutines on the global run queue */
 	__u32 exiting;		/* non-zero once the main goroutine ended */
 	__s32 exit_code;	/* its GOEXIT status */
-	__aligned_u64 goidgen;	/* last goroutine id handed out */
-	__aligned_u64 ngoroutines; /* goroutines not yet dead */
+	__aligned_u64 nbadg;	/* G indices or contexts the kernel dropped */
+	__aligned_u64 nparked;	/* goroutines parked in the kernel (GOPARK) */
 	__aligned_u64 nspawned;	/* ring entries accepted */
 	__aligned_u64 nbadspawn; /* ring entries rejected */
-	__aligned_u64 nkswitch;	/* frame switches done by the kernel */
+	__aligned_u64 nkswitch;	/* goroutines resumed by the kernel */
 	__u32 nmspinning;	/* M's spinning for work: no wakep needed */
 	__u32 resv0;
 	__aligned_u64 resv[7];

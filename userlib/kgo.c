@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /*
  * kgo: the user side of gmp. It opens /dev/gmp, creates the instance,
- * maps the state page and the spawn ring, turns threads into M's and
- * feeds goroutines to the kernel through the ring. The kernel does the
- * scheduling; this library never picks which goroutine runs.
+ * maps the state page, the spawn ring and the scheduler area, and turns
+ * threads into M's. The kernel owns P's and M's: which M holds which P,
+ * parking and waking M's, stealing, the global queue. A goroutine switch
+ * on one M that needs none of that (yield to the next G of the P's own
+ * queue, spawn into runnext, exit) is done here, on the P's run queue in
+ * the shared area, as Go's runtime does it; everything else is an ioctl.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,7 +45,12 @@ struct kgo_g {
 	char *stack;			/* the mapping, guard page included */
 	size_t stack_size;
 	uint64_t goid;
-	struct kgo_g *next;		/* free stack list */
+	uint32_t gidx;			/* its slot in the G table, for life */
+	int status;			/* the main goroutine's exit status */
+	const uint32_t *park_addr;	/* kgo_park's arguments and result */
+	uint32_t park_val;
+	int park_result;
+	struct kgo_g *next;		/* free list */
 };
 
 static struct {
@@ -55,22 +63,40 @@ static struct {
 	struct gmp_ring *ring;
 	struct gmp_spawn *spawn;
 	size_t ring_size;
+	void *sched;			/* the scheduler area */
+	size_t sched_size;
+	struct gmp_pshared *allp;	/* P's public halves */
+	struct gmp_gslot *gtab;		/* the G table */
+	uint32_t maxg;
+	uint32_t gidxgen;		/* G indices handed to stacks so far */
+	uint64_t goidgen;
 	pthread_mutex_t ring_lock;	/* spawn ring producers */
 	pthread_mutex_t stack_lock;
 	bool stack_guard;
 	struct kgo_g *free_stacks;
 	unsigned int nfree_stacks;
-	int main_status;
 } rt = {
 	.fd = -1,
 	.ring_lock = PTHREAD_MUTEX_INITIALIZER,
 	.stack_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static __thread struct kgo_g *tls_curg;	/* goroutine running on this M */
-static __thread struct kgo_g *tls_deadg;	/* exited here, stack not yet freed */
+/*
+ * Per M (thread): the goroutine it runs, the P it holds while it does,
+ * and its g0 stack, where switches that give up the current goroutine's
+ * stack run (Go's mcall).
+ */
+static __thread struct kgo_g *tls_curg;
+static __thread uint32_t tls_p;
+static __thread char *tls_g0;
 
-void kgo_gostart1(struct kgo_g *g, uintptr_t unused, uint64_t goid)
+#define KGO_G0_STACK	(64 * 1024)
+
+uint32_t kgo_mcall(struct gmp_gslot *slot, void (*fn)(void *), void *arg,
+		   void *g0sp) __attribute__((visibility("hidden")));
+void kgo_gogo(const struct gmp_gslot *slot, uint32_t pid, uint32_t gidx)
+	__attribute__((noreturn, visibility("hidden")));
+void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 	__attribute__((noreturn, visibility("hidden")));
 extern char kgo_gostart[] __attribute__((visibility("hidden")));
 
@@ -84,9 +110,25 @@ static KGO_TLS_ACCESSOR void setg(struct kgo_g *g)
 	tls_curg = g;
 }
 
-static KGO_TLS_ACCESSOR void set_deadg(struct kgo_g *g)
+static KGO_TLS_ACCESSOR uint32_t getp(void)
 {
-	tls_deadg = g;
+	return tls_p;
+}
+
+static KGO_TLS_ACCESSOR void setp(uint32_t pid)
+{
+	tls_p = pid;
+}
+
+static KGO_TLS_ACCESSOR char *getg0(void)
+{
+	return tls_g0;
+}
+
+/* Also keeps the compiler from dropping a store only the kernel's "call" reads. */
+static KGO_TLS_ACCESSOR void setg0(char *g0)
+{
+	tls_g0 = g0;
 }
 
 /*
@@ -103,14 +145,6 @@ static KGO_TLS_ACCESSOR void set_errno(int e)
 	errno = e;
 }
 
-static KGO_TLS_ACCESSOR struct kgo_g *take_deadg(void)
-{
-	struct kgo_g *g = tls_deadg;
-
-	tls_deadg = NULL;
-	return g;
-}
-
 static __attribute__((noreturn, format(printf, 1, 2)))
 void kgo_fatal(const char *fmt, ...)
 {
@@ -124,7 +158,7 @@ void kgo_fatal(const char *fmt, ...)
 	abort();
 }
 
-/* --- Stacks ----------------------------------------------------------- */
+/* --- Stacks and G indices ---------------------------------------------- */
 
 /*
  * Goroutine stacks come from a pool: chunks of KGO_CHUNK_STACKS stacks,
@@ -133,72 +167,103 @@ void kgo_fatal(const char *fmt, ...)
  * page: an overflow runs into the next stack, as on any fixed-size stack
  * without one. KGO_STACK_GUARD=1 gives every stack its own mapping and a
  * guard page instead (for debugging; two mappings per goroutine).
- * Freed stacks are reused last-in first-out; past KGO_FREE_STACKS_MAX
- * cached ones their memory is given back with MADV_DONTNEED.
+ * Each stack owns one G index for life, so a free stack is a free G (Go's
+ * gfget/gfput keep a G and its stack together too). Freed stacks are
+ * reused last-in first-out; past KGO_FREE_STACKS_MAX cached ones their
+ * memory is given back with MADV_DONTNEED.
  */
 #define KGO_CHUNK_STACKS	64
 #define KGO_FREE_STACKS_MAX	256
 
-static struct kgo_g *stack_record(char *base)
+static struct kgo_g *stack_record(char *base, uint32_t gidx)
 {
 	uintptr_t top = (uintptr_t)base + rt.stack_size - sizeof(struct kgo_g);
 	struct kgo_g *g = (struct kgo_g *)(top & ~(uintptr_t)15);
 
 	g->stack = base;
 	g->stack_size = rt.stack_size;
+	g->gidx = gidx;
 	return g;
 }
 
-static struct kgo_g *stack_map_guarded(void)
+/* Claim @n fresh G indices; stack_lock held. 0: the G table is full. */
+static uint32_t gidx_alloc(uint32_t n)
+{
+	uint32_t first = rt.gidxgen + 1;	/* index 0 is no goroutine */
+
+	if (first > rt.maxg - n)
+		return 0;
+	rt.gidxgen += n;
+	return first;
+}
+
+static void stack_free_push(struct kgo_g *g)
+{
+	g->next = rt.free_stacks;
+	rt.free_stacks = g;
+	rt.nfree_stacks++;
+}
+
+/* Refill the free list with one guarded stack; stack_lock held. */
+static int stack_guarded(void)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	char *base = mmap(NULL, rt.stack_size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
-			  -1, 0);
+	uint32_t gidx = gidx_alloc(1);
+	char *base;
 
-	if (base == MAP_FAILED)
-		return NULL;
-	if (mprotect(base, page, PROT_NONE)) {
-		munmap(base, rt.stack_size);
-		return NULL;
+	if (!gidx)
+		return -EAGAIN;
+	base = mmap(NULL, rt.stack_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+		    -1, 0);
+	if (base == MAP_FAILED || mprotect(base, page, PROT_NONE)) {
+		if (base != MAP_FAILED)
+			munmap(base, rt.stack_size);
+		rt.gidxgen--;
+		return -ENOMEM;
 	}
-	return stack_record(base);
+	stack_free_push(stack_record(base, gidx));
+	return 0;
 }
 
 /* Refill the free list with a new chunk; stack_lock held. */
 static int stack_chunk(void)
 {
 	size_t i, size = rt.stack_size * KGO_CHUNK_STACKS;
-	char *chunk = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
-			   -1, 0);
+	uint32_t gidx = gidx_alloc(KGO_CHUNK_STACKS);
+	char *chunk;
 
-	if (chunk == MAP_FAILED)
+	if (!gidx)
+		return -EAGAIN;
+	chunk = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+		     -1, 0);
+	if (chunk == MAP_FAILED) {
+		rt.gidxgen -= KGO_CHUNK_STACKS;
 		return -ENOMEM;
+	}
 	/*
 	 * A goroutine touches the top page or two of its stack: a huge page
 	 * would zero and pin 2 MiB for 32 of them (measured: 13x slower
 	 * spawns with 64 KiB stacks). Best effort: THP may be compiled out.
 	 */
 	madvise(chunk, size, MADV_NOHUGEPAGE);
-	for (i = KGO_CHUNK_STACKS; i-- > 0;) {
-		struct kgo_g *g = stack_record(chunk + i * rt.stack_size);
-
-		g->next = rt.free_stacks;
-		rt.free_stacks = g;
-		rt.nfree_stacks++;
-	}
+	for (i = KGO_CHUNK_STACKS; i-- > 0;)
+		stack_free_push(stack_record(chunk + i * rt.stack_size,
+					     gidx + (uint32_t)i));
 	return 0;
 }
 
-static struct kgo_g *stack_get(void)
+/* A free stack and its G, or NULL with *@err set. */
+static struct kgo_g *stack_get(int *err)
 {
 	struct kgo_g *g = NULL;
 
-	if (rt.stack_guard)
-		return stack_map_guarded();
 	pthread_mutex_lock(&rt.stack_lock);
-	if (rt.free_stacks || !stack_chunk()) {
+	*err = 0;
+	if (!rt.free_stacks)
+		*err = rt.stack_guard ? stack_guarded() : stack_chunk();
+	if (!*err) {
 		g = rt.free_stacks;
 		rt.free_stacks = g->next;
 		rt.nfree_stacks--;
@@ -209,10 +274,6 @@ static struct kgo_g *stack_get(void)
 
 static void stack_put(struct kgo_g *g)
 {
-	if (rt.stack_guard) {
-		munmap(g->stack, g->stack_size);
-		return;
-	}
 	unsigned int cached;
 
 	pthread_mutex_lock(&rt.stack_lock);
@@ -224,31 +285,18 @@ static void stack_put(struct kgo_g *g)
 	 */
 	if (cached >= KGO_FREE_STACKS_MAX) {
 		size_t page = (size_t)sysconf(_SC_PAGESIZE);
+		char *lo = g->stack + (rt.stack_guard ? page : 0);
 
-		madvise(g->stack, (size_t)((char *)g - g->stack) & ~(page - 1),
-			MADV_DONTNEED);
+		if ((char *)g - lo >= (ptrdiff_t)page)
+			madvise(lo, (size_t)((char *)g - lo) & ~(page - 1),
+				MADV_DONTNEED);
 	}
 	pthread_mutex_lock(&rt.stack_lock);
-	g->next = rt.free_stacks;
-	rt.free_stacks = g;
-	rt.nfree_stacks++;
+	stack_free_push(g);
 	pthread_mutex_unlock(&rt.stack_lock);
 }
 
-/*
- * A goroutine that exits leaves its stack to whatever runs next on its M
- * (it cannot free the stack it stands on). Called at every point where
- * the kernel returns to user space on an M.
- */
-static void reclaim_dead_stack(void)
-{
-	struct kgo_g *g = take_deadg();
-
-	if (g)
-		stack_put(g);
-}
-
-/* --- The spawn ring --------------------------------------------------- */
+/* --- The kernel and the spawn ring ---------------------------------------- */
 
 static long gmp_ioctl(unsigned long cmd, unsigned long arg)
 {
@@ -270,7 +318,13 @@ static void wakep(void)
 		gmp_ioctl(GMP_IOC_WAKEP, 0);
 }
 
-static void ring_push(const struct gmp_spawn *e)
+/*
+ * Hand G @gidx to the kernel to make runnable: the way in for a thread
+ * holding no P. From a goroutine (its P's queue is full) the WAKEP that
+ * follows drains it into that P at once, and the kernel's runqputslow
+ * moves half the queue to the global one, as Go's does.
+ */
+static void ring_push(uint32_t gidx, uint32_t flags, bool drain)
 {
 	uint32_t head, tail, entries = rt.ring->entries;
 
@@ -285,127 +339,277 @@ static void ring_push(const struct gmp_spawn *e)
 		gmp_ioctl(GMP_IOC_WAKEP, 0);
 		pthread_mutex_lock(&rt.ring_lock);
 	}
-	rt.spawn[tail & rt.ring->mask] = *e;
-	__atomic_store_n(&rt.ring->tail, tail + 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&rt.ring_lock);
-	wakep();
-}
-
-static int spawn(struct kgo_g *g, uint32_t flags)
-{
-	struct gmp_spawn e = {
-		.pc = (uintptr_t)kgo_gostart,
-		.arg = { (uintptr_t)g, 0 },
-		.stack_lo = (uintptr_t)g->stack,
-		.stack_size = (uintptr_t)g - (uintptr_t)g->stack,
+	rt.spawn[tail & rt.ring->mask] = (struct gmp_spawn){
+		.gidx = gidx,
 		.flags = flags,
 	};
-
-	ring_push(&e);
-	return 0;
+	__atomic_store_n(&rt.ring->tail, tail + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&rt.ring_lock);
+	if (drain)
+		gmp_ioctl(GMP_IOC_WAKEP, 0);
+	else
+		wakep();
 }
 
-int kgo_go(void (*fn)(void *arg), void *arg)
-{
-	struct kgo_g *g;
+/* --- The P's run queue, from user space ------------------------------------ */
 
-	if (!rt.running)
-		return -ENXIO;
-	g = stack_get();
-	if (!g)
-		return -ENOMEM;
-	g->fn = fn;
-	g->arg = arg;
-	g->main_fn = NULL;
-	return spawn(g, 0);
+/*
+ * The M holding a P owns its queue (gmp_uapi.h): these are Go's runqput
+ * and runqget for the owner, the kernel's gmp_runq.c for everyone else.
+ * Only the owner writes runq[] and runqtail; head and runnext are shared.
+ */
+static inline struct gmp_pshared *thisp(void)
+{
+	return &rt.allp[getp()];
 }
 
-/* --- Goroutines ------------------------------------------------------- */
-
-static __attribute__((noreturn)) void goexit(int status)
+static inline struct gmp_gslot *gslot(uint32_t gidx)
 {
-	long r;
-
-	set_deadg(getg());
-	r = gmp_ioctl(GMP_IOC_GOEXIT, (uint32_t)status);
-	kgo_fatal("GMP_IOC_GOEXIT returned: %s", strerror((int)-r));
+	return &rt.gtab[gidx];
 }
 
-void kgo_gostart1(struct kgo_g *g, uintptr_t unused, uint64_t goid)
+/* Put @gidx at the tail; false if the queue is full. */
+static bool runqput_tail(struct gmp_pshared *pp, uint32_t gidx)
 {
-	(void)unused;
-	reclaim_dead_stack();
-	g->goid = goid;
-	setg(g);
-	if (g->main_fn)
-		goexit(g->main_fn(g->arg));
-	g->fn(g->arg);
-	goexit(0);
-}
+	uint32_t head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+	uint32_t tail = pp->runqtail;
 
-void kgo_exit(void)
-{
-	if (!getg())
-		kgo_fatal("kgo_exit called outside a goroutine");
-	goexit(0);
+	if (tail - head >= GMP_RUNQ_SIZE)
+		return false;
+	pp->runq[tail % GMP_RUNQ_SIZE] = gidx;
+	/* The slot is written before a thief can see it. */
+	__atomic_store_n(&pp->runqtail, tail + 1, __ATOMIC_RELEASE);
+	return true;
 }
 
 /*
- * The x87 control word and MXCSR's control bits are callee-saved in the
- * SysV ABI; the goroutine may come back on an M whose are different.
+ * Put @gidx in runnext, kicking the old one to the tail; false (with the
+ * kicked G in *@spill) if the queue is full.
  */
-struct fpctl {
-	uint32_t mxcsr;
-	uint16_t fcw;
-};
-
-static inline void fpctl_save(struct fpctl *f)
+static bool runqput_next(struct gmp_pshared *pp, uint32_t gidx,
+			 uint32_t *spill)
 {
-	__asm__ volatile("stmxcsr %0; fnstcw %1" : "=m"(f->mxcsr), "=m"(f->fcw));
+	uint32_t old = __atomic_exchange_n(&pp->runnext, gidx, __ATOMIC_ACQ_REL);
+
+	*spill = old;
+	return !old || runqput_tail(pp, old);
 }
 
-static inline void fpctl_restore(const struct fpctl *f)
+static uint32_t runqget(struct gmp_pshared *pp)
 {
-	__asm__ volatile("ldmxcsr %0; fldcw %1" : : "m"(f->mxcsr), "m"(f->fcw));
+	uint32_t next = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
+
+	if (next && __atomic_compare_exchange_n(&pp->runnext, &next, 0, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+		return next;
+	for (;;) {
+		uint32_t head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+		uint32_t tail = pp->runqtail;
+		uint32_t gidx;
+
+		if (tail == head)
+			return 0;
+		gidx = __atomic_load_n(&pp->runq[head % GMP_RUNQ_SIZE],
+				       __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&pp->runqhead, &head, head + 1,
+						false, __ATOMIC_RELEASE,
+						__ATOMIC_RELAXED))
+			return gidx;
+	}
+}
+
+/* Go's execute, in user space: run @gidx on this M. Does not return. */
+static __attribute__((noreturn)) void execute(struct gmp_pshared *pp,
+					      uint32_t gidx)
+{
+	struct gmp_gslot *gs = gslot(gidx);
+
+	__atomic_store_n(&gs->status, GMP_GRUNNING, __ATOMIC_RELAXED);
+	__atomic_store_n(&pp->curg, gidx, __ATOMIC_RELAXED);
+	kgo_gogo(gs, getp(), gidx);
+}
+
+/* --- Goroutines ----------------------------------------------------------- */
+
+static __attribute__((noreturn)) void kfatal_ioctl(const char *what, long r)
+{
+	kgo_fatal("%s returned: %s", what, strerror((int)-r));
 }
 
 /*
- * Make a call after which the calling goroutine may resume on another M
- * (GOSCHED, GOPARK): keep what the ABI says survives a call and what
- * belongs to the goroutine rather than the thread.
+ * Switch away from the calling goroutine: save its context and run @fn(g)
+ * on the M's g0 stack (Go's mcall). Returns when the goroutine is resumed,
+ * maybe on another M: the thread's own state (P, current G, errno) is
+ * reloaded for that M.
  */
-static long kswitch(const char *who, unsigned long cmd, unsigned long arg)
+static void mcall(const char *who, void (*fn)(void *), struct kgo_g *g)
 {
-	struct kgo_g *g = getg();
-	struct fpctl fp;
 	int saved_errno = get_errno();
-	long r;
 
 	if (!g)
 		kgo_fatal("%s called outside a goroutine", who);
-	fpctl_save(&fp);
-	r = gmp_ioctl(cmd, arg);
-	/* Possibly on another M now: TLS is that M's. */
+	setp(kgo_mcall(gslot(g->gidx), fn, g, getg0()));
 	setg(g);
-	reclaim_dead_stack();
-	fpctl_restore(&fp);
 	set_errno(saved_errno);
-	return r;
+}
+
+/* On g0: the kernel finds this M another goroutine (does not return). */
+static __attribute__((noreturn)) void kschedule(unsigned long cmd,
+						unsigned long arg)
+{
+	long r = gmp_ioctl(cmd, arg);
+
+	kfatal_ioctl(cmd == GMP_IOC_GOSCHED ? "GMP_IOC_GOSCHED" :
+		     cmd == GMP_IOC_GOEXIT ? "GMP_IOC_GOEXIT" :
+		     "GMP_IOC_SCHEDULE", r);
+}
+
+/*
+ * On g0 (Go's gosched_m): requeue @g behind the P's other goroutines and
+ * run the next one, all in user space; every 61st switch, or with nothing
+ * else local, let the kernel choose (global queue, stealing, parking).
+ */
+static void gosched_m(void *arg)
+{
+	struct kgo_g *g = arg;
+	struct gmp_pshared *pp = thisp();
+	uint32_t tick = pp->schedtick + 1, next;
+
+	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
+	if (tick % 61 != 0) {
+		next = runqget(pp);
+		if (next) {
+			__atomic_store_n(&gslot(g->gidx)->status,
+					 GMP_GRUNNABLE, __ATOMIC_RELAXED);
+			/* Room: we just took one. */
+			runqput_tail(pp, g->gidx);
+			execute(pp, next);
+		}
+	}
+	kschedule(GMP_IOC_GOSCHED, 0);
 }
 
 void kgo_yield(void)
 {
-	long r = kswitch("kgo_yield", GMP_IOC_GOSCHED, 0);
+	mcall("kgo_yield", gosched_m, getg());
+}
 
-	if (r)
-		kgo_fatal("GMP_IOC_GOSCHED: %s", strerror((int)-r));
+/* On g0 (Go's goexit0): free @g, run the next local goroutine. */
+static void goexit0(void *arg)
+{
+	struct kgo_g *g = arg;
+	struct gmp_pshared *pp;
+	uint32_t next;
+
+	if (g->main_fn)	/* the kernel ends the instance */
+		kschedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
+	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
+	setg(NULL);
+	stack_put(g);		/* we are off its stack: g0 */
+	pp = thisp();
+	next = runqget(pp);
+	if (next) {
+		__atomic_store_n(&pp->schedtick, pp->schedtick + 1,
+				 __ATOMIC_RELAXED);
+		execute(pp, next);
+	}
+	/* Not GOEXIT: its slot may be someone else's already. */
+	__atomic_store_n(&pp->curg, 0, __ATOMIC_RELAXED);
+	kschedule(GMP_IOC_SCHEDULE, 0);
+}
+
+static __attribute__((noreturn)) void goexit(struct kgo_g *g, int status)
+{
+	g->status = status;
+	mcall("kgo_exit", goexit0, g);
+	kgo_fatal("a dead goroutine was resumed");
+}
+
+void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
+{
+	(void)gidx;
+	setp(pid);
+	setg(g);
+	if (g->main_fn)
+		goexit(g, g->main_fn(g->arg));
+	g->fn(g->arg);
+	goexit(g, 0);
+}
+
+void kgo_exit(void)
+{
+	struct kgo_g *g = getg();
+
+	if (!g)
+		kgo_fatal("kgo_exit called outside a goroutine");
+	goexit(g, 0);
+}
+
+int kgo_go(void (*fn)(void *arg), void *arg)
+{
+	struct kgo_g *cur = getg(), *g;
+	struct gmp_gslot *gs;
+	uint32_t spill;
+	int err;
+
+	if (!rt.running)
+		return -ENXIO;
+	g = stack_get(&err);
+	if (!g)
+		return err;
+	g->fn = fn;
+	g->arg = arg;
+	g->main_fn = NULL;
+	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
+	gs = gslot(g->gidx);
+	gs->pc = (uintptr_t)kgo_gostart;
+	gs->sp = (uintptr_t)g;		/* the record sits at the top, 16-aligned */
+	gs->arg = (uintptr_t)g;
+	gs->goid = g->goid;
+	gs->parentgoid = cur ? cur->goid : 0;
+	__atomic_store_n(&gs->status, GMP_GRUNNABLE, __ATOMIC_RELEASE);
+
+	if (!cur) {			/* a thread with no P */
+		ring_push(g->gidx, 0, false);
+		return 0;
+	}
+	/* Go's newproc: into this P's runnext, then wake an idle P. */
+	if (!runqput_next(thisp(), g->gidx, &spill)) {
+		ring_push(spill, 0, true);
+		return 0;
+	}
+	wakep();
+	return 0;
+}
+
+/*
+ * On g0: park @g in the kernel on its key. If GOPARK returns, the
+ * goroutine did not park: resume it with the result.
+ */
+static void park_m(void *arg)
+{
+	struct kgo_g *g = arg;
+	struct gmp_wait w = {
+		.uaddr = (uintptr_t)g->park_addr,
+		.val = g->park_val,
+	};
+
+	g->park_result = 0;
+	g->park_result = (int)gmp_ioctl(GMP_IOC_GOPARK, (uintptr_t)&w);
+	execute(thisp(), g->gidx);
 }
 
 int kgo_park(const uint32_t *addr, uint32_t val)
 {
-	struct gmp_wait w = { .uaddr = (uintptr_t)addr, .val = val };
+	struct kgo_g *g = getg();
 
-	return (int)kswitch("kgo_park", GMP_IOC_GOPARK, (uintptr_t)&w);
+	if (!g)
+		kgo_fatal("kgo_park called outside a goroutine");
+	g->park_addr = addr;
+	g->park_val = val;
+	mcall("kgo_park", park_m, g);
+	return g->park_result;
 }
 
 int kgo_ready(const uint32_t *addr, uint32_t n)
@@ -429,18 +633,24 @@ int kgo_nprocs(void)
 	return rt.running ? rt.nprocs : 0;
 }
 
-/* --- M's and start-up --------------------------------------------------- */
+/* --- M's and start-up ------------------------------------------------------ */
 
 /* Go's mstart: run goroutines until the instance exits. */
 static int mstart(void)
 {
-	for (;;) {
-		long r = gmp_ioctl(GMP_IOC_MSTART, 0);
+	char *g0 = malloc(KGO_G0_STACK);
+	long r;
 
-		reclaim_dead_stack();
-		if (r != -EINTR)
-			return (int)r;
-	}
+	if (!g0)
+		return -ENOMEM;
+	/* The top, 16-byte aligned, for kgo_mcall's call. */
+	setg0((char *)(((uintptr_t)g0 + KGO_G0_STACK) & ~(uintptr_t)15));
+	do {
+		r = gmp_ioctl(GMP_IOC_MSTART, 0);
+	} while (r == -EINTR);
+	setg0(NULL);
+	free(g0);
+	return (int)r;
 }
 
 static void *mthread(void *unused)
@@ -474,10 +684,17 @@ static int env_long(const char *name, long lo, long hi, long *out)
 	return 1;
 }
 
+static void *map_area(size_t size, int prot, uint64_t off)
+{
+	void *p = mmap(NULL, size, prot, MAP_SHARED, rt.fd, (off_t)off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 static int instance_open(void)
 {
 	struct gmp_create c = { .size = sizeof(c) };
-	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 0;
+	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 0, maxg = 0;
 	int r;
 
 	r = env_long("GMPMAXPROCS", 1, GMP_NPROCS_MAX, &nprocs);
@@ -485,11 +702,14 @@ static int instance_open(void)
 		r = env_long("KGO_STACK_SIZE", 16384, 1L << 30, &stack);
 	if (r >= 0)
 		r = env_long("KGO_STACK_GUARD", 0, 1, &guard);
+	if (r >= 0)
+		r = env_long("KGO_MAXG", 2, GMP_MAXG_MAX, &maxg);
 	if (r < 0)
 		return r;
 	rt.stack_guard = guard;
 	rt.stack_size = ((size_t)stack + 4095) & ~(size_t)4095;
 	c.nprocs = (uint32_t)nprocs;
+	c.maxg = (uint32_t)maxg;
 
 	rt.fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (rt.fd < 0) {
@@ -506,31 +726,35 @@ static int instance_open(void)
 	if (r)
 		return r;
 	rt.nprocs = (int)c.nprocs;
+	rt.maxg = c.maxg;
 	rt.state_size = c.state_size;
 	rt.ring_size = c.ring_size;
-	rt.state = mmap(NULL, c.state_size, PROT_READ, MAP_SHARED, rt.fd,
-			GMP_OFF_STATE);
-	if (rt.state == MAP_FAILED)
-		return -errno;
-	rt.ring = mmap(NULL, c.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       rt.fd, GMP_OFF_RING);
-	if (rt.ring == MAP_FAILED)
+	rt.sched_size = c.sched_size;
+	rt.state = map_area(c.state_size, PROT_READ, GMP_OFF_STATE);
+	rt.ring = map_area(c.ring_size, PROT_READ | PROT_WRITE, GMP_OFF_RING);
+	rt.sched = map_area(c.sched_size, PROT_READ | PROT_WRITE, GMP_OFF_SCHED);
+	if (!rt.state || !rt.ring || !rt.sched)
 		return -errno;
 	if (rt.state->magic != GMP_STATE_MAGIC ||
 	    rt.state->version != GMP_API_VERSION)
 		return -EPROTO;
 	rt.spawn = (struct gmp_spawn *)((char *)rt.ring + GMP_RING_SPAWN_OFF);
+	rt.allp = rt.sched;
+	rt.gtab = (struct gmp_gslot *)((char *)rt.sched + c.gtab_off);
 	return 0;
 }
 
 static void instance_close(void)
 {
-	if (rt.ring && rt.ring != MAP_FAILED)
+	if (rt.sched)
+		munmap(rt.sched, rt.sched_size);
+	if (rt.ring)
 		munmap(rt.ring, rt.ring_size);
-	if (rt.state && rt.state != MAP_FAILED)
+	if (rt.state)
 		munmap(rt.state, rt.state_size);
 	if (rt.fd >= 0)
 		close(rt.fd);
+	rt.sched = NULL;
 	rt.ring = NULL;
 	rt.state = NULL;
 	rt.fd = -1;
@@ -552,14 +776,17 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	rt.running = true;
 
 	/* newproc(main) */
-	g = stack_get();
-	if (!g) {
-		r = -ENOMEM;
+	g = stack_get(&r);
+	if (!g)
 		goto out;
-	}
 	g->main_fn = main_fn;
 	g->arg = arg;
-	spawn(g, GMP_SPAWN_MAIN);
+	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
+	gslot(g->gidx)->pc = (uintptr_t)kgo_gostart;
+	gslot(g->gidx)->sp = (uintptr_t)g;
+	gslot(g->gidx)->arg = (uintptr_t)g;
+	gslot(g->gidx)->goid = g->goid;
+	ring_push(g->gidx, GMP_SPAWN_MAIN, false);
 
 	/* One M per P; the calling thread is M0. */
 	pthread_attr_init(&attr);

@@ -48,7 +48,10 @@ extern "C" {
  * them. Once per process.
  *
  * Environment: GMPMAXPROCS (P count, default the online CPUs),
- * KGO_STACK_SIZE (bytes per goroutine stack).
+ * KGO_STACK_SIZE (bytes per goroutine stack, default 64 KiB),
+ * KGO_STACK_GUARD=1 (a guard page under every stack, for debugging),
+ * KGO_MAXG (G table size: at most KGO_MAXG - 1 goroutines live at once,
+ * default 1048576; unused slots cost no memory).
  *
  * Errors: -ENOENT /dev/gmp is missing (the module is not loaded; a message
  * says so on stderr), -EBUSY already running, -EINVAL a bad environment
@@ -58,11 +61,17 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status);
 
 /*
  * Start a goroutine running @fn(@arg) (Go's go statement). Returns 0, or
- * -ENXIO outside kgo_run(), -ENOMEM without memory for its stack.
+ * -ENXIO outside kgo_run(), -ENOMEM without memory for its stack,
+ * -EAGAIN when the G table is full (KGO_MAXG goroutines).
  */
 int kgo_go(void (*fn)(void *arg), void *arg);
 
-/* Let other goroutines run (Go's runtime.Gosched). */
+/*
+ * Let other goroutines run (Go's runtime.Gosched). The next goroutine of
+ * this M's own run queue runs without a system call; every 61st yield, or
+ * with nothing else queued here, the kernel picks (global queue, other
+ * P's).
+ */
 void kgo_yield(void);
 
 /*

@@ -1,11 +1,97 @@
 /* SPDX-License-Identifier: LGPL-2.1 OR MIT */
 /*
- * Where every goroutine begins. The kernel enters here with rsp at the
- * top of the goroutine's stack (16-byte aligned), rdi = arg[0] of its
- * spawn entry (the kgo_g record), rsi = arg[1], rdx = its goroutine id,
+ * kgo's context switches (Go's gogo and mcall), and where every goroutine
+ * begins. The resume convention is the uapi's (gmp_uapi.h): whoever
+ * resumes a goroutine, kgo or the kernel, loads rsp, rdi and rip from its
+ * struct gmp_gslot and puts the P id in esi and the G index in edx.
+ *
+ * A saved context is 64 bytes on the goroutine's own stack, written by
+ * kgo_mcall and popped by kgo_resume:
+ *
+ *	sp + 0	MXCSR (4 bytes), x87 control word (2), padding (2)
+ *	sp + 8	r15, r14, r13, r12, rbx, rbp
+ *	sp + 56	kgo_mcall's return address
+ */
+#define SLOT_PC		0
+#define SLOT_SP		8
+#define SLOT_ARG	16
+
+	.text
+
+/*
+ * uint32_t kgo_mcall(struct gmp_gslot *slot, void (*fn)(void *), void *arg,
+ *		      void *g0sp)
+ *
+ * Save the calling goroutine's context in @slot and call fn(arg) on the
+ * M's g0 stack @g0sp, which never returns to here. When the goroutine is
+ * resumed, kgo_mcall returns the id of the P it now runs on.
+ */
+	.globl	kgo_mcall
+	.hidden	kgo_mcall
+	.type	kgo_mcall, @function
+kgo_mcall:
+	.cfi_startproc
+	pushq	%rbp
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	subq	$8, %rsp
+	stmxcsr	(%rsp)
+	fnstcw	4(%rsp)
+	movq	%rsp, SLOT_SP(%rdi)
+	leaq	kgo_resume(%rip), %rax
+	movq	%rax, SLOT_PC(%rdi)
+	movq	$0, SLOT_ARG(%rdi)
+	movq	%rcx, %rsp		/* onto g0: the goroutine's stack is left alone */
+	movq	%rdx, %rdi
+	call	*%rsi
+	ud2
+	.cfi_endproc
+	.size	kgo_mcall, . - kgo_mcall
+
+/* Where a context saved by kgo_mcall resumes: pop it, return the P id. */
+	.type	kgo_resume, @function
+kgo_resume:
+	.cfi_startproc
+	.cfi_undefined rip
+	ldmxcsr	(%rsp)
+	fldcw	4(%rsp)
+	addq	$8, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbx
+	popq	%rbp
+	movl	%esi, %eax
+	ret
+	.cfi_endproc
+	.size	kgo_resume, . - kgo_resume
+
+/*
+ * void kgo_gogo(const struct gmp_gslot *slot, uint32_t pid, uint32_t gidx)
+ *
+ * Resume the goroutine in @slot on this M, as the kernel would.
+ */
+	.globl	kgo_gogo
+	.hidden	kgo_gogo
+	.type	kgo_gogo, @function
+kgo_gogo:
+	.cfi_startproc
+	movq	SLOT_PC(%rdi), %rax
+	movq	SLOT_SP(%rdi), %rsp
+	movq	SLOT_ARG(%rdi), %rdi
+	jmp	*%rax
+	.cfi_endproc
+	.size	kgo_gogo, . - kgo_gogo
+
+/*
+ * Where every goroutine begins: rsp at the top of its stack (16-byte
+ * aligned), rdi = its struct kgo_g, esi = the P id, edx = its G index,
  * and no return address: kgo_gostart1 never returns.
  */
-	.text
 	.globl	kgo_gostart
 	.hidden	kgo_gostart
 	.type	kgo_gostart, @function

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory shared with the process: the state page, the spawn ring and the
+ * scheduler area (every P's public half, then the G table).
+ *
+ * All of it is kernel pages mapped into the process, charged to its memory
+ * cgroup. The G table is sized for maxg goroutines but its pages are only
+ * allocated when the process first touches them, with the kernel's private
+ * half of their goroutines (struct gmp_gk): a G index whose page was never
+ * touched is not a goroutine, and the kernel rejects it.
+ */
+#include <linux/errno.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/nospec.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "gmp_core.h"
+
+/*
+ * Pages for @size bytes; the first @vmap_size bytes' worth are allocated
+ * now and mapped for the kernel at r->vaddr, the rest later on demand.
+ */
+int gmp_region_alloc(struct gmp_region *r, size_t size, size_t vmap_size)
+{
+	unsigned int i;
+
+	r->npages = PAGE_ALIGN(size) >> PAGE_SHIFT;
+	r->nvmap = PAGE_ALIGN(vmap_size) >> PAGE_SHIFT;
+	r->pages = kvcalloc(r->npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	if (!r->pages)
+		return -ENOMEM;
+	for (i = 0; i < r->nvmap; i++) {
+		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!r->pages[i])
+			return -ENOMEM;	/* gmp_region_free() undoes */
+	}
+	r->vaddr = vmap(r->pages, r->nvmap, VM_MAP, PAGE_KERNEL);
+	return r->vaddr ? 0 : -ENOMEM;
+}
+
+void gmp_region_free(struct gmp_region *r)
+{
+	unsigned int i;
+
+	if (r->vaddr)
+		vunmap(r->vaddr);
+	if (r->pages) {
+		for (i = 0; i < r->npages; i++)
+			if (r->pages[i])
+				__free_page(r->pages[i]);
+		kvfree(r->pages);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+/* The scheduler area's size for @nprocs P's and @maxg slots. */
+u64 gmp_sched_area_size(u32 nprocs, u32 maxg, u64 *gtab_off)
+{
+	*gtab_off = PAGE_ALIGN((u64)nprocs * sizeof(struct gmp_pshared));
+	return *gtab_off + PAGE_ALIGN((u64)maxg * sizeof(struct gmp_gslot));
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_sched_area_size);
+
+int gmp_gtab_init(struct gmp_sched *s, u32 nprocs, u32 maxg)
+{
+	u64 gtab_off, size = gmp_sched_area_size(nprocs, maxg, &gtab_off);
+	int ret;
+
+	mutex_init(&s->gtab_lock);
+	s->maxg = maxg;
+	s->gtab_pgoff = gtab_off >> PAGE_SHIFT;
+	s->gk = kvcalloc(DIV_ROUND_UP(maxg, GMP_GSLOTS_PER_PAGE),
+			 sizeof(*s->gk), GFP_KERNEL_ACCOUNT);
+	if (!s->gk)
+		return -ENOMEM;
+	ret = gmp_region_alloc(&s->sched_region, size, gtab_off);
+	if (ret)
+		return ret;
+	return 0;
+}
+
+void gmp_gtab_destroy(struct gmp_sched *s)
+{
+	unsigned int i;
+
+	if (s->gk) {
+		for (i = 0; i < DIV_ROUND_UP(s->maxg, GMP_GSLOTS_PER_PAGE); i++)
+			kvfree(s->gk[i]);
+		kvfree(s->gk);
+		s->gk = NULL;
+	}
+	gmp_region_free(&s->sched_region);
+	mutex_destroy(&s->gtab_lock);
+}
+
+/*
+ * Page @pg of the scheduler area, allocating it (and, for the G table,
+ * its goroutines' private halves) if this is the first touch. NULL: no
+ * memory, or outside the area.
+ */
+struct page *gmp_gtab_populate(struct gmp_sched *s, unsigned int pg)
+{
+	struct gmp_region *r = &s->sched_region;
+	unsigned int gpg, i;
+	struct gmp_gk *gk;
+	struct page *page;
+
+	if (pg >= r->npages)
+		return NULL;
+	pg = array_index_nospec(pg, r->npages);
+	/* Pairs with the release below: the page's gk array is set. */
+	page = smp_load_acquire(&r->pages[pg]);
+	if (page)
+		return page;
+
+	mutex_lock(&s->gtab_lock);
+	page = r->pages[pg];
+	if (page)
+		goto out;
+	gpg = pg - s->gtab_pgoff;
+	gk = kvcalloc(GMP_GSLOTS_PER_PAGE, sizeof(*gk), GFP_KERNEL_ACCOUNT);
+	if (!gk)
+		goto out;
+	page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	if (!page) {
+		kvfree(gk);
+		goto out;
+	}
+	for (i = 0; i < GMP_GSLOTS_PER_PAGE; i++) {
+		atomic_set(&gk[i].kstate, GMP_GK_NONE);
+		gk[i].gidx = gpg * GMP_GSLOTS_PER_PAGE + i;
+		INIT_LIST_HEAD(&gk[i].link);
+	}
+	s->gk[gpg] = gk;
+	/* Publish the page after its gk array (pairs with the acquires). */
+	smp_store_release(&r->pages[pg], page);
+out:
+	mutex_unlock(&s->gtab_lock);
+	return page;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_gtab_populate);
+
+/*
+ * The shared slot of goroutine @gidx (and its private half in *@gkp), or
+ * NULL if @gidx is no goroutine: 0, out of range, or on a page the process
+ * never touched. The slot is user memory: read each field once.
+ */
+struct gmp_gslot *gmp_gslot(struct gmp_sched *s, u32 gidx, struct gmp_gk **gkp)
+{
+	unsigned int gpg, off;
+	struct page *page;
+
+	if (gidx == 0 || gidx >= s->maxg)
+		return NULL;
+	gidx = array_index_nospec(gidx, s->maxg);
+	gpg = gidx / GMP_GSLOTS_PER_PAGE;
+	off = gidx % GMP_GSLOTS_PER_PAGE;
+	/* Pairs with the release in gmp_gtab_populate(). */
+	page = smp_load_acquire(&s->sched_region.pages[s->gtab_pgoff + gpg]);
+	if (!page)
+		return NULL;
+	if (gkp)
+		*gkp = &s->gk[gpg][off];
+	return (struct gmp_gslot *)page_address(page) + off;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_gslot);
+
+/*
+ * A fault in the scheduler area maps the page, allocating it on the first
+ * touch. The mapping holds the file, so the instance outlives it.
+ */
+static vm_fault_t gmp_sched_fault(struct vm_fault *vmf)
+{
+	struct gmp_sched *s = vmf->vma->vm_private_data;
+	unsigned long pg = vmf->pgoff - (GMP_OFF_SCHED >> PAGE_SHIFT);
+	struct page *page;
+
+	if (pg >= s->sched_region.npages)
+		return VM_FAULT_SIGBUS;
+	page = gmp_gtab_populate(s, pg);
+	if (!page)
+		return VM_FAULT_OOM;
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+const struct vm_operations_struct gmp_sched_vm_ops = {
+	.fault = gmp_sched_fault,
+};
