@@ -342,4 +342,73 @@ TEST(schedtrace_matches)
 	EXPECT_NE(NULL, strstr(detail, "G1: status=2(running)"));
 }
 
+/*
+ * A yield that finds another goroutine in its own P's queue switches in
+ * user space: with P = 1 and two yielders, the kernel resumes a goroutine
+ * only on the 61st-tick visits (and a few start-up ones), not per yield.
+ * Each yield hands the P to the other yielder: a yielder seldom finds
+ * itself last to run.
+ */
+#define NYIELD 6100
+
+static int yield_last, yield_repeats;
+static struct latch yielders = { .target = 2 };
+static long long kswitch_before, kswitch_after;
+
+static void yielder(void *arg)
+{
+	int me = (int)(intptr_t)arg, i;
+
+	for (i = 0; i < NYIELD; i++) {
+		if (__atomic_exchange_n(&yield_last, me, __ATOMIC_RELAXED) == me)
+			yield_repeats++;
+		kgo_yield();
+	}
+	latch_done(&yielders);
+}
+
+static long long read_kswitch(void)
+{
+	char dir[320], path[360];
+	const char *k;
+
+	if (trace_dir(dir, sizeof(dir)))
+		return -1;
+	snprintf(path, sizeof(path), "%s/scheddetail", dir);
+	if (read_file(path, detail, sizeof(detail)))
+		return -1;
+	k = strstr(detail, " kswitch=");
+	return k ? atoll(k + 9) : -1;
+}
+
+static int yield_main(void *arg)
+{
+	(void)arg;
+	kswitch_before = read_kswitch();
+	kgo_go(yielder, (void *)1);
+	kgo_go(yielder, (void *)2);
+	latch_wait(&yielders);
+	kswitch_after = read_kswitch();
+	return 0;
+}
+
+TEST(yield_stays_in_user_space)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	if (access("/sys/kernel/debug/gmp", R_OK))
+		SKIP(return, "/sys/kernel/debug/gmp unreadable (debugfs not mounted, or not root)");
+	setenv("GMPMAXPROCS", "1", 1);
+	ASSERT_EQ(0, kgo_run(yield_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	ASSERT_LE(0, kswitch_before);
+	ASSERT_LE(0, kswitch_after);
+	TH_LOG("%d yields, %lld resumed by the kernel, %d repeats",
+	       2 * NYIELD, kswitch_after - kswitch_before, yield_repeats);
+	/* Through the kernel: one yield in 61, plus the latch's park/ready. */
+	EXPECT_GT(2 * NYIELD / 20, kswitch_after - kswitch_before);
+	EXPECT_GT(2 * NYIELD / 20, yield_repeats);
+}
+
 TEST_HARNESS_MAIN

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The scheduler area is user memory the kernel schedules from: every run
+ * queue word, G index and context in it may be forged. Driven raw (no
+ * kgo), these tests forge them and check the kernel drops what is bad,
+ * counts it in nbadg, and goes on scheduling what is good: the instance
+ * still runs its main goroutine to the end and MSTART returns.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../gmp_uapi.h"
+#include "kselftest_harness.h"
+
+#define STACK_SIZE	(64 * 1024)
+#define NSTACKS		4
+
+static long gmp_ioctl(int fd, unsigned long cmd, unsigned long arg)
+{
+	long r = ioctl(fd, cmd, arg);
+
+	return r < 0 ? -errno : r;
+}
+
+FIXTURE(hostile) {
+	int fd;
+	struct gmp_create c;
+	struct gmp_state *state;
+	struct gmp_ring *ring;
+	struct gmp_spawn *spawn;
+	struct gmp_pshared *p0;
+	struct gmp_gslot *gtab;
+	char *stacks;
+};
+
+FIXTURE_SETUP(hostile)
+{
+	self->fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (self->fd < 0 && errno == ENOENT)
+		SKIP(return, "%s missing: gmp.ko is not loaded", GMP_DEVICE_PATH);
+	ASSERT_LE(0, self->fd);
+	self->c.size = sizeof(self->c);
+	self->c.nprocs = 1;
+	self->c.maxg = 4096;
+	ASSERT_EQ(0, gmp_ioctl(self->fd, GMP_IOC_CREATE, (uintptr_t)&self->c));
+	self->state = mmap(NULL, self->c.state_size, PROT_READ, MAP_SHARED,
+			   self->fd, GMP_OFF_STATE);
+	self->ring = mmap(NULL, self->c.ring_size, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, self->fd, GMP_OFF_RING);
+	self->p0 = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
+			MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	self->stacks = mmap(NULL, NSTACKS * STACK_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->state);
+	ASSERT_NE(MAP_FAILED, self->ring);
+	ASSERT_NE(MAP_FAILED, self->p0);
+	ASSERT_NE(MAP_FAILED, self->stacks);
+	self->spawn = (void *)((char *)self->ring + GMP_RING_SPAWN_OFF);
+	self->gtab = (void *)((char *)self->p0 + self->c.gtab_off);
+}
+
+FIXTURE_TEARDOWN(hostile)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+static void push(struct gmp_ring *ring, struct gmp_spawn *spawn, uint32_t gidx,
+		 uint32_t flags)
+{
+	uint32_t tail = ring->tail;
+
+	spawn[tail & ring->mask] = (struct gmp_spawn){ .gidx = gidx,
+						       .flags = flags };
+	__atomic_store_n(&ring->tail, tail + 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * The main goroutine. Its slot always resumes it from the top, so it runs
+ * in phases: in the first it calls @hostile_fn (which forges whatever the
+ * test wants, from inside the scheduler) and yields through the kernel
+ * with GOSCHED, so the kernel schedules from the forged state; when it
+ * comes back it ends the instance with GOEXIT(77).
+ */
+static int hostile_fd;
+static struct gmp_pshared *hostile_p0;
+static uint32_t hostile_maxg;
+static int hostile_phase;
+static void (*hostile_fn)(uint32_t gidx);
+void hostile_entry(void);
+void hostile_main(void *arg, uint32_t pid, uint32_t gidx)
+	__attribute__((noreturn));
+
+__asm__(".text\n"
+	".globl hostile_entry\n"
+	"hostile_entry:\n"
+	"	call hostile_main\n"
+	"	ud2\n");
+
+void hostile_main(void *arg, uint32_t pid, uint32_t gidx)
+{
+	(void)arg;
+	(void)pid;
+	if (hostile_phase++ == 0 && hostile_fn) {
+		/* Not a 61st tick: the kernel looks at this P's queue first. */
+		hostile_p0->schedtick = 1;
+		hostile_fn(gidx);
+		ioctl(hostile_fd, GMP_IOC_GOSCHED, 0);
+		__builtin_trap();	/* GOSCHED does not return */
+	}
+	ioctl(hostile_fd, GMP_IOC_GOEXIT, 77);
+	__builtin_trap();
+}
+
+static void set_slot(struct gmp_gslot *gs, uintptr_t pc, char *stack)
+{
+	gs->pc = pc;
+	gs->sp = (uintptr_t)stack + STACK_SIZE;
+	gs->arg = 0;
+}
+
+/* Start main in slot 1 with @fn, run the M to the instance's end. */
+static void run_main(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(hostile) *self, void (*fn)(uint32_t gidx))
+{
+	hostile_fd = self->fd;
+	hostile_p0 = self->p0;
+	hostile_maxg = self->c.maxg;
+	hostile_fn = fn;
+	set_slot(&self->gtab[1], (uintptr_t)hostile_entry, self->stacks);
+	push(self->ring, self->spawn, 1, GMP_SPAWN_MAIN);
+	ASSERT_EQ(0, gmp_ioctl(self->fd, GMP_IOC_MSTART, 0));
+	EXPECT_EQ(fn ? 2 : 1, hostile_phase);
+	EXPECT_EQ(1, self->state->exiting);
+	EXPECT_EQ(77, self->state->exit_code);
+}
+
+/* A queue no queue can be, and a runnext that is no goroutine. */
+TEST_F(hostile, corrupt_runq_before_start)
+{
+	uint32_t i;
+
+	if (self->fd < 0)
+		return;
+	self->p0->runqhead = 5;
+	self->p0->runqtail = 5 + 1000;
+	self->p0->runnext = 0xdeadbeef;
+	for (i = 0; i < GMP_RUNQ_SIZE; i++)
+		self->p0->runq[i] = i * 7919;
+	run_main(_metadata, self, NULL);
+	EXPECT_LE(1, self->state->nbadg);
+}
+
+/* Forged indices: out of range, never touched, not runnable, zero. */
+static void forge_queue(uint32_t gidx)
+{
+	struct gmp_pshared *p0 = hostile_p0;
+	uint32_t tail = p0->runqtail;
+
+	(void)gidx;
+	p0->runq[tail % GMP_RUNQ_SIZE] = hostile_maxg + 7;
+	p0->runq[(tail + 1) % GMP_RUNQ_SIZE] = hostile_maxg - 1;
+	p0->runq[(tail + 2) % GMP_RUNQ_SIZE] = 3;	/* idle */
+	p0->runq[(tail + 3) % GMP_RUNQ_SIZE] = 0;
+	__atomic_store_n(&p0->runqtail, tail + 4, __ATOMIC_RELEASE);
+}
+
+TEST_F(hostile, forged_indices_dropped)
+{
+	if (self->fd < 0)
+		return;
+	self->gtab[3].status = GMP_GIDLE;	/* touched, but not runnable */
+	run_main(_metadata, self, forge_queue);
+	EXPECT_EQ(3, self->state->nbadg);
+	EXPECT_EQ(0, self->state->nbadspawn);
+}
+
+/* Contexts that are no user addresses: dropped when run. */
+static struct gmp_gslot *hostile_gtab;
+static char *hostile_stacks;
+static struct gmp_ring *hostile_ring;
+static struct gmp_spawn *hostile_spawn;
+
+static void forge_contexts(uint32_t gidx)
+{
+	struct gmp_ring *ring = hostile_ring;
+
+	(void)gidx;
+	set_slot(&hostile_gtab[2], 0xffffffff81000000UL,
+		 hostile_stacks + STACK_SIZE);
+	set_slot(&hostile_gtab[3], (uintptr_t)hostile_entry,
+		 hostile_stacks + 2 * STACK_SIZE);
+	hostile_gtab[3].sp = 0x8000000000000000UL;	/* non-canonical */
+	push(ring, hostile_spawn, 2, 0);
+	push(ring, hostile_spawn, 3, 0);
+	/* Into this P now: runnext 3, then 2 at the tail. */
+	gmp_ioctl(hostile_fd, GMP_IOC_WAKEP, 0);
+}
+
+TEST_F(hostile, bad_context_dropped)
+{
+	if (self->fd < 0)
+		return;
+	hostile_gtab = self->gtab;
+	hostile_stacks = self->stacks;
+	hostile_ring = self->ring;
+	hostile_spawn = self->spawn;
+	run_main(_metadata, self, forge_contexts);
+	EXPECT_EQ(3, self->state->nspawned);
+	EXPECT_EQ(2, self->state->nbadg);
+}
+
+/*
+ * curg forged from inside: GOSCHED, GOPARK and GOEXIT about a G that is
+ * not one get -EINVAL and return to the caller, which goes on.
+ */
+static long forged[3];
+
+static void forge_curg(uint32_t gidx)
+{
+	uint32_t word = 0;
+	struct gmp_wait w = { .uaddr = (uintptr_t)&word, .val = 0 };
+
+	hostile_p0->curg = 0;
+	forged[0] = gmp_ioctl(hostile_fd, GMP_IOC_GOSCHED, 0);
+	hostile_p0->curg = 1U << 30;
+	forged[1] = gmp_ioctl(hostile_fd, GMP_IOC_GOPARK, (uintptr_t)&w);
+	hostile_p0->curg = hostile_maxg - 1;		/* untouched page */
+	forged[2] = gmp_ioctl(hostile_fd, GMP_IOC_GOEXIT, 5);
+	hostile_p0->curg = gidx;
+}
+
+TEST_F(hostile, forged_curg_refused)
+{
+	if (self->fd < 0)
+		return;
+	run_main(_metadata, self, forge_curg);
+	EXPECT_EQ(-EINVAL, forged[0]);
+	EXPECT_EQ(-EINVAL, forged[1]);
+	EXPECT_EQ(-EINVAL, forged[2]);
+}
+
+/*
+ * The same G index made runnable twice: it is queued twice, but claimed
+ * (runnable to running) once, so it runs once.
+ */
+static int twice_runs;
+void twice_entry(void);
+
+__asm__(".text\n"
+	".globl twice_entry\n"
+	"twice_entry:\n"
+	"	call twice_main\n"
+	"	ud2\n");
+
+void twice_main(void) __attribute__((noreturn));
+void twice_main(void)
+{
+	__atomic_add_fetch(&twice_runs, 1, __ATOMIC_RELAXED);
+	ioctl(hostile_fd, GMP_IOC_GOEXIT, 0);
+	__builtin_trap();
+}
+
+static void forge_twice(uint32_t gidx)
+{
+	(void)gidx;
+	set_slot(&hostile_gtab[2], (uintptr_t)twice_entry,
+		 hostile_stacks + STACK_SIZE);
+	push(hostile_ring, hostile_spawn, 2, 0);
+	push(hostile_ring, hostile_spawn, 2, 0);
+	gmp_ioctl(hostile_fd, GMP_IOC_WAKEP, 0);
+}
+
+TEST_F(hostile, same_g_twice_runs_once)
+{
+	if (self->fd < 0)
+		return;
+	hostile_gtab = self->gtab;
+	hostile_stacks = self->stacks;
+	hostile_ring = self->ring;
+	hostile_spawn = self->spawn;
+	run_main(_metadata, self, forge_twice);
+	EXPECT_EQ(1, twice_runs);
+	EXPECT_EQ(1, self->state->nbadg);
+}
+
+TEST_HARNESS_MAIN
