@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -168,14 +169,18 @@ TEST(affinity_restored_after_run)
 }
 
 /*
- * errno belongs to the goroutine: set before a yield, it is there after,
- * even when the goroutine comes back on the other M, whose own errno
- * other goroutines keep changing. Read through a function the compiler
- * cannot inline, as glibc's errno address may be cached across a call.
+ * errno belongs to the goroutine: set before a yield or a park, it is
+ * there after, even when the goroutine comes back on the other M, whose
+ * own errno other goroutines keep changing. Read through a function the
+ * compiler cannot inline, as glibc's errno address may be cached across
+ * a call. Yields mostly stay on their M (the P's own queue), so every
+ * tenth round each goroutine also parks and a plain thread readies it
+ * through the kernel's global queue, from which either M may take it.
  */
 #define NERRNO 8
-#define ERRNO_YIELDS 200
+#define ERRNO_YIELDS 400
 static int errno_bad, errno_moved;
+static uint32_t errno_kick, errno_finished;
 static struct latch errno_done = { .target = NERRNO };
 
 static __attribute__((noinline)) int read_errno(void)
@@ -195,7 +200,13 @@ static void errno_keeper(void *arg)
 
 	for (i = 0; i < ERRNO_YIELDS; i++) {
 		write_errno(mine);
-		kgo_yield();
+		if (i % 10 == 9) {
+			uint32_t v = __atomic_load_n(&errno_kick, __ATOMIC_ACQUIRE);
+
+			wait_change(&errno_kick, v);
+		} else {
+			kgo_yield();
+		}
 		if (read_errno() != mine)
 			__atomic_add_fetch(&errno_bad, 1, __ATOMIC_RELAXED);
 		if ((pid_t)syscall(SYS_gettid) != tid) {
@@ -206,14 +217,31 @@ static void errno_keeper(void *arg)
 	latch_done(&errno_done);
 }
 
+/* A plain thread: keep readying whoever parked on errno_kick. */
+static void *errno_kicker(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&errno_finished, __ATOMIC_ACQUIRE)) {
+		__atomic_add_fetch(&errno_kick, 1, __ATOMIC_RELEASE);
+		kgo_ready(&errno_kick, UINT32_MAX);
+		usleep(200);
+	}
+	return NULL;
+}
+
 static int errno_main(void *arg)
 {
+	pthread_t kicker;
 	intptr_t i;
 
 	(void)arg;
+	if (pthread_create(&kicker, NULL, errno_kicker, NULL))
+		return 1;
 	for (i = 0; i < NERRNO; i++)
 		kgo_go(errno_keeper, (void *)i);
 	latch_wait(&errno_done);
+	__atomic_store_n(&errno_finished, 1, __ATOMIC_RELEASE);
+	pthread_join(kicker, NULL);
 	return 0;
 }
 
@@ -223,6 +251,7 @@ TEST(errno_follows_goroutine)
 
 	REQUIRE_GMP_AND_CPUS(2);
 	ASSERT_EQ(0, kgo_run(errno_main, NULL, &status));
+	ASSERT_EQ(0, status);
 	EXPECT_EQ(0, errno_bad);
 	/* The point is moving between M's: it must have happened. */
 	EXPECT_LT(0, errno_moved);

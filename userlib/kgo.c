@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,7 @@ struct kgo_g {
 	const uint32_t *park_addr;	/* kgo_park's arguments and result */
 	uint32_t park_val;
 	int park_result;
+	struct kgo_g *waitlink;		/* its wait queue while parked */
 	struct kgo_g *next;		/* free list */
 };
 
@@ -583,21 +586,103 @@ int kgo_go(void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
+/* --- Parking: Go's gopark and goready ------------------------------------- */
+
 /*
- * On g0: park @g in the kernel on its key. If GOPARK returns, the
- * goroutine did not park: resume it with the result.
+ * A parked goroutine waits on a user address, futex style, in one of
+ * these queues (Go's semaphore table plays the same part for its sudogs):
+ * its context is in its slot, it is in no run queue, and only a kgo_ready()
+ * on its address puts it back in one. The kernel is not involved unless
+ * the M is left with nothing to run. A queue's lock is held for a few
+ * pointer moves and never across a switch.
+ */
+#define KGO_WAITQ_BITS	8
+
+static struct kgo_waitq {
+	uint32_t lock;
+	struct kgo_g *head, *tail;
+} __attribute__((aligned(64))) waitqs[1 << KGO_WAITQ_BITS];
+
+static struct kgo_waitq *waitq_of(const uint32_t *addr)
+{
+	uint64_t h = (uintptr_t)addr * 0x9e3779b97f4a7c15ULL;
+
+	return &waitqs[h >> (64 - KGO_WAITQ_BITS)];
+}
+
+static void waitq_lock(struct kgo_waitq *q)
+{
+	unsigned int spins = 0;
+
+	while (__atomic_exchange_n(&q->lock, 1, __ATOMIC_ACQUIRE)) {
+		while (__atomic_load_n(&q->lock, __ATOMIC_RELAXED)) {
+			/* Its holder's thread may be preempted: let it run. */
+			if (++spins % 1024 == 0)
+				sched_yield();
+			else
+				__builtin_ia32_pause();
+		}
+	}
+}
+
+static void waitq_unlock(struct kgo_waitq *q)
+{
+	__atomic_store_n(&q->lock, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * Go's goready: make @g runnable in this P's runnext, or through the
+ * kernel from a thread that holds no P.
+ */
+static void goready(struct kgo_g *g, bool onp)
+{
+	uint32_t spill;
+
+	__atomic_store_n(&gslot(g->gidx)->status, GMP_GRUNNABLE,
+			 __ATOMIC_RELEASE);
+	if (!onp)
+		ring_push(g->gidx, 0, false);
+	else if (!runqput_next(thisp(), g->gidx, &spill))
+		ring_push(spill, 0, true);
+}
+
+/*
+ * On g0 (Go's park_m): queue @g on its address if the word still holds
+ * the value it expects, then run the next local goroutine, or let the
+ * kernel find one. If the word changed, resume @g at once with -EAGAIN.
  */
 static void park_m(void *arg)
 {
 	struct kgo_g *g = arg;
-	struct gmp_wait w = {
-		.uaddr = (uintptr_t)g->park_addr,
-		.val = g->park_val,
-	};
+	struct kgo_waitq *q = waitq_of(g->park_addr);
+	struct gmp_pshared *pp = thisp();
+	uint32_t next;
 
+	waitq_lock(q);
+	if (__atomic_load_n(g->park_addr, __ATOMIC_ACQUIRE) != g->park_val) {
+		waitq_unlock(q);
+		g->park_result = -EAGAIN;
+		execute(pp, g->gidx);
+	}
 	g->park_result = 0;
-	g->park_result = (int)gmp_ioctl(GMP_IOC_GOPARK, (uintptr_t)&w);
-	execute(thisp(), g->gidx);
+	g->waitlink = NULL;
+	if (q->tail)
+		q->tail->waitlink = g;
+	else
+		q->head = g;
+	q->tail = g;
+	__atomic_store_n(&gslot(g->gidx)->status, GMP_GWAITING, __ATOMIC_RELAXED);
+	/* From here a readier may run @g on any M: we are on g0. */
+	waitq_unlock(q);
+
+	next = runqget(pp);
+	if (next) {
+		__atomic_store_n(&pp->schedtick, pp->schedtick + 1,
+				 __ATOMIC_RELAXED);
+		execute(pp, next);
+	}
+	__atomic_store_n(&pp->curg, 0, __ATOMIC_RELAXED);
+	kschedule(GMP_IOC_SCHEDULE, 0);
 }
 
 int kgo_park(const uint32_t *addr, uint32_t val)
@@ -606,6 +691,8 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 
 	if (!g)
 		kgo_fatal("kgo_park called outside a goroutine");
+	if ((uintptr_t)addr % sizeof(*addr))
+		return -EINVAL;
 	g->park_addr = addr;
 	g->park_val = val;
 	mcall("kgo_park", park_m, g);
@@ -614,11 +701,43 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 
 int kgo_ready(const uint32_t *addr, uint32_t n)
 {
-	struct gmp_wait w = { .uaddr = (uintptr_t)addr, .val = n };
+	struct kgo_waitq *q = waitq_of(addr);
+	struct kgo_g *ready = NULL, **tail = &ready, **pg, *g;
+	bool onp = getg() != NULL;
+	int count = 0;
 
 	if (!rt.running)
 		return -ENXIO;
-	return (int)gmp_ioctl(GMP_IOC_GOREADY, (uintptr_t)&w);
+	if ((uintptr_t)addr % sizeof(*addr))
+		return -EINVAL;
+	/* First parked, first readied; other addresses stay queued. */
+	waitq_lock(q);
+	for (pg = &q->head; *pg && (uint32_t)count < n;) {
+		g = *pg;
+		if (g->park_addr != addr) {
+			pg = &g->waitlink;
+			continue;
+		}
+		*pg = g->waitlink;
+		if (q->tail == g)
+			q->tail = pg == &q->head ? NULL :
+				  (struct kgo_g *)((char *)pg -
+						   offsetof(struct kgo_g, waitlink));
+		g->waitlink = NULL;
+		*tail = g;
+		tail = &g->waitlink;
+		count++;
+	}
+	waitq_unlock(q);
+
+	while (ready) {
+		g = ready;
+		ready = g->waitlink;
+		goready(g, onp);
+	}
+	if (count && onp)
+		wakep();
+	return count;
 }
 
 uint64_t kgo_id(void)

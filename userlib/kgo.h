@@ -77,16 +77,20 @@ void kgo_yield(void);
 /*
  * Wait, without holding a thread, until another goroutine or thread calls
  * kgo_ready(@addr) (Go's gopark). Futex semantics: the goroutine parks
- * only if *@addr still equals @val when the kernel looks, so a waker that
- * changes *@addr before kgo_ready() is never missed. Returns 0 when
- * readied, -EAGAIN if *@addr != @val (check your condition again),
- * -EINVAL for a misaligned @addr. Called from a goroutine only.
+ * only if *@addr still equals @val when kgo looks, under the lock
+ * kgo_ready() takes, so a waker that changes *@addr before kgo_ready() is
+ * never missed. Returns 0 when readied, -EAGAIN if *@addr != @val (check
+ * your condition again), -EINVAL for a misaligned @addr. Called from a
+ * goroutine only; @addr must be readable. No system call unless the M
+ * has nothing else to run.
  */
 int kgo_park(const uint32_t *addr, uint32_t val);
 
 /*
  * Make up to @n goroutines parked on @addr runnable, first parked first
- * (Go's goready). Any thread may call it. Returns how many it readied.
+ * (Go's goready): from a goroutine, into its P's runnext, with no system
+ * call unless an idle P should be woken; from any other thread, through
+ * the kernel. Returns how many it readied.
  */
 int kgo_ready(const uint32_t *addr, uint32_t n);
 
