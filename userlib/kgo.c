@@ -39,13 +39,16 @@
 #define KGO_TLS_ACCESSOR __attribute__((noinline, noclone))
 #endif
 
-/* A goroutine's user-side record, at the top of its stack mapping. */
+/* A goroutine's user-side record: one per stack, beside it, not on it. */
+struct kgo_chunk;
+
 struct kgo_g {
 	void (*fn)(void *arg);
 	void *arg;
 	int (*main_fn)(void *arg);	/* the main goroutine only */
-	char *stack;			/* the mapping, guard page included */
+	char *stack;			/* its lowest byte, above any guard page */
 	size_t stack_size;
+	struct kgo_chunk *chunk;	/* the pool chunk it is in, if any */
 	uint64_t goid;
 	uint32_t gidx;			/* its slot in the G table, for life */
 	int status;			/* the main goroutine's exit status */
@@ -170,23 +173,36 @@ void kgo_fatal(const char *fmt, ...)
  * page: an overflow runs into the next stack, as on any fixed-size stack
  * without one. KGO_STACK_GUARD=1 gives every stack its own mapping and a
  * guard page instead (for debugging; two mappings per goroutine).
+ *
  * Each stack owns one G index for life, so a free stack is a free G (Go's
- * gfget/gfput keep a G and its stack together too). Freed stacks are
- * reused last-in first-out; past KGO_FREE_STACKS_MAX cached ones their
- * memory is given back with MADV_DONTNEED.
+ * gfget/gfput keep a G and its stack together too), and one record, kept
+ * in its chunk's header rather than on the stack: a stack's memory is
+ * first touched by its goroutine, and a chunk whose stacks are all free
+ * can give its memory back in one call. Freed stacks are reused last-in
+ * first-out; once more than KGO_FREE_STACKS_MAX are cached, a chunk that
+ * becomes entirely free is emptied with MADV_DONTNEED (Go returns freed
+ * stack memory at GC time; kgo has no GC, so it does it here, in bulk).
  */
 #define KGO_CHUNK_STACKS	64
 #define KGO_FREE_STACKS_MAX	256
 
-static struct kgo_g *stack_record(char *base, uint32_t gidx)
-{
-	uintptr_t top = (uintptr_t)base + rt.stack_size - sizeof(struct kgo_g);
-	struct kgo_g *g = (struct kgo_g *)(top & ~(uintptr_t)15);
+struct kgo_chunk {
+	char *base;
+	unsigned int nfree;
+	struct kgo_g g[KGO_CHUNK_STACKS];
+};
 
+static void stack_record(struct kgo_g *g, char *base, uint32_t gidx)
+{
 	g->stack = base;
 	g->stack_size = rt.stack_size;
 	g->gidx = gidx;
-	return g;
+}
+
+/* The top of @g's stack, where a new goroutine's sp starts (16-aligned). */
+static uintptr_t stack_top(const struct kgo_g *g)
+{
+	return (uintptr_t)g->stack + g->stack_size;
 }
 
 /* Claim @n fresh G indices; stack_lock held. 0: the G table is full. */
@@ -205,43 +221,58 @@ static void stack_free_push(struct kgo_g *g)
 	g->next = rt.free_stacks;
 	rt.free_stacks = g;
 	rt.nfree_stacks++;
+	if (g->chunk)
+		g->chunk->nfree++;
 }
 
 /* Refill the free list with one guarded stack; stack_lock held. */
 static int stack_guarded(void)
 {
-	long page = sysconf(_SC_PAGESIZE);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct kgo_g *g = calloc(1, sizeof(*g));
 	uint32_t gidx = gidx_alloc(1);
 	char *base;
 
-	if (!gidx)
-		return -EAGAIN;
-	base = mmap(NULL, rt.stack_size, PROT_READ | PROT_WRITE,
+	if (!g || !gidx) {
+		free(g);
+		if (gidx)
+			rt.gidxgen--;
+		return g ? -EAGAIN : -ENOMEM;
+	}
+	base = mmap(NULL, rt.stack_size + page, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
 		    -1, 0);
 	if (base == MAP_FAILED || mprotect(base, page, PROT_NONE)) {
 		if (base != MAP_FAILED)
-			munmap(base, rt.stack_size);
+			munmap(base, rt.stack_size + page);
+		free(g);
 		rt.gidxgen--;
 		return -ENOMEM;
 	}
-	stack_free_push(stack_record(base, gidx));
+	stack_record(g, base + page, gidx);
+	stack_free_push(g);
 	return 0;
 }
 
 /* Refill the free list with a new chunk; stack_lock held. */
 static int stack_chunk(void)
 {
-	size_t i, size = rt.stack_size * KGO_CHUNK_STACKS;
+	size_t size = rt.stack_size * KGO_CHUNK_STACKS;
+	struct kgo_chunk *c = calloc(1, sizeof(*c));
 	uint32_t gidx = gidx_alloc(KGO_CHUNK_STACKS);
-	char *chunk;
+	unsigned int i;
 
-	if (!gidx)
-		return -EAGAIN;
-	chunk = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
-		     -1, 0);
-	if (chunk == MAP_FAILED) {
+	if (!c || !gidx) {
+		free(c);
+		if (gidx)
+			rt.gidxgen -= KGO_CHUNK_STACKS;
+		return c ? -EAGAIN : -ENOMEM;
+	}
+	c->base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+		       -1, 0);
+	if (c->base == MAP_FAILED) {
+		free(c);
 		rt.gidxgen -= KGO_CHUNK_STACKS;
 		return -ENOMEM;
 	}
@@ -250,10 +281,12 @@ static int stack_chunk(void)
 	 * would zero and pin 2 MiB for 32 of them (measured: 13x slower
 	 * spawns with 64 KiB stacks). Best effort: THP may be compiled out.
 	 */
-	madvise(chunk, size, MADV_NOHUGEPAGE);
-	for (i = KGO_CHUNK_STACKS; i-- > 0;)
-		stack_free_push(stack_record(chunk + i * rt.stack_size,
-					     gidx + (uint32_t)i));
+	madvise(c->base, size, MADV_NOHUGEPAGE);
+	for (i = KGO_CHUNK_STACKS; i-- > 0;) {
+		c->g[i].chunk = c;
+		stack_record(&c->g[i], c->base + i * rt.stack_size, gidx + i);
+		stack_free_push(&c->g[i]);
+	}
 	return 0;
 }
 
@@ -270,6 +303,8 @@ static struct kgo_g *stack_get(int *err)
 		g = rt.free_stacks;
 		rt.free_stacks = g->next;
 		rt.nfree_stacks--;
+		if (g->chunk)
+			g->chunk->nfree--;
 	}
 	pthread_mutex_unlock(&rt.stack_lock);
 	return g;
@@ -277,25 +312,19 @@ static struct kgo_g *stack_get(int *err)
 
 static void stack_put(struct kgo_g *g)
 {
-	unsigned int cached;
+	struct kgo_chunk *c = g->chunk;
 
-	pthread_mutex_lock(&rt.stack_lock);
-	cached = rt.nfree_stacks;
-	pthread_mutex_unlock(&rt.stack_lock);
-	/*
-	 * Beyond the cache, keep the address range but drop the memory below
-	 * the page that holds the record itself.
-	 */
-	if (cached >= KGO_FREE_STACKS_MAX) {
-		size_t page = (size_t)sysconf(_SC_PAGESIZE);
-		char *lo = g->stack + (rt.stack_guard ? page : 0);
-
-		if ((char *)g - lo >= (ptrdiff_t)page)
-			madvise(lo, (size_t)((char *)g - lo) & ~(page - 1),
-				MADV_DONTNEED);
-	}
 	pthread_mutex_lock(&rt.stack_lock);
 	stack_free_push(g);
+	/*
+	 * Past the cache, a chunk all of whose stacks are free gives its
+	 * memory back. Under the lock: none of its stacks can be handed out
+	 * while the call runs.
+	 */
+	if (c && c->nfree == KGO_CHUNK_STACKS &&
+	    rt.nfree_stacks > KGO_FREE_STACKS_MAX)
+		madvise(c->base, rt.stack_size * KGO_CHUNK_STACKS,
+			MADV_DONTNEED);
 	pthread_mutex_unlock(&rt.stack_lock);
 }
 
@@ -567,7 +596,7 @@ int kgo_go(void (*fn)(void *arg), void *arg)
 	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
 	gs = gslot(g->gidx);
 	gs->pc = (uintptr_t)kgo_gostart;
-	gs->sp = (uintptr_t)g;		/* the record sits at the top, 16-aligned */
+	gs->sp = stack_top(g);
 	gs->arg = (uintptr_t)g;
 	gs->goid = g->goid;
 	gs->parentgoid = cur ? cur->goid : 0;
@@ -902,7 +931,7 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	g->arg = arg;
 	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
 	gslot(g->gidx)->pc = (uintptr_t)kgo_gostart;
-	gslot(g->gidx)->sp = (uintptr_t)g;
+	gslot(g->gidx)->sp = stack_top(g);
 	gslot(g->gidx)->arg = (uintptr_t)g;
 	gslot(g->gidx)->goid = g->goid;
 	ring_push(g->gidx, GMP_SPAWN_MAIN, false);
