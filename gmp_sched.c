@@ -189,11 +189,11 @@ int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
 		WRITE_ONCE(s->maing, sp->gidx);
 	}
 	WRITE_ONCE(gs->status, GMP_GRUNNABLE);
-	WRITE_ONCE(s->nspawned, s->nspawned + 1);
 	if (pp)
 		gmp_runqput(s, pp, sp->gidx, true);
 	else if (!gmp_globrunqput(s, sp->gidx))
 		return -EINVAL;
+	WRITE_ONCE(s->nspawned, s->nspawned + 1);
 	return 0;
 }
 

@@ -3,8 +3,9 @@
  * The /dev/gmp uapi, driven raw (no kgo): device open and close, ioctl
  * numbers and argument checks, the extensible create struct, the mmap
  * regions, junk in the spawn ring, and the first goroutine's frame as the
- * kernel loads it. Every bad input must get a clean errno and leave the
- * instance usable.
+ * kernel loads it from its G table slot. Every bad input must get a clean
+ * errno and leave the instance usable. (Forged run queues and contexts:
+ * gmp_hostile_test.c.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -86,9 +87,13 @@ TEST(before_create)
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_MSTART, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOEXIT, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOSCHED, 0));
+	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_SCHEDULE, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_WAKEP, 0));
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd,
 				   GMP_OFF_STATE));
+	EXPECT_EQ(EBADFD, errno);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, GMP_OFF_SCHED));
 	EXPECT_EQ(EBADFD, errno);
 	close(fd);
 }
@@ -154,9 +159,14 @@ TEST(create_fields)
 	if (fd < 0)
 		return;
 	EXPECT_CREATE_EINVAL(c.flags = 1);
-	EXPECT_CREATE_EINVAL(c.resv[0] = 1);
+	EXPECT_CREATE_EINVAL(c.resv0 = 1);
+	EXPECT_CREATE_EINVAL(c.resv = 1);
 	EXPECT_CREATE_EINVAL(c.features = GMP_FEAT_SPAWN_RING);
 	EXPECT_CREATE_EINVAL(c.state_size = 4096);
+	EXPECT_CREATE_EINVAL(c.sched_size = 4096);
+	EXPECT_CREATE_EINVAL(c.gtab_off = 4096);
+	EXPECT_CREATE_EINVAL(c.maxg = 1);		/* index 0 is no G */
+	EXPECT_CREATE_EINVAL(c.maxg = GMP_MAXG_MAX + 1);
 	EXPECT_CREATE_EINVAL(c.nprocs = GMP_NPROCS_MAX + 1);
 	EXPECT_CREATE_EINVAL(c.maxmcount = GMP_MAXMCOUNT_MAX + 1);
 	EXPECT_CREATE_EINVAL(c.ring_entries = 100);
@@ -169,10 +179,17 @@ TEST(create_fields)
 	EXPECT_EQ(sysconf(_SC_NPROCESSORS_ONLN), c.nprocs);
 	EXPECT_EQ(GMP_MAXMCOUNT_DEFAULT, c.maxmcount);
 	EXPECT_EQ(GMP_RING_ENTRIES_DEFAULT, c.ring_entries);
-	EXPECT_EQ(GMP_FEAT_SPAWN_RING | GMP_FEAT_KERNEL_SWITCH, c.features);
+	EXPECT_EQ(GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ, c.features);
 	EXPECT_EQ(4096, c.state_size);
 	EXPECT_LE(GMP_RING_SPAWN_OFF + GMP_RING_ENTRIES_DEFAULT * sizeof(struct gmp_spawn),
 		  c.ring_size);
+	/* The P's public halves, then the G table on a page boundary. */
+	EXPECT_EQ(GMP_MAXG_DEFAULT, c.maxg);
+	EXPECT_EQ(0, c.gtab_off % 4096);
+	EXPECT_LE(c.nprocs * sizeof(struct gmp_pshared), c.gtab_off);
+	EXPECT_GT(c.nprocs * sizeof(struct gmp_pshared) + 4096, c.gtab_off);
+	EXPECT_EQ(c.gtab_off + (uint64_t)c.maxg * sizeof(struct gmp_gslot),
+		  c.sched_size);
 	close(fd);
 #undef EXPECT_CREATE_EINVAL
 }
@@ -185,6 +202,8 @@ FIXTURE(inst) {
 	struct gmp_state *state;
 	struct gmp_ring *ring;
 	struct gmp_spawn *spawn;
+	struct gmp_pshared *allp;
+	struct gmp_gslot *gtab;
 	char *stack;
 };
 
@@ -197,6 +216,7 @@ FIXTURE_SETUP(inst)
 	self->c.size = sizeof(self->c);
 	self->c.nprocs = 1;
 	self->c.ring_entries = 8;
+	self->c.maxg = 1024;
 	ASSERT_EQ(0, gmp_ioctl(self->fd, GMP_IOC_CREATE, (uintptr_t)&self->c));
 	self->state = mmap(NULL, self->c.state_size, PROT_READ, MAP_SHARED,
 			   self->fd, GMP_OFF_STATE);
@@ -205,6 +225,10 @@ FIXTURE_SETUP(inst)
 			  MAP_SHARED, self->fd, GMP_OFF_RING);
 	ASSERT_NE(MAP_FAILED, self->ring);
 	self->spawn = (void *)((char *)self->ring + GMP_RING_SPAWN_OFF);
+	self->allp = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	ASSERT_NE(MAP_FAILED, self->allp);
+	self->gtab = (void *)((char *)self->allp + self->c.gtab_off);
 	self->stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->stack);
@@ -216,14 +240,18 @@ FIXTURE_TEARDOWN(inst)
 		close(self->fd);
 }
 
-static struct gmp_spawn good_entry(char *stack, uintptr_t pc)
+/*
+ * A goroutine in slot @gidx that starts at @pc at the top of @stack with
+ * rdi = 0x1111, and the ring entry that makes it runnable.
+ */
+static struct gmp_spawn good_entry(struct gmp_gslot *gtab, uint32_t gidx,
+				   char *stack, uintptr_t pc)
 {
-	struct gmp_spawn e = {
-		.pc = pc,
-		.arg = { 0x1111, 0x2222 },
-		.stack_lo = (uintptr_t)stack,
-		.stack_size = STACK_SIZE,
-	};
+	struct gmp_spawn e = { .gidx = gidx };
+
+	gtab[gidx].pc = pc;
+	gtab[gidx].sp = (uintptr_t)stack + STACK_SIZE;
+	gtab[gidx].arg = 0x1111;
 	return e;
 }
 
@@ -246,8 +274,14 @@ TEST_F(inst, state_page)
 	EXPECT_EQ(1, self->state->npidle);
 	EXPECT_EQ(0, self->state->mcount);
 	EXPECT_EQ(0, self->state->exiting);
+	EXPECT_EQ(0, self->state->nbadg);
+	EXPECT_EQ(0, self->state->nparked);
 	EXPECT_EQ(8, self->ring->entries);
 	EXPECT_EQ(7, self->ring->mask);
+	/* An empty P and an empty G table. */
+	EXPECT_EQ(0, self->allp[0].runqhead | self->allp[0].runqtail |
+		     self->allp[0].runnext | self->allp[0].curg);
+	EXPECT_EQ(GMP_GIDLE, self->gtab[1].status);
 }
 
 TEST_F(inst, mmap_rules)
@@ -277,6 +311,49 @@ TEST_F(inst, mmap_rules)
 	/* The mapping cannot grow. */
 	p = mremap(self->ring, self->c.ring_size, self->c.ring_size + 4096, 0);
 	EXPECT_EQ(MAP_FAILED, p);
+
+	/* The scheduler area: shared only, no larger than sched_size. */
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd,
+		 GMP_OFF_SCHED);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, self->c.sched_size + 4096, PROT_READ, MAP_SHARED,
+		 self->fd, GMP_OFF_SCHED);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mremap(self->allp, self->c.sched_size, self->c.sched_size + 4096, 0);
+	EXPECT_EQ(MAP_FAILED, p);
+}
+
+/*
+ * One scheduler area, however often it is mapped: a second mapping sees
+ * the first one's writes, in the P's half and in a G table page touched
+ * through either.
+ */
+TEST_F(inst, sched_area_is_shared)
+{
+	struct gmp_pshared *again;
+	struct gmp_gslot *gtab2;
+	uint32_t far;
+
+	if (self->fd < 0)
+		return;
+	again = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
+		     MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	ASSERT_NE(MAP_FAILED, again);
+	gtab2 = (void *)((char *)again + self->c.gtab_off);
+	far = self->c.maxg - 1;
+
+	self->allp[0].runq[17] = 0xabcd;
+	EXPECT_EQ(0xabcd, again[0].runq[17]);
+	self->gtab[5].pc = 0x1234;
+	EXPECT_EQ(0x1234, gtab2[5].pc);
+	gtab2[far].sp = 0x5678;			/* first touched here */
+	EXPECT_EQ(0x5678, self->gtab[far].sp);
+	/* Pages are zero until written. */
+	EXPECT_EQ(0, self->gtab[far - 1].pc | self->gtab[far - 1].status);
+	munmap(again, self->c.sched_size);
+	EXPECT_EQ(0x5678, self->gtab[far].sp);
 }
 
 TEST_F(inst, ioctl_args)
@@ -285,11 +362,13 @@ TEST_F(inst, ioctl_args)
 		return;
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 1));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 1));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_WAKEP, 1));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 1UL << 32));
-	/* Not running a goroutine: nothing to exit or yield. */
+	/* Not running a goroutine: nothing to exit, yield or park. */
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 0));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 0));
 	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
 }
 
@@ -337,6 +416,9 @@ TEST_F(inst, fork_child_is_refused)
 		/* VM_DONTCOPY: the parent's ring is not mapped here. */
 		if (mincore(self->ring, 4096, &vec) == 0 || errno != ENOMEM)
 			_exit(3);
+		/* Nor its run queues and G table. */
+		if (mincore(self->allp, 4096, &vec) == 0 || errno != ENOMEM)
+			_exit(4);
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
@@ -354,7 +436,7 @@ TEST_F(inst, ring_junk)
 	if (self->fd < 0)
 		return;
 #define PUSH_BAD(field_change) do {					\
-		e = good_entry(self->stack, 0x401000);			\
+		e = good_entry(self->gtab, 1, self->stack, 0x401000);	\
 		field_change;						\
 		ring_push(self->ring, self->spawn, &e);			\
 		EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0)) \
@@ -363,17 +445,12 @@ TEST_F(inst, ring_junk)
 		EXPECT_EQ(self->ring->tail, self->ring->head);		\
 	} while (0)
 
-	PUSH_BAD(e.pc = 0);
-	PUSH_BAD(e.pc = 0xffffffff81000000UL);		/* kernel text */
-	PUSH_BAD(e.pc = 0x8000000000000000UL);		/* non-canonical */
-	PUSH_BAD(e.stack_lo = 0xffff888000000000UL);
-	PUSH_BAD(e.stack_lo += 8);			/* misaligned */
-	PUSH_BAD(e.stack_size = 100);
-	PUSH_BAD(e.stack_size = (1ULL << 62));
-	PUSH_BAD(e.stack_lo = UINT64_MAX - 4095);	/* wraps */
+	PUSH_BAD(e.gidx = 0);				/* no goroutine */
+	PUSH_BAD(e.gidx = self->c.maxg);		/* out of range */
+	PUSH_BAD(e.gidx = UINT32_MAX);
+	PUSH_BAD(e.gidx = self->c.maxg - 1);		/* page never touched */
 	PUSH_BAD(e.flags = 1U << 7);
-	PUSH_BAD(e.resv0 = 1);
-	PUSH_BAD(e.resv[0] = 1);
+	PUSH_BAD(e.resv = 1);
 #undef PUSH_BAD
 
 	/* A producer index beyond the ring: refused, nothing consumed. */
@@ -384,18 +461,26 @@ TEST_F(inst, ring_junk)
 
 	/* The kernel keeps its own consumer index: scribbling on it is moot. */
 	self->ring->head += 3;
-	e = good_entry(self->stack, 0x401000);
+	e = good_entry(self->gtab, 1, self->stack, 0x401000);
 	ring_push(self->ring, self->spawn, &e);
 	self->ring->head -= 3;
 
 	/* Still usable: a full ring's worth of good entries is taken. */
-	for (i = 1; i < 8; i++)
+	for (i = 2; i <= 8; i++) {
+		e = good_entry(self->gtab, i, self->stack, 0x401000);
 		ring_push(self->ring, self->spawn, &e);
+	}
 	EXPECT_EQ(8, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
 	EXPECT_EQ(8, self->state->nspawned);
-	EXPECT_EQ(8, self->state->ngoroutines);
+	EXPECT_EQ(GMP_GRUNNABLE, self->gtab[8].status);
 	/* Nobody holds a P, so they wait on the global queue. */
 	EXPECT_EQ(8, self->state->runqsize);
+	/* Made runnable twice: linked once, the second one dropped. */
+	e = good_entry(self->gtab, 8, self->stack, 0x401000);
+	ring_push(self->ring, self->spawn, &e);
+	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(8, self->state->runqsize);
+	EXPECT_EQ(1, self->state->nbadg);
 }
 
 TEST_F(inst, one_main_goroutine)
@@ -404,10 +489,12 @@ TEST_F(inst, one_main_goroutine)
 
 	if (self->fd < 0)
 		return;
-	e = good_entry(self->stack, 0x401000);
+	e = good_entry(self->gtab, 1, self->stack, 0x401000);
 	e.flags = GMP_SPAWN_MAIN;
 	ring_push(self->ring, self->spawn, &e);
 	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
+	e = good_entry(self->gtab, 2, self->stack, 0x401000);
+	e.flags = GMP_SPAWN_MAIN;
 	ring_push(self->ring, self->spawn, &e);
 	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
 	EXPECT_EQ(1, self->state->nbadspawn);
@@ -415,9 +502,9 @@ TEST_F(inst, one_main_goroutine)
 
 /*
  * The first goroutine, by hand: an M enters with MSTART, the kernel loads
- * the spawned G's frame, raw_entry records the registers it was started
- * with and ends the main goroutine with GOEXIT(77), which returns the M
- * to its MSTART call with 0.
+ * the G's context from its slot, raw_entry records the registers it was
+ * started with and ends the main goroutine with GOEXIT(77), which returns
+ * the M to its MSTART call with 0.
  */
 struct regs_seen {
 	uint64_t rdi, rsi, rdx, rsp, rax, rbx, rcx, rbp;
@@ -465,7 +552,7 @@ TEST_F(inst, first_goroutine_frame)
 	if (self->fd < 0)
 		return;
 	raw_fd = self->fd;
-	e = good_entry(self->stack, (uintptr_t)raw_entry);
+	e = good_entry(self->gtab, 5, self->stack, (uintptr_t)raw_entry);
 	e.flags = GMP_SPAWN_MAIN;
 	ring_push(self->ring, self->spawn, &e);
 
@@ -473,12 +560,15 @@ TEST_F(inst, first_goroutine_frame)
 	EXPECT_EQ(1, self->state->exiting);
 	EXPECT_EQ(77, self->state->exit_code);
 	EXPECT_EQ(1, self->state->mcount);
-	EXPECT_EQ(0, self->state->ngoroutines);
-	EXPECT_LE(1, self->state->nkswitch);
+	EXPECT_EQ(0, self->state->nbadg);
+	EXPECT_EQ(1, self->state->nkswitch);
+	/* The kernel's view of it, in the shared area. */
+	EXPECT_EQ(GMP_GDEAD, self->gtab[5].status);
+	EXPECT_EQ(0, self->gtab[5].p);
 
-	EXPECT_EQ(0x1111, raw_seen.rdi);
-	EXPECT_EQ(0x2222, raw_seen.rsi);
-	EXPECT_EQ(1, raw_seen.rdx);			/* goid */
+	EXPECT_EQ(0x1111, raw_seen.rdi);		/* slot's arg */
+	EXPECT_EQ(0, raw_seen.rsi);			/* P id */
+	EXPECT_EQ(5, raw_seen.rdx);			/* G index */
 	EXPECT_EQ((uintptr_t)self->stack + STACK_SIZE, raw_seen.rsp);
 	/* Nothing of the M's own registers leaks into the goroutine. */
 	EXPECT_EQ(0, raw_seen.rax | raw_seen.rbx | raw_seen.rcx | raw_seen.rbp);
@@ -526,7 +616,7 @@ TEST_F(inst, signal_wakes_idle_m)
 
 	/* Back in: runs the main goroutine and leaves with its status. */
 	raw_fd = self->fd;
-	e = good_entry(self->stack, (uintptr_t)raw_entry);
+	e = good_entry(self->gtab, 1, self->stack, (uintptr_t)raw_entry);
 	e.flags = GMP_SPAWN_MAIN;
 	ring_push(self->ring, self->spawn, &e);
 	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
