@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KUnit tests for gmp's kernel-internal logic: frame checking and the
- * switch stub, spawn entry validation, instance parameters, run queues
- * and free G lists. Loaded after gmp.ko on a kernel with CONFIG_KUNIT:
+ * switch stub, spawn entry validation, instance parameters, the G table,
+ * run queues fed honest and forged values, and findrunnable. Loaded after
+ * gmp.ko on a kernel with CONFIG_KUNIT:
  *
  *   insmod gmp.ko && insmod gmp_kunit.ko   # KTAP results in dmesg
  *
@@ -146,76 +147,64 @@ static struct kunit_suite gmp_frame_suite = {
 
 /* --- gmp_spawn ------------------------------------------------------- */
 
-static struct gmp_spawn gmp_good_spawn(void)
+static void gmp_spawn_check_test(struct kunit *test)
 {
-	return (struct gmp_spawn) {
-		.pc = 0x401000,
-		.arg = { 0x1234, 0x5678 },
-		.stack_lo = 0x7f0000000000UL,
-		.stack_size = 65536,
-	};
-}
+	struct gmp_spawn sp = { .gidx = 1 };
 
-static void gmp_spawn_check_good_test(struct kunit *test)
-{
-	struct gmp_spawn sp = gmp_good_spawn();
-
-	KUNIT_EXPECT_EQ(test, gmp_spawn_check(&sp), 0);
+	KUNIT_EXPECT_EQ(test, gmp_spawn_check(&sp, 2), 0);
 	sp.flags = GMP_SPAWN_MAIN;
-	KUNIT_EXPECT_EQ(test, gmp_spawn_check(&sp), 0);
-	sp.stack_size = GMP_STACK_MIN;
-	KUNIT_EXPECT_EQ(test, gmp_spawn_check(&sp), 0);
-}
-
-static void gmp_spawn_check_bad_test(struct kunit *test)
-{
-	struct gmp_spawn sp;
+	KUNIT_EXPECT_EQ(test, gmp_spawn_check(&sp, 2), 0);
+	sp.gidx = 1023;
+	KUNIT_EXPECT_EQ(test, gmp_spawn_check(&sp, 1024), 0);
 
 #define EXPECT_BAD(field_change) do {					\
-		sp = gmp_good_spawn();					\
+		sp = (struct gmp_spawn){ .gidx = 5 };			\
 		field_change;						\
-		KUNIT_EXPECT_EQ_MSG(test, gmp_spawn_check(&sp), -EINVAL,	\
+		KUNIT_EXPECT_EQ_MSG(test, gmp_spawn_check(&sp, 1024), -EINVAL, \
 				    "accepted: " #field_change);	\
 	} while (0)
 
 	EXPECT_BAD(sp.flags = 1U << 31);
-	EXPECT_BAD(sp.resv0 = 1);
-	EXPECT_BAD(sp.resv[1] = 1);
-	EXPECT_BAD(sp.pc = 0);
-	EXPECT_BAD(sp.pc = 0xffffffff81000000UL);
-	EXPECT_BAD(sp.pc = 0x8000000000000000UL);
-	EXPECT_BAD(sp.stack_lo = 0);
-	EXPECT_BAD(sp.stack_lo += 8);
-	EXPECT_BAD(sp.stack_size = 65536 + 8);
-	EXPECT_BAD(sp.stack_size = GMP_STACK_MIN - 16);
-	EXPECT_BAD(sp.stack_size = GMP_STACK_MAX + 16);
-	EXPECT_BAD(sp.stack_lo = TASK_SIZE_MAX - 4096);
-	EXPECT_BAD(sp.stack_lo = 0xffff888000000000UL);
-	EXPECT_BAD(sp.stack_lo = U64_MAX - 0xfff);
+	EXPECT_BAD(sp.resv = 1);
+	EXPECT_BAD(sp.gidx = 0);
+	EXPECT_BAD(sp.gidx = 1024);
+	EXPECT_BAD(sp.gidx = U32_MAX);
 #undef EXPECT_BAD
 }
 
-static void gmp_spawn_frame_test(struct kunit *test)
+/* The resume convention: pc, sp, arg, the P and the index; nothing else. */
+static void gmp_resume_frame_test(struct kunit *test)
 {
-	struct gmp_spawn sp = gmp_good_spawn();
+	struct gmp_gslot gs = {
+		.pc = 0x401000,
+		.sp = 0x7f0000010000UL,
+		.arg = 0x1234,
+		.goid = 99,
+		.status = GMP_GRUNNABLE,
+	};
 	struct gmp_frame f;
 
 	memset(&f, 0xff, sizeof(f));
-	gmp_spawn_frame(&sp, 42, &f);
+	gmp_resume_frame(&gs, 42, 3, &f);
 	KUNIT_EXPECT_EQ(test, f.ip, 0x401000UL);
-	KUNIT_EXPECT_EQ(test, f.sp, 0x7f0000000000UL + 65536);
+	KUNIT_EXPECT_EQ(test, f.sp, 0x7f0000010000UL);
 	KUNIT_EXPECT_EQ(test, f.di, 0x1234UL);
-	KUNIT_EXPECT_EQ(test, f.si, 0x5678UL);
+	KUNIT_EXPECT_EQ(test, f.si, 3UL);
 	KUNIT_EXPECT_EQ(test, f.dx, 42UL);
-	KUNIT_EXPECT_EQ(test, f.ax | f.bx | f.cx | f.bp | f.r8 | f.r15, 0UL);
+	KUNIT_EXPECT_EQ(test, f.ax | f.bx | f.cx | f.bp | f.r8 | f.r9 | f.r10 |
+			f.r11 | f.r12 | f.r13 | f.r14 | f.r15, 0UL);
 	KUNIT_EXPECT_EQ(test, f.flags, (unsigned long)GMP_EFLAGS_ALWAYS);
 	KUNIT_EXPECT_EQ(test, gmp_frame_check(&f), 0);
+
+	/* A forged slot builds a frame the check refuses. */
+	gs.sp = 0xffff888000000000UL;
+	gmp_resume_frame(&gs, 42, 3, &f);
+	KUNIT_EXPECT_EQ(test, gmp_frame_check(&f), -EINVAL);
 }
 
 static struct kunit_case gmp_spawn_cases[] = {
-	KUNIT_CASE(gmp_spawn_check_good_test),
-	KUNIT_CASE(gmp_spawn_check_bad_test),
-	KUNIT_CASE(gmp_spawn_frame_test),
+	KUNIT_CASE(gmp_spawn_check_test),
+	KUNIT_CASE(gmp_resume_frame_test),
 	{}
 };
 
@@ -229,15 +218,25 @@ static struct kunit_suite gmp_spawn_suite = {
 static void gmp_create_defaults_test(struct kunit *test)
 {
 	struct gmp_create c = { .size = sizeof(c) };
+	u64 gtab_off;
 
 	KUNIT_ASSERT_EQ(test, gmp_create_check(&c), 0);
 	KUNIT_EXPECT_EQ(test, c.nprocs, num_online_cpus());
 	KUNIT_EXPECT_EQ(test, c.maxmcount, (u32)GMP_MAXMCOUNT_DEFAULT);
 	KUNIT_EXPECT_EQ(test, c.ring_entries, (u32)GMP_RING_ENTRIES_DEFAULT);
+	KUNIT_EXPECT_EQ(test, c.maxg, (u32)GMP_MAXG_DEFAULT);
 	KUNIT_EXPECT_EQ(test, c.state_size, (u64)PAGE_SIZE);
 	KUNIT_EXPECT_GE(test, c.ring_size, (u64)(GMP_RING_SPAWN_OFF +
 			GMP_RING_ENTRIES_DEFAULT * sizeof(struct gmp_spawn)));
 	KUNIT_EXPECT_TRUE(test, c.features & GMP_FEAT_SPAWN_RING);
+	KUNIT_EXPECT_TRUE(test, c.features & GMP_FEAT_USER_RUNQ);
+	KUNIT_EXPECT_TRUE(test, IS_ALIGNED(c.gtab_off, PAGE_SIZE));
+	KUNIT_EXPECT_GE(test, c.gtab_off,
+			(u64)c.nprocs * sizeof(struct gmp_pshared));
+	KUNIT_EXPECT_EQ(test, c.sched_size,
+			gmp_sched_area_size(c.nprocs, c.maxg, &gtab_off));
+	KUNIT_EXPECT_EQ(test, c.sched_size,
+			c.gtab_off + (u64)c.maxg * sizeof(struct gmp_gslot));
 }
 
 static void gmp_create_bad_test(struct kunit *test)
@@ -252,13 +251,18 @@ static void gmp_create_bad_test(struct kunit *test)
 	} while (0)
 
 	EXPECT_BAD(c.flags = 1);
-	EXPECT_BAD(c.resv[3] = 1);
+	EXPECT_BAD(c.resv0 = 1);
+	EXPECT_BAD(c.resv = 1);
 	EXPECT_BAD(c.features = 1);
 	EXPECT_BAD(c.ring_size = 4096);
+	EXPECT_BAD(c.sched_size = 4096);
+	EXPECT_BAD(c.gtab_off = 4096);
 	EXPECT_BAD(c.nprocs = GMP_NPROCS_MAX + 1);
 	EXPECT_BAD(c.maxmcount = GMP_MAXMCOUNT_MAX + 1);
 	EXPECT_BAD(c.ring_entries = 3);
 	EXPECT_BAD(c.ring_entries = GMP_RING_ENTRIES_MAX * 2);
+	EXPECT_BAD(c.maxg = 1);
+	EXPECT_BAD(c.maxg = GMP_MAXG_MAX + 1);
 #undef EXPECT_BAD
 }
 
@@ -275,27 +279,44 @@ static struct kunit_suite gmp_create_suite = {
 
 /* --- gmp_runq -------------------------------------------------------- */
 
-#define NG 600	/* more G's than a local queue and a half can hold */
+#define NG	600	/* more G's than a local queue and a half can hold */
+#define MAXG	1024	/* G table pages 0-9 touched, the rest not */
+#define FAR_G	(MAXG - 1)	/* a G index on an untouched page */
 
 struct runq_fixture {
 	struct gmp_sched s;
-	struct gmp_p p[2];
-	struct gmp_p *allp[2];
-	struct gmp_g g[NG];
+	struct gmp_p *p[2];
 };
 
-/* Two P's and NG G's numbered by goid, no instance around them. */
-static void runq_fixture_setup(struct runq_fixture *fx)
+/*
+ * An instance's scheduler without a process: two P's with their public
+ * halves, a G table of MAXG slots with indices 1..NG on touched pages.
+ */
+static int runq_fixture_setup(struct kunit *test, struct runq_fixture *fx)
 {
-	int i;
+	struct gmp_sched *s = &fx->s;
+	unsigned int pg;
+	int ret;
 
-	spin_lock_init(&fx->s.lock);
-	fx->allp[0] = &fx->p[0];
-	fx->allp[1] = &fx->p[1];
-	fx->s.allp = fx->allp;
-	fx->s.nprocs = 2;
-	for (i = 0; i < NG; i++)
-		fx->g[i].goid = i;
+	ret = gmp_sched_init(s, 2, 2);
+	if (!ret)
+		ret = gmp_gtab_init(s, 2, MAXG);
+	if (ret)
+		return ret;
+	fx->p[0] = s->allp[0];
+	fx->p[1] = s->allp[1];
+	fx->p[0]->sh = (struct gmp_pshared *)s->sched_region.vaddr;
+	fx->p[1]->sh = fx->p[0]->sh + 1;
+	for (pg = 0; pg <= NG / GMP_GSLOTS_PER_PAGE; pg++)
+		if (!gmp_gtab_populate(s, s->gtab_pgoff + pg))
+			return -ENOMEM;
+	return 0;
+}
+
+static void runq_fixture_teardown(struct runq_fixture *fx)
+{
+	gmp_sched_destroy(&fx->s);
+	gmp_gtab_destroy(&fx->s);
 }
 
 static int gmp_runq_init(struct kunit *test)
@@ -304,37 +325,67 @@ static int gmp_runq_init(struct kunit *test)
 
 	if (!fx)
 		return -ENOMEM;
-	runq_fixture_setup(fx);
 	test->priv = fx;
-	return 0;
+	return runq_fixture_setup(test, fx);
 }
 
-/* Drain the global queue into a count, checking FIFO order by goid. */
-static u32 globrunq_drain(struct kunit *test, struct runq_fixture *fx)
+static void gmp_runq_exit(struct kunit *test)
 {
-	struct gmp_g *gp;
-	u32 n = 0;
+	runq_fixture_teardown(test->priv);
+}
 
-	for (gp = fx->s.runqhead; gp; gp = gp->schedlink)
-		n++;
-	KUNIT_EXPECT_EQ(test, n, fx->s.runqsize);
-	return n;
+/* Pop the global queue in order, under its lock. */
+static u32 globrunq_pop(struct runq_fixture *fx)
+{
+	struct gmp_sched *s = &fx->s;
+	u32 gidx;
+
+	spin_lock(&s->lock);
+	gidx = s->runqsize ? gmp_globrunqget(s, fx->p[1], 1) : 0;
+	spin_unlock(&s->lock);
+	return gidx;
+}
+
+static void gmp_gtab_test(struct kunit *test)
+{
+	struct runq_fixture *fx = test->priv;
+	struct gmp_sched *s = &fx->s;
+	struct gmp_gslot *gs;
+	struct gmp_gk *gk = NULL;
+
+	KUNIT_EXPECT_NULL(test, gmp_gslot(s, 0, NULL));
+	KUNIT_EXPECT_NULL(test, gmp_gslot(s, MAXG, NULL));
+	KUNIT_EXPECT_NULL(test, gmp_gslot(s, U32_MAX, NULL));
+	KUNIT_EXPECT_NULL(test, gmp_gslot(s, FAR_G, NULL));
+	gs = gmp_gslot(s, 65, &gk);
+	KUNIT_ASSERT_NOT_NULL(test, gs);
+	KUNIT_ASSERT_NOT_NULL(test, gk);
+	KUNIT_EXPECT_EQ(test, gk->gidx, 65U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&gk->kstate), GMP_GK_NONE);
+	KUNIT_EXPECT_PTR_EQ(test, gs + 1, gmp_gslot(s, 66, NULL));
+	/* A populated page stays; beyond the area there are no pages. */
+	KUNIT_EXPECT_NOT_NULL(test, gmp_gtab_populate(s, s->gtab_pgoff));
+	KUNIT_EXPECT_NULL(test, gmp_gtab_populate(s, s->sched_region.npages));
+	/* Touching the far page makes its indices goroutines. */
+	KUNIT_ASSERT_NOT_NULL(test, gmp_gtab_populate(s, s->gtab_pgoff +
+						      FAR_G / GMP_GSLOTS_PER_PAGE));
+	KUNIT_EXPECT_NOT_NULL(test, gmp_gslot(s, FAR_G, NULL));
 }
 
 static void gmp_runq_fifo_test(struct kunit *test)
 {
 	struct runq_fixture *fx = test->priv;
-	struct gmp_p *pp = &fx->p[0];
+	struct gmp_p *pp = fx->p[0];
 	bool inherit;
-	int i;
+	u32 i;
 
 	KUNIT_EXPECT_TRUE(test, gmp_runqempty(pp));
-	KUNIT_EXPECT_NULL(test, gmp_runqget(pp, &inherit));
-	for (i = 0; i < 10; i++)
-		gmp_runqput(&fx->s, pp, &fx->g[i], false);
+	KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), 0U);
+	for (i = 1; i <= 10; i++)
+		gmp_runqput(&fx->s, pp, i, false);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(pp), 10U);
-	for (i = 0; i < 10; i++) {
-		KUNIT_EXPECT_PTR_EQ(test, gmp_runqget(pp, &inherit), &fx->g[i]);
+	for (i = 1; i <= 10; i++) {
+		KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), i);
 		KUNIT_EXPECT_FALSE(test, inherit);
 	}
 	KUNIT_EXPECT_TRUE(test, gmp_runqempty(pp));
@@ -344,20 +395,20 @@ static void gmp_runq_fifo_test(struct kunit *test)
 static void gmp_runq_runnext_test(struct kunit *test)
 {
 	struct runq_fixture *fx = test->priv;
-	struct gmp_p *pp = &fx->p[0];
+	struct gmp_p *pp = fx->p[0];
 	bool inherit;
 
-	gmp_runqput(&fx->s, pp, &fx->g[1], false);
-	gmp_runqput(&fx->s, pp, &fx->g[2], true);
-	gmp_runqput(&fx->s, pp, &fx->g[3], true);
-	KUNIT_EXPECT_PTR_EQ(test, pp->runnext, &fx->g[3]);
+	gmp_runqput(&fx->s, pp, 1, false);
+	gmp_runqput(&fx->s, pp, 2, true);
+	gmp_runqput(&fx->s, pp, 3, true);
+	KUNIT_EXPECT_EQ(test, pp->sh->runnext, 3U);
 	KUNIT_EXPECT_FALSE(test, gmp_runqempty(pp));
 
-	KUNIT_EXPECT_PTR_EQ(test, gmp_runqget(pp, &inherit), &fx->g[3]);
+	KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), 3U);
 	KUNIT_EXPECT_TRUE(test, inherit);
-	KUNIT_EXPECT_PTR_EQ(test, gmp_runqget(pp, &inherit), &fx->g[1]);
+	KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), 1U);
 	KUNIT_EXPECT_FALSE(test, inherit);
-	KUNIT_EXPECT_PTR_EQ(test, gmp_runqget(pp, &inherit), &fx->g[2]);
+	KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), 2U);
 	KUNIT_EXPECT_TRUE(test, gmp_runqempty(pp));
 }
 
@@ -368,64 +419,65 @@ static void gmp_runq_runnext_test(struct kunit *test)
 static void gmp_runq_overflow_wrap_test(struct kunit *test)
 {
 	struct runq_fixture *fx = test->priv;
-	struct gmp_p *pp = &fx->p[0];
-	struct gmp_g *gp;
+	struct gmp_p *pp = fx->p[0];
 	bool inherit;
-	u32 i;
+	u32 i, bad = 0;
 
-	pp->runqhead = U32_MAX - 100;
-	pp->runqtail = U32_MAX - 100;
-	for (i = 0; i < GMP_RUNQ_SIZE; i++)
-		gmp_runqput(&fx->s, pp, &fx->g[i], false);
+	pp->sh->runqhead = U32_MAX - 100;
+	pp->sh->runqtail = U32_MAX - 100;
+	for (i = 1; i <= GMP_RUNQ_SIZE; i++)
+		gmp_runqput(&fx->s, pp, i, false);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(pp), (u32)GMP_RUNQ_SIZE);
 	KUNIT_EXPECT_EQ(test, fx->s.runqsize, 0U);
 
-	gmp_runqput(&fx->s, pp, &fx->g[GMP_RUNQ_SIZE], false);
+	gmp_runqput(&fx->s, pp, GMP_RUNQ_SIZE + 1, false);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(pp), (u32)GMP_RUNQ_SIZE / 2);
-	KUNIT_EXPECT_EQ(test, globrunq_drain(test, fx), GMP_RUNQ_SIZE / 2 + 1);
-	/* Global: g[0..127] then g[256]; local: g[128..255]. */
-	for (i = 0, gp = fx->s.runqhead; i < GMP_RUNQ_SIZE / 2; i++, gp = gp->schedlink)
-		KUNIT_EXPECT_PTR_EQ(test, gp, &fx->g[i]);
-	KUNIT_EXPECT_PTR_EQ(test, gp, &fx->g[GMP_RUNQ_SIZE]);
-	KUNIT_EXPECT_PTR_EQ(test, fx->s.runqtail, &fx->g[GMP_RUNQ_SIZE]);
-	KUNIT_EXPECT_LT(test, pp->runqtail, pp->runqhead + GMP_RUNQ_SIZE);
-	for (i = GMP_RUNQ_SIZE / 2; i < GMP_RUNQ_SIZE; i++)
-		KUNIT_EXPECT_PTR_EQ(test, gmp_runqget(pp, &inherit), &fx->g[i]);
+	KUNIT_EXPECT_EQ(test, fx->s.runqsize, (u32)GMP_RUNQ_SIZE / 2 + 1);
+	/* Global: 1..128 then 257; local: 129..256. Count, then assert. */
+	for (i = 1; i <= GMP_RUNQ_SIZE / 2; i++)
+		bad += globrunq_pop(fx) != i;
+	KUNIT_EXPECT_EQ(test, bad, 0U);
+	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), (u32)GMP_RUNQ_SIZE + 1);
+	KUNIT_EXPECT_EQ(test, fx->s.runqsize, 0U);
+	for (i = GMP_RUNQ_SIZE / 2 + 1; i <= GMP_RUNQ_SIZE; i++)
+		bad += gmp_runqget(&fx->s, pp, &inherit) != i;
+	KUNIT_EXPECT_EQ(test, bad, 0U);
 	KUNIT_EXPECT_TRUE(test, gmp_runqempty(pp));
+	KUNIT_EXPECT_EQ(test, atomic64_read(&fx->s.nbadg), 0LL);
 }
 
 /* A thief takes half (rounded up), oldest first, and runs the last. */
 static void gmp_runq_steal_half_test(struct kunit *test)
 {
 	struct runq_fixture *fx = test->priv;
-	struct gmp_p *victim = &fx->p[0], *thief = &fx->p[1];
+	struct gmp_p *victim = fx->p[0], *thief = fx->p[1];
 	bool inherit;
-	int i;
+	u32 i;
 
-	victim->runqhead = U32_MAX - 2;	/* wraps */
-	victim->runqtail = U32_MAX - 2;
-	for (i = 0; i < 9; i++)
-		gmp_runqput(&fx->s, victim, &fx->g[i], false);
-	KUNIT_EXPECT_PTR_EQ(test, gmp_runqsteal(thief, victim, false), &fx->g[4]);
+	victim->sh->runqhead = U32_MAX - 2;	/* wraps */
+	victim->sh->runqtail = U32_MAX - 2;
+	for (i = 1; i <= 9; i++)
+		gmp_runqput(&fx->s, victim, i, false);
+	KUNIT_EXPECT_EQ(test, gmp_runqsteal(thief, victim, false), 5U);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(victim), 4U);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(thief), 4U);
-	for (i = 0; i < 4; i++)
-		KUNIT_EXPECT_PTR_EQ(test, gmp_runqget(thief, &inherit), &fx->g[i]);
-	for (i = 5; i < 9; i++)
-		KUNIT_EXPECT_PTR_EQ(test, gmp_runqget(victim, &inherit), &fx->g[i]);
+	for (i = 1; i <= 4; i++)
+		KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, thief, &inherit), i);
+	for (i = 6; i <= 9; i++)
+		KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, victim, &inherit), i);
 }
 
 /* runnext is stolen only when asked and when the queue is empty. */
 static void gmp_runq_steal_runnext_test(struct kunit *test)
 {
 	struct runq_fixture *fx = test->priv;
-	struct gmp_p *victim = &fx->p[0], *thief = &fx->p[1];
+	struct gmp_p *victim = fx->p[0], *thief = fx->p[1];
 
-	gmp_runqput(&fx->s, victim, &fx->g[7], true);
-	KUNIT_EXPECT_NULL(test, gmp_runqsteal(thief, victim, false));
-	KUNIT_EXPECT_PTR_EQ(test, victim->runnext, &fx->g[7]);
-	KUNIT_EXPECT_PTR_EQ(test, gmp_runqsteal(thief, victim, true), &fx->g[7]);
-	KUNIT_EXPECT_NULL(test, victim->runnext);
+	gmp_runqput(&fx->s, victim, 7, true);
+	KUNIT_EXPECT_EQ(test, gmp_runqsteal(thief, victim, false), 0U);
+	KUNIT_EXPECT_EQ(test, victim->sh->runnext, 7U);
+	KUNIT_EXPECT_EQ(test, gmp_runqsteal(thief, victim, true), 7U);
+	KUNIT_EXPECT_EQ(test, victim->sh->runnext, 0U);
 	KUNIT_EXPECT_TRUE(test, gmp_runqempty(victim));
 	KUNIT_EXPECT_TRUE(test, gmp_runqempty(thief));
 }
@@ -434,74 +486,106 @@ static void gmp_runq_steal_runnext_test(struct kunit *test)
 static void gmp_globrunq_share_test(struct kunit *test)
 {
 	struct runq_fixture *fx = test->priv;
-	struct gmp_p *pp = &fx->p[0];
-	struct gmp_g *gp;
-	int i;
+	struct gmp_sched *s = &fx->s;
+	struct gmp_p *pp = fx->p[0];
+	u32 i;
 
-	spin_lock(&fx->s.lock);
-	KUNIT_EXPECT_NULL(test, gmp_globrunqget(&fx->s, pp, 0));
-	for (i = 0; i < 10; i++)
-		gmp_globrunqput(&fx->s, &fx->g[i]);
-	gp = gmp_globrunqget(&fx->s, pp, 1);
-	KUNIT_EXPECT_PTR_EQ(test, gp, &fx->g[0]);
-	KUNIT_EXPECT_EQ(test, fx->s.runqsize, 9U);
+	spin_lock(&s->lock);
+	KUNIT_EXPECT_EQ(test, gmp_globrunqget(s, pp, 0), 0U);
+	for (i = 1; i <= 10; i++)
+		gmp_globrunqput_locked(s, i);
+	KUNIT_EXPECT_EQ(test, gmp_globrunqget(s, pp, 1), 1U);
+	KUNIT_EXPECT_EQ(test, s->runqsize, 9U);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(pp), 0U);
 
-	gp = gmp_globrunqget(&fx->s, pp, 0);	/* 9 / 2 + 1 = 5 */
-	KUNIT_EXPECT_PTR_EQ(test, gp, &fx->g[1]);
-	KUNIT_EXPECT_EQ(test, fx->s.runqsize, 4U);
+	KUNIT_EXPECT_EQ(test, gmp_globrunqget(s, pp, 0), 2U);	/* 9 / 2 + 1 */
+	KUNIT_EXPECT_EQ(test, s->runqsize, 4U);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(pp), 4U);
-	spin_unlock(&fx->s.lock);
-	KUNIT_EXPECT_EQ(test, globrunq_drain(test, fx), 4U);
+	spin_unlock(&s->lock);
+	/* Taken off the global queue: free to be linked again. */
+	KUNIT_EXPECT_TRUE(test, gmp_globrunqput(s, 1));
+	KUNIT_EXPECT_EQ(test, s->runqsize, 5U);
 }
 
 /* Never more than the local queue has room for. */
 static void gmp_globrunq_room_test(struct kunit *test)
 {
 	struct runq_fixture *fx = test->priv;
-	struct gmp_p *pp = &fx->p[0];
-	int i;
+	struct gmp_sched *s = &fx->s;
+	struct gmp_p *pp = fx->p[0];
+	u32 i;
 
-	for (i = 0; i < GMP_RUNQ_SIZE - 2; i++)
-		gmp_runqput(&fx->s, pp, &fx->g[i], false);
-	spin_lock(&fx->s.lock);
+	for (i = 1; i <= GMP_RUNQ_SIZE - 2; i++)
+		gmp_runqput(s, pp, i, false);
+	spin_lock(&s->lock);
 	for (i = 300; i < 500; i++)
-		gmp_globrunqput(&fx->s, &fx->g[i]);
-	KUNIT_EXPECT_PTR_EQ(test, gmp_globrunqget(&fx->s, pp, 0), &fx->g[300]);
-	spin_unlock(&fx->s.lock);
+		gmp_globrunqput_locked(s, i);
+	KUNIT_EXPECT_EQ(test, gmp_globrunqget(s, pp, 0), 300U);
+	spin_unlock(&s->lock);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(pp), (u32)GMP_RUNQ_SIZE);
-	KUNIT_EXPECT_EQ(test, fx->s.runqsize, 200U - 3);
+	KUNIT_EXPECT_EQ(test, s->runqsize, 200U - 3);
 }
 
-/* gfput keeps up to GMP_GFREE_MAX locally, then spills a batch. */
-static void gmp_gfree_test(struct kunit *test)
+/* Indices that are no goroutine, or already linked, are never linked. */
+static void gmp_globrunq_forged_test(struct kunit *test)
 {
 	struct runq_fixture *fx = test->priv;
-	struct gmp_p *pp = &fx->p[0], *other = &fx->p[1];
-	struct gmp_g *gp;
-	int i;
+	struct gmp_sched *s = &fx->s;
 
-	KUNIT_EXPECT_NULL(test, gmp_gfget(&fx->s, pp));
-	for (i = 0; i < GMP_GFREE_MAX - 1; i++)
-		gmp_gfput(&fx->s, pp, &fx->g[i]);
-	KUNIT_EXPECT_EQ(test, pp->gfreecnt, (u32)GMP_GFREE_MAX - 1);
-	KUNIT_EXPECT_EQ(test, fx->s.ngfree, 0U);
-	gmp_gfput(&fx->s, pp, &fx->g[GMP_GFREE_MAX - 1]);
-	KUNIT_EXPECT_EQ(test, pp->gfreecnt, (u32)GMP_GFREE_BATCH - 1);
-	KUNIT_EXPECT_EQ(test, fx->s.ngfree, (u32)(GMP_GFREE_MAX - GMP_GFREE_BATCH + 1));
-	KUNIT_EXPECT_EQ(test, fx->g[0].status, GMP_GDEAD);
+	KUNIT_EXPECT_FALSE(test, gmp_globrunqput(s, 0));
+	KUNIT_EXPECT_FALSE(test, gmp_globrunqput(s, MAXG));
+	KUNIT_EXPECT_FALSE(test, gmp_globrunqput(s, U32_MAX));
+	KUNIT_EXPECT_FALSE(test, gmp_globrunqput(s, FAR_G));
+	KUNIT_EXPECT_EQ(test, s->runqsize, 0U);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&s->nbadg), 4LL);
 
-	/* LIFO locally: the last one put is the first one reused. */
-	gp = gmp_gfget(&fx->s, pp);
-	KUNIT_EXPECT_PTR_EQ(test, gp, &fx->g[GMP_GFREE_BATCH - 2]);
-	/* Another P refills a batch from the global list. */
-	gp = gmp_gfget(&fx->s, other);
-	KUNIT_EXPECT_NOT_NULL(test, gp);
-	KUNIT_EXPECT_EQ(test, other->gfreecnt, (u32)GMP_GFREE_BATCH - 1);
-	KUNIT_EXPECT_EQ(test, fx->s.ngfree, 1U);
+	KUNIT_EXPECT_TRUE(test, gmp_globrunqput(s, 9));
+	KUNIT_EXPECT_FALSE(test, gmp_globrunqput(s, 9));
+	KUNIT_EXPECT_EQ(test, s->runqsize, 1U);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&s->nbadg), 5LL);
+	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 9U);
+	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 0U);
+}
+
+/*
+ * A head/tail pair no queue can have: empty to every reader, emptied by
+ * the owner (counted), and usable again afterwards.
+ */
+static void gmp_runq_corrupt_test(struct kunit *test)
+{
+	struct runq_fixture *fx = test->priv;
+	struct gmp_p *pp = fx->p[0];
+	bool inherit;
+
+	pp->sh->runqhead = 10;
+	pp->sh->runqtail = 10 + 1000;
+	KUNIT_EXPECT_TRUE(test, gmp_runqempty(pp));
+	KUNIT_EXPECT_EQ(test, gmp_runqlen(pp), 0U);
+	KUNIT_EXPECT_EQ(test, gmp_runqsteal(fx->p[1], pp, true), 0U);
+	KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), 0U);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&fx->s.nbadg), 1LL);
+	KUNIT_EXPECT_EQ(test, pp->sh->runqhead, pp->sh->runqtail);
+
+	gmp_runqput(&fx->s, pp, 5, false);
+	KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), 5U);
+	KUNIT_EXPECT_TRUE(test, gmp_runqempty(pp));
+}
+
+/* A put on a queue whose tail is forged goes to the global queue. */
+static void gmp_runq_corrupt_put_test(struct kunit *test)
+{
+	struct runq_fixture *fx = test->priv;
+	struct gmp_p *pp = fx->p[0];
+
+	pp->sh->runqhead = 0;
+	pp->sh->runqtail = 5000;
+	gmp_runqput(&fx->s, pp, 6, false);
+	KUNIT_EXPECT_EQ(test, fx->s.runqsize, 1U);
+	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 6U);
 }
 
 static struct kunit_case gmp_runq_cases[] = {
+	KUNIT_CASE(gmp_gtab_test),
 	KUNIT_CASE(gmp_runq_fifo_test),
 	KUNIT_CASE(gmp_runq_runnext_test),
 	KUNIT_CASE(gmp_runq_overflow_wrap_test),
@@ -509,13 +593,16 @@ static struct kunit_case gmp_runq_cases[] = {
 	KUNIT_CASE(gmp_runq_steal_runnext_test),
 	KUNIT_CASE(gmp_globrunq_share_test),
 	KUNIT_CASE(gmp_globrunq_room_test),
-	KUNIT_CASE(gmp_gfree_test),
+	KUNIT_CASE(gmp_globrunq_forged_test),
+	KUNIT_CASE(gmp_runq_corrupt_test),
+	KUNIT_CASE(gmp_runq_corrupt_put_test),
 	{}
 };
 
 static struct kunit_suite gmp_runq_suite = {
 	.name = "gmp_runq",
 	.init = gmp_runq_init,
+	.exit = gmp_runq_exit,
 	.test_cases = gmp_runq_cases,
 };
 
@@ -524,42 +611,39 @@ static struct kunit_suite gmp_runq_suite = {
 struct sched_fixture {
 	struct runq_fixture rq;
 	struct gmp_m m;
-	struct gmp_ring *ring;
 };
 
 static int gmp_sched_suite_init(struct kunit *test)
 {
 	struct sched_fixture *fx = kunit_kzalloc(test, sizeof(*fx), GFP_KERNEL);
 	struct gmp_sched *s;
+	int ret;
 
 	if (!fx)
 		return -ENOMEM;
-	runq_fixture_setup(&fx->rq);
-	s = &fx->rq.s;
-	fx->ring = kunit_kzalloc(test, GMP_RING_SPAWN_OFF + 8 * sizeof(struct gmp_spawn),
-				 GFP_KERNEL);
-	if (!fx->ring)
-		return -ENOMEM;
-	fx->ring->entries = 8;
-	fx->ring->mask = 7;
-	s->ring = fx->ring;
-	s->spawn = (void *)fx->ring + GMP_RING_SPAWN_OFF;
-	s->ring_entries = 8;
-	mutex_init(&s->ring_lock);
-	INIT_LIST_HEAD(&s->allgs);
-	fx->m.p = &fx->rq.p[0];
 	test->priv = fx;
+	ret = runq_fixture_setup(test, &fx->rq);
+	if (ret)
+		return ret;
+	s = &fx->rq.s;
+	ret = gmp_region_alloc(&s->ring_region, PAGE_SIZE, PAGE_SIZE);
+	if (ret)
+		return ret;
+	s->ring = s->ring_region.vaddr;
+	s->ring->entries = 8;
+	s->ring->mask = 7;
+	s->spawn = s->ring_region.vaddr + GMP_RING_SPAWN_OFF;
+	s->ring_entries = 8;
+	fx->m.p = fx->rq.p[0];
 	return 0;
 }
 
 static void gmp_sched_suite_exit(struct kunit *test)
 {
 	struct sched_fixture *fx = test->priv;
-	struct gmp_g *gp, *tmp;
 
-	list_for_each_entry_safe(gp, tmp, &fx->rq.s.allgs, allg)
-		kfree(gp);
-	mutex_destroy(&fx->rq.s.ring_lock);
+	gmp_region_free(&fx->rq.s.ring_region);
+	runq_fixture_teardown(&fx->rq);
 }
 
 /* Every 61st schedtick the global queue goes before the local one. */
@@ -567,24 +651,21 @@ static void gmp_findrunnable_global_tick_test(struct kunit *test)
 {
 	struct sched_fixture *fx = test->priv;
 	struct gmp_sched *s = &fx->rq.s;
-	struct gmp_p *pp = &fx->rq.p[0];
-	struct gmp_g *local = &fx->rq.g[1], *global = &fx->rq.g[2];
+	struct gmp_p *pp = fx->rq.p[0];
 	bool inherit;
 
-	gmp_runqput(s, pp, local, false);
-	spin_lock(&s->lock);
-	gmp_globrunqput(s, global);
-	spin_unlock(&s->lock);
+	gmp_runqput(s, pp, 1, false);
+	gmp_globrunqput(s, 2);
 
-	pp->schedtick = 62;
-	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), local);
-	gmp_runqput(s, pp, local, false);
-	pp->schedtick = 61;
-	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), global);
+	pp->sh->schedtick = 62;
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 1U);
+	gmp_runqput(s, pp, 1, false);
+	pp->sh->schedtick = 61;
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 2U);
 	KUNIT_EXPECT_FALSE(test, inherit);
-	pp->schedtick = 122;
-	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), local);
-	KUNIT_EXPECT_NULL(test, gmp_findrunnable(s, &fx->m, &inherit));
+	pp->sh->schedtick = 122;
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 1U);
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 0U);
 }
 
 /* runnext, local, global, then stealing from the other P. */
@@ -592,57 +673,50 @@ static void gmp_findrunnable_order_test(struct kunit *test)
 {
 	struct sched_fixture *fx = test->priv;
 	struct gmp_sched *s = &fx->rq.s;
-	struct gmp_p *pp = &fx->rq.p[0], *other = &fx->rq.p[1];
-	struct gmp_g *g = fx->rq.g;
+	struct gmp_p *pp = fx->rq.p[0], *other = fx->rq.p[1];
 	bool inherit;
 
-	gmp_runqput(s, pp, &g[1], false);
-	gmp_runqput(s, pp, &g[2], true);
-	spin_lock(&s->lock);
-	gmp_globrunqput(s, &g[3]);
-	spin_unlock(&s->lock);
-	gmp_runqput(s, other, &g[4], false);
-	gmp_runqput(s, other, &g[5], false);
-	pp->schedtick = 1;
+	gmp_runqput(s, pp, 1, false);
+	gmp_runqput(s, pp, 2, true);
+	gmp_globrunqput(s, 3);
+	gmp_runqput(s, other, 4, false);
+	gmp_runqput(s, other, 5, false);
+	pp->sh->schedtick = 1;
 
-	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), &g[2]);
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 2U);
 	KUNIT_EXPECT_TRUE(test, inherit);
-	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), &g[1]);
-	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), &g[3]);
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 1U);
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 3U);
 	/* Steals one of two: half, rounded up. */
-	KUNIT_EXPECT_PTR_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), &g[4]);
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 4U);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(other), 1U);
 }
 
-/* New goroutines come from the ring into runnext, newest first. */
+/* Ring entries make their G's runnable in runnext, newest first. */
 static void gmp_findrunnable_ring_test(struct kunit *test)
 {
 	struct sched_fixture *fx = test->priv;
 	struct gmp_sched *s = &fx->rq.s;
-	struct gmp_spawn sp = gmp_good_spawn();
-	struct gmp_g *gp;
 	bool inherit;
 
-	s->spawn[0] = sp;
-	sp.arg[0] = 2;
-	s->spawn[1] = sp;
-	fx->ring->tail = 2;
-	gp = gmp_findrunnable(s, &fx->m, &inherit);
-	KUNIT_ASSERT_NOT_NULL(test, gp);
-	KUNIT_EXPECT_EQ(test, gp->frame.di, 2UL);
-	KUNIT_EXPECT_EQ(test, gp->goid, 2ULL);
-	KUNIT_EXPECT_EQ(test, gp->status, GMP_GRUNNABLE);
+	s->spawn[0] = (struct gmp_spawn){ .gidx = 11 };
+	s->spawn[1] = (struct gmp_spawn){ .gidx = 12 };
+	s->ring->tail = 2;
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 12U);
+	KUNIT_EXPECT_EQ(test, gmp_gslot(s, 11, NULL)->status,
+			(u32)GMP_GRUNNABLE);
 	KUNIT_EXPECT_EQ(test, s->ring_head, 2U);
-	KUNIT_EXPECT_EQ(test, fx->ring->head, 2U);
-	gp = gmp_findrunnable(s, &fx->m, &inherit);
-	KUNIT_ASSERT_NOT_NULL(test, gp);
-	KUNIT_EXPECT_EQ(test, gp->goid, 1ULL);
+	KUNIT_EXPECT_EQ(test, s->ring->head, 2U);
+	KUNIT_EXPECT_EQ(test, s->nspawned, 2ULL);
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 11U);
 
-	/* Junk is dropped and counted, never run. */
-	fx->ring->tail = 3;
-	s->spawn[2].pc = 0;
-	KUNIT_EXPECT_NULL(test, gmp_findrunnable(s, &fx->m, &inherit));
-	KUNIT_EXPECT_EQ(test, s->nbadspawn, 1ULL);
+	/* Junk is dropped and counted, never queued. */
+	s->spawn[2] = (struct gmp_spawn){ .gidx = FAR_G };
+	s->spawn[3] = (struct gmp_spawn){ .gidx = 13, .resv = 1 };
+	s->ring->tail = 4;
+	KUNIT_EXPECT_EQ(test, gmp_findrunnable(s, &fx->m, &inherit), 0U);
+	KUNIT_EXPECT_EQ(test, s->nbadspawn, 2ULL);
+	KUNIT_EXPECT_EQ(test, s->ring->head, 4U);
 }
 
 static struct kunit_case gmp_sched_cases[] = {

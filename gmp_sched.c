@@ -183,16 +183,21 @@ int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
 
 	if (!gs)
 		return -EINVAL;
+	/* Main before it is queued: it may run and exit at once. */
 	if (sp->flags & GMP_SPAWN_MAIN) {
 		if (s->maing)
 			return -EINVAL;
 		WRITE_ONCE(s->maing, sp->gidx);
 	}
 	WRITE_ONCE(gs->status, GMP_GRUNNABLE);
-	if (pp)
+	if (pp) {
 		gmp_runqput(s, pp, sp->gidx, true);
-	else if (!gmp_globrunqput(s, sp->gidx))
+	} else if (!gmp_globrunqput(s, sp->gidx)) {
+		/* Already queued: a duplicate, refused as a whole. */
+		if (sp->flags & GMP_SPAWN_MAIN)
+			WRITE_ONCE(s->maing, 0);
 		return -EINVAL;
+	}
 	WRITE_ONCE(s->nspawned, s->nspawned + 1);
 	return 0;
 }
@@ -653,6 +658,7 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
 	spin_unlock(&s->lock);
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(gmp_sched_init);
 
 void gmp_sched_destroy(struct gmp_sched *s)
 {
@@ -674,3 +680,4 @@ void gmp_sched_destroy(struct gmp_sched *s)
 		kfree(s->allp);
 	}
 }
+EXPORT_SYMBOL_IF_KUNIT(gmp_sched_destroy);

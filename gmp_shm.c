@@ -39,6 +39,7 @@ int gmp_region_alloc(struct gmp_region *r, size_t size, size_t vmap_size)
 	r->vaddr = vmap(r->pages, r->nvmap, VM_MAP, PAGE_KERNEL);
 	return r->vaddr ? 0 : -ENOMEM;
 }
+EXPORT_SYMBOL_IF_KUNIT(gmp_region_alloc);
 
 void gmp_region_free(struct gmp_region *r)
 {
@@ -54,6 +55,7 @@ void gmp_region_free(struct gmp_region *r)
 	}
 	memset(r, 0, sizeof(*r));
 }
+EXPORT_SYMBOL_IF_KUNIT(gmp_region_free);
 
 /* The scheduler area's size for @nprocs P's and @maxg slots. */
 u64 gmp_sched_area_size(u32 nprocs, u32 maxg, u64 *gtab_off)
@@ -80,6 +82,7 @@ int gmp_gtab_init(struct gmp_sched *s, u32 nprocs, u32 maxg)
 		return ret;
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(gmp_gtab_init);
 
 void gmp_gtab_destroy(struct gmp_sched *s)
 {
@@ -94,6 +97,7 @@ void gmp_gtab_destroy(struct gmp_sched *s)
 	gmp_region_free(&s->sched_region);
 	mutex_destroy(&s->gtab_lock);
 }
+EXPORT_SYMBOL_IF_KUNIT(gmp_gtab_destroy);
 
 /*
  * Page @pg of the scheduler area, allocating it (and, for the G table,
