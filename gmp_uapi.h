@@ -49,7 +49,7 @@ struct gmp_create {
 	__u32 features;		/* out: GMP_FEAT_* */
 	__aligned_u64 state_size; /* out: bytes to mmap at GMP_OFF_STATE */
 	__aligned_u64 ring_size;  /* out: bytes to mmap at GMP_OFF_RING */
-	__u32 maxg;		/* in: G table slots, 0 = default; out: used */
+	__u32 maxg;		/* in: G table slots, 2 ..GMP_MAXG_MAX, 0 = default; out */
 	__u32 resv0;		/* in: must be zero */
 	__aligned_u64 sched_size; /* out: bytes to mmap at GMP_OFF_SCHED */
 	__aligned_u64 gtab_off;	/* out: offset of the G table in that area */
@@ -60,7 +60,8 @@ struct gmp_create {
 
 /* gmp_create.features */
 #define GMP_FEAT_SPAWN_RING	0x1U	/* goroutines made runnable via the ring */
-#define GMP_FEAT_USER_RUNQ	0x2U	/* run queues and G's in shared memory */
+/* 0x2 was API version 1's kernel-saved goroutine frames: never reused. */
+#define GMP_FEAT_USER_RUNQ	0x4U	/* run queues and G's in shared memory */
 
 /*
  * mmap offsets: the read-only state page(s), the read-write spawn ring,
@@ -86,9 +87,11 @@ struct gmp_create {
  * argument documented as 0 must be 0 (-EINVAL). Unknown numbers: -ENOTTY.
  * Before GMP_IOC_CREATE every other one fails with -EBADFD; from a process
  * other than the creator (say a forked child), with -EPERM. GOEXIT,
- * GOSCHED, GOPARK and SCHEDULE come from an M running goroutines, about the
- * goroutine in its P's curg (the caller: the user library keeps curg up to
- * date); from any other thread, or with no valid curg, -EINVAL.
+ * GOSCHED, GOPARK and SCHEDULE come from an M running goroutines (else
+ * -EINVAL); the first three act on the goroutine in its P's curg (the
+ * caller: the user library keeps curg up to date) and fail with -EINVAL
+ * if curg is no goroutine. A user address, wherever the kernel checks
+ * one, is at least 4096 and below the top of the user address space.
  *
  * MSTART	the calling thread becomes an M (Go's mstart) and enters the
  *		scheduler; it returns only when the instance exits (0), when a
@@ -237,7 +240,12 @@ enum gmp_gstatus {
 	GMP_GDEAD,
 };
 
-/* One goroutine: written by user space, and by the kernel where noted. */
+/*
+ * One goroutine: written by user space, and by the kernel where noted.
+ * The kernel claims a G to run it by changing its status from RUNNABLE to
+ * RUNNING atomically, drops a queued G that is not RUNNABLE (counted in
+ * nbadg), and marks one whose context it refuses DEAD.
+ */
 struct gmp_gslot {
 	__aligned_u64 pc;	/* resume: rip */
 	__aligned_u64 sp;	/* resume: rsp */

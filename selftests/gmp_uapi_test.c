@@ -2,26 +2,32 @@
 /*
  * The /dev/gmp uapi, driven raw (no kgo): device open and close, ioctl
  * numbers and argument checks, the extensible create struct, the mmap
- * regions, junk in the spawn ring, and the first goroutine's frame as the
- * kernel loads it from its G table slot. Every bad input must get a clean
- * errno and leave the instance usable. (Forged run queues and contexts:
- * gmp_hostile_test.c.)
+ * regions (state page, spawn ring, scheduler area), junk in the spawn ring,
+ * contexts the kernel must refuse to load, and the first goroutine's
+ * registers as the kernel resumes it from its G table slot. Every bad input
+ * must get a clean errno (or be dropped and counted) and leave the
+ * instance usable.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../gmp_uapi.h"
 #include "kselftest_harness.h"
 
 #define STACK_SIZE	(64 * 1024)
+#define PAGE_SZ		4096UL	/* gmp is x86-64 only */
+#define PAGE_UP(x)	(((x) + PAGE_SZ - 1) & ~(PAGE_SZ - 1))
 
 static int gmp_open(struct __test_metadata *_metadata)
 {
@@ -74,6 +80,7 @@ TEST(bad_ioctl_numbers)
 	EXPECT_EQ(-ENOTTY, gmp_ioctl(fd, _IOWR(GMP_IOC_MAGIC, GMP_IOC_NR_CREATE,
 					      struct gmp_spawn), 0));
 	EXPECT_EQ(-ENOTTY, gmp_ioctl(fd, _IOW(GMP_IOC_MAGIC, GMP_IOC_NR_MSTART, int), 0));
+	EXPECT_EQ(-ENOTTY, gmp_ioctl(fd, _IOW(GMP_IOC_MAGIC, GMP_IOC_NR_SCHEDULE, int), 0));
 	EXPECT_EQ(-ENOTTY, gmp_ioctl(fd, TCGETS, 0));
 	close(fd);
 }
@@ -89,6 +96,9 @@ TEST(before_create)
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOSCHED, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_SCHEDULE, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_WAKEP, 0));
+	/* Before the argument is even read. */
+	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOPARK, 0));
+	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOREADY, 0));
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd,
 				   GMP_OFF_STATE));
 	EXPECT_EQ(EBADFD, errno);
@@ -99,6 +109,21 @@ TEST(before_create)
 }
 
 /* --- GMP_IOC_CREATE ----------------------------------------------------- */
+
+/*
+ * The scheduler area a create reports: nprocs P's public halves, then the
+ * G table on a page boundary, ending where maxg slots (page-rounded) end.
+ */
+static void check_sched_layout(struct __test_metadata *_metadata,
+			       const struct gmp_create *c)
+{
+	uint64_t pshared = (uint64_t)c->nprocs * sizeof(struct gmp_pshared);
+	uint64_t gtab = PAGE_UP((uint64_t)c->maxg * sizeof(struct gmp_gslot));
+
+	EXPECT_EQ(0, c->gtab_off % PAGE_SZ);
+	EXPECT_LE(pshared, c->gtab_off);
+	EXPECT_EQ(c->gtab_off + gtab, c->sched_size);
+}
 
 struct create_big {
 	struct gmp_create c;
@@ -132,14 +157,32 @@ TEST(create_sizes)
 	EXPECT_EQ(-E2BIG, gmp_ioctl(fd, GMP_IOC_CREATE, (uintptr_t)&big));
 	big.tail[2] = 0;
 	big.c.nprocs = 1;
+	/* A G table that does not fill its last page. */
+	big.c.maxg = 1000;
 	ASSERT_EQ(0, gmp_ioctl(fd, GMP_IOC_CREATE, (uintptr_t)&big));
 	EXPECT_EQ(1, big.c.nprocs);
+	EXPECT_EQ(1000, big.c.maxg);
+	check_sched_layout(_metadata, &big.c);
+	EXPECT_EQ(0, big.c.resv0 | big.c.resv);
 	EXPECT_EQ(0, big.tail[0] | big.tail[1] | big.tail[2] | big.tail[3]);
 
 	/* Once per file. */
 	memset(&c, 0, sizeof(c));
 	c.size = sizeof(c);
 	EXPECT_EQ(-EEXIST, gmp_ioctl(fd, GMP_IOC_CREATE, (uintptr_t)&c));
+	close(fd);
+
+	/* The largest G table is accepted (its pages come only on touch). */
+	fd = gmp_open(_metadata);
+	if (fd < 0)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.size = sizeof(c);
+	c.nprocs = 1;
+	c.maxg = GMP_MAXG_MAX;
+	ASSERT_EQ(0, gmp_ioctl(fd, GMP_IOC_CREATE, (uintptr_t)&c));
+	EXPECT_EQ(GMP_MAXG_MAX, c.maxg);
+	check_sched_layout(_metadata, &c);
 	close(fd);
 }
 
@@ -161,16 +204,20 @@ TEST(create_fields)
 	EXPECT_CREATE_EINVAL(c.flags = 1);
 	EXPECT_CREATE_EINVAL(c.resv0 = 1);
 	EXPECT_CREATE_EINVAL(c.resv = 1);
+	/* Out fields come in as zero. */
 	EXPECT_CREATE_EINVAL(c.features = GMP_FEAT_SPAWN_RING);
 	EXPECT_CREATE_EINVAL(c.state_size = 4096);
+	EXPECT_CREATE_EINVAL(c.ring_size = 4096);
 	EXPECT_CREATE_EINVAL(c.sched_size = 4096);
 	EXPECT_CREATE_EINVAL(c.gtab_off = 4096);
-	EXPECT_CREATE_EINVAL(c.maxg = 1);		/* index 0 is no G */
-	EXPECT_CREATE_EINVAL(c.maxg = GMP_MAXG_MAX + 1);
+	/* Limits. */
 	EXPECT_CREATE_EINVAL(c.nprocs = GMP_NPROCS_MAX + 1);
 	EXPECT_CREATE_EINVAL(c.maxmcount = GMP_MAXMCOUNT_MAX + 1);
 	EXPECT_CREATE_EINVAL(c.ring_entries = 100);
 	EXPECT_CREATE_EINVAL(c.ring_entries = GMP_RING_ENTRIES_MAX * 2);
+	EXPECT_CREATE_EINVAL(c.maxg = GMP_MAXG_MAX + 1);
+	EXPECT_CREATE_EINVAL(c.maxg = UINT32_MAX);
+	EXPECT_CREATE_EINVAL(c.maxg = 1);		/* index 0 is no G */
 
 	/* After all that, a good request still works: defaults filled in. */
 	memset(&c, 0, sizeof(c));
@@ -179,17 +226,13 @@ TEST(create_fields)
 	EXPECT_EQ(sysconf(_SC_NPROCESSORS_ONLN), c.nprocs);
 	EXPECT_EQ(GMP_MAXMCOUNT_DEFAULT, c.maxmcount);
 	EXPECT_EQ(GMP_RING_ENTRIES_DEFAULT, c.ring_entries);
+	EXPECT_EQ(GMP_MAXG_DEFAULT, c.maxg);
 	EXPECT_EQ(GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ, c.features);
 	EXPECT_EQ(4096, c.state_size);
 	EXPECT_LE(GMP_RING_SPAWN_OFF + GMP_RING_ENTRIES_DEFAULT * sizeof(struct gmp_spawn),
 		  c.ring_size);
-	/* The P's public halves, then the G table on a page boundary. */
-	EXPECT_EQ(GMP_MAXG_DEFAULT, c.maxg);
-	EXPECT_EQ(0, c.gtab_off % 4096);
-	EXPECT_LE(c.nprocs * sizeof(struct gmp_pshared), c.gtab_off);
-	EXPECT_GT(c.nprocs * sizeof(struct gmp_pshared) + 4096, c.gtab_off);
-	EXPECT_EQ(c.gtab_off + (uint64_t)c.maxg * sizeof(struct gmp_gslot),
-		  c.sched_size);
+	check_sched_layout(_metadata, &c);
+	EXPECT_EQ(0, c.resv0 | c.resv);
 	close(fd);
 #undef EXPECT_CREATE_EINVAL
 }
@@ -202,11 +245,15 @@ FIXTURE(inst) {
 	struct gmp_state *state;
 	struct gmp_ring *ring;
 	struct gmp_spawn *spawn;
-	struct gmp_pshared *allp;
+	struct gmp_pshared *p0;		/* the scheduler area; P 0 first */
 	struct gmp_gslot *gtab;
 	char *stack;
 };
 
+/*
+ * One P, an 8-entry ring and the default maxg: the G table is 64 MiB of
+ * address space, its pages allocated only as the tests touch them.
+ */
 FIXTURE_SETUP(inst)
 {
 	self->fd = gmp_open(_metadata);
@@ -216,7 +263,6 @@ FIXTURE_SETUP(inst)
 	self->c.size = sizeof(self->c);
 	self->c.nprocs = 1;
 	self->c.ring_entries = 8;
-	self->c.maxg = 1024;
 	ASSERT_EQ(0, gmp_ioctl(self->fd, GMP_IOC_CREATE, (uintptr_t)&self->c));
 	self->state = mmap(NULL, self->c.state_size, PROT_READ, MAP_SHARED,
 			   self->fd, GMP_OFF_STATE);
@@ -225,10 +271,10 @@ FIXTURE_SETUP(inst)
 			  MAP_SHARED, self->fd, GMP_OFF_RING);
 	ASSERT_NE(MAP_FAILED, self->ring);
 	self->spawn = (void *)((char *)self->ring + GMP_RING_SPAWN_OFF);
-	self->allp = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
-			  MAP_SHARED, self->fd, GMP_OFF_SCHED);
-	ASSERT_NE(MAP_FAILED, self->allp);
-	self->gtab = (void *)((char *)self->allp + self->c.gtab_off);
+	self->p0 = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
+			MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	ASSERT_NE(MAP_FAILED, self->p0);
+	self->gtab = (void *)((char *)self->p0 + self->c.gtab_off);
 	self->stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->stack);
@@ -240,19 +286,13 @@ FIXTURE_TEARDOWN(inst)
 		close(self->fd);
 }
 
-/*
- * A goroutine in slot @gidx that starts at @pc at the top of @stack with
- * rdi = 0x1111, and the ring entry that makes it runnable.
- */
-static struct gmp_spawn good_entry(struct gmp_gslot *gtab, uint32_t gidx,
-				   char *stack, uintptr_t pc)
+/* A fresh context in a G table slot: start at @pc, on top of @stack. */
+static void set_slot(struct gmp_gslot *gs, uintptr_t pc, char *stack,
+		     uint64_t arg)
 {
-	struct gmp_spawn e = { .gidx = gidx };
-
-	gtab[gidx].pc = pc;
-	gtab[gidx].sp = (uintptr_t)stack + STACK_SIZE;
-	gtab[gidx].arg = 0x1111;
-	return e;
+	gs->pc = pc;
+	gs->sp = (uintptr_t)stack + STACK_SIZE;
+	gs->arg = arg;
 }
 
 static void ring_push(struct gmp_ring *ring, struct gmp_spawn *spawn,
@@ -262,6 +302,15 @@ static void ring_push(struct gmp_ring *ring, struct gmp_spawn *spawn,
 
 	spawn[tail & ring->mask] = *e;
 	__atomic_store_n(&ring->tail, tail + 1, __ATOMIC_RELEASE);
+}
+
+/* Make the G in slot @gidx runnable. */
+static void push_g(struct gmp_ring *ring, struct gmp_spawn *spawn,
+		   uint32_t gidx, uint32_t flags)
+{
+	struct gmp_spawn e = { .gidx = gidx, .flags = flags };
+
+	ring_push(ring, spawn, &e);
 }
 
 TEST_F(inst, state_page)
@@ -276,16 +325,22 @@ TEST_F(inst, state_page)
 	EXPECT_EQ(0, self->state->exiting);
 	EXPECT_EQ(0, self->state->nbadg);
 	EXPECT_EQ(0, self->state->nparked);
+	EXPECT_EQ(0, self->state->nspawned);
+	EXPECT_EQ(0, self->state->nbadspawn);
+	EXPECT_EQ(0, self->state->nkswitch);
 	EXPECT_EQ(8, self->ring->entries);
 	EXPECT_EQ(7, self->ring->mask);
-	/* An empty P and an empty G table. */
-	EXPECT_EQ(0, self->allp[0].runqhead | self->allp[0].runqtail |
-		     self->allp[0].runnext | self->allp[0].curg);
-	EXPECT_EQ(GMP_GIDLE, self->gtab[1].status);
+	/* The scheduler area starts empty: no G queued or running. */
+	EXPECT_EQ(0, self->p0->runqhead | self->p0->runqtail |
+		     self->p0->runnext | self->p0->curg);
+	EXPECT_EQ(0, self->gtab[1].pc | self->gtab[1].sp |
+		     self->gtab[1].status);
 }
 
 TEST_F(inst, mmap_rules)
 {
+	struct gmp_gslot *gtab2;
+	char *q;
 	void *p;
 
 	if (self->fd < 0)
@@ -308,52 +363,44 @@ TEST_F(inst, mmap_rules)
 		 self->fd, GMP_OFF_RING);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EINVAL, errno);
-	/* The mapping cannot grow. */
-	p = mremap(self->ring, self->c.ring_size, self->c.ring_size + 4096, 0);
-	EXPECT_EQ(MAP_FAILED, p);
-
-	/* The scheduler area: shared only, no larger than sched_size. */
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd,
 		 GMP_OFF_SCHED);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EINVAL, errno);
-	p = mmap(NULL, self->c.sched_size + 4096, PROT_READ, MAP_SHARED,
-		 self->fd, GMP_OFF_SCHED);
+	p = mmap(NULL, self->c.sched_size + 4096, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, self->fd, GMP_OFF_SCHED);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EINVAL, errno);
-	p = mremap(self->allp, self->c.sched_size, self->c.sched_size + 4096, 0);
+	/* The mappings cannot grow. */
+	p = mremap(self->ring, self->c.ring_size, self->c.ring_size + 4096, 0);
 	EXPECT_EQ(MAP_FAILED, p);
-}
+	p = mremap(self->p0, self->c.sched_size, self->c.sched_size + 4096, 0);
+	EXPECT_EQ(MAP_FAILED, p);
 
-/*
- * One scheduler area, however often it is mapped: a second mapping sees
- * the first one's writes, in the P's half and in a G table page touched
- * through either.
- */
-TEST_F(inst, sched_area_is_shared)
-{
-	struct gmp_pshared *again;
-	struct gmp_gslot *gtab2;
-	uint32_t far;
-
-	if (self->fd < 0)
-		return;
-	again = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
-		     MAP_SHARED, self->fd, GMP_OFF_SCHED);
-	ASSERT_NE(MAP_FAILED, again);
-	gtab2 = (void *)((char *)again + self->c.gtab_off);
-	far = self->c.maxg - 1;
-
-	self->allp[0].runq[17] = 0xabcd;
-	EXPECT_EQ(0xabcd, again[0].runq[17]);
-	self->gtab[5].pc = 0x1234;
-	EXPECT_EQ(0x1234, gtab2[5].pc);
-	gtab2[far].sp = 0x5678;			/* first touched here */
-	EXPECT_EQ(0x5678, self->gtab[far].sp);
-	/* Pages are zero until written. */
-	EXPECT_EQ(0, self->gtab[far - 1].pc | self->gtab[far - 1].status);
-	munmap(again, self->c.sched_size);
-	EXPECT_EQ(0x5678, self->gtab[far].sp);
+	/*
+	 * The scheduler area is one object however often it is mapped: a
+	 * second, shorter mapping (the P's and the G table's first page)
+	 * sees the fixture's writes, and the fixture sees its writes.
+	 */
+	q = mmap(NULL, self->c.gtab_off + 4096, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	ASSERT_NE(MAP_FAILED, q);
+	gtab2 = (void *)(q + self->c.gtab_off);
+	self->gtab[1].arg = 0x5eed;
+	EXPECT_EQ(0x5eed, gtab2[1].arg);
+	gtab2[2].goid = 0xc0ffee;
+	EXPECT_EQ(0xc0ffee, self->gtab[2].goid);
+	((struct gmp_pshared *)q)->runq[5] = 7;	/* outside head..tail: moot */
+	EXPECT_EQ(7, self->p0->runq[5]);
+	/* Unmapped and mapped again, the area keeps what was written. */
+	ASSERT_EQ(0, munmap(q, self->c.gtab_off + 4096));
+	q = mmap(NULL, self->c.sched_size, PROT_READ, MAP_SHARED, self->fd,
+		 GMP_OFF_SCHED);
+	ASSERT_NE(MAP_FAILED, q);
+	gtab2 = (void *)(q + self->c.gtab_off);
+	EXPECT_EQ(0x5eed, gtab2[1].arg);
+	EXPECT_EQ(0xc0ffee, gtab2[2].goid);
+	munmap(q, self->c.sched_size);
 }
 
 TEST_F(inst, ioctl_args)
@@ -365,7 +412,7 @@ TEST_F(inst, ioctl_args)
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 1));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_WAKEP, 1));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 1UL << 32));
-	/* Not running a goroutine: nothing to exit, yield or park. */
+	/* Not an M running goroutines: no curg to exit, yield or put away. */
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 0));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 0));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 0));
@@ -403,6 +450,7 @@ TEST_F(inst, fork_child_is_refused)
 
 	if (self->fd < 0)
 		return;
+	self->gtab[1].arg = 1;		/* a populated G table page */
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -416,14 +464,21 @@ TEST_F(inst, fork_child_is_refused)
 		/* VM_DONTCOPY: the parent's ring is not mapped here. */
 		if (mincore(self->ring, 4096, &vec) == 0 || errno != ENOMEM)
 			_exit(3);
-		/* Nor its run queues and G table. */
-		if (mincore(self->allp, 4096, &vec) == 0 || errno != ENOMEM)
+		/* Nor its scheduler area, run queues or G table. */
+		if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+			 GMP_OFF_SCHED) != MAP_FAILED || errno != EPERM)
 			_exit(4);
+		if (mincore(self->p0, 4096, &vec) == 0 || errno != ENOMEM)
+			_exit(5);
+		if (mincore(self->gtab, 4096, &vec) == 0 || errno != ENOMEM)
+			_exit(6);
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* The parent's mapping is untouched by the child's exit. */
+	EXPECT_EQ(1, self->gtab[1].arg);
 }
 
 /* Each kind of junk entry is dropped with -EINVAL; good ones still go. */
@@ -431,12 +486,21 @@ TEST_F(inst, ring_junk)
 {
 	struct gmp_spawn e;
 	uint64_t bad = 0;
-	int i;
+	int i, nrunnable = 0;
+	uint32_t far;
 
 	if (self->fd < 0)
 		return;
+	/*
+	 * Slots 1..8 hold contexts (never run). The last slot's page is
+	 * never touched, not even read: that index is no goroutine.
+	 */
+	far = self->c.maxg - 1;
+	for (i = 1; i <= 8; i++)
+		set_slot(&self->gtab[i], 0x401000, self->stack, i);
+
 #define PUSH_BAD(field_change) do {					\
-		e = good_entry(self->gtab, 1, self->stack, 0x401000);	\
+		e = (struct gmp_spawn){ .gidx = 1 };			\
 		field_change;						\
 		ring_push(self->ring, self->spawn, &e);			\
 		EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0)) \
@@ -445,13 +509,16 @@ TEST_F(inst, ring_junk)
 		EXPECT_EQ(self->ring->tail, self->ring->head);		\
 	} while (0)
 
-	PUSH_BAD(e.gidx = 0);				/* no goroutine */
-	PUSH_BAD(e.gidx = self->c.maxg);		/* out of range */
+	PUSH_BAD(e.gidx = 0);				/* never a G */
+	PUSH_BAD(e.gidx = self->c.maxg);
 	PUSH_BAD(e.gidx = UINT32_MAX);
-	PUSH_BAD(e.gidx = self->c.maxg - 1);		/* page never touched */
+	PUSH_BAD(e.gidx = far);				/* page never touched */
 	PUSH_BAD(e.flags = 1U << 7);
 	PUSH_BAD(e.resv = 1);
+	PUSH_BAD(e.resv = 1ULL << 63);
 #undef PUSH_BAD
+	EXPECT_EQ(0, self->state->nspawned);
+	EXPECT_EQ(0, self->state->runqsize);
 
 	/* A producer index beyond the ring: refused, nothing consumed. */
 	self->ring->tail = self->ring->head + self->ring->entries + 1;
@@ -461,59 +528,97 @@ TEST_F(inst, ring_junk)
 
 	/* The kernel keeps its own consumer index: scribbling on it is moot. */
 	self->ring->head += 3;
-	e = good_entry(self->gtab, 1, self->stack, 0x401000);
-	ring_push(self->ring, self->spawn, &e);
+	push_g(self->ring, self->spawn, 1, 0);
 	self->ring->head -= 3;
 
 	/* Still usable: a full ring's worth of good entries is taken. */
-	for (i = 2; i <= 8; i++) {
-		e = good_entry(self->gtab, i, self->stack, 0x401000);
-		ring_push(self->ring, self->spawn, &e);
-	}
+	for (i = 2; i <= 8; i++)
+		push_g(self->ring, self->spawn, i, 0);
 	EXPECT_EQ(8, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
 	EXPECT_EQ(8, self->state->nspawned);
-	EXPECT_EQ(GMP_GRUNNABLE, self->gtab[8].status);
+	EXPECT_EQ(bad + 1, self->state->nbadspawn);
+	EXPECT_EQ(0, self->state->nbadg);
 	/* Nobody holds a P, so they wait on the global queue. */
 	EXPECT_EQ(8, self->state->runqsize);
-	/* Made runnable twice: linked once, the second one dropped. */
-	e = good_entry(self->gtab, 8, self->stack, 0x401000);
-	ring_push(self->ring, self->spawn, &e);
+	for (i = 1; i <= 8; i++)
+		nrunnable += self->gtab[i].status == GMP_GRUNNABLE;
+	EXPECT_EQ(8, nrunnable);
+
+	/* Made runnable twice: linked once, the second entry refused. */
+	push_g(self->ring, self->spawn, 8, 0);
 	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
 	EXPECT_EQ(8, self->state->runqsize);
+	EXPECT_EQ(8, self->state->nspawned);
 	EXPECT_EQ(1, self->state->nbadg);
+}
+
+/*
+ * One scheduler area, however often it is mapped: a second mapping sees
+ * the first one's writes, in the P's half and in a G table page first
+ * touched through either, and the data outlives the second mapping.
+ */
+TEST_F(inst, sched_area_is_shared)
+{
+	struct gmp_gslot *gtab2;
+	void *again;
+	uint32_t far;
+
+	if (self->fd < 0)
+		return;
+	again = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
+		     MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	ASSERT_NE(MAP_FAILED, again);
+	gtab2 = (void *)((char *)again + self->c.gtab_off);
+	far = self->c.maxg - 1;
+
+	gtab2[far].sp = 0x5678;			/* first touched here */
+	EXPECT_EQ(0x5678, self->gtab[far].sp);
+	/* Pages are zero until written. */
+	EXPECT_EQ(0, self->gtab[far - 1].pc | self->gtab[far - 1].status);
+	munmap(again, self->c.sched_size);
+	EXPECT_EQ(0x5678, self->gtab[far].sp);
 }
 
 TEST_F(inst, one_main_goroutine)
 {
-	struct gmp_spawn e;
-
 	if (self->fd < 0)
 		return;
-	e = good_entry(self->gtab, 1, self->stack, 0x401000);
-	e.flags = GMP_SPAWN_MAIN;
-	ring_push(self->ring, self->spawn, &e);
+	set_slot(&self->gtab[1], 0x401000, self->stack, 0);
+	set_slot(&self->gtab[2], 0x401000, self->stack, 0);
+	push_g(self->ring, self->spawn, 1, GMP_SPAWN_MAIN);
 	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	e = good_entry(self->gtab, 2, self->stack, 0x401000);
-	e.flags = GMP_SPAWN_MAIN;
-	ring_push(self->ring, self->spawn, &e);
+	push_g(self->ring, self->spawn, 2, GMP_SPAWN_MAIN);
 	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(1, self->state->nbadspawn);
+	/* The refused entry left its G alone: as a plain G it is taken. */
+	push_g(self->ring, self->spawn, 2, 0);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(2, self->state->nspawned);
 	EXPECT_EQ(1, self->state->nbadspawn);
 }
 
 /*
- * The first goroutine, by hand: an M enters with MSTART, the kernel loads
- * the G's context from its slot, raw_entry records the registers it was
- * started with and ends the main goroutine with GOEXIT(77), which returns
- * the M to its MSTART call with 0.
+ * The first goroutine, by hand: an M enters with MSTART, the kernel
+ * resumes the spawned G from its slot, raw_entry records the registers it
+ * was started with (and the P's curg and the slot's status as it finds
+ * them) and ends the main goroutine with GOEXIT(77), which returns the M
+ * to its MSTART call with 0.
  */
 struct regs_seen {
 	uint64_t rdi, rsi, rdx, rsp, rax, rbx, rcx, rbp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15, rflags;
+	uint64_t curg, status;
 };
+
+_Static_assert(offsetof(struct regs_seen, rflags) == 128 &&
+	       offsetof(struct regs_seen, status) == 144,
+	       "raw_entry stores at these offsets");
 
 struct regs_seen raw_seen;
 int raw_fd;
 unsigned long raw_goexit_cmd = GMP_IOC_GOEXIT;
+uint32_t *raw_curg;		/* the P's curg */
+uint32_t *raw_status;		/* the G's slot status */
 void raw_entry(void);
 
 __asm__(
@@ -538,6 +643,12 @@ __asm__(
 	"	movq %r15, raw_seen+120(%rip)\n"
 	"	pushfq\n"
 	"	popq raw_seen+128(%rip)\n"
+	"	movq raw_curg(%rip), %rax\n"
+	"	movl (%rax), %eax\n"
+	"	movq %rax, raw_seen+136(%rip)\n"
+	"	movq raw_status(%rip), %rax\n"
+	"	movl (%rax), %eax\n"
+	"	movq %rax, raw_seen+144(%rip)\n"
 	"	movl $16, %eax\n"		/* SYS_ioctl */
 	"	movl raw_fd(%rip), %edi\n"
 	"	movq raw_goexit_cmd(%rip), %rsi\n"
@@ -545,36 +656,52 @@ __asm__(
 	"	syscall\n"
 	"	ud2\n");
 
+#define RAW_ARG		0x1111deadbeefULL
+
+/* Slot @gidx becomes the main goroutine, starting at raw_entry. */
+static void raw_main(FIXTURE_DATA(inst) *self, uint32_t gidx)
+{
+	raw_fd = self->fd;
+	raw_curg = &self->p0->curg;
+	raw_status = &self->gtab[gidx].status;
+	set_slot(&self->gtab[gidx], (uintptr_t)raw_entry, self->stack, RAW_ARG);
+	push_g(self->ring, self->spawn, gidx, GMP_SPAWN_MAIN);
+}
+
 TEST_F(inst, first_goroutine_frame)
 {
-	struct gmp_spawn e;
+	/* Not 1: rdx must be the index, whatever it is. */
+	const uint32_t gidx = 5;
 
 	if (self->fd < 0)
 		return;
-	raw_fd = self->fd;
-	e = good_entry(self->gtab, 5, self->stack, (uintptr_t)raw_entry);
-	e.flags = GMP_SPAWN_MAIN;
-	ring_push(self->ring, self->spawn, &e);
+	raw_main(self, gidx);
 
 	ASSERT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
 	EXPECT_EQ(1, self->state->exiting);
 	EXPECT_EQ(77, self->state->exit_code);
 	EXPECT_EQ(1, self->state->mcount);
+	EXPECT_EQ(1, self->state->nspawned);
 	EXPECT_EQ(0, self->state->nbadg);
-	EXPECT_EQ(1, self->state->nkswitch);
-	/* The kernel's view of it, in the shared area. */
-	EXPECT_EQ(GMP_GDEAD, self->gtab[5].status);
-	EXPECT_EQ(0, self->gtab[5].p);
+	EXPECT_LE(1, self->state->nkswitch);
 
-	EXPECT_EQ(0x1111, raw_seen.rdi);		/* slot's arg */
-	EXPECT_EQ(0, raw_seen.rsi);			/* P id */
-	EXPECT_EQ(5, raw_seen.rdx);			/* G index */
+	/* The resume convention: rsp = sp, rdi = arg, rsi = P, rdx = G. */
+	EXPECT_EQ(RAW_ARG, raw_seen.rdi);
+	EXPECT_EQ(0, raw_seen.rsi);			/* P 0 of 1 */
+	EXPECT_EQ(gidx, raw_seen.rdx);
 	EXPECT_EQ((uintptr_t)self->stack + STACK_SIZE, raw_seen.rsp);
 	/* Nothing of the M's own registers leaks into the goroutine. */
 	EXPECT_EQ(0, raw_seen.rax | raw_seen.rbx | raw_seen.rcx | raw_seen.rbp);
 	EXPECT_EQ(0, raw_seen.r8 | raw_seen.r9 | raw_seen.r10 | raw_seen.r11);
 	EXPECT_EQ(0, raw_seen.r12 | raw_seen.r13 | raw_seen.r14 | raw_seen.r15);
 	EXPECT_EQ(0x202, raw_seen.rflags & 0xfffff);
+	/* While it ran it was its P's curg, and running. */
+	EXPECT_EQ(gidx, raw_seen.curg);
+	EXPECT_EQ(GMP_GRUNNING, raw_seen.status);
+	/* Then dead, on P 0, and the P runs nothing. */
+	EXPECT_EQ(GMP_GDEAD, self->gtab[gidx].status);
+	EXPECT_EQ(0, self->gtab[gidx].p);
+	EXPECT_EQ(0, self->p0->curg);
 
 	/* Exited: a late M leaves at once. */
 	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
@@ -588,22 +715,119 @@ static void on_alarm(int sig)
 	alarms++;
 }
 
-/* Interrupt whatever blocks next in about 50 ms, without SA_RESTART. */
-static void arm_alarm(void)
+static void set_alarm_handler(void)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
 
 	sigaction(SIGALRM, &sa, NULL);
+}
+
+/* Interrupt whatever blocks next in about 50 ms, without SA_RESTART. */
+static void arm_alarm(void)
+{
+	set_alarm_handler();
 	ualarm(50000, 0);
+}
+
+static void *mstart_thread(void *arg)
+{
+	long fd = (long)arg;
+
+	return (void *)gmp_ioctl_ret((int)fd, GMP_IOC_MSTART, 0);
+}
+
+/*
+ * A valid entry whose slot holds a context that is no user address is
+ * accepted by the ring (the kernel does not read the context then) but
+ * dropped when an M would run it: counted in nbadg, never jumped to, and
+ * the M goes on to the next G. The main goroutine waits, yielding through
+ * the kernel, until the drops are published (whatever order the M takes
+ * the G's in), then ends the instance so MSTART returns.
+ */
+static struct gmp_state *drop_state;
+static int drop_fd;
+static int drop_yields;
+void drop_entry(void);
+void drop_main(uint64_t arg, uint32_t pid, uint32_t gidx)
+	__attribute__((noreturn));
+
+__asm__(".text\n"
+	".globl drop_entry\n"
+	"drop_entry:\n"
+	"	call drop_main\n"
+	"	ud2\n");
+
+void drop_main(uint64_t arg, uint32_t pid, uint32_t gidx)
+{
+	(void)pid;
+	(void)gidx;
+	/* The slot still starts it from the top: GOSCHED comes back here. */
+	if (__atomic_load_n(&drop_state->nbadg, __ATOMIC_RELAXED) < arg &&
+	    drop_yields++ < 1000) {
+		ioctl(drop_fd, GMP_IOC_GOSCHED, 0);
+		__builtin_trap();	/* GOSCHED does not return */
+	}
+	ioctl(drop_fd, GMP_IOC_GOEXIT, 77);
+	__builtin_trap();
+}
+
+TEST_F(inst, bad_context_dropped_when_run)
+{
+	struct timespec deadline;
+	pthread_t t;
+	void *ret;
+	int err;
+
+	if (self->fd < 0)
+		return;
+	drop_state = self->state;
+	drop_fd = self->fd;
+	/* Kernel text; a non-canonical stack; a pc in the NULL page. */
+	set_slot(&self->gtab[1], 0xffffffff81000000UL, self->stack, 0);
+	set_slot(&self->gtab[2], 0x401000, self->stack, 0);
+	self->gtab[2].sp = 0x8000000000000000UL;
+	set_slot(&self->gtab[3], 0x10, self->stack, 0);
+	/* Main, in slot 4, waits for 3 drops. */
+	set_slot(&self->gtab[4], (uintptr_t)drop_entry, self->stack, 3);
+	push_g(self->ring, self->spawn, 1, 0);
+	push_g(self->ring, self->spawn, 2, 0);
+	push_g(self->ring, self->spawn, 3, 0);
+	push_g(self->ring, self->spawn, 4, GMP_SPAWN_MAIN);
+	/* All four are taken: contexts are checked when they are loaded. */
+	EXPECT_EQ(4, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(4, self->state->nspawned);
+	EXPECT_EQ(0, self->state->nbadspawn);
+	EXPECT_EQ(0, self->state->nbadg);
+
+	/* An M in a thread; if it never gets out, a signal fetches it. */
+	ASSERT_EQ(0, pthread_create(&t, NULL, mstart_thread,
+				    (void *)(long)self->fd));
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	err = pthread_timedjoin_np(t, &ret, &deadline);
+	if (err == ETIMEDOUT) {
+		set_alarm_handler();
+		pthread_kill(t, SIGALRM);
+		pthread_join(t, &ret);
+	}
+	ASSERT_EQ(0, err) TH_LOG("MSTART still in the scheduler after 10 s");
+	EXPECT_EQ(0, (long)ret);
+	EXPECT_EQ(1, self->state->exiting);
+	EXPECT_EQ(77, self->state->exit_code);
+	EXPECT_EQ(3, self->state->nbadg);
+	EXPECT_EQ(GMP_GDEAD, self->gtab[4].status);
 }
 
 /*
  * An idle M sleeps in the kernel; a signal is delivered on its g0 frame
- * and MSTART returns -EINTR. The M stays registered and can come back.
+ * and MSTART returns -EINTR. The M stays registered and can come back;
+ * back on its g0 frame it runs no goroutine, so the calls about curg are
+ * refused there too.
  */
 TEST_F(inst, signal_wakes_idle_m)
 {
-	struct gmp_spawn e;
+	uint32_t word = 0;
+	struct gmp_wait w = { .uaddr = (uintptr_t)&word };
 
 	if (self->fd < 0)
 		return;
@@ -613,15 +837,17 @@ TEST_F(inst, signal_wakes_idle_m)
 	EXPECT_EQ(1, self->state->mcount);
 	EXPECT_EQ(0, self->state->nmidle);
 	EXPECT_EQ(1, self->state->npidle);
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOPARK, (uintptr_t)&w));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 0));
 
 	/* Back in: runs the main goroutine and leaves with its status. */
-	raw_fd = self->fd;
-	e = good_entry(self->gtab, 1, self->stack, (uintptr_t)raw_entry);
-	e.flags = GMP_SPAWN_MAIN;
-	ring_push(self->ring, self->spawn, &e);
+	raw_main(self, 1);
 	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
 	EXPECT_EQ(77, self->state->exit_code);
 	EXPECT_EQ(1, self->state->mcount);
+	EXPECT_EQ(1, raw_seen.rdx);
 }
 
 /*
@@ -638,13 +864,6 @@ TEST_F(inst, bogus_tail_does_not_wedge_m)
 	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
 	EXPECT_LE(1, self->state->nbadspawn);
 	EXPECT_EQ(1, self->state->npidle);
-}
-
-static void *mstart_thread(void *arg)
-{
-	long fd = (long)arg;
-
-	return (void *)gmp_ioctl_ret((int)fd, GMP_IOC_MSTART, 0);
 }
 
 /* No more than maxmcount M's: the next thread gets -EAGAIN at once. */
