@@ -199,6 +199,11 @@ static long gmp_ioc_schedule(struct gmp_sched *s, unsigned long arg)
 	return arg ? -EINVAL : gmp_park_m(s, current_pt_regs());
 }
 
+static long gmp_ioc_newm(struct gmp_sched *s, unsigned long arg)
+{
+	return arg > U32_MAX ? -EINVAL : gmp_newm_ioctl(s, arg);
+}
+
 static long gmp_ioc_wakep(struct gmp_sched *s, unsigned long arg)
 {
 	return arg ? -EINVAL : gmp_wakep_ioctl(s);
@@ -265,6 +270,11 @@ static const struct gmp_ioctl_def gmp_ioctls[] = {
 		.cmd = GMP_IOC_SCHEDULE,
 		.needs_instance = true,
 		.fn = gmp_ioc_schedule,
+	},
+	[GMP_IOC_NR_NEWM] = {
+		.cmd = GMP_IOC_NEWM,
+		.needs_instance = true,
+		.fn = gmp_ioc_newm,
 	},
 };
 

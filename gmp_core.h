@@ -117,6 +117,9 @@ struct gmp_sched {
 	u32 nmidle;
 	u32 mcount;
 	u32 maxmcount;
+	u32 nmstarting;			/* M's requested, not registered yet */
+	u32 newm_req;			/* of those, not yet taken by NEWM */
+	wait_queue_head_t newm_wait;	/* the template thread */
 	struct xarray ms;		/* tid -> struct gmp_m */
 	struct list_head runq;		/* global run queue of struct gmp_gk */
 	u32 runqsize;
@@ -212,6 +215,7 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
 long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_wakep_ioctl(struct gmp_sched *s);
+long gmp_newm_ioctl(struct gmp_sched *s, u32 failed);
 long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs);
 u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit);
 struct gmp_m *gmp_m_running(struct gmp_sched *s);

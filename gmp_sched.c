@@ -120,26 +120,37 @@ static struct gmp_m *gmp_m_current(struct gmp_sched *s)
 
 /*
  * Start an idle P on a parked M if there is work for it (Go's wakep and
- * startm). Without a parked M the P stays idle: M's are created by user
- * space, and the next M to enter the scheduler takes the P.
+ * startm). Without a parked M, ask the template thread for a new one
+ * (Go's newm through templateThread): M's are threads of the process, so
+ * user space creates them, and the new M takes an idle P when it enters.
+ * Never more requested than idle P's, nor beyond maxmcount.
  */
 void gmp_wakep(struct gmp_sched *s)
 {
-	struct gmp_p *pp;
-	struct gmp_m *m;
+	struct gmp_p *pp = NULL;
+	struct gmp_m *m = NULL;
+	bool newm = false;
 
 	smp_mb(); /* work published before the idle counts are read */
-	if (!READ_ONCE(s->npidle) || !READ_ONCE(s->nmidle))
+	if (!READ_ONCE(s->npidle))
 		return;
 	spin_lock(&s->lock);
-	pp = s->pidle && !list_empty(&s->midle) ? pidleget(s) : NULL;
-	if (pp) {
+	if (s->pidle && !list_empty(&s->midle)) {
+		pp = pidleget(s);
 		m = mget(s);
 		m->nextp = pp;
+	} else if (s->nmstarting < s->npidle &&
+		   s->mcount + s->nmstarting < s->maxmcount &&
+		   !s->exiting) {
+		WRITE_ONCE(s->nmstarting, s->nmstarting + 1);
+		s->newm_req++;
+		newm = true;
 	}
 	spin_unlock(&s->lock);
 	if (pp)
 		wake_up(&m->park);
+	if (newm)
+		wake_up(&s->newm_wait);
 }
 
 /* --- Publishing the read-only state page ----------------------------- */
@@ -164,6 +175,7 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->nbadspawn, READ_ONCE(s->nbadspawn));
 	WRITE_ONCE(st->nkswitch, atomic64_read(&s->nkswitch));
 	WRITE_ONCE(st->nmspinning, atomic_read(&s->nmspinning));
+	WRITE_ONCE(st->nmstarting, READ_ONCE(s->nmstarting));
 	WRITE_ONCE(st->exit_code, READ_ONCE(s->exit_code));
 	WRITE_ONCE(st->exiting, READ_ONCE(s->exiting));
 	spin_unlock(&s->lock);
@@ -213,6 +225,7 @@ static void gmp_exit_instance(struct gmp_sched *s, int status)
 	list_for_each_entry(m, &s->midle, idle)
 		wake_up(&m->park);
 	spin_unlock(&s->lock);
+	wake_up_all(&s->newm_wait);
 }
 
 /* --- schedule() ------------------------------------------------------ */
@@ -511,6 +524,9 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 	}
 	m->id = s->mcount;
 	WRITE_ONCE(s->mcount, s->mcount + 1);
+	/* Most likely one the template thread started for us. */
+	if (s->nmstarting)
+		WRITE_ONCE(s->nmstarting, s->nmstarting - 1);
 	spin_unlock(&s->lock);
 
 	ret = xa_insert(&s->ms, m->tid, m, GFP_KERNEL_ACCOUNT);
@@ -626,6 +642,33 @@ long gmp_wakep_ioctl(struct gmp_sched *s)
 	return ret ? ret : naccepted;
 }
 
+/*
+ * GMP_IOC_NEWM: the template thread waits for M's to start. @failed of
+ * the last ones it was asked for could not be started: stop counting on
+ * them, so the next wakep can ask again.
+ */
+long gmp_newm_ioctl(struct gmp_sched *s, u32 failed)
+{
+	u32 n;
+
+	if (gmp_m_current(s))
+		return -EBUSY;	/* an M never waits here: it would hold its P */
+	/* Not asked again at once: the next wakep will, if still needed. */
+	spin_lock(&s->lock);
+	WRITE_ONCE(s->nmstarting, s->nmstarting - min(failed, s->nmstarting));
+	spin_unlock(&s->lock);
+	gmp_publish_state(s);
+	if (wait_event_interruptible(s->newm_wait, READ_ONCE(s->newm_req) ||
+				     READ_ONCE(s->exiting)))
+		return -EINTR;
+	spin_lock(&s->lock);
+	n = s->exiting ? 0 : s->newm_req;
+	s->newm_req = 0;
+	spin_unlock(&s->lock);
+	gmp_publish_state(s);
+	return n;
+}
+
 /* --- Instance set-up and tear-down ----------------------------------- */
 
 int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
@@ -637,6 +680,7 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
 	xa_init(&s->ms);
 	INIT_LIST_HEAD(&s->midle);
 	INIT_LIST_HEAD(&s->runq);
+	init_waitqueue_head(&s->newm_wait);
 	s->nprocs = nprocs;
 	s->maxmcount = maxmcount;
 	if (gmp_waitq_init(s))

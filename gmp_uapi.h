@@ -110,6 +110,13 @@ struct gmp_create {
  *		is one (Go's wakep). Returns how many goroutines it accepted,
  *		or -EINVAL if an entry it read was invalid (it is dropped; the
  *		valid ones are still taken). arg: 0.
+ * NEWM		the template thread's call (Go's templateThread): wait until
+ *		the scheduler wants more M's, for an idle P with work and no
+ *		parked M to run it, then return how many threads to start,
+ *		each of which calls MSTART. Returns 0 once the instance exits,
+ *		-EINTR on a signal, -EBUSY from a thread that is an M.
+ *		arg: how many threads of the last request could not be
+ *		started (the kernel stops waiting for them), as a __u32.
  *
  * GOSCHED, SCHEDULE, GOEXIT and a GOPARK that parks do not return to their
  * caller: the thread comes back to user mode in another goroutine's
@@ -126,6 +133,7 @@ enum gmp_ioc_nr {
 	GMP_IOC_NR_GOPARK,
 	GMP_IOC_NR_GOREADY,
 	GMP_IOC_NR_SCHEDULE,
+	GMP_IOC_NR_NEWM,
 	GMP_IOC_NR_LAST
 };
 
@@ -138,6 +146,7 @@ enum gmp_ioc_nr {
 #define GMP_IOC_GOPARK		_IOW(GMP_IOC_MAGIC, GMP_IOC_NR_GOPARK, struct gmp_wait)
 #define GMP_IOC_GOREADY		_IOW(GMP_IOC_MAGIC, GMP_IOC_NR_GOREADY, struct gmp_wait)
 #define GMP_IOC_SCHEDULE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_SCHEDULE)
+#define GMP_IOC_NEWM		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_NEWM)
 
 /*
  * GOPARK and GOREADY: goroutines waiting on a key, futex style, without
@@ -279,7 +288,7 @@ struct gmp_state {
 	__aligned_u64 nbadspawn; /* ring entries rejected */
 	__aligned_u64 nkswitch;	/* goroutines resumed by the kernel */
 	__u32 nmspinning;	/* M's spinning for work: no wakep needed */
-	__u32 resv0;
+	__u32 nmstarting;	/* M's asked of the template thread, not here yet */
 	__aligned_u64 resv[7];
 };
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gmp_test_util.h"
@@ -438,6 +439,73 @@ TEST(yield_stays_in_user_space)
 	/* Through the kernel: one yield in 61, plus the latch's park/ready. */
 	EXPECT_GT(2 * NYIELD / 20, kswitch_after - kswitch_before);
 	EXPECT_GT(2 * NYIELD / 20, yield_repeats);
+}
+
+/*
+ * M's are started on demand (Go's template thread): while main runs alone
+ * there is one M; two goroutines that can only meet by running at once
+ * make the kernel ask for a second, and get it.
+ */
+static uint32_t meet_arrived;
+static int meet_ok;
+static unsigned int threads_alone = 99, threads_after = 99;
+static struct latch meet_done = { .target = 2 };
+
+static void meeter(void *arg)
+{
+	struct timespec t0, t;
+
+	(void)arg;
+	__atomic_add_fetch(&meet_arrived, 1, __ATOMIC_ACQ_REL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		if (__atomic_load_n(&meet_arrived, __ATOMIC_ACQUIRE) >= 2) {
+			__atomic_add_fetch(&meet_ok, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 20);	/* no yield: needs two M's */
+	latch_done(&meet_done);
+}
+
+static unsigned int read_threads(void)
+{
+	char dir[320], path[360];
+	const char *p;
+
+	if (trace_dir(dir, sizeof(dir)))
+		return 98;
+	snprintf(path, sizeof(path), "%s/schedtrace", dir);
+	if (read_file(path, trace, sizeof(trace)))
+		return 97;
+	p = strstr(trace, " threads=");
+	return p ? (unsigned int)atoi(p + 9) : 96;
+}
+
+static int meet_main(void *arg)
+{
+	(void)arg;
+	threads_alone = read_threads();
+	kgo_go(meeter, NULL);
+	kgo_go(meeter, NULL);
+	latch_wait(&meet_done);
+	threads_after = read_threads();
+	return 0;
+}
+
+TEST(ms_started_on_demand)
+{
+	int status = -1;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	if (access("/sys/kernel/debug/gmp", R_OK))
+		SKIP(return, "/sys/kernel/debug/gmp unreadable (debugfs not mounted, or not root)");
+	setenv("GMPMAXPROCS", "2", 1);
+	ASSERT_EQ(0, kgo_run(meet_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	EXPECT_EQ(1, threads_alone);
+	EXPECT_EQ(2, meet_ok);
+	EXPECT_EQ(2, threads_after);
 }
 
 TEST_HARNESS_MAIN

@@ -95,6 +95,7 @@ TEST(before_create)
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOEXIT, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOSCHED, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_SCHEDULE, 0));
+	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_NEWM, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_WAKEP, 0));
 	/* Before the argument is even read. */
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOPARK, 0));
@@ -884,6 +885,38 @@ TEST(maxmcount_limit)
 	ASSERT_EQ(0, pthread_join(t, &ret));
 	EXPECT_EQ(-EAGAIN, (long)ret);
 	close(fd);
+}
+
+/*
+ * The template thread's call: work with an idle P and no parked M makes
+ * the kernel ask for one M (never more than idle P's), NEWM hands the
+ * request out once, a thread that could not be started is given back,
+ * and with nothing asked NEWM sleeps until a signal.
+ */
+TEST_F(inst, newm_requests)
+{
+	if (self->fd < 0)
+		return;
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_NEWM, 1UL << 32));
+	set_slot(&self->gtab[1], 0x401000, self->stack, 0);
+	set_slot(&self->gtab[2], 0x401000, self->stack, 0);
+	push_g(self->ring, self->spawn, 1, 0);
+	push_g(self->ring, self->spawn, 2, 0);
+	EXPECT_EQ(2, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(1, self->state->nmstarting);	/* one idle P: one M */
+	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(1, self->state->nmstarting);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_NEWM, 0));
+	EXPECT_EQ(1, self->state->nmstarting);
+
+	/* It could not be started: the kernel stops waiting for it. */
+	arm_alarm();
+	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->fd, GMP_IOC_NEWM, 1));
+	EXPECT_EQ(0, self->state->nmstarting);
+	/* The next wakep asks again. */
+	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(1, self->state->nmstarting);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_NEWM, 0));
 }
 
 TEST_HARNESS_MAIN

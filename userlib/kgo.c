@@ -338,17 +338,26 @@ static long gmp_ioctl(unsigned long cmd, unsigned long arg)
 }
 
 /*
- * Start an idle P on a parked M if the kernel has both and no M is
- * already spinning for work (Go's wakep).
+ * Start an idle P if there is one and no M is already spinning for work
+ * (Go's wakep): the kernel hands it to a parked M, or asks the template
+ * thread for a new M if none is parked and not enough are on their way.
  */
 static void wakep(void)
 {
+	const struct gmp_state *st = rt.state;
+	uint32_t npidle;
+
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with the kernel's */
-	if (__atomic_load_n(&rt.state->npidle, __ATOMIC_RELAXED) &&
-	    __atomic_load_n(&rt.state->nmidle, __ATOMIC_RELAXED) &&
-	    !__atomic_load_n(&rt.state->nmspinning, __ATOMIC_RELAXED))
+	npidle = __atomic_load_n(&st->npidle, __ATOMIC_RELAXED);
+	if (!npidle || __atomic_load_n(&st->nmspinning, __ATOMIC_RELAXED))
+		return;
+	if (__atomic_load_n(&st->nmidle, __ATOMIC_RELAXED) ||
+	    (__atomic_load_n(&st->nmstarting, __ATOMIC_RELAXED) < npidle &&
+	     __atomic_load_n(&st->mcount, __ATOMIC_RELAXED) < st->maxmcount))
 		gmp_ioctl(GMP_IOC_WAKEP, 0);
 }
+
+enum { RING_WAKEP, RING_DRAIN, RING_QUIET };
 
 /*
  * Hand G @gidx to the kernel to make runnable: the way in for a thread
@@ -356,7 +365,7 @@ static void wakep(void)
  * follows drains it into that P at once, and the kernel's runqputslow
  * moves half the queue to the global one, as Go's does.
  */
-static void ring_push(uint32_t gidx, uint32_t flags, bool drain)
+static void ring_push(uint32_t gidx, uint32_t flags, int then)
 {
 	uint32_t head, tail, entries = rt.ring->entries;
 
@@ -377,9 +386,9 @@ static void ring_push(uint32_t gidx, uint32_t flags, bool drain)
 	};
 	__atomic_store_n(&rt.ring->tail, tail + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&rt.ring_lock);
-	if (drain)
+	if (then == RING_DRAIN)
 		gmp_ioctl(GMP_IOC_WAKEP, 0);
-	else
+	else if (then == RING_WAKEP)
 		wakep();
 }
 
@@ -603,12 +612,12 @@ int kgo_go(void (*fn)(void *arg), void *arg)
 	__atomic_store_n(&gs->status, GMP_GRUNNABLE, __ATOMIC_RELEASE);
 
 	if (!cur) {			/* a thread with no P */
-		ring_push(g->gidx, 0, false);
+		ring_push(g->gidx, 0, RING_WAKEP);
 		return 0;
 	}
 	/* Go's newproc: into this P's runnext, then wake an idle P. */
 	if (!runqput_next(thisp(), g->gidx, &spill)) {
-		ring_push(spill, 0, true);
+		ring_push(spill, 0, RING_DRAIN);
 		return 0;
 	}
 	wakep();
@@ -670,9 +679,9 @@ static void goready(struct kgo_g *g, bool onp)
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GRUNNABLE,
 			 __ATOMIC_RELEASE);
 	if (!onp)
-		ring_push(g->gidx, 0, false);
+		ring_push(g->gidx, 0, RING_WAKEP);
 	else if (!runqput_next(thisp(), g->gidx, &spill))
-		ring_push(spill, 0, true);
+		ring_push(spill, 0, RING_DRAIN);
 }
 
 /*
@@ -813,6 +822,37 @@ static void *mthread(void *unused)
 	return NULL;
 }
 
+/*
+ * Go's template thread: a plain thread (never an M) that starts M's when
+ * the kernel asks for them, so M's appear as work does, up to one per P
+ * that has work (and more once M's block, with sysmon's hand-off).
+ */
+static void *templatethread(void *unused)
+{
+	pthread_attr_t attr;
+	uint32_t failed = 0;
+
+	(void)unused;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	for (;;) {
+		long n = gmp_ioctl(GMP_IOC_NEWM, failed);
+		pthread_t t;
+
+		failed = 0;
+		if (n == -EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		while (n-- > 0)
+			if (pthread_create(&t, &attr, mthread, NULL))
+				failed++;
+	}
+	pthread_attr_destroy(&attr);
+	return NULL;
+}
+
 static int env_long(const char *name, long lo, long hi, long *out)
 {
 	const char *v = getenv(name);
@@ -912,7 +952,8 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 {
 	struct kgo_g *g;
 	pthread_attr_t attr;
-	int r, i;
+	pthread_t t;
+	int r;
 
 	if (rt.running || rt.fd >= 0)
 		return -EBUSY;
@@ -934,21 +975,14 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	gslot(g->gidx)->sp = stack_top(g);
 	gslot(g->gidx)->arg = (uintptr_t)g;
 	gslot(g->gidx)->goid = g->goid;
-	ring_push(g->gidx, GMP_SPAWN_MAIN, false);
+	/* No wakep: the calling thread becomes M0 and runs it. */
+	ring_push(g->gidx, GMP_SPAWN_MAIN, RING_QUIET);
 
-	/* One M per P; the calling thread is M0. */
+	/* Other M's are started on demand by the template thread. */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
-	for (i = 1; i < rt.nprocs; i++) {
-		pthread_t t;
-
-		r = pthread_create(&t, &attr, mthread, NULL);
-		if (r) {
-			r = -r;
-			break;
-		}
-	}
+	r = -pthread_create(&t, &attr, templatethread, NULL);
 	pthread_attr_destroy(&attr);
 	if (r)
 		goto out;
