@@ -66,6 +66,11 @@ int gmp_create_check(struct gmp_create *c)
 		c->nprocs = num_online_cpus();
 	if (c->nprocs > GMP_NPROCS_MAX)
 		return -EINVAL;
+	if (!c->maxprocs)
+		c->maxprocs = clamp_t(u32, num_possible_cpus(), c->nprocs,
+				      GMP_NPROCS_MAX);
+	if (c->maxprocs < c->nprocs || c->maxprocs > GMP_NPROCS_MAX)
+		return -EINVAL;
 	if (!c->maxmcount)
 		c->maxmcount = GMP_MAXMCOUNT_DEFAULT;
 	if (c->maxmcount > GMP_MAXMCOUNT_MAX)
@@ -80,7 +85,7 @@ int gmp_create_check(struct gmp_create *c)
 	if (c->maxg < 2 || c->maxg > GMP_MAXG_MAX)
 		return -EINVAL;
 	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ;
-	c->sched_size = gmp_sched_area_size(c->nprocs, c->maxg, &c->gtab_off);
+	c->sched_size = gmp_sched_area_size(c->maxprocs, c->maxg, &c->gtab_off);
 	c->state_size = PAGE_ALIGN(sizeof(struct gmp_state));
 	c->ring_size = PAGE_ALIGN(GMP_RING_SPAWN_OFF +
 				  c->ring_entries * sizeof(struct gmp_spawn));
@@ -106,9 +111,9 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	int ret;
 
 	/* First: it sets up the locks gmp_sched_destroy() takes. */
-	ret = gmp_sched_init(s, c->nprocs, c->maxmcount);
+	ret = gmp_sched_init(s, c->nprocs, c->maxprocs, c->maxmcount);
 	if (!ret)
-		ret = gmp_gtab_init(s, c->nprocs, c->maxg);
+		ret = gmp_gtab_init(s, c->maxprocs, c->maxg);
 	if (!ret)
 		ret = gmp_region_alloc(&s->state_region, c->state_size,
 				       c->state_size);
@@ -118,7 +123,7 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	if (ret)
 		return ret;
 
-	for (i = 0; i < c->nprocs; i++)
+	for (i = 0; i < c->maxprocs; i++)
 		s->allp[i]->sh = (struct gmp_pshared *)s->sched_region.vaddr + i;
 	s->state = s->state_region.vaddr;
 	s->state->magic = GMP_STATE_MAGIC;
@@ -199,6 +204,11 @@ static long gmp_ioc_schedule(struct gmp_sched *s, unsigned long arg)
 	return arg ? -EINVAL : gmp_park_m(s, current_pt_regs());
 }
 
+static long gmp_ioc_procresize(struct gmp_sched *s, unsigned long arg)
+{
+	return arg > U32_MAX ? -EINVAL : gmp_procresize(s, arg);
+}
+
 static long gmp_ioc_newm(struct gmp_sched *s, unsigned long arg)
 {
 	return arg > U32_MAX ? -EINVAL : gmp_newm_ioctl(s, arg);
@@ -275,6 +285,11 @@ static const struct gmp_ioctl_def gmp_ioctls[] = {
 		.cmd = GMP_IOC_NEWM,
 		.needs_instance = true,
 		.fn = gmp_ioc_newm,
+	},
+	[GMP_IOC_NR_PROCRESIZE] = {
+		.cmd = GMP_IOC_PROCRESIZE,
+		.needs_instance = true,
+		.fn = gmp_ioc_procresize,
 	},
 };
 

@@ -60,6 +60,7 @@ struct gmp_gk {
 enum gmp_pstatus {
 	GMP_PIDLE,
 	GMP_PRUNNING,
+	GMP_PDEAD,		/* beyond nprocs, held by no M */
 };
 
 /*
@@ -109,8 +110,9 @@ struct gmp_sched {
 	struct mm_struct *mm;		/* the owner's, held with mmgrab */
 
 	spinlock_t lock;		/* sched.lock */
-	struct gmp_p **allp;
-	u32 nprocs;
+	struct gmp_p **allp;		/* maxprocs of them */
+	u32 nprocs;			/* in use: allp[0 .. nprocs - 1] */
+	u32 maxprocs;
 	struct gmp_p *pidle;		/* idle P's */
 	u32 npidle;
 	struct list_head midle;		/* parked M's */
@@ -206,7 +208,9 @@ void gmp_trace_instance_add(struct gmp_sched *s);
 void gmp_trace_instance_remove(struct gmp_sched *s);
 
 /* gmp_sched.c */
-int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount);
+int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxprocs,
+		   u32 maxmcount);
+long gmp_procresize(struct gmp_sched *s, u32 nprocs);
 void gmp_sched_destroy(struct gmp_sched *s);
 int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
 		const struct gmp_spawn *sp);

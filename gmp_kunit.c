@@ -231,10 +231,12 @@ static void gmp_create_defaults_test(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, c.features & GMP_FEAT_SPAWN_RING);
 	KUNIT_EXPECT_TRUE(test, c.features & GMP_FEAT_USER_RUNQ);
 	KUNIT_EXPECT_TRUE(test, IS_ALIGNED(c.gtab_off, PAGE_SIZE));
+	KUNIT_EXPECT_GE(test, c.maxprocs, c.nprocs);
+	KUNIT_EXPECT_GE(test, c.maxprocs, num_possible_cpus());
 	KUNIT_EXPECT_GE(test, c.gtab_off,
-			(u64)c.nprocs * sizeof(struct gmp_pshared));
+			(u64)c.maxprocs * sizeof(struct gmp_pshared));
 	KUNIT_EXPECT_EQ(test, c.sched_size,
-			gmp_sched_area_size(c.nprocs, c.maxg, &gtab_off));
+			gmp_sched_area_size(c.maxprocs, c.maxg, &gtab_off));
 	KUNIT_EXPECT_EQ(test, c.sched_size,
 			c.gtab_off + (u64)c.maxg * sizeof(struct gmp_gslot));
 }
@@ -263,6 +265,8 @@ static void gmp_create_bad_test(struct kunit *test)
 	EXPECT_BAD(c.ring_entries = GMP_RING_ENTRIES_MAX * 2);
 	EXPECT_BAD(c.maxg = 1);
 	EXPECT_BAD(c.maxg = GMP_MAXG_MAX + 1);
+	EXPECT_BAD(c.nprocs = 4; c.maxprocs = 2);
+	EXPECT_BAD(c.maxprocs = GMP_NPROCS_MAX + 1);
 #undef EXPECT_BAD
 }
 
@@ -298,7 +302,7 @@ static int runq_fixture_setup(struct kunit *test, struct runq_fixture *fx)
 	unsigned int pg;
 	int ret;
 
-	ret = gmp_sched_init(s, 2, 2);
+	ret = gmp_sched_init(s, 2, 2, 2);
 	if (!ret)
 		ret = gmp_gtab_init(s, 2, MAXG);
 	if (ret)

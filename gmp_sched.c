@@ -50,6 +50,33 @@ static struct gmp_p *pidleget(struct gmp_sched *s)
 	return pp;
 }
 
+/*
+ * Give back a P its M released: idle if it is still one of the nprocs,
+ * else (procresize took it away) dead, its goroutines moved to the global
+ * queue as Go's procresize moves a destroyed P's. sched.lock held; the
+ * caller owns the P's queue (it just released it, or nobody holds it).
+ */
+static void putp_locked(struct gmp_sched *s, struct gmp_p *pp)
+{
+	bool inherit;
+	u32 gidx;
+	int i;
+
+	lockdep_assert_held(&s->lock);
+	WRITE_ONCE(pp->sh->retire, 0);
+	if (pp->id < s->nprocs) {
+		pidleput(s, pp);
+		return;
+	}
+	for (i = 0; i <= GMP_RUNQ_SIZE; i++) {
+		gidx = gmp_runqget(s, pp, &inherit);
+		if (!gidx)
+			break;
+		gmp_globrunqput_locked(s, gidx);
+	}
+	pp->status = GMP_PDEAD;
+}
+
 static void acquirep(struct gmp_m *m, struct gmp_p *pp)
 {
 	m->p = pp;
@@ -176,6 +203,7 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->nkswitch, atomic64_read(&s->nkswitch));
 	WRITE_ONCE(st->nmspinning, atomic_read(&s->nmspinning));
 	WRITE_ONCE(st->nmstarting, READ_ONCE(s->nmstarting));
+	WRITE_ONCE(st->nprocs, READ_ONCE(s->nprocs));
 	WRITE_ONCE(st->exit_code, READ_ONCE(s->exit_code));
 	WRITE_ONCE(st->exiting, READ_ONCE(s->exiting));
 	spin_unlock(&s->lock);
@@ -236,7 +264,7 @@ static void gmp_m_to_g0(struct gmp_sched *s, struct gmp_m *m,
 {
 	if (m->p) {
 		spin_lock(&s->lock);
-		pidleput(s, releasep(m));
+		putp_locked(s, releasep(m));
 		spin_unlock(&s->lock);
 	}
 	gmp_arch_frame_load(regs, &m->g0);
@@ -249,7 +277,7 @@ static bool gmp_work_pending(struct gmp_sched *s)
 
 	if (READ_ONCE(s->runqsize) || gmp_ring_pending(s))
 		return true;
-	for (i = 0; i < s->nprocs; i++)
+	for (i = 0; i < READ_ONCE(s->nprocs); i++)
 		if (!gmp_runqempty(s->allp[i]))
 			return true;
 	return false;
@@ -285,7 +313,7 @@ u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 	}
 
 	/* Steal: four passes over the P's from a random start, runnext last. */
-	n = s->nprocs;
+	n = READ_ONCE(s->nprocs);
 	for (i = 0; n > 1 && i < 4 * n; i++) {
 		struct gmp_p *victim = s->allp[(prandom_u32_max(n) + i) % n];
 
@@ -310,7 +338,7 @@ EXPORT_SYMBOL_IF_KUNIT(gmp_findrunnable);
 
 static u32 gmp_spin(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 {
-	u32 busy = s->nprocs - READ_ONCE(s->npidle);
+	u32 busy = READ_ONCE(s->nprocs) - READ_ONCE(s->npidle);
 	u32 gidx = 0;
 	u64 deadline;
 
@@ -319,8 +347,9 @@ static u32 gmp_spin(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 	atomic_inc(&s->nmspinning);
 	gmp_publish_state(s);
 	deadline = ktime_get_ns() + GMP_SPIN_NS;
+	/* Not on a P procresize took away: the scheduling loop gives it back. */
 	while (!gidx && ktime_get_ns() < deadline && !READ_ONCE(s->exiting) &&
-	       !signal_pending(current)) {
+	       m->p->id < READ_ONCE(s->nprocs) && !signal_pending(current)) {
 		cpu_relax();
 		cond_resched();
 		gidx = gmp_findrunnable(s, m, inherit);
@@ -437,6 +466,13 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 			return -EINTR;
 		}
 		cond_resched();
+		/* procresize took this P away: give it back, take another. */
+		if (m->p && m->p->id >= READ_ONCE(s->nprocs)) {
+			spin_lock(&s->lock);
+			if (m->p->id >= s->nprocs)
+				putp_locked(s, releasep(m));
+			spin_unlock(&s->lock);
+		}
 		if (!m->p) {
 			struct gmp_p *pp;
 
@@ -477,7 +513,7 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 		 * for the next wakep (Go's findrunnable re-check).
 		 */
 		spin_lock(&s->lock);
-		pidleput(s, releasep(m));
+		putp_locked(s, releasep(m));
 		spin_unlock(&s->lock);
 		gmp_publish_state(s);
 		smp_mb(); /* npidle store before the work loads; pairs with wakers */
@@ -669,9 +705,53 @@ long gmp_newm_ioctl(struct gmp_sched *s, u32 failed)
 	return n;
 }
 
+/*
+ * GMP_IOC_PROCRESIZE (Go's procresize): use @nprocs P's from now on.
+ * Returns the previous number. An idle P taken away leaves the idle list
+ * and gives its goroutines to the global queue now; a held one is marked
+ * (pshared.retire) and its M gives it back at its next switch.
+ */
+long gmp_procresize(struct gmp_sched *s, u32 nprocs)
+{
+	struct gmp_p **link, *pp;
+	u32 old, i;
+
+	if (nprocs < 1 || nprocs > s->maxprocs)
+		return -EINVAL;
+	spin_lock(&s->lock);
+	old = s->nprocs;
+	WRITE_ONCE(s->nprocs, nprocs);
+	for (link = &s->pidle; (pp = *link);) {
+		if (pp->id < nprocs) {
+			link = &pp->link;
+			continue;
+		}
+		*link = pp->link;
+		pp->link = NULL;
+		WRITE_ONCE(s->npidle, s->npidle - 1);
+		putp_locked(s, pp);
+	}
+	for (i = nprocs; i < old; i++)
+		if (s->allp[i]->status == GMP_PRUNNING)
+			WRITE_ONCE(s->allp[i]->sh->retire, 1);
+	/* Given back: a dead P becomes idle, a held one simply stays. */
+	for (i = old; i < nprocs; i++) {
+		pp = s->allp[i];
+		WRITE_ONCE(pp->sh->retire, 0);
+		if (pp->status == GMP_PDEAD)
+			pidleput(s, pp);
+	}
+	spin_unlock(&s->lock);
+	gmp_publish_state(s);
+	if (gmp_work_pending(s))
+		gmp_wakep(s);
+	return old;
+}
+
 /* --- Instance set-up and tear-down ----------------------------------- */
 
-int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
+int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxprocs,
+		   u32 maxmcount)
 {
 	u32 i;
 
@@ -682,18 +762,20 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxmcount)
 	INIT_LIST_HEAD(&s->runq);
 	init_waitqueue_head(&s->newm_wait);
 	s->nprocs = nprocs;
+	s->maxprocs = maxprocs;
 	s->maxmcount = maxmcount;
 	if (gmp_waitq_init(s))
 		return -ENOMEM;
-	s->allp = kcalloc(nprocs, sizeof(*s->allp), GFP_KERNEL_ACCOUNT);
+	s->allp = kcalloc(maxprocs, sizeof(*s->allp), GFP_KERNEL_ACCOUNT);
 	if (!s->allp)
 		return -ENOMEM;
-	for (i = 0; i < nprocs; i++) {
+	for (i = 0; i < maxprocs; i++) {
 		s->allp[i] = kzalloc(sizeof(*s->allp[i]), GFP_KERNEL_ACCOUNT);
 		if (!s->allp[i])
 			return -ENOMEM;	/* gmp_sched_destroy() frees the rest */
 		s->allp[i]->id = i;
 		s->allp[i]->cpu = cpumask_local_spread(i, NUMA_NO_NODE);
+		s->allp[i]->status = GMP_PDEAD;	/* until pidleput */
 	}
 	/* Push in reverse so P0 is handed out first. */
 	spin_lock(&s->lock);
@@ -719,7 +801,7 @@ void gmp_sched_destroy(struct gmp_sched *s)
 	mutex_destroy(&s->ring_lock);
 	gmp_waitq_destroy(s);
 	if (s->allp) {
-		for (i = 0; i < s->nprocs; i++)
+		for (i = 0; i < s->maxprocs; i++)
 			kfree(s->allp[i]);
 		kfree(s->allp);
 	}

@@ -39,6 +39,7 @@
  * GMP_IOC_CREATE: make the scheduler instance of this open file. Once per
  * file; the calling process owns it (other processes get -EPERM). G table
  * index 0 is never a goroutine: at most maxg - 1 are live at once.
+ * maxprocs defaults to the larger of nprocs and the possible CPUs.
  */
 struct gmp_create {
 	__u32 size;		/* in: sizeof(struct gmp_create) */
@@ -53,7 +54,8 @@ struct gmp_create {
 	__u32 resv0;		/* in: must be zero */
 	__aligned_u64 sched_size; /* out: bytes to mmap at GMP_OFF_SCHED */
 	__aligned_u64 gtab_off;	/* out: offset of the G table in that area */
-	__aligned_u64 resv;	/* in: must be zero */
+	__u32 maxprocs;		/* in: P's PROCRESIZE may reach, 0 = default */
+	__u32 resv;		/* in: must be zero */
 };
 
 #define GMP_CREATE_SIZE_VER0	72	/* sizeof first published struct */
@@ -110,6 +112,11 @@ struct gmp_create {
  *		is one (Go's wakep). Returns how many goroutines it accepted,
  *		or -EINVAL if an entry it read was invalid (it is dropped; the
  *		valid ones are still taken). arg: 0.
+ * PROCRESIZE	change the number of P's (Go's procresize, GOMAXPROCS(n)) to
+ *		arg, 1 .. maxprocs; returns the previous number. A P taken
+ *		away while idle gives its run queue to the global queue at
+ *		once; one an M holds gets pshared.retire set, and its M
+ *		gives it back (queue and all) at its next switch.
  * NEWM		the template thread's call (Go's templateThread): wait until
  *		the scheduler wants more M's, for an idle P with work and no
  *		parked M to run it, then return how many threads to start,
@@ -134,6 +141,7 @@ enum gmp_ioc_nr {
 	GMP_IOC_NR_GOREADY,
 	GMP_IOC_NR_SCHEDULE,
 	GMP_IOC_NR_NEWM,
+	GMP_IOC_NR_PROCRESIZE,
 	GMP_IOC_NR_LAST
 };
 
@@ -147,6 +155,7 @@ enum gmp_ioc_nr {
 #define GMP_IOC_GOREADY		_IOW(GMP_IOC_MAGIC, GMP_IOC_NR_GOREADY, struct gmp_wait)
 #define GMP_IOC_SCHEDULE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_SCHEDULE)
 #define GMP_IOC_NEWM		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_NEWM)
+#define GMP_IOC_PROCRESIZE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_PROCRESIZE)
 
 /*
  * GOPARK and GOREADY: goroutines waiting on a key, futex style, without
@@ -212,7 +221,7 @@ struct gmp_spawn {
 
 /*
  * The scheduler area (mmap at GMP_OFF_SCHED, read-write, MAP_SHARED):
- * nprocs struct gmp_pshared, then at gtab_off the G table of maxg struct
+ * maxprocs struct gmp_pshared, then at gtab_off the G table of maxg struct
  * gmp_gslot. G table pages are allocated when first touched (by user
  * space, so mapping maxg slots costs only what is used). The kernel reads
  * everything here as untrusted: indices are bounds-checked, contexts are
@@ -235,7 +244,8 @@ struct gmp_pshared {
 	__u32 runnext;		/* a G index or 0 */
 	__u32 schedtick;	/* incremented at every goroutine switch */
 	__u32 curg;		/* the goroutine its M runs, or 0 */
-	__u32 resv1[12];
+	__u32 retire;		/* kernel: give this P back (procresize) */
+	__u32 resv1[11];
 	__u32 runq[GMP_RUNQ_SIZE];
 };
 

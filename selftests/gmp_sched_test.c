@@ -508,4 +508,126 @@ TEST(ms_started_on_demand)
 	EXPECT_EQ(2, threads_after);
 }
 
+/*
+ * Go's GOMAXPROCS at run time (procresize). Two "partners" can only meet
+ * by running at once: each arrives, waits (without yielding) for the
+ * other, and leaves again if it does not come in time, so on one P they
+ * never meet and on two they do.
+ */
+static uint32_t partners;
+static int partners_met;
+static struct latch partners_done = { .target = 2 };
+
+static void partner(void *arg)
+{
+	long wait_s = (long)(intptr_t)arg;
+	struct timespec t0, t;
+
+	__atomic_add_fetch(&partners, 1, __ATOMIC_ACQ_REL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (__atomic_load_n(&partners, __ATOMIC_ACQUIRE) >= 2) {
+			__atomic_add_fetch(&partners_met, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec >= wait_s) {
+			__atomic_sub_fetch(&partners, 1, __ATOMIC_ACQ_REL);
+			break;
+		}
+	}
+	latch_done(&partners_done);
+}
+
+static int gomaxprocs_before, gomaxprocs_ret, gomaxprocs_after, gomaxprocs_bad;
+static int met_on_one;
+
+/* P = 1, then 2: the partners meet only after the resize. */
+static int grow_main(void *arg)
+{
+	(void)arg;
+	gomaxprocs_before = kgo_gomaxprocs(0);
+	gomaxprocs_bad = kgo_gomaxprocs(100000);
+	kgo_go(partner, (void *)2L);
+	kgo_go(partner, (void *)2L);
+	latch_wait(&partners_done);
+	met_on_one = partners_met;
+
+	gomaxprocs_ret = kgo_gomaxprocs(2);
+	gomaxprocs_after = kgo_nprocs();
+	partners = 0;
+	partners_met = 0;
+	partners_done.count = 0;
+	partners_done.open = 0;
+	kgo_go(partner, (void *)20L);
+	kgo_go(partner, (void *)20L);
+	latch_wait(&partners_done);
+	return 0;
+}
+
+TEST(gomaxprocs_grows)
+{
+	int status = -1;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	setenv("GMPMAXPROCS", "1", 1);
+	ASSERT_EQ(0, kgo_run(grow_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	EXPECT_EQ(1, gomaxprocs_before);
+	EXPECT_EQ(-EINVAL, gomaxprocs_bad);
+	EXPECT_EQ(0, met_on_one);
+	EXPECT_EQ(1, gomaxprocs_ret);
+	EXPECT_EQ(2, gomaxprocs_after);
+	EXPECT_EQ(2, partners_met);
+}
+
+/*
+ * P = 2, then 1 while goroutines are queued on both P's and running:
+ * every goroutine still runs to its end (the taken P's queue goes to the
+ * global queue), and afterwards partners cannot meet.
+ */
+#define NSHRINK 16
+static struct latch shrink_done = { .target = NSHRINK };
+
+static void shrink_worker(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 100; i++)
+		kgo_yield();
+	latch_done(&shrink_done);
+}
+
+static int shrink_main(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < NSHRINK; i++)
+		kgo_go(shrink_worker, NULL);
+	kgo_yield();
+	gomaxprocs_ret = kgo_gomaxprocs(1);
+	gomaxprocs_after = kgo_nprocs();
+	latch_wait(&shrink_done);
+	kgo_go(partner, (void *)2L);
+	kgo_go(partner, (void *)2L);
+	latch_wait(&partners_done);
+	return 0;
+}
+
+TEST(gomaxprocs_shrinks)
+{
+	int status = -1;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	setenv("GMPMAXPROCS", "2", 1);
+	ASSERT_EQ(0, kgo_run(shrink_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	EXPECT_EQ(2, gomaxprocs_ret);
+	EXPECT_EQ(1, gomaxprocs_after);
+	EXPECT_EQ(NSHRINK, (int)shrink_done.count);
+	EXPECT_EQ(0, partners_met);
+}
+
 TEST_HARNESS_MAIN

@@ -112,13 +112,13 @@ TEST(before_create)
 /* --- GMP_IOC_CREATE ----------------------------------------------------- */
 
 /*
- * The scheduler area a create reports: nprocs P's public halves, then the
+ * The scheduler area a create reports: maxprocs P's public halves, then the
  * G table on a page boundary, ending where maxg slots (page-rounded) end.
  */
 static void check_sched_layout(struct __test_metadata *_metadata,
 			       const struct gmp_create *c)
 {
-	uint64_t pshared = (uint64_t)c->nprocs * sizeof(struct gmp_pshared);
+	uint64_t pshared = (uint64_t)c->maxprocs * sizeof(struct gmp_pshared);
 	uint64_t gtab = PAGE_UP((uint64_t)c->maxg * sizeof(struct gmp_gslot));
 
 	EXPECT_EQ(0, c->gtab_off % PAGE_SZ);
@@ -205,6 +205,8 @@ TEST(create_fields)
 	EXPECT_CREATE_EINVAL(c.flags = 1);
 	EXPECT_CREATE_EINVAL(c.resv0 = 1);
 	EXPECT_CREATE_EINVAL(c.resv = 1);
+	EXPECT_CREATE_EINVAL(c.nprocs = 2; c.maxprocs = 1);
+	EXPECT_CREATE_EINVAL(c.maxprocs = GMP_NPROCS_MAX + 1);
 	/* Out fields come in as zero. */
 	EXPECT_CREATE_EINVAL(c.features = GMP_FEAT_SPAWN_RING);
 	EXPECT_CREATE_EINVAL(c.state_size = 4096);
@@ -917,6 +919,46 @@ TEST_F(inst, newm_requests)
 	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
 	EXPECT_EQ(1, self->state->nmstarting);
 	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_NEWM, 0));
+}
+
+/*
+ * PROCRESIZE: 1 .. maxprocs (by default at least the possible CPUs);
+ * it returns the old count and the state page follows. An idle P taken
+ * away hands the goroutines in its queue to the global queue at once.
+ */
+TEST_F(inst, procresize)
+{
+	struct gmp_pshared *p1 = &self->p0[1];
+	int i;
+
+	if (self->fd < 0)
+		return;
+	ASSERT_LE(2, self->c.maxprocs);
+	EXPECT_LE(sysconf(_SC_NPROCESSORS_CONF), self->c.maxprocs);
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_PROCRESIZE, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_PROCRESIZE,
+				     self->c.maxprocs + 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_PROCRESIZE, 1UL << 32));
+
+	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_PROCRESIZE, 2));
+	EXPECT_EQ(2, self->state->nprocs);
+	EXPECT_EQ(2, self->state->npidle);
+
+	/* Two goroutines in the new P's queue (nobody holds it). */
+	for (i = 1; i <= 2; i++) {
+		set_slot(&self->gtab[i], 0x401000, self->stack, 0);
+		self->gtab[i].status = GMP_GRUNNABLE;
+		p1->runq[i - 1] = i;
+	}
+	__atomic_store_n(&p1->runqtail, p1->runqhead + 2, __ATOMIC_RELEASE);
+
+	EXPECT_EQ(2, gmp_ioctl_ret(self->fd, GMP_IOC_PROCRESIZE, 1));
+	EXPECT_EQ(1, self->state->nprocs);
+	EXPECT_EQ(1, self->state->npidle);
+	EXPECT_EQ(2, self->state->runqsize);
+	EXPECT_EQ(p1->runqtail, p1->runqhead);
+	EXPECT_EQ(0, self->state->nbadg);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_PROCRESIZE, 1));
 }
 
 TEST_HARNESS_MAIN

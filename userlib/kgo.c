@@ -518,7 +518,8 @@ static void gosched_m(void *arg)
 	uint32_t tick = pp->schedtick + 1, next;
 
 	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
-	if (tick % 61 != 0) {
+	/* Every 61st tick, or with the P taken away, the kernel picks. */
+	if (tick % 61 != 0 && !__atomic_load_n(&pp->retire, __ATOMIC_RELAXED)) {
 		next = runqget(pp);
 		if (next) {
 			__atomic_store_n(&gslot(g->gidx)->status,
@@ -549,7 +550,7 @@ static void goexit0(void *arg)
 	setg(NULL);
 	stack_put(g);		/* we are off its stack: g0 */
 	pp = thisp();
-	next = runqget(pp);
+	next = __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) ? 0 : runqget(pp);
 	if (next) {
 		__atomic_store_n(&pp->schedtick, pp->schedtick + 1,
 				 __ATOMIC_RELAXED);
@@ -713,7 +714,7 @@ static void park_m(void *arg)
 	/* From here a readier may run @g on any M: we are on g0. */
 	waitq_unlock(q);
 
-	next = runqget(pp);
+	next = __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) ? 0 : runqget(pp);
 	if (next) {
 		__atomic_store_n(&pp->schedtick, pp->schedtick + 1,
 				 __ATOMIC_RELAXED);
@@ -787,7 +788,17 @@ uint64_t kgo_id(void)
 
 int kgo_nprocs(void)
 {
-	return rt.running ? rt.nprocs : 0;
+	return rt.running ? (int)__atomic_load_n(&rt.state->nprocs,
+						 __ATOMIC_RELAXED) : 0;
+}
+
+int kgo_gomaxprocs(int n)
+{
+	if (!rt.running)
+		return -ENXIO;
+	if (n < 1)
+		return kgo_nprocs();
+	return (int)gmp_ioctl(GMP_IOC_PROCRESIZE, (unsigned int)n);
 }
 
 /* --- M's and start-up ------------------------------------------------------ */

@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define KGO_VERSION_MAJOR	0
-#define KGO_VERSION_MINOR	1
+#define KGO_VERSION_MINOR	2
 
 /* The default goroutine stack size, and the environment knob for it. */
 #define KGO_STACK_SIZE_DEFAULT	(64 * 1024)
@@ -102,6 +102,15 @@ uint64_t kgo_id(void);
 
 /* The number of P's (Go's GOMAXPROCS), 0 before kgo_run(). */
 int kgo_nprocs(void);
+
+/*
+ * Go's runtime.GOMAXPROCS: use @n P's from now on and return the previous
+ * number; @n < 1 only returns the current one. At most the instance's
+ * maxprocs (the larger of GMPMAXPROCS and the possible CPUs): else
+ * -EINVAL; -ENXIO outside kgo_run(). A goroutine running on a P taken
+ * away gives it up at its next yield, park or exit.
+ */
+int kgo_gomaxprocs(int n);
 
 #ifdef __cplusplus
 }
