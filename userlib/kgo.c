@@ -89,12 +89,17 @@ static struct {
 
 /*
  * Per M (thread): the goroutine it runs, the P it holds while it does,
- * and its g0 stack, where switches that give up the current goroutine's
- * stack run (Go's mcall).
+ * its g0 stack, where switches that give up the current goroutine's stack
+ * run (Go's mcall), and where its errno lives.
  */
-static __thread struct kgo_g *tls_curg;
-static __thread uint32_t tls_p;
-static __thread char *tls_g0;
+struct kgo_m {
+	struct kgo_g *curg;
+	uint32_t p;
+	char *g0;
+	int *errnop;
+};
+
+static __thread struct kgo_m tls_m;
 
 #define KGO_G0_STACK	(64 * 1024)
 
@@ -106,49 +111,23 @@ void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 	__attribute__((noreturn, visibility("hidden")));
 extern char kgo_gostart[] __attribute__((visibility("hidden")));
 
-static KGO_TLS_ACCESSOR struct kgo_g *getg(void)
-{
-	return tls_curg;
-}
-
-static KGO_TLS_ACCESSOR void setg(struct kgo_g *g)
-{
-	tls_curg = g;
-}
-
-static KGO_TLS_ACCESSOR uint32_t getp(void)
-{
-	return tls_p;
-}
-
-static KGO_TLS_ACCESSOR void setp(uint32_t pid)
-{
-	tls_p = pid;
-}
-
-static KGO_TLS_ACCESSOR char *getg0(void)
-{
-	return tls_g0;
-}
-
-/* Also keeps the compiler from dropping a store only the kernel's "call" reads. */
-static KGO_TLS_ACCESSOR void setg0(char *g0)
-{
-	tls_g0 = g0;
-}
-
 /*
- * errno is thread-local too, and glibc's __errno_location() is declared
- * const: the compiler may reuse the old M's errno address after a switch.
+ * The running thread's M. A goroutine may come back from a switch on
+ * another thread, and the compiler assumes a function never changes
+ * threads: it may keep a TLS address (errno's too: glibc declares
+ * __errno_location() const) across the switch. So every access after a
+ * possible switch first calls getm() again, which the compiler may
+ * neither inline nor analyse; between switches the pointer is good.
  */
-static KGO_TLS_ACCESSOR int get_errno(void)
+static KGO_TLS_ACCESSOR struct kgo_m *getm(void)
 {
-	return errno;
+	return &tls_m;
 }
 
-static KGO_TLS_ACCESSOR void set_errno(int e)
+
+static struct kgo_g *getg(void)
 {
-	errno = e;
+	return getm()->curg;
 }
 
 static __attribute__((noreturn, format(printf, 1, 2)))
@@ -401,7 +380,7 @@ static void ring_push(uint32_t gidx, uint32_t flags, int then)
  */
 static inline struct gmp_pshared *thisp(void)
 {
-	return &rt.allp[getp()];
+	return &rt.allp[getm()->p];
 }
 
 static inline struct gmp_gslot *gslot(uint32_t gidx)
@@ -468,7 +447,7 @@ static __attribute__((noreturn)) void execute(struct gmp_pshared *pp,
 
 	__atomic_store_n(&gs->status, GMP_GRUNNING, __ATOMIC_RELAXED);
 	__atomic_store_n(&pp->curg, gidx, __ATOMIC_RELAXED);
-	kgo_gogo(gs, getp(), gidx);
+	kgo_gogo(gs, getm()->p, gidx);
 }
 
 /* --- Goroutines ----------------------------------------------------------- */
@@ -486,13 +465,18 @@ static __attribute__((noreturn)) void kfatal_ioctl(const char *what, long r)
  */
 static void mcall(const char *who, void (*fn)(void *), struct kgo_g *g)
 {
-	int saved_errno = get_errno();
+	struct kgo_m *m = getm();
+	int saved_errno;
+	uint32_t pid;
 
 	if (!g)
 		kgo_fatal("%s called outside a goroutine", who);
-	setp(kgo_mcall(gslot(g->gidx), fn, g, getg0()));
-	setg(g);
-	set_errno(saved_errno);
+	saved_errno = *m->errnop;
+	pid = kgo_mcall(gslot(g->gidx), fn, g, m->g0);
+	m = getm();		/* maybe another thread now */
+	m->p = pid;
+	m->curg = g;
+	*m->errnop = saved_errno;
 }
 
 /* On g0: the kernel finds this M another goroutine (does not return). */
@@ -547,7 +531,7 @@ static void goexit0(void *arg)
 	if (g->main_fn)	/* the kernel ends the instance */
 		kschedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
-	setg(NULL);
+	getm()->curg = NULL;
 	stack_put(g);		/* we are off its stack: g0 */
 	pp = thisp();
 	next = __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) ? 0 : runqget(pp);
@@ -570,9 +554,11 @@ static __attribute__((noreturn)) void goexit(struct kgo_g *g, int status)
 
 void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 {
+	struct kgo_m *m = getm();
+
 	(void)gidx;
-	setp(pid);
-	setg(g);
+	m->p = pid;
+	m->curg = g;
 	if (g->main_fn)
 		goexit(g, g->main_fn(g->arg));
 	g->fn(g->arg);
@@ -811,12 +797,13 @@ static int mstart(void)
 
 	if (!g0)
 		return -ENOMEM;
+	getm()->errnop = &errno;
 	/* The top, 16-byte aligned, for kgo_mcall's call. */
-	setg0((char *)(((uintptr_t)g0 + KGO_G0_STACK) & ~(uintptr_t)15));
+	getm()->g0 = (char *)(((uintptr_t)g0 + KGO_G0_STACK) & ~(uintptr_t)15);
 	do {
 		r = gmp_ioctl(GMP_IOC_MSTART, 0);
 	} while (r == -EINTR);
-	setg0(NULL);
+	getm()->g0 = NULL;
 	free(g0);
 	return (int)r;
 }
