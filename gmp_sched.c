@@ -614,18 +614,31 @@ u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
 	return *gsp ? gidx : 0;
 }
 
+/*
+ * The calling M and the goroutine it runs, for GOEXIT and GOSCHED: NULL
+ * if the caller is no M running goroutines or its curg is no goroutine.
+ */
+static struct gmp_m *gmp_m_curg(struct gmp_sched *s, u32 *gidx,
+				struct gmp_gslot **gsp)
+{
+	struct gmp_m *m = gmp_m_running(s);
+	struct gmp_gk *gk;
+
+	if (!m)
+		return NULL;
+	*gidx = gmp_curg(s, m, gsp, &gk);
+	return *gidx ? m : NULL;
+}
+
 /* GMP_IOC_GOEXIT: the calling goroutine is done (Go's goexit0). */
 long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 {
-	struct gmp_m *m = gmp_m_running(s);
 	struct gmp_gslot *gs;
-	struct gmp_gk *gk;
+	struct gmp_m *m;
 	u32 gidx;
 
+	m = gmp_m_curg(s, &gidx, &gs);
 	if (!m)
-		return -EINVAL;
-	gidx = gmp_curg(s, m, &gs, &gk);
-	if (!gidx)
 		return -EINVAL;
 	WRITE_ONCE(gs->status, GMP_GDEAD);
 	if (gidx == READ_ONCE(s->maing))
@@ -636,15 +649,12 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 /* GMP_IOC_GOSCHED: yield through the kernel (Go's goschedImpl). */
 long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
 {
-	struct gmp_m *m = gmp_m_running(s);
 	struct gmp_gslot *gs;
-	struct gmp_gk *gk;
+	struct gmp_m *m;
 	u32 gidx;
 
+	m = gmp_m_curg(s, &gidx, &gs);
 	if (!m)
-		return -EINVAL;
-	gidx = gmp_curg(s, m, &gs, &gk);
-	if (!gidx)
 		return -EINVAL;
 	/* Its context is saved: once queued, another M may run it at once. */
 	WRITE_ONCE(gs->status, GMP_GRUNNABLE);

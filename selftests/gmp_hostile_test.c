@@ -91,6 +91,10 @@ static int hostile_fd;
 static struct gmp_pshared *hostile_p0;
 static uint32_t hostile_maxg;
 static int hostile_phase;
+static struct gmp_gslot *hostile_gtab;
+static char *hostile_stacks;
+static struct gmp_ring *hostile_ring;
+static struct gmp_spawn *hostile_spawn;
 static void (*hostile_fn)(uint32_t gidx);
 void hostile_entry(void);
 void hostile_main(void *arg, uint32_t pid, uint32_t gidx)
@@ -130,6 +134,10 @@ static void run_main(struct __test_metadata *_metadata,
 {
 	hostile_fd = self->fd;
 	hostile_p0 = self->p0;
+	hostile_gtab = self->gtab;
+	hostile_stacks = self->stacks;
+	hostile_ring = self->ring;
+	hostile_spawn = self->spawn;
 	hostile_maxg = self->c.maxg;
 	hostile_fn = fn;
 	set_slot(&self->gtab[1], (uintptr_t)hostile_entry, self->stacks);
@@ -181,10 +189,6 @@ TEST_F(hostile, forged_indices_dropped)
 }
 
 /* Contexts that are no user addresses: dropped when run. */
-static struct gmp_gslot *hostile_gtab;
-static char *hostile_stacks;
-static struct gmp_ring *hostile_ring;
-static struct gmp_spawn *hostile_spawn;
 
 static void forge_contexts(uint32_t gidx)
 {
@@ -206,10 +210,6 @@ TEST_F(hostile, bad_context_dropped)
 {
 	if (self->fd < 0)
 		return;
-	hostile_gtab = self->gtab;
-	hostile_stacks = self->stacks;
-	hostile_ring = self->ring;
-	hostile_spawn = self->spawn;
 	run_main(_metadata, self, forge_contexts);
 	EXPECT_EQ(3, self->state->nspawned);
 	EXPECT_EQ(2, self->state->nbadg);
@@ -280,10 +280,6 @@ TEST_F(hostile, same_g_twice_runs_once)
 {
 	if (self->fd < 0)
 		return;
-	hostile_gtab = self->gtab;
-	hostile_stacks = self->stacks;
-	hostile_ring = self->ring;
-	hostile_spawn = self->spawn;
 	run_main(_metadata, self, forge_twice);
 	EXPECT_EQ(1, twice_runs);
 	EXPECT_EQ(1, self->state->nbadg);

@@ -444,29 +444,14 @@ TEST(yield_stays_in_user_space)
 /*
  * M's are started on demand (Go's template thread): while main runs alone
  * there is one M; two goroutines that can only meet by running at once
- * make the kernel ask for a second, and get it.
+ * (partner(), below) make the kernel ask for a second, and get it.
  */
-static uint32_t meet_arrived;
-static int meet_ok;
 static unsigned int threads_alone = 99, threads_after = 99;
-static struct latch meet_done = { .target = 2 };
 
-static void meeter(void *arg)
-{
-	struct timespec t0, t;
-
-	(void)arg;
-	__atomic_add_fetch(&meet_arrived, 1, __ATOMIC_ACQ_REL);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		if (__atomic_load_n(&meet_arrived, __ATOMIC_ACQUIRE) >= 2) {
-			__atomic_add_fetch(&meet_ok, 1, __ATOMIC_RELAXED);
-			break;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-	} while (t.tv_sec - t0.tv_sec < 20);	/* no yield: needs two M's */
-	latch_done(&meet_done);
-}
+static void partner(void *arg);
+static uint32_t partners;
+static int partners_met;
+static struct latch partners_done = { .target = 2 };
 
 static unsigned int read_threads(void)
 {
@@ -486,9 +471,9 @@ static int meet_main(void *arg)
 {
 	(void)arg;
 	threads_alone = read_threads();
-	kgo_go(meeter, NULL);
-	kgo_go(meeter, NULL);
-	latch_wait(&meet_done);
+	kgo_go(partner, (void *)20L);
+	kgo_go(partner, (void *)20L);
+	latch_wait(&partners_done);
 	threads_after = read_threads();
 	return 0;
 }
@@ -504,7 +489,7 @@ TEST(ms_started_on_demand)
 	ASSERT_EQ(0, kgo_run(meet_main, NULL, &status));
 	ASSERT_EQ(0, status);
 	EXPECT_EQ(1, threads_alone);
-	EXPECT_EQ(2, meet_ok);
+	EXPECT_EQ(2, partners_met);
 	EXPECT_EQ(2, threads_after);
 }
 
@@ -514,10 +499,6 @@ TEST(ms_started_on_demand)
  * other, and leaves again if it does not come in time, so on one P they
  * never meet and on two they do.
  */
-static uint32_t partners;
-static int partners_met;
-static struct latch partners_done = { .target = 2 };
-
 static void partner(void *arg)
 {
 	long wait_s = (long)(intptr_t)arg;

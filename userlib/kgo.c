@@ -521,28 +521,37 @@ void kgo_yield(void)
 	mcall("kgo_yield", gosched_m, getg());
 }
 
-/* On g0 (Go's goexit0): free @g, run the next local goroutine. */
-static void goexit0(void *arg)
+/*
+ * On g0, the current goroutine put away (dead or parked): run the next
+ * one of this P's queue, or, with none or the P taken away, let the
+ * kernel find this M one (Go's schedule after park_m and goexit0).
+ */
+static __attribute__((noreturn)) void schedule_next(struct gmp_pshared *pp)
 {
-	struct kgo_g *g = arg;
-	struct gmp_pshared *pp;
 	uint32_t next;
 
-	if (g->main_fn)	/* the kernel ends the instance */
-		kschedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
-	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
-	getm()->curg = NULL;
-	stack_put(g);		/* we are off its stack: g0 */
-	pp = thisp();
 	next = __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) ? 0 : runqget(pp);
 	if (next) {
 		__atomic_store_n(&pp->schedtick, pp->schedtick + 1,
 				 __ATOMIC_RELAXED);
 		execute(pp, next);
 	}
-	/* Not GOEXIT: its slot may be someone else's already. */
 	__atomic_store_n(&pp->curg, 0, __ATOMIC_RELAXED);
 	kschedule(GMP_IOC_SCHEDULE, 0);
+}
+
+/* On g0 (Go's goexit0): free @g, run the next local goroutine. */
+static void goexit0(void *arg)
+{
+	struct kgo_g *g = arg;
+
+	if (g->main_fn)	/* the kernel ends the instance */
+		kschedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
+	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
+	getm()->curg = NULL;
+	stack_put(g);		/* we are off its stack: g0 */
+	/* Not GOEXIT then: its slot may be someone else's already. */
+	schedule_next(thisp());
 }
 
 static __attribute__((noreturn)) void goexit(struct kgo_g *g, int status)
@@ -681,7 +690,6 @@ static void park_m(void *arg)
 	struct kgo_g *g = arg;
 	struct kgo_waitq *q = waitq_of(g->park_addr);
 	struct gmp_pshared *pp = thisp();
-	uint32_t next;
 
 	waitq_lock(q);
 	if (__atomic_load_n(g->park_addr, __ATOMIC_ACQUIRE) != g->park_val) {
@@ -699,15 +707,7 @@ static void park_m(void *arg)
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GWAITING, __ATOMIC_RELAXED);
 	/* From here a readier may run @g on any M: we are on g0. */
 	waitq_unlock(q);
-
-	next = __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) ? 0 : runqget(pp);
-	if (next) {
-		__atomic_store_n(&pp->schedtick, pp->schedtick + 1,
-				 __ATOMIC_RELAXED);
-		execute(pp, next);
-	}
-	__atomic_store_n(&pp->curg, 0, __ATOMIC_RELAXED);
-	kschedule(GMP_IOC_SCHEDULE, 0);
+	schedule_next(pp);
 }
 
 int kgo_park(const uint32_t *addr, uint32_t val)
