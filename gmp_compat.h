@@ -8,7 +8,9 @@
 #ifndef _GMP_COMPAT_H
 #define _GMP_COMPAT_H
 
+#include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/sched.h>
 
 /* vm_flags became read-only behind vm_flags_set()/vm_flags_clear() in 6.3. */
 static inline void gmp_vma_flags_set(struct vm_area_struct *vma,
@@ -29,6 +31,47 @@ static inline void gmp_vma_flags_clear(struct vm_area_struct *vma,
 #else
 	vma->vm_flags &= ~flags;
 #endif
+}
+
+/*
+ * Take a reference to @f unless its last one is already gone (it is being
+ * released). The count became a file_ref_t in 6.13.
+ */
+static inline bool gmp_get_file_live(struct file *f)
+{
+#ifdef GMP_HAVE_FILE_REF
+	return file_ref_get(&f->f_ref);
+#else
+	return atomic_long_inc_not_zero(&f->f_count);
+#endif
+}
+
+/*
+ * Is @t off its CPU because it blocked (asleep in a system call, say),
+ * rather than preempted or about to run? 6.1 tells by on_rq; 6.12 has
+ * task_is_runnable() for it.
+ */
+static inline bool gmp_task_blocked(struct task_struct *t)
+{
+#ifdef GMP_HAVE_TASK_IS_RUNNABLE
+	return !task_is_runnable(t);
+#else
+	return !READ_ONCE(t->on_rq);
+#endif
+}
+
+/*
+ * Preempt notifiers (the blocking hand-off) exist when something selects
+ * them: KVM does, in Debian's kernels.
+ */
+#ifdef CONFIG_PREEMPT_NOTIFIERS
+#define GMP_HAVE_PREEMPT_NOTIFIERS 1
+#endif
+
+/* Is the current task in its last switch? (task_struct.state until 5.14.) */
+static inline bool gmp_current_dead(void)
+{
+	return READ_ONCE(current->__state) == TASK_DEAD;
 }
 
 #endif /* _GMP_COMPAT_H */

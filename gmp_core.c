@@ -32,7 +32,9 @@
 
 static void __maybe_unused gmp_uapi_pins(void)
 {
-	BUILD_BUG_ON(sizeof(struct gmp_create) != GMP_CREATE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct gmp_create) != GMP_CREATE_SIZE_VER1);
+	BUILD_BUG_ON(offsetof(struct gmp_create, preempt_pc) !=
+		     GMP_CREATE_SIZE_VER0);
 	BUILD_BUG_ON(offsetof(struct gmp_create, state_size) != 24);
 	BUILD_BUG_ON(sizeof(struct gmp_ring) != GMP_RING_SPAWN_OFF);
 	BUILD_BUG_ON(offsetof(struct gmp_ring, tail) != 64);
@@ -57,7 +59,13 @@ static void __maybe_unused gmp_uapi_pins(void)
  */
 int gmp_create_check(struct gmp_create *c)
 {
-	if (c->flags || c->resv0 || c->resv)
+	if (c->flags || c->resv0 || c->resv || c->resv1)
+		return -EINVAL;
+	if (c->preempt_pc && !gmp_user_addr_ok(c->preempt_pc))
+		return -EINVAL;
+	if (!c->slice_us)
+		c->slice_us = GMP_SLICE_US_DEFAULT;
+	if (c->slice_us < GMP_SLICE_US_MIN || c->slice_us > GMP_SLICE_US_MAX)
 		return -EINVAL;
 	if (c->features || c->state_size || c->ring_size || c->sched_size ||
 	    c->gtab_off)
@@ -84,7 +92,10 @@ int gmp_create_check(struct gmp_create *c)
 		c->maxg = GMP_MAXG_DEFAULT;
 	if (c->maxg < 2 || c->maxg > GMP_MAXG_MAX)
 		return -EINVAL;
-	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ;
+	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ |
+		      GMP_FEAT_PREEMPT;
+	if (gmp_handoff_supported())
+		c->features |= GMP_FEAT_HANDOFF;
 	c->sched_size = gmp_sched_area_size(c->maxprocs, c->maxg, &c->gtab_off);
 	c->state_size = PAGE_ALIGN(sizeof(struct gmp_state));
 	c->ring_size = PAGE_ALIGN(GMP_RING_SPAWN_OFF +
@@ -95,6 +106,7 @@ EXPORT_SYMBOL_IF_KUNIT(gmp_create_check);
 
 static void gmp_instance_free(struct gmp_sched *s)
 {
+	gmp_sysmon_stop(s);
 	gmp_trace_instance_remove(s);
 	gmp_sched_destroy(s);
 	gmp_gtab_destroy(s);
@@ -135,11 +147,14 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	s->ring->mask = c->ring_entries - 1;
 	s->spawn = s->ring_region.vaddr + GMP_RING_SPAWN_OFF;
 	s->ring_entries = c->ring_entries;
+	s->preempt_pc = c->preempt_pc;
+	s->handoff = c->preempt_pc && (c->features & GMP_FEAT_HANDOFF);
+	s->slice_ns = (u64)c->slice_us * NSEC_PER_USEC;
 	s->mm = current->mm;
 	mmgrab(s->mm);
 	gmp_publish_state(s);
 	gmp_trace_instance_add(s);
-	return 0;
+	return gmp_sysmon_start(s);
 }
 
 static long gmp_ioc_create(struct gmp_sched *s, unsigned long arg)
@@ -184,7 +199,12 @@ out:
 
 static long gmp_ioc_mstart(struct gmp_sched *s, unsigned long arg)
 {
-	return arg ? -EINVAL : gmp_mstart(s, current_pt_regs());
+	u32 __user *locks = (u32 __user *)arg;
+
+	if (!IS_ALIGNED(arg, sizeof(u32)) ||
+	    (arg && !access_ok(locks, sizeof(*locks))))
+		return -EINVAL;
+	return gmp_mstart(s, current_pt_regs(), locks);
 }
 
 static long gmp_ioc_goexit(struct gmp_sched *s, unsigned long arg)
@@ -309,7 +329,8 @@ static long gmp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct gmp_sched *s = file->private_data;
 	const struct gmp_ioctl_def *def;
 	unsigned int nr = _IOC_NR(cmd);
-	int ret;
+	struct gmp_m *m;
+	long ret;
 
 	BUILD_BUG_ON(ARRAY_SIZE(gmp_ioctls) != GMP_IOC_NR_LAST);
 	if (_IOC_TYPE(cmd) != GMP_IOC_MAGIC || nr >= GMP_IOC_NR_LAST)
@@ -317,12 +338,21 @@ static long gmp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	def = &gmp_ioctls[array_index_nospec(nr, GMP_IOC_NR_LAST)];
 	if (cmd != def->cmd)
 		return -ENOTTY;
-	if (def->needs_instance) {
-		ret = gmp_instance_access(s);
-		if (ret)
-			return ret;
-	}
-	return def->fn(s, arg);
+	if (!def->needs_instance)
+		return def->fn(s, arg);
+	ret = gmp_instance_access(s);
+	if (ret)
+		return ret;
+	/* An M blocked in here holds its P for the kernel's own use. */
+	m = xa_load(&s->ms, task_pid_nr(current));
+	if (m)
+		m->ingmp = true;
+	ret = def->fn(s, arg);
+	if (!m)		/* MSTART made the caller an M (set ingmp) */
+		m = xa_load(&s->ms, task_pid_nr(current));
+	if (m)
+		m->ingmp = false;
+	return ret;
 }
 
 /* --- mmap, open, release --------------------------------------------- */
@@ -371,6 +401,7 @@ static int gmp_open(struct inode *inode, struct file *file)
 	if (!s)
 		return -ENOMEM;
 	mutex_init(&s->setup_lock);
+	s->file = file;
 	file->private_data = s;
 	return nonseekable_open(inode, file);
 }
@@ -407,15 +438,19 @@ static int __init gmp_init(void)
 	int ret;
 
 	gmp_trace_init();
+	gmp_handoff_init();
 	ret = misc_register(&gmp_misc);
-	if (ret)
+	if (ret) {
+		gmp_handoff_exit();
 		gmp_trace_exit();
+	}
 	return ret;
 }
 
 static void __exit gmp_exit(void)
 {
 	misc_deregister(&gmp_misc);
+	gmp_handoff_exit();
 	gmp_trace_exit();
 }
 

@@ -9,10 +9,12 @@
 
 #include <linux/atomic.h>
 #include <linux/cpumask.h>
+#include <linux/irq_work.h>
 #include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/task_work.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
@@ -74,11 +76,33 @@ struct gmp_p {
 	struct gmp_m *m;	/* the M holding it, if any */
 	struct gmp_p *link;	/* sched.pidle */
 	struct gmp_pshared *sh;	/* in the scheduler area */
+	/* sysmon's view (Go's p.sysmontick): sysmon's thread only */
+	u32 sysmontick;		/* the schedtick it last saw */
+	u64 schedwhen;		/* when it saw it change, ns */
 };
+
+/*
+ * An M's state word for the blocking hand-off: the low bits say whether
+ * it runs, is blocked in the kernel holding its P (Go's _Psyscall), or
+ * lost that P to sysmon; the rest counts its blocks, so a compare-and-
+ * swap never mistakes a later block for the one it looked at.
+ */
+#define GMP_MRUN		0
+#define GMP_MSYSCALL		1
+#define GMP_MHANDOFF		2
+#define GMP_MSTATE_MASK		3
+#define GMP_MSTATE_SEQ		4
+
+#define GMP_SYSMON_MIN_US	20	/* Go's sysmon: 20 us ... */
+#define GMP_SYSMON_MAX_US	10000	/* ... to 10 ms */
+
+struct gmp_mnote;
 
 struct gmp_m {
 	u32 id;
 	pid_t tid;		/* key in sched.ms */
+	struct task_struct *task; /* held with get_task_struct */
+	struct gmp_sched *s;
 	struct gmp_p *p;	/* P held while running Go code */
 	struct gmp_p *nextp;	/* P handed over by the waker (startm) */
 	bool incg;		/* in user mode running goroutines (curg in p->sh) */
@@ -88,6 +112,24 @@ struct gmp_m {
 	wait_queue_head_t park;	/* Go's m.park note */
 	struct gmp_frame g0;	/* where the thread called MSTART */
 	cpumask_var_t allowed;	/* its CPUs when it became an M */
+	/* async preemption (gmp_sysmon.c) */
+	struct callback_head preempt_work;
+	atomic_t preempt_queued;	/* preempt_work is queued */
+	u32 preempt_tick;	/* the schedtick sysmon wants ended */
+	/* blocking hand-off (gmp_handoff.c) */
+	struct gmp_mnote *note;	/* its preempt notifier, NULL: none */
+	u32 __user *locks;	/* the library's per-M "in the runtime" word */
+	bool ingmp;		/* in a gmp ioctl or task work: keeps its P */
+	atomic_t sysstate;	/* GMP_M*, plus a count of blocks */
+	u64 syscallwhen;	/* when it last blocked (mono fast ns) */
+	u32 syscallg;		/* the goroutine whose P sysmon took */
+	struct callback_head syscall_work;
+	atomic_t syscall_queued;	/* syscall_work is queued */
+	/* The call went in, for that schedtick, and the M has not entered
+	 * the scheduler since: the M's own, not sysmon's.
+	 */
+	bool preempt_injected;
+	u32 preempt_injected_tick;
 };
 
 /*
@@ -107,6 +149,7 @@ struct gmp_region {
 struct gmp_sched {
 	struct mutex setup_lock;	/* create vs. mmap */
 	bool created;			/* set once under setup_lock */
+	struct file *file;		/* the /dev/gmp file it belongs to */
 	struct mm_struct *mm;		/* the owner's, held with mmgrab */
 
 	spinlock_t lock;		/* sched.lock */
@@ -148,6 +191,22 @@ struct gmp_sched {
 	struct gmp_ring *ring;
 	struct gmp_spawn *spawn;
 	u32 ring_entries;
+
+	/* sysmon (gmp_sysmon.c) */
+	struct task_struct *sysmon;
+	wait_queue_head_t sysmon_wait;	/* sysmon sleeping: all P's idle */
+	bool sysmonwait;		/* under sched.lock */
+	u64 preempt_pc;			/* 0: no async preemption */
+	u64 slice_ns;			/* Go's forcePreemptNS */
+	atomic64_t npreemptreq;
+	atomic64_t npreempt;
+	u64 nsysmonwake;
+	u32 sysmon_delay_us;		/* its current sleep */
+	bool sysmon_kicked;		/* woken early by sysmon_kick */
+	struct irq_work sysmon_kick;	/* from sched_out (gmp_handoff.c) */
+	bool handoff;			/* blocked M's lose their P */
+	atomic64_t nhandoff;		/* P's taken from blocked M's */
+	atomic64_t nexitsyscall;	/* ... whose G found an idle P after */
 
 	struct gmp_waitq *waitq;	/* gmp_park.c */
 	struct dentry *debugfs;		/* gmp_trace.c */
@@ -201,6 +260,27 @@ long gmp_gopark(struct gmp_sched *s, struct pt_regs *regs,
 		const struct gmp_wait *w);
 long gmp_goready(struct gmp_sched *s, const struct gmp_wait *w);
 
+/* gmp_sysmon.c */
+int gmp_sysmon_start(struct gmp_sched *s);
+void gmp_sysmon_stop(struct gmp_sched *s);
+void gmp_sysmon_wake(struct gmp_sched *s);
+u64 gmp_sysmon_runtime(struct gmp_sched *s);
+int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp);
+int gmp_inject_call(struct gmp_sched *s, struct pt_regs *regs);
+bool gmp_twork_add(struct gmp_sched *s, struct gmp_m *m,
+		   struct callback_head *work, task_work_func_t fn,
+		   enum task_work_notify_mode mode, atomic_t *queued);
+
+/* gmp_handoff.c */
+int gmp_handoff_register(struct gmp_m *m);
+void gmp_handoff_detach(struct gmp_sched *s);
+bool gmp_handoff_supported(void);
+void gmp_handoff_init(void);
+void gmp_handoff_exit(void);
+void gmp_handoff_instance_init(struct gmp_sched *s);
+bool gmp_handoff_retake(struct gmp_sched *s, struct gmp_p *pp,
+			struct gmp_m *m, u64 now);
+
 /* gmp_trace.c */
 void gmp_trace_init(void);
 void gmp_trace_exit(void);
@@ -214,7 +294,8 @@ long gmp_procresize(struct gmp_sched *s, u32 nprocs);
 void gmp_sched_destroy(struct gmp_sched *s);
 int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
 		const struct gmp_spawn *sp);
-long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs);
+long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs,
+		u32 __user *locks);
 long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
 long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs);
@@ -226,6 +307,8 @@ struct gmp_m *gmp_m_running(struct gmp_sched *s);
 u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
 	     struct gmp_gk **gkp);
 void gmp_wakep(struct gmp_sched *s);
+bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
+		  int v);
 void gmp_publish_state(struct gmp_sched *s);
 
 #endif /* _GMP_CORE_H */

@@ -230,6 +230,11 @@ static void gmp_create_defaults_test(struct kunit *test)
 			GMP_RING_ENTRIES_DEFAULT * sizeof(struct gmp_spawn)));
 	KUNIT_EXPECT_TRUE(test, c.features & GMP_FEAT_SPAWN_RING);
 	KUNIT_EXPECT_TRUE(test, c.features & GMP_FEAT_USER_RUNQ);
+	KUNIT_EXPECT_TRUE(test, c.features & GMP_FEAT_PREEMPT);
+	KUNIT_EXPECT_EQ(test, !!(c.features & GMP_FEAT_HANDOFF),
+			IS_ENABLED(CONFIG_PREEMPT_NOTIFIERS));
+	KUNIT_EXPECT_EQ(test, c.slice_us, (u32)GMP_SLICE_US_DEFAULT);
+	KUNIT_EXPECT_EQ(test, c.preempt_pc, 0ULL);
 	KUNIT_EXPECT_TRUE(test, IS_ALIGNED(c.gtab_off, PAGE_SIZE));
 	KUNIT_EXPECT_GE(test, c.maxprocs, c.nprocs);
 	KUNIT_EXPECT_GE(test, c.maxprocs, num_possible_cpus());
@@ -267,12 +272,68 @@ static void gmp_create_bad_test(struct kunit *test)
 	EXPECT_BAD(c.maxg = GMP_MAXG_MAX + 1);
 	EXPECT_BAD(c.nprocs = 4; c.maxprocs = 2);
 	EXPECT_BAD(c.maxprocs = GMP_NPROCS_MAX + 1);
+	EXPECT_BAD(c.resv1 = 1);
+	EXPECT_BAD(c.slice_us = GMP_SLICE_US_MIN - 1);
+	EXPECT_BAD(c.slice_us = GMP_SLICE_US_MAX + 1);
+	EXPECT_BAD(c.preempt_pc = 1);
+	EXPECT_BAD(c.preempt_pc = TASK_SIZE_MAX);
+	EXPECT_BAD(c.preempt_pc = (u64)gmp_create_check);
 #undef EXPECT_BAD
+}
+
+/* --- The preemption call: where it may go ------------------------------ */
+
+static void gmp_preempt_regs(struct pt_regs *regs, unsigned long sp)
+{
+	memset(regs, 0, sizeof(*regs));
+	regs->cs = __USER_CS;
+	regs->ss = __USER_DS;
+	regs->sp = sp;
+	regs->ip = 0x401000;
+	regs->orig_ax = -1;	/* came from an interrupt */
+}
+
+static void gmp_preempt_frame_test(struct kunit *test)
+{
+	struct pt_regs regs;
+	unsigned long sp = 0;
+
+	/* Below the red zone, 8 bytes for the return address. */
+	gmp_preempt_regs(&regs, 0x7ffd0008);
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), 0);
+	KUNIT_EXPECT_EQ(test, sp, 0x7ffd0008UL - GMP_PREEMPT_REDZONE - 8);
+
+	/* A system call that returns normally can take it... */
+	regs.orig_ax = 16;
+	regs.ax = (unsigned long)-EINTR;
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), 0);
+	/* ...one the signal code will restart (rewinding rip) cannot. */
+	regs.ax = (unsigned long)-ERESTARTSYS;
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EAGAIN);
+	regs.ax = (unsigned long)-ERESTART_RESTARTBLOCK;
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EAGAIN);
+
+	/* No stub, or not a user frame. */
+	gmp_preempt_regs(&regs, 0x7ffd0008);
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0, &sp), -EINVAL);
+	regs.cs = __KERNEL_CS;
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EINVAL);
+
+	/* Stacks that are no user addresses, or would wrap. */
+	gmp_preempt_regs(&regs, 64);
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EFAULT);
+	gmp_preempt_regs(&regs, 4096 + 64);
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EFAULT);
+	gmp_preempt_regs(&regs, TASK_SIZE_MAX + 4096);
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EFAULT);
+	gmp_preempt_regs(&regs, -8UL);
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EFAULT);
 }
 
 static struct kunit_case gmp_create_cases[] = {
 	KUNIT_CASE(gmp_create_defaults_test),
 	KUNIT_CASE(gmp_create_bad_test),
+	KUNIT_CASE(gmp_preempt_frame_test),
 	{}
 };
 

@@ -22,6 +22,7 @@
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
 
 #include "gmp_core.h"
@@ -46,6 +47,7 @@ static struct gmp_p *pidleget(struct gmp_sched *s)
 		s->pidle = pp->link;
 		pp->link = NULL;
 		WRITE_ONCE(s->npidle, s->npidle - 1);
+		gmp_sysmon_wake(s);
 	}
 	return pp;
 }
@@ -89,7 +91,7 @@ static struct gmp_p *releasep(struct gmp_m *m)
 	struct gmp_p *pp = m->p;
 
 	pp->m = NULL;
-	m->p = NULL;
+	WRITE_ONCE(m->p, NULL);	/* the M's sched_out reads it */
 	return pp;
 }
 
@@ -140,6 +142,8 @@ static void gmp_wirep(struct gmp_m *m)
 		set_cpus_allowed_ptr(current, m->allowed);
 }
 
+static bool gmp_work_pending(struct gmp_sched *s);
+
 static struct gmp_m *gmp_m_current(struct gmp_sched *s)
 {
 	return xa_load(&s->ms, task_pid_nr(current));
@@ -180,6 +184,37 @@ void gmp_wakep(struct gmp_sched *s)
 		wake_up(&s->newm_wait);
 }
 
+/*
+ * Go's handoffp, for sysmon: take the P of @m, blocked in a system call
+ * with state word @v (gmp_handoff.c), give it back, and start an M on it
+ * if there is work. The goroutine stays with its M, in GMP_GSYSCALL.
+ * The claim and the release are one section under sched.lock: the M may
+ * wake at once, and its way back waits for the lock before it looks at
+ * its P. False if the M woke or blocked again since @v.
+ */
+bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
+		  int v)
+{
+	struct gmp_gslot *gs = gmp_gslot(s, m->syscallg, NULL);
+
+	spin_lock(&s->lock);
+	if (atomic_cmpxchg(&m->sysstate, v,
+			   (v & ~GMP_MSTATE_MASK) | GMP_MHANDOFF) != v) {
+		spin_unlock(&s->lock);
+		return false;	/* the queued work finds RUN */
+	}
+	if (gs)
+		WRITE_ONCE(gs->status, GMP_GSYSCALL);
+	WRITE_ONCE(pp->sh->curg, 0);
+	putp_locked(s, releasep(m));
+	spin_unlock(&s->lock);
+	atomic64_inc(&s->nhandoff);
+	if (gmp_work_pending(s))
+		gmp_wakep(s);
+	gmp_publish_state(s);
+	return true;
+}
+
 /* --- Publishing the read-only state page ----------------------------- */
 
 /*
@@ -206,6 +241,12 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->nprocs, READ_ONCE(s->nprocs));
 	WRITE_ONCE(st->exit_code, READ_ONCE(s->exit_code));
 	WRITE_ONCE(st->exiting, READ_ONCE(s->exiting));
+	WRITE_ONCE(st->npreemptreq, atomic64_read(&s->npreemptreq));
+	WRITE_ONCE(st->npreempt, atomic64_read(&s->npreempt));
+	WRITE_ONCE(st->sysmon_ns, gmp_sysmon_runtime(s));
+	WRITE_ONCE(st->nsysmonwake, READ_ONCE(s->nsysmonwake));
+	WRITE_ONCE(st->nhandoff, atomic64_read(&s->nhandoff));
+	WRITE_ONCE(st->nexitsyscall, atomic64_read(&s->nexitsyscall));
 	spin_unlock(&s->lock);
 }
 
@@ -448,6 +489,7 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
 long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 {
 	m->incg = false;
+	m->preempt_injected = false;	/* the next goroutine may be preempted */
 	if (m->p)
 		WRITE_ONCE(m->p->sh->curg, 0);
 	for (;;) {
@@ -547,6 +589,9 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 	}
 	cpumask_copy(m->allowed, current->cpus_ptr);
 	m->tid = task_pid_nr(current);
+	m->task = current;
+	m->ingmp = true;	/* in MSTART: gmp_ioctl() clears it */
+	m->s = s;
 	m->cpu = -1;
 	init_waitqueue_head(&m->park);
 	INIT_LIST_HEAD(&m->idle);
@@ -566,6 +611,11 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 	spin_unlock(&s->lock);
 
 	ret = xa_insert(&s->ms, m->tid, m, GFP_KERNEL_ACCOUNT);
+	if (!ret && s->handoff) {
+		ret = gmp_handoff_register(m);
+		if (ret)
+			xa_erase(&s->ms, m->tid);
+	}
 	if (ret) {
 		spin_lock(&s->lock);
 		WRITE_ONCE(s->mcount, s->mcount - 1);
@@ -574,11 +624,17 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 		kfree(m);
 		return ERR_PTR(ret);
 	}
+	get_task_struct(current);	/* sysmon's handle, until the end */
 	return m;
 }
 
-/* GMP_IOC_MSTART: the calling thread becomes (or goes on as) an M. */
-long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs)
+/*
+ * GMP_IOC_MSTART: the calling thread becomes (or goes on as) an M. @locks
+ * is its word of the user library's "in the runtime" count, or NULL: then
+ * its P is never handed off while it blocks.
+ */
+long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs,
+		u32 __user *locks)
 {
 	struct gmp_m *m = gmp_m_current(s);
 
@@ -589,6 +645,7 @@ long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs)
 	} else if (m->incg) {
 		return -EBUSY;	/* a goroutine cannot become an M */
 	}
+	m->locks = locks;
 	gmp_frame_save(regs, &m->g0);
 	return gmp_schedule(s, m, regs);
 }
@@ -646,6 +703,39 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 	return gmp_schedule(s, m, regs);
 }
 
+/*
+ * Go's exitsyscall, for a goroutine whose M lost its P while blocked
+ * (gmp_handoff.c): it has saved its context and yielded. Run it on an idle
+ * P at once if there is one (exitsyscallfast), else queue it globally and
+ * let the M look for work or park (exitsyscall0).
+ */
+static long gmp_exitsyscall(struct gmp_sched *s, struct gmp_m *m,
+			    struct pt_regs *regs)
+{
+	u32 gidx = m->syscallg;
+	struct gmp_gslot *gs = gmp_gslot(s, gidx, NULL);
+	struct gmp_p *pp;
+
+	m->syscallg = 0;
+	m->incg = false;
+	if (!gs || READ_ONCE(gs->status) != GMP_GSYSCALL) {
+		atomic64_inc(&s->nbadg);	/* user space rewrote it */
+		return gmp_schedule(s, m, regs);
+	}
+	WRITE_ONCE(gs->status, GMP_GRUNNABLE);
+	spin_lock(&s->lock);
+	pp = s->exiting ? NULL : pidleget(s);
+	spin_unlock(&s->lock);
+	if (pp) {
+		acquirep(m, pp);
+		gmp_runqput(s, pp, gidx, true);
+		atomic64_inc(&s->nexitsyscall);
+	} else {
+		gmp_globrunqput(s, gidx);
+	}
+	return gmp_schedule(s, m, regs);
+}
+
 /* GMP_IOC_GOSCHED: yield through the kernel (Go's goschedImpl). */
 long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
 {
@@ -654,8 +744,12 @@ long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
 	u32 gidx;
 
 	m = gmp_m_curg(s, &gidx, &gs);
-	if (!m)
+	if (!m) {
+		m = gmp_m_current(s);
+		if (m && m->incg && !m->p && m->syscallg)
+			return gmp_exitsyscall(s, m, regs);
 		return -EINVAL;
+	}
 	/* Its context is saved: once queued, another M may run it at once. */
 	WRITE_ONCE(gs->status, GMP_GRUNNABLE);
 	m->incg = false;
@@ -771,6 +865,8 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxprocs,
 	INIT_LIST_HEAD(&s->midle);
 	INIT_LIST_HEAD(&s->runq);
 	init_waitqueue_head(&s->newm_wait);
+	init_waitqueue_head(&s->sysmon_wait);
+	gmp_handoff_instance_init(s);
 	s->nprocs = nprocs;
 	s->maxprocs = maxprocs;
 	s->maxmcount = maxmcount;
@@ -804,6 +900,7 @@ void gmp_sched_destroy(struct gmp_sched *s)
 
 	/* The G's private halves, linked or not, go with the G table. */
 	xa_for_each(&s->ms, tid, m) {
+		put_task_struct(m->task);
 		free_cpumask_var(m->allowed);
 		kfree(m);
 	}

@@ -45,7 +45,12 @@ static void gmp_schedtrace_line(struct seq_file *sf, struct gmp_sched *s)
 	for (i = 0; i < s->nprocs; i++)
 		seq_printf(sf, i ? " %u" : "%u", gmp_runqlen(s->allp[i]) +
 			   !!READ_ONCE(s->allp[i]->sh->runnext));
-	seq_puts(sf, "]\n");
+	/* gmp's additions after Go's fields: sysmon's work and cost. */
+	seq_printf(sf, "] preempt=%lld preemptreq=%lld handoff=%lld exitsyscall=%lld sysmon=%lluus\n",
+		   atomic64_read(&s->npreempt), atomic64_read(&s->npreemptreq),
+		   atomic64_read(&s->nhandoff),
+		   atomic64_read(&s->nexitsyscall),
+		   div_u64(gmp_sysmon_runtime(s), NSEC_PER_USEC));
 }
 
 static int gmp_schedtrace_show(struct seq_file *sf, void *unused)
@@ -104,10 +109,11 @@ static int gmp_scheddetail_show(struct seq_file *sf, void *unused)
 
 	spin_lock(&s->lock);
 	gmp_schedtrace_line(sf, s);
-	seq_printf(sf, "spawned=%llu badspawn=%llu badg=%lld parked=%lld kswitch=%lld exiting=%d\n",
+	seq_printf(sf, "spawned=%llu badspawn=%llu badg=%lld parked=%lld kswitch=%lld exiting=%d slice=%lluus sysmonwake=%llu\n",
 		   s->nspawned, s->nbadspawn, atomic64_read(&s->nbadg),
 		   atomic64_read(&s->nparked), atomic64_read(&s->nkswitch),
-		   s->exiting);
+		   s->exiting, div_u64(s->slice_ns, NSEC_PER_USEC),
+		   READ_ONCE(s->nsysmonwake));
 	for (i = 0; i < s->nprocs; i++) {
 		struct gmp_p *pp = s->allp[i];
 		struct gmp_m *pm = READ_ONCE(pp->m);

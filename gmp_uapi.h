@@ -56,14 +56,39 @@ struct gmp_create {
 	__aligned_u64 gtab_off;	/* out: offset of the G table in that area */
 	__u32 maxprocs;		/* in: P's PROCRESIZE may reach, 0 = default */
 	__u32 resv;		/* in: must be zero */
+	/* VER1 */
+	__aligned_u64 preempt_pc; /* in: async preemption stub, 0 = none */
+	__u32 slice_us;		/* in: time slice, 0 = default; out: used */
+	__u32 resv1;		/* in: must be zero */
 };
 
 #define GMP_CREATE_SIZE_VER0	72	/* sizeof first published struct */
+#define GMP_CREATE_SIZE_VER1	88	/* adds preempt_pc, slice_us */
+
+/*
+ * Asynchronous preemption (Go's asyncPreempt). sysmon preempts a goroutine
+ * that has run for more than slice_us without a switch (its P's schedtick
+ * did not move). With preempt_pc set, the kernel makes the M, on its way
+ * back to user mode, call preempt_pc as if the interrupted code had done
+ * so from 128 bytes below its stack pointer (past the red zone): it
+ * stores the interrupted rip at rsp - 136, sets rsp to that address and
+ * rip to preempt_pc, and changes nothing else. The stub must preserve
+ * every register and flag and return with `ret $128`. It decides itself
+ * whether the goroutine can be switched there (kgo defers it while the M
+ * is inside the library). A goroutine whose stack cannot take the call
+ * (unmapped, or sp not a user address) is not preempted this time.
+ */
+#define GMP_SLICE_US_DEFAULT	10000	/* Go's forcePreemptNS: 10 ms */
+#define GMP_SLICE_US_MIN	100
+#define GMP_SLICE_US_MAX	10000000
+#define GMP_PREEMPT_REDZONE	128
 
 /* gmp_create.features */
 #define GMP_FEAT_SPAWN_RING	0x1U	/* goroutines made runnable via the ring */
 /* 0x2 was API version 1's kernel-saved goroutine frames: never reused. */
 #define GMP_FEAT_USER_RUNQ	0x4U	/* run queues and G's in shared memory */
+#define GMP_FEAT_PREEMPT	0x8U	/* sysmon, async preemption (preempt_pc) */
+#define GMP_FEAT_HANDOFF	0x10U	/* P's of blocked M's handed off (MSTART) */
 
 /*
  * mmap offsets: the read-only state page(s), the read-write spawn ring,
@@ -98,7 +123,13 @@ struct gmp_create {
  * MSTART	the calling thread becomes an M (Go's mstart) and enters the
  *		scheduler; it returns only when the instance exits (0), when a
  *		signal interrupts an idle M (-EINTR: call it again), or on error.
- *		arg: 0.
+ *		arg: 0, or the address of a __u32 of the calling thread that
+ *		the user library keeps non-zero while that thread's code uses
+ *		its P (Go's m.locks). With it (and GMP_FEAT_HANDOFF and a
+ *		preempt_pc), an M that blocks in the kernel while running a
+ *		goroutine may lose its P to sysmon; the goroutine then calls
+ *		preempt_pc on its way back to user mode and its GOSCHED is
+ *		Go's exitsyscall. -EINVAL if not 4-byte aligned user memory.
  * GOEXIT	curg is dead (Go's goexit0): its slot becomes GMP_GDEAD and
  *		the M schedules another goroutine; does not return. If curg is
  *		the main goroutine the instance exits. arg: the exit status as
@@ -299,7 +330,13 @@ struct gmp_state {
 	__aligned_u64 nkswitch;	/* goroutines resumed by the kernel */
 	__u32 nmspinning;	/* M's spinning for work: no wakep needed */
 	__u32 nmstarting;	/* M's asked of the template thread, not here yet */
-	__aligned_u64 resv[7];
+	__aligned_u64 npreemptreq; /* preemptions sysmon asked for */
+	__aligned_u64 npreempt;	/* preemption calls injected (preempt_pc) */
+	__aligned_u64 sysmon_ns; /* CPU time sysmon has used */
+	__aligned_u64 nsysmonwake; /* times sysmon woke up */
+	__aligned_u64 nhandoff;	/* P's sysmon took from blocked M's */
+	__aligned_u64 nexitsyscall; /* of their G's, found an idle P at once */
+	__aligned_u64 resv[1];
 };
 
 #define GMP_STATE_MAGIC		0x676d7053	/* "Spmg" */

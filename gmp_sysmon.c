@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sysmon: Go's system monitor, one kernel thread per instance that holds
+ * no P. It wakes every 20 us to 10 ms (backing off while it finds nothing
+ * to do, asleep while every P is idle, woken early by an M that blocks
+ * with work waiting), preempts a goroutine that has run for longer than
+ * the instance's slice without a switch (Go's retake and preemptone), and
+ * takes the P of an M blocked in the kernel (gmp_handoff.c).
+ *
+ * Preemption is asynchronous, as Go's is since 1.14, but without a signal:
+ * sysmon queues a task_work on the M with TWA_SIGNAL, which kicks the M
+ * out of user mode; on its way back, in its own context, the work makes
+ * the M call the user library's preemption stub (gmp_create.preempt_pc)
+ * as if the interrupted code had called it from below its red zone. The
+ * stub saves everything, yields, and returns to the interrupted code once
+ * the goroutine runs again, maybe on another M (gmp_uapi.h has the
+ * contract). The kernel changes rip and rsp of the M's user frame and
+ * writes one word to the goroutine's stack, nothing else.
+ *
+ * Lifetime: a queued work holds a reference to the instance's file, so the
+ * instance (and the M the work is embedded in) cannot be released before
+ * the work has run, and the module cannot go before the file does. The
+ * work drops the reference last; the final fput is deferred by the VFS.
+ */
+#include <linux/hrtimer.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/kthread.h>
+#include <linux/ktime.h>
+#include <linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
+#include <linux/task_work.h>
+#include <linux/uaccess.h>
+#include <asm/syscall.h>
+
+#include "gmp_compat.h"
+#include "gmp_core.h"
+
+#define GMP_SYSMON_IDLE_CYCLES	50	/* then start doubling the delay */
+
+/* Would returning to user mode here restart an interrupted system call? */
+static bool gmp_syscall_restarts(struct pt_regs *regs)
+{
+	long ret;
+
+	if (syscall_get_nr(current, regs) < 0)
+		return false;
+	ret = syscall_get_return_value(current, regs);
+	return ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
+	       ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK;
+}
+
+/*
+ * Where the preemption call's return address goes for the user frame
+ * @regs: 0 and *@newsp, or why the frame cannot take the call now. A
+ * system call about to be restarted has its rip rewound by the signal
+ * code after task works run, so it is left alone (-EAGAIN).
+ */
+int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp)
+{
+	unsigned long sp = regs->sp - GMP_PREEMPT_REDZONE - sizeof(u64);
+
+	if (!pc || !user_mode(regs))
+		return -EINVAL;
+	if (gmp_syscall_restarts(regs))
+		return -EAGAIN;
+	if (regs->sp < sp || !gmp_user_addr_ok(sp) ||
+	    !gmp_user_addr_ok(regs->sp))
+		return -EFAULT;
+	*newsp = sp;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_preempt_frame);
+
+/*
+ * Make the goroutine in the M's user frame @regs call the stub, as if
+ * the interrupted code had called it: 0, or why the frame cannot take it.
+ * Both sysmon's task works (preemption, hand-off) go through here.
+ */
+int gmp_inject_call(struct gmp_sched *s, struct pt_regs *regs)
+{
+	unsigned long sp;
+	int ret = gmp_preempt_frame(regs, s->preempt_pc, &sp);
+
+	if (ret)
+		return ret;
+	if (put_user(regs->ip, (unsigned long __user *)sp))
+		return -EFAULT;
+	regs->sp = sp;
+	regs->ip = s->preempt_pc;
+	return 0;
+}
+
+/*
+ * Queue @work (with @fn) on @m, whose @queued flag the caller has just
+ * set. The work holds a file reference, so the instance outlives it; on
+ * failure (the file or the M going away) the flag is cleared again.
+ */
+bool gmp_twork_add(struct gmp_sched *s, struct gmp_m *m,
+		   struct callback_head *work, task_work_func_t fn,
+		   enum task_work_notify_mode mode, atomic_t *queued)
+{
+	if (!gmp_get_file_live(s->file))
+		goto undo;
+	init_task_work(work, fn);
+	if (task_work_add(m->task, work, mode)) {
+		fput(s->file);	/* the M is exiting */
+		goto undo;
+	}
+	return true;
+undo:
+	atomic_set(queued, 0);
+	return false;
+}
+
+/*
+ * The task work, run by the M itself on its way to user mode. It injects
+ * the call only if the M still runs the goroutines sysmon saw and the
+ * same one is still on (schedtick unchanged): the M may have switched or
+ * entered the scheduler since.
+ */
+static void gmp_preempt_twork(struct callback_head *cb)
+{
+	struct gmp_m *m = container_of(cb, struct gmp_m, preempt_work);
+	struct gmp_sched *s = m->s;
+	struct file *file = s->file;
+
+	m->ingmp = true;	/* blocking in here is not a system call */
+	/* One call per goroutine run: a second one would nest in the first. */
+	if (!(current->flags & PF_EXITING) && current->mm == s->mm &&
+	    m->incg && m->p && !READ_ONCE(s->exiting) &&
+	    READ_ONCE(m->p->sh->schedtick) == m->preempt_tick &&
+	    !(m->preempt_injected && m->preempt_injected_tick == m->preempt_tick) &&
+	    !gmp_inject_call(s, current_pt_regs())) {
+		m->preempt_injected = true;
+		m->preempt_injected_tick = m->preempt_tick;
+		atomic64_inc(&s->npreempt);
+	}
+	m->ingmp = false;
+	atomic_set_release(&m->preempt_queued, 0);
+	fput(file);	/* last: the instance may go with it */
+}
+
+/* Go's preemptone: ask @m to switch away from the goroutine at @tick. */
+static bool gmp_preemptone(struct gmp_sched *s, struct gmp_m *m, u32 tick)
+{
+	if (!s->preempt_pc || atomic_cmpxchg(&m->preempt_queued, 0, 1))
+		return false;
+	m->preempt_tick = tick;
+	if (!gmp_twork_add(s, m, &m->preempt_work, gmp_preempt_twork,
+			   TWA_SIGNAL, &m->preempt_queued))
+		return false;
+	atomic64_inc(&s->npreemptreq);
+	return true;
+}
+
+/*
+ * Go's retake, for running P's: one whose schedtick has not moved for a
+ * slice is running the same goroutine all along, so preempt it; one
+ * procresize took away is preempted at once. An M that is asleep in a
+ * system call is not preempted (that would only restart the call).
+ * Returns whether it asked for anything.
+ */
+static bool gmp_retake(struct gmp_sched *s, u64 now)
+{
+	bool did = false;
+	u32 i;
+
+	for (i = 0; i < s->maxprocs; i++) {
+		struct gmp_p *pp = s->allp[i];
+		struct gmp_m *m;
+		u32 t;
+
+		spin_lock(&s->lock);
+		m = pp->status == GMP_PRUNNING ? pp->m : NULL;
+		spin_unlock(&s->lock);
+		/* M's are freed with the instance only: m stays valid. */
+		if (!m)
+			continue;
+		if (gmp_handoff_retake(s, pp, m, now)) {
+			did = true;
+			continue;
+		}
+		if (!READ_ONCE(m->incg) || gmp_task_blocked(m->task))
+			continue;
+		t = READ_ONCE(pp->sh->schedtick);
+		if (t != pp->sysmontick) {
+			pp->sysmontick = t;
+			pp->schedwhen = now;
+			if (!READ_ONCE(pp->sh->retire))
+				continue;
+		}
+		if (now - pp->schedwhen < s->slice_ns &&
+		    !READ_ONCE(pp->sh->retire))
+			continue;
+		did |= gmp_preemptone(s, m, t);
+	}
+	return did;
+}
+
+/*
+ * Every P idle (or the instance exiting): nothing can need preempting
+ * until an M takes a P. Sleep until pidleget() wakes us (Go's
+ * sysmonwait). Returns whether it slept.
+ */
+static bool gmp_sysmon_wait(struct gmp_sched *s)
+{
+	bool wait;
+
+	spin_lock(&s->lock);
+	wait = s->npidle >= s->nprocs || s->exiting;
+	if (wait)
+		s->sysmonwait = true;
+	spin_unlock(&s->lock);
+	if (wait)
+		wait_event_idle(s->sysmon_wait, !READ_ONCE(s->sysmonwait) ||
+				kthread_should_stop());
+	return wait;
+}
+
+/* pidleget() took a P: wake sysmon if it sleeps. sched.lock held. */
+void gmp_sysmon_wake(struct gmp_sched *s)
+{
+	lockdep_assert_held(&s->lock);
+	if (s->sysmonwait) {
+		s->sysmonwait = false;
+		wake_up(&s->sysmon_wait);
+	}
+}
+
+/*
+ * Sleep @us (a quarter more if that saves a wake-up), or until a blocked
+ * M's sched_out kicks us (gmp_handoff.c) or we are told to stop.
+ */
+static void gmp_sysmon_sleep(struct gmp_sched *s, u32 us)
+{
+	ktime_t exp = ktime_add_us(ktime_get(), us);
+
+	set_current_state(TASK_IDLE);
+	if (!READ_ONCE(s->sysmon_kicked) && !kthread_should_stop())
+		schedule_hrtimeout_range(&exp, (u64)us * NSEC_PER_USEC / 4,
+					 HRTIMER_MODE_ABS);
+	__set_current_state(TASK_RUNNING);
+}
+
+static int gmp_sysmon(void *data)
+{
+	struct gmp_sched *s = data;
+	u32 max = clamp_t(u64, div_u64(s->slice_ns, 2 * NSEC_PER_USEC),
+			  GMP_SYSMON_MIN_US, GMP_SYSMON_MAX_US);
+	u32 idle = 0, delay = GMP_SYSMON_MIN_US;
+
+	while (!kthread_should_stop()) {
+		if (idle == 0)
+			delay = GMP_SYSMON_MIN_US;
+		else if (idle > GMP_SYSMON_IDLE_CYCLES)
+			delay = min(2 * delay, max);
+		WRITE_ONCE(s->sysmon_delay_us, delay);
+		gmp_sysmon_sleep(s, delay);
+		WRITE_ONCE(s->nsysmonwake, s->nsysmonwake + 1);
+		if (READ_ONCE(s->sysmon_kicked)) {
+			WRITE_ONCE(s->sysmon_kicked, false);
+			idle = 0;
+		}
+		if (gmp_sysmon_wait(s)) {
+			idle = 0;
+			continue;
+		}
+		if (gmp_retake(s, ktime_get_ns()))
+			idle = 0;
+		else
+			idle++;
+	}
+	return 0;
+}
+
+int gmp_sysmon_start(struct gmp_sched *s)
+{
+	struct task_struct *t;
+
+	t = kthread_create(gmp_sysmon, s, "gmp-sysmon/%d",
+			   task_tgid_nr(current));
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	get_task_struct(t);
+	s->sysmon = t;
+	wake_up_process(t);
+	return 0;
+}
+
+void gmp_sysmon_stop(struct gmp_sched *s)
+{
+	/* First: the notifiers' kicks wake sysmon. */
+	gmp_handoff_detach(s);
+	if (!s->sysmon)
+		return;
+	kthread_stop(s->sysmon);
+	put_task_struct(s->sysmon);
+	s->sysmon = NULL;
+}
+
+/* CPU time sysmon has used, ns. */
+u64 gmp_sysmon_runtime(struct gmp_sched *s)
+{
+	return s->sysmon ? READ_ONCE(s->sysmon->se.sum_exec_runtime) : 0;
+}
