@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <cpuid.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,6 +82,8 @@ static struct {
 	bool stack_guard;
 	struct kgo_g *free_stacks;
 	unsigned int nfree_stacks;
+	uint64_t npreempted;		/* preemptions taken */
+	uint64_t npreemptdeferred;	/* ... and put off to releasem */
 } rt = {
 	.fd = -1,
 	.ring_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -91,15 +94,28 @@ static struct {
  * Per M (thread): the goroutine it runs, the P it holds while it does,
  * its g0 stack, where switches that give up the current goroutine's stack
  * run (Go's mcall), and where its errno lives.
+ *
+ * locks is Go's m.locks: while it is non-zero the M is inside kgo (on g0,
+ * between switching a goroutine out and the next one in, or in a section
+ * that must not move to another M), and a preemption the kernel injects
+ * only sets preempt, which the section's end honours. It is changed only
+ * by one instruction addressing the thread's own block (acquirem), so a
+ * goroutine preempted around it cannot change another M's count. Every M
+ * enters goroutines with locks at 1, and a goroutine clears it once it
+ * knows which M it is on.
  */
 struct kgo_m {
 	struct kgo_g *curg;
 	uint32_t p;
+	int locks;
+	bool preempt;
 	char *g0;
 	int *errnop;
 };
 
-static __thread struct kgo_m tls_m;
+/* Static TLS: one offset from %fs reaches every thread's block. */
+static __thread struct kgo_m tls_m __attribute__((tls_model("initial-exec")));
+static intptr_t kgo_locks_off;	/* &tls_m.locks - %fs base, any thread */
 
 #define KGO_G0_STACK	(64 * 1024)
 
@@ -128,6 +144,30 @@ static KGO_TLS_ACCESSOR struct kgo_m *getm(void)
 static struct kgo_g *getg(void)
 {
 	return getm()->curg;
+}
+
+static void locks_init(void)
+{
+	uintptr_t tp;
+
+	__asm__("movq %%fs:0, %0" : "=r"(tp));
+	kgo_locks_off = (intptr_t)((uintptr_t)&tls_m.locks - tp);
+}
+
+/* Go's acquirem: no preemption, no move to another M, until releasem. */
+static inline void acquirem(void)
+{
+	__asm__ volatile("incl %%fs:(%0)" : : "r"(kgo_locks_off) : "memory");
+}
+
+static void preempt_park(void);
+
+/* Go's releasem: and honour a preemption that came meanwhile. */
+static inline void releasem(void)
+{
+	__asm__ volatile("decl %%fs:(%0)" : : "r"(kgo_locks_off) : "memory");
+	if (__builtin_expect(getm()->preempt, 0))
+		preempt_park();
 }
 
 static __attribute__((noreturn, format(printf, 1, 2)))
@@ -446,7 +486,9 @@ static __attribute__((noreturn)) void execute(struct gmp_pshared *pp,
 	struct gmp_gslot *gs = gslot(gidx);
 
 	__atomic_store_n(&gs->status, GMP_GRUNNING, __ATOMIC_RELAXED);
+	__atomic_store_n(&gs->p, getm()->p, __ATOMIC_RELAXED);
 	__atomic_store_n(&pp->curg, gidx, __ATOMIC_RELAXED);
+	getm()->preempt = false;	/* deferred on g0: meant for no one */
 	kgo_gogo(gs, getm()->p, gidx);
 }
 
@@ -461,29 +503,51 @@ static __attribute__((noreturn)) void kfatal_ioctl(const char *what, long r)
  * Switch away from the calling goroutine: save its context and run @fn(g)
  * on the M's g0 stack (Go's mcall). Returns when the goroutine is resumed,
  * maybe on another M: the thread's own state (P, current G, errno) is
- * reloaded for that M.
+ * reloaded for that M. The caller has done acquirem(): until then the
+ * goroutine may be preempted and move, so the M is read only after.
  */
-static void mcall(const char *who, void (*fn)(void *), struct kgo_g *g)
+static void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 {
 	struct kgo_m *m = getm();
 	int saved_errno;
-	uint32_t pid;
 
 	if (!g)
 		kgo_fatal("%s called outside a goroutine", who);
 	saved_errno = *m->errnop;
-	pid = kgo_mcall(gslot(g->gidx), fn, g, m->g0);
-	m = getm();		/* maybe another thread now */
-	m->p = pid;
+	/*
+	 * The switch is what a pending request asked for. Cleared before it,
+	 * not after: a request that comes right at the resume point (the
+	 * stub then finds locks raised and defers) must still be honoured.
+	 */
+	m->preempt = false;
+	kgo_mcall(gslot(g->gidx), fn, g, m->g0);
+	m = getm();		/* maybe another thread now, its locks at 1 */
+	/*
+	 * The P from the slot, not the register the resume passed: if a
+	 * preemption or a hand-off stub came in right at the resume point,
+	 * that register was saved then and is stale when the stub returns.
+	 * Whoever resumes a goroutine writes its slot's p first.
+	 */
+	m->p = __atomic_load_n(&gslot(g->gidx)->p, __ATOMIC_RELAXED);
 	m->curg = g;
 	*m->errnop = saved_errno;
+	releasem();
+}
+
+static void mcall(const char *who, void (*fn)(void *), struct kgo_g *g)
+{
+	acquirem();
+	mcall_locked(who, fn, g);
 }
 
 /* On g0: the kernel finds this M another goroutine (does not return). */
 static __attribute__((noreturn)) void kschedule(unsigned long cmd,
 						unsigned long arg)
 {
-	long r = gmp_ioctl(cmd, arg);
+	long r;
+
+	getm()->preempt = false;	/* deferred on g0: meant for no one */
+	r = gmp_ioctl(cmd, arg);
 
 	kfatal_ioctl(cmd == GMP_IOC_GOSCHED ? "GMP_IOC_GOSCHED" :
 		     cmd == GMP_IOC_GOEXIT ? "GMP_IOC_GOEXIT" :
@@ -519,6 +583,107 @@ static void gosched_m(void *arg)
 void kgo_yield(void)
 {
 	mcall("kgo_yield", gosched_m, getg());
+}
+
+/* --- Asynchronous preemption ---------------------------------------------- */
+
+/* The XSAVE area kgo_asyncpreempt uses; read by it, set at start-up. */
+uint64_t kgo_xsave_size __attribute__((visibility("hidden")));
+uint64_t kgo_xsave_mask __attribute__((visibility("hidden")));
+uint8_t kgo_have_xsave __attribute__((visibility("hidden")));
+void kgo_preempt1(void) __attribute__((visibility("hidden")));
+extern char kgo_asyncpreempt[] __attribute__((visibility("hidden")));
+
+/*
+ * Which state components a preempted goroutine keeps: all the OS enabled
+ * for user space (XCR0: x87, SSE, AVX, AVX-512, ...) but AMX tiles, which
+ * need a permission first and would make each save 8 KiB. Without XSAVE,
+ * FXSAVE's x87 and SSE state (MXCSR and the x87 control word included).
+ */
+static void xsave_init(void)
+{
+	unsigned int a, b, c, d, i;
+	uint64_t size = 576;	/* legacy area + XSAVE header */
+	uint32_t lo, hi;
+
+	__cpuid(1, a, b, c, d);
+	if (!(c & bit_OSXSAVE)) {
+		kgo_xsave_size = 512;
+		return;
+	}
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	kgo_xsave_mask = ((uint64_t)hi << 32 | lo) & ~(3ULL << 17);
+	for (i = 2; i < 63; i++) {
+		if (!(kgo_xsave_mask >> i & 1))
+			continue;
+		__cpuid_count(0xd, i, a, b, c, d);
+		if (b + a > size)
+			size = b + a;
+	}
+	kgo_xsave_size = (size + 63) & ~(uint64_t)63;
+	kgo_have_xsave = 1;
+}
+
+/* On g0 (Go's gopreempt_m): the kernel puts @g on the global queue. */
+static void preempt_m(void *arg)
+{
+	(void)arg;
+	kschedule(GMP_IOC_GOSCHED, 0);
+}
+
+/*
+ * Leave kgo after acquirem(): drop the count without honouring a pending
+ * preemption (the caller is about to decide about it itself).
+ */
+static inline void releasem_only(void)
+{
+	__asm__ volatile("decl %%fs:(%0)" : : "r"(kgo_locks_off) : "memory");
+}
+
+/*
+ * A preemption the kernel asked for while the M was inside kgo, honoured
+ * by releasem() once it is out.
+ */
+static void preempt_park(void)
+{
+	struct kgo_m *m;
+
+	acquirem();
+	m = getm();
+	if (m->locks != 1 || !m->preempt || !m->curg) {
+		releasem_only();
+		return;
+	}
+	m->preempt = false;
+	mcall_locked("preemption", preempt_m, m->curg);
+}
+
+/*
+ * Called by kgo_asyncpreempt with the goroutine's whole state saved on
+ * its stack. Inside kgo (locks set) the switch waits for releasem();
+ * else the goroutine goes to the global run queue, as a preempted one
+ * does in Go, and this returns when it runs again, maybe on another M.
+ */
+void kgo_preempt1(void)
+{
+	struct kgo_m *m;
+
+	acquirem();
+	m = getm();
+	if (m->locks != 1 || !m->curg) {
+		m->preempt = true;
+		__atomic_add_fetch(&rt.npreemptdeferred, 1, __ATOMIC_RELAXED);
+		releasem_only();
+		return;
+	}
+	__atomic_add_fetch(&rt.npreempted, 1, __ATOMIC_RELAXED);
+	mcall_locked("preemption", preempt_m, m->curg);
+}
+
+void kgo_preempt_stats(uint64_t *taken, uint64_t *deferred)
+{
+	*taken = __atomic_load_n(&rt.npreempted, __ATOMIC_RELAXED);
+	*deferred = __atomic_load_n(&rt.npreemptdeferred, __ATOMIC_RELAXED);
 }
 
 /*
@@ -565,9 +730,10 @@ void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 {
 	struct kgo_m *m = getm();
 
-	(void)gidx;
-	m->p = pid;
+	(void)pid;	/* maybe stale: see mcall_locked() */
+	m->p = __atomic_load_n(&gslot(gidx)->p, __ATOMIC_RELAXED);
 	m->curg = g;
+	releasem();
 	if (g->main_fn)
 		goexit(g, g->main_fn(g->arg));
 	g->fn(g->arg);
@@ -583,15 +749,14 @@ void kgo_exit(void)
 	goexit(g, 0);
 }
 
-int kgo_go(void (*fn)(void *arg), void *arg)
+/* Go's newproc, inside acquirem: it uses this M's P. */
+static int newproc(void (*fn)(void *arg), void *arg)
 {
 	struct kgo_g *cur = getg(), *g;
 	struct gmp_gslot *gs;
 	uint32_t spill;
 	int err;
 
-	if (!rt.running)
-		return -ENXIO;
 	g = stack_get(&err);
 	if (!g)
 		return err;
@@ -611,13 +776,25 @@ int kgo_go(void (*fn)(void *arg), void *arg)
 		ring_push(g->gidx, 0, RING_WAKEP);
 		return 0;
 	}
-	/* Go's newproc: into this P's runnext, then wake an idle P. */
+	/* Into this P's runnext, then wake an idle P. */
 	if (!runqput_next(thisp(), g->gidx, &spill)) {
 		ring_push(spill, 0, RING_DRAIN);
 		return 0;
 	}
 	wakep();
 	return 0;
+}
+
+int kgo_go(void (*fn)(void *arg), void *arg)
+{
+	int err;
+
+	if (!rt.running)
+		return -ENXIO;
+	acquirem();
+	err = newproc(fn, arg);
+	releasem();
+	return err;
 }
 
 /* --- Parking: Go's gopark and goready ------------------------------------- */
@@ -724,17 +901,14 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 	return g->park_result;
 }
 
-int kgo_ready(const uint32_t *addr, uint32_t n)
+/* kgo_ready's work, inside acquirem: the lock, and this M's P. */
+static int ready_n(const uint32_t *addr, uint32_t n)
 {
 	struct kgo_waitq *q = waitq_of(addr);
 	struct kgo_g *ready = NULL, **tail = &ready, **pg, *g;
 	bool onp = getg() != NULL;
 	int count = 0;
 
-	if (!rt.running)
-		return -ENXIO;
-	if ((uintptr_t)addr % sizeof(*addr))
-		return -EINVAL;
 	/* First parked, first readied; other addresses stay queued. */
 	waitq_lock(q);
 	for (pg = &q->head; *pg && (uint32_t)count < n;) {
@@ -762,6 +936,20 @@ int kgo_ready(const uint32_t *addr, uint32_t n)
 	}
 	if (count && onp)
 		wakep();
+	return count;
+}
+
+int kgo_ready(const uint32_t *addr, uint32_t n)
+{
+	int count;
+
+	if (!rt.running)
+		return -ENXIO;
+	if ((uintptr_t)addr % sizeof(*addr))
+		return -EINVAL;
+	acquirem();
+	count = ready_n(addr, n);
+	releasem();
 	return count;
 }
 
@@ -798,10 +986,15 @@ static int mstart(void)
 	if (!g0)
 		return -ENOMEM;
 	getm()->errnop = &errno;
+	getm()->locks = 1;	/* goroutines it resumes clear it */
 	/* The top, 16-byte aligned, for kgo_mcall's call. */
 	getm()->g0 = (char *)(((uintptr_t)g0 + KGO_G0_STACK) & ~(uintptr_t)15);
+	/*
+	 * Our locks word: while it is zero this thread runs goroutine code,
+	 * which can lose the P when it blocks (the kernel's hand-off).
+	 */
 	do {
-		r = gmp_ioctl(GMP_IOC_MSTART, 0);
+		r = gmp_ioctl(GMP_IOC_MSTART, (unsigned long)&getm()->locks);
 	} while (r == -EINTR);
 	getm()->g0 = NULL;
 	free(g0);
@@ -881,6 +1074,7 @@ static int instance_open(void)
 {
 	struct gmp_create c = { .size = sizeof(c) };
 	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 0, maxg = 0;
+	long slice = 0, preempt = 1;
 	int r;
 
 	r = env_long("GMPMAXPROCS", 1, GMP_NPROCS_MAX, &nprocs);
@@ -890,8 +1084,19 @@ static int instance_open(void)
 		r = env_long("KGO_STACK_GUARD", 0, 1, &guard);
 	if (r >= 0)
 		r = env_long("KGO_MAXG", 2, GMP_MAXG_MAX, &maxg);
+	if (r >= 0)
+		r = env_long("KGO_SLICE_US", GMP_SLICE_US_MIN, GMP_SLICE_US_MAX,
+			     &slice);
+	if (r >= 0)
+		r = env_long("KGO_PREEMPT", 0, 1, &preempt);
 	if (r < 0)
 		return r;
+	c.slice_us = (uint32_t)slice;
+	locks_init();
+	if (preempt) {
+		xsave_init();
+		c.preempt_pc = (uintptr_t)kgo_asyncpreempt;
+	}
 	rt.stack_guard = guard;
 	rt.stack_size = ((size_t)stack + 4095) & ~(size_t)4095;
 	c.nprocs = (uint32_t)nprocs;

@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define KGO_VERSION_MAJOR	0
-#define KGO_VERSION_MINOR	2
+#define KGO_VERSION_MINOR	3
 
 /* The default goroutine stack size, and the environment knob for it. */
 #define KGO_STACK_SIZE_DEFAULT	(64 * 1024)
@@ -51,7 +51,10 @@ extern "C" {
  * KGO_STACK_SIZE (bytes per goroutine stack, default 64 KiB),
  * KGO_STACK_GUARD=1 (a guard page under every stack, for debugging),
  * KGO_MAXG (G table size: at most KGO_MAXG - 1 goroutines live at once,
- * default 1048576; unused slots cost no memory).
+ * default 1048576; unused slots cost no memory), KGO_SLICE_US (how long a
+ * goroutine runs before sysmon preempts it, default 10000 us, at least
+ * 100), KGO_PREEMPT=0 (no asynchronous preemption: goroutines switch only
+ * where they call kgo; no blocking hand-off either).
  *
  * Errors: -ENOENT /dev/gmp is missing (the module is not loaded; a message
  * says so on stderr), -EBUSY already running, -EINVAL a bad environment
@@ -111,6 +114,34 @@ int kgo_nprocs(void);
  * away gives it up at its next yield, park or exit.
  */
 int kgo_gomaxprocs(int n);
+
+/*
+ * Preemption. A goroutine that runs for a slice without calling into kgo
+ * is preempted wherever it is (Go's asynchronous preemption): the kernel's
+ * sysmon interrupts its M, which saves every register, the flags and the
+ * whole x87/SSE/AVX state (XSAVE) on the goroutine's stack and lets others
+ * run; the goroutine resumes where it was, maybe on another M, with the
+ * same state and the same errno. Inside kgo's own functions preemption
+ * waits until the function returns. Thread-local storage is the M's: a
+ * goroutine that keeps the address of a __thread variable (or of errno)
+ * across a point where it may switch, preemption included, may find
+ * itself on another thread. Preemption needs about 3 KiB of free stack
+ * below the interrupted code's (128 bytes of red zone, the saved state
+ * and kgo's frames).
+ *
+ * Blocking system calls. A goroutine may call anything, read() on a pipe
+ * or nanosleep() included: when its M blocks in the kernel for more than
+ * about 20 us and its P has other goroutines, sysmon hands the P to
+ * another M (Go's handoffp), so they keep running. When the call returns,
+ * the goroutine takes the same path as a preemption to get a P back (Go's
+ * exitsyscall) and goes on, maybe on another thread, with the call's
+ * result and errno.
+ *
+ * kgo_preempt_stats: how many preemptions this process took (returns from
+ * a blocking call that lost its P included), and how many of those came
+ * while the M was inside kgo and waited for it to return.
+ */
+void kgo_preempt_stats(uint64_t *taken, uint64_t *deferred);
 
 #ifdef __cplusplus
 }

@@ -104,4 +104,87 @@ kgo_gostart:
 	.cfi_endproc
 	.size	kgo_gostart, . - kgo_gostart
 
+/*
+ * kgo_asyncpreempt: where the kernel's asynchronous preemption sends a
+ * goroutine (gmp_create.preempt_pc; Go's asyncPreempt). The kernel made
+ * the M call it from 128 bytes below the interrupted rsp, past the red
+ * zone: [rsp] is the interrupted rip, and every register and flag is the
+ * interrupted code's. Save all of them, the vector and x87 state with
+ * XSAVE (or FXSAVE) on a 64-byte aligned area below, call kgo_preempt1()
+ * with a C-conforming frame (DF clear, rsp aligned), restore everything
+ * and return to the interrupted instruction, dropping the red zone gap.
+ *
+ *	rbp + 0		r15 ... rax (15 registers)
+ *	rbp + 120	rflags
+ *	rbp + 128	the interrupted rip
+ *	rbp + 136	the red zone the kernel stepped over (128 bytes)
+ */
+	.globl	kgo_asyncpreempt
+	.hidden	kgo_asyncpreempt
+	.type	kgo_asyncpreempt, @function
+kgo_asyncpreempt:
+	.cfi_startproc
+	pushfq
+	cld
+	pushq	%rax
+	pushq	%rcx
+	pushq	%rdx
+	pushq	%rbx
+	pushq	%rbp
+	pushq	%rsi
+	pushq	%rdi
+	pushq	%r8
+	pushq	%r9
+	pushq	%r10
+	pushq	%r11
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	movq	%rsp, %rbp
+	andq	$-64, %rsp
+	subq	kgo_xsave_size(%rip), %rsp
+	cmpb	$0, kgo_have_xsave(%rip)
+	je	1f
+	xorl	%eax, %eax		/* XRSTOR wants a clean header */
+	movq	%rax, 512(%rsp)
+	movq	%rax, 520(%rsp)
+	movq	%rax, 528(%rsp)
+	movq	%rax, 536(%rsp)
+	movq	%rax, 544(%rsp)
+	movq	%rax, 552(%rsp)
+	movq	%rax, 560(%rsp)
+	movq	%rax, 568(%rsp)
+	movl	kgo_xsave_mask(%rip), %eax
+	movl	kgo_xsave_mask+4(%rip), %edx
+	xsave64	(%rsp)
+	call	kgo_preempt1
+	movl	kgo_xsave_mask(%rip), %eax
+	movl	kgo_xsave_mask+4(%rip), %edx
+	xrstor64 (%rsp)
+	jmp	2f
+1:	fxsave64 (%rsp)
+	call	kgo_preempt1
+	fxrstor64 (%rsp)
+2:	movq	%rbp, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%r11
+	popq	%r10
+	popq	%r9
+	popq	%r8
+	popq	%rdi
+	popq	%rsi
+	popq	%rbp
+	popq	%rbx
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+	popfq
+	ret	$128
+	.cfi_endproc
+	.size	kgo_asyncpreempt, . - kgo_asyncpreempt
+
 	.section .note.GNU-stack, "", @progbits
