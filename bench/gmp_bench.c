@@ -9,6 +9,15 @@
  *              ready N times; per round trip
  *   switch     baseline: a bare user-space stack switch (no scheduler),
  *              two contexts swapping N times each; per switch
+ *   preempt    two goroutines spin without yielding for N ms on one P;
+ *              prints three lines: preemptlat50 and preemptlat99 (slice
+ *              expiry to the other goroutine running, us, median and
+ *              99th percentile) and preemptcost (one goroutine's last
+ *              instant to the next one's first, ns, median)
+ *   handoff    on one P, a goroutine blocks in read() on an empty pipe N
+ *              times while another is runnable; prints handofflat50 and
+ *              handofflat99 (the read called to the other goroutine
+ *              running, us: sysmon's hand-off of the P)
  * P counts come from GMPMAXPROCS (run.sh sets 1 for yield and parkready).
  */
 #define _GNU_SOURCE
@@ -19,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../selftests/gmp_test_util.h"
 
@@ -117,6 +127,149 @@ static void bench_parkready(void)
 	ns_per_op = (now_ns() - t) / n;
 }
 
+/* --- preempt ------------------------------------------------------------ */
+
+/*
+ * Each spinner reads the clock in a loop; a gap of more than 200 us
+ * between two readings means it was off the CPU, which ends one stint
+ * (the time it ran without a break) and starts the next. With two of
+ * them on one P, the stints alternate: a stint's slice expired 10 ms
+ * after it began (Go's forcePreemptNS, gmp's default), and the other
+ * spinner's next stint began when the preemption was done.
+ */
+#define SLICE_NS	10e6
+#define MAX_STINTS	8192
+
+static struct stint {
+	double start, end;
+	int g;
+} stints[MAX_STINTS];
+static int nstints;
+static struct latch spun = { .target = 2 };
+
+static void stint_add(double start, double end, int g)
+{
+	int i = __atomic_fetch_add(&nstints, 1, __ATOMIC_RELAXED);
+
+	if (i < MAX_STINTS)
+		stints[i] = (struct stint){ start, end, g };
+}
+
+static void spinner(void *arg)
+{
+	double t0 = now_ns(), start = t0, prev = t0, t;
+
+	while ((t = now_ns()) - t0 < n * 1e6) {
+		if (t - prev > 200e3) {
+			stint_add(start, prev, (int)(intptr_t)arg);
+			start = t;
+		}
+		prev = t;
+	}
+	latch_done(&spun);
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct stint *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void bench_preempt(void)
+{
+	static double lat[MAX_STINTS], cost[MAX_STINTS];
+	int i, k = 0, m;
+
+	kgo_go(spinner, (void *)0);
+	kgo_go(spinner, (void *)1);
+	latch_wait(&spun);
+	m = nstints < MAX_STINTS ? nstints : MAX_STINTS;
+	qsort(stints, m, sizeof(stints[0]), by_start);
+	/* The first stint of each began at spawn, not after a preemption. */
+	for (i = 2; i + 1 < m; i++) {
+		if (stints[i + 1].g == stints[i].g)
+			continue;
+		lat[k] = stints[i + 1].start - stints[i].start - SLICE_NS;
+		cost[k++] = stints[i + 1].start - stints[i].end;
+	}
+	if (!k)
+		abort();
+	qsort(lat, k, sizeof(lat[0]), by_value);
+	qsort(cost, k, sizeof(cost[0]), by_value);
+	printf("preemptlat50 %.1f\n", lat[k / 2] / 1e3);
+	printf("preemptlat99 %.1f\n", lat[k * 99 / 100] / 1e3);
+	printf("preemptcost %.1f\n", cost[k / 2]);
+	ns_per_op = -1;		/* printed */
+}
+
+/* --- handoff ------------------------------------------------------------ */
+
+/*
+ * The blocker stamps the clock and reads an empty pipe; the runner, next
+ * in the P's queue, runs only once the P is handed to another M, stamps
+ * the clock and writes the byte that ends the read. Then they meet again.
+ */
+static int hfds[2];
+static double *hblock, *hlat;
+static volatile long hround = -1, hseen = -1;
+static struct latch handed = { .target = 2 };
+
+static void blocker(void *arg)
+{
+	char c;
+	long i;
+
+	(void)arg;
+	for (i = 0; i < n; i++) {
+		while (hseen != i - 1)
+			kgo_yield();
+		hblock[i] = now_ns();
+		hround = i;
+		if (read(hfds[0], &c, 1) != 1)
+			abort();
+	}
+	latch_done(&handed);
+}
+
+static void runner(void *arg)
+{
+	long i;
+
+	(void)arg;
+	for (i = 0; i < n; i++) {
+		while (hround != i)
+			kgo_yield();
+		hlat[i] = now_ns() - hblock[i];
+		hseen = i;
+		if (write(hfds[1], "x", 1) != 1)
+			abort();
+	}
+	latch_done(&handed);
+}
+
+static void bench_handoff(void)
+{
+	hblock = calloc(n, sizeof(*hblock));
+	hlat = calloc(n, sizeof(*hlat));
+	if (!hblock || !hlat || pipe(hfds))
+		abort();
+	kgo_go(blocker, NULL);
+	kgo_go(runner, NULL);
+	latch_wait(&handed);
+	qsort(hlat, n, sizeof(hlat[0]), by_value);
+	printf("handofflat50 %.1f\n", hlat[n / 2] / 1e3);
+	printf("handofflat99 %.1f\n", hlat[n * 99 / 100] / 1e3);
+	ns_per_op = -1;		/* printed */
+}
+
 /* --- switch: the floor any user-space switch is measured against -------- */
 
 void bench_swap(void **save_sp, void *load_sp);
@@ -172,6 +325,10 @@ static int bench_main(void *arg)
 		bench_yield();
 	else if (!strcmp(workload, "parkready"))
 		bench_parkready();
+	else if (!strcmp(workload, "preempt"))
+		bench_preempt();
+	else if (!strcmp(workload, "handoff"))
+		bench_handoff();
 	else
 		return 2;
 	return 0;
@@ -182,7 +339,7 @@ int main(int argc, char **argv)
 	int status = 1, err;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|switch N\n");
+		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|preempt|handoff|switch N\n");
 		return 2;
 	}
 	workload = argv[1];
@@ -199,7 +356,8 @@ int main(int argc, char **argv)
 	}
 	if (status)
 		return status;
-	printf("%s %.1f\n", workload, ns_per_op);
+	if (ns_per_op >= 0)
+		printf("%s %.1f\n", workload, ns_per_op);
 	if (getenv("GMP_BENCH_RUSAGE")) {
 		struct rusage ru;
 

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -60,9 +63,111 @@ func parkready(n int) float64 {
 	return perOp(t, n)
 }
 
+// preempt: two goroutines spin for n ms on one P; stints are found from
+// gaps of more than 200 us between two clock readings (gmp_bench.c).
+type stint struct {
+	start, end int64
+	g          int
+}
+
+func preempt(n int) {
+	var mu sync.Mutex
+	var stints []stint
+	var wg sync.WaitGroup
+	base := time.Now()
+	wg.Add(2)
+	for g := 0; g < 2; g++ {
+		go func(g int) {
+			var mine []stint
+			t0 := int64(time.Since(base))
+			start, prev := t0, t0
+			for {
+				t := int64(time.Since(base))
+				if t-t0 >= int64(n)*1000000 {
+					break
+				}
+				if t-prev > 200000 {
+					mine = append(mine, stint{start, prev, g})
+					start = t
+				}
+				prev = t
+			}
+			mu.Lock()
+			stints = append(stints, mine...)
+			mu.Unlock()
+			wg.Done()
+		}(g)
+	}
+	wg.Wait()
+	sort.Slice(stints, func(i, j int) bool { return stints[i].start < stints[j].start })
+	var lat, cost []float64
+	for i := 2; i+1 < len(stints); i++ {
+		if stints[i+1].g == stints[i].g {
+			continue
+		}
+		lat = append(lat, float64(stints[i+1].start-stints[i].start-10000000))
+		cost = append(cost, float64(stints[i+1].start-stints[i].end))
+	}
+	if len(lat) == 0 {
+		os.Exit(1)
+	}
+	sort.Float64s(lat)
+	sort.Float64s(cost)
+	fmt.Printf("preemptlat50 %.1f\n", lat[len(lat)/2]/1e3)
+	fmt.Printf("preemptlat99 %.1f\n", lat[len(lat)*99/100]/1e3)
+	fmt.Printf("preemptcost %.1f\n", cost[len(cost)/2])
+}
+
+// handoff: on one P, a goroutine blocks in a raw read(2) on an empty
+// pipe (a real system call: not the netpoller) n times while another is
+// runnable; the latency is the read called to the other one running.
+func handoff(n int) {
+	var fds [2]int
+	if err := syscall.Pipe(fds[:]); err != nil {
+		os.Exit(1)
+	}
+	block := make([]int64, n)
+	lat := make([]float64, n)
+	var round, seen int64 = -1, -1
+	base := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		buf := make([]byte, 1)
+		for i := 0; i < n; i++ {
+			for atomic.LoadInt64(&seen) != int64(i-1) {
+				runtime.Gosched()
+			}
+			block[i] = int64(time.Since(base))
+			atomic.StoreInt64(&round, int64(i))
+			if k, _ := syscall.Read(fds[0], buf); k != 1 {
+				os.Exit(1)
+			}
+		}
+		wg.Done()
+	}()
+	go func() {
+		for i := 0; i < n; i++ {
+			for atomic.LoadInt64(&round) != int64(i) {
+				runtime.Gosched()
+			}
+			lat[i] = float64(int64(time.Since(base)) - block[i])
+			atomic.StoreInt64(&seen, int64(i))
+			if k, _ := syscall.Write(fds[1], []byte("x")); k != 1 {
+				os.Exit(1)
+			}
+		}
+		wg.Done()
+	}()
+	wg.Wait()
+	sort.Float64s(lat)
+	fmt.Printf("handofflat50 %.1f\n", lat[n/2]/1e3)
+	fmt.Printf("handofflat99 %.1f\n", lat[n*99/100]/1e3)
+}
+
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready N")
+		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|preempt|handoff N")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[2])
@@ -77,6 +182,12 @@ func main() {
 		d = yield(n)
 	case "parkready":
 		d = parkready(n)
+	case "preempt":
+		preempt(n)
+		return
+	case "handoff":
+		handoff(n)
+		return
 	default:
 		os.Exit(2)
 	}

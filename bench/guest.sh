@@ -9,7 +9,8 @@ one() {	# system workload n procs command...
 	sys=$1 w=$2 n=$3 procs=$4
 	shift 4
 	out=$(GMPMAXPROCS=$procs GOMAXPROCS=$procs "$@" "$w" "$n") || { echo "BENCH-FAIL $sys $w"; return; }
-	echo "RESULT $sys $w ${out#* }"
+	# One "name value" line per result (preempt prints three).
+	echo "$out" | while read -r name val; do echo "RESULT $sys $name $val"; done
 }
 r=0
 while [ $r -lt "$ROUNDS" ]; do
@@ -17,6 +18,8 @@ while [ $r -lt "$ROUNDS" ]; do
 	one gmp spawn 20000 2 ./gmp_bench;      one go spawn 20000 2 ./go_bench
 	one gmp yield 20000 1 ./gmp_bench;      one go yield 20000 1 ./go_bench
 	one gmp parkready 10000 1 ./gmp_bench;  one go parkready 10000 1 ./go_bench
+	one gmp preempt 2000 1 ./gmp_bench;     one go preempt 2000 1 ./go_bench
+	one gmp handoff 300 1 ./gmp_bench;      one go handoff 300 1 ./go_bench
 	one baseline switch 1000000 1 ./gmp_bench
 done
 rmmod gmp

@@ -9,6 +9,11 @@ WHAT = {
     "yield": "yield, per switch (P=1)",
     "parkready": "park/ready round trip (Go: unbuffered chan) (P=1)",
     "switch": "bare user-space stack switch (floor)",
+    "preemptlat50": "preemption latency, slice end to next G, p50 (us)",
+    "preemptlat99": "preemption latency, slice end to next G, p99 (us)",
+    "preemptcost": "one preemption, last instant to next G (ns) (P=1)",
+    "handofflat50": "hand-off latency, read() blocks to next G, p50 (us)",
+    "handofflat99": "hand-off latency, read() blocks to next G, p99 (us)",
 }
 
 
@@ -22,12 +27,14 @@ def main(path):
             env = " ".join(f[1:])
         elif f[:1] == ["BENCH-FAIL"]:
             fails.append(" ".join(f[1:]))
-    print(f"gmp scheduler benchmarks ({env}); ns per operation, median of "
+    print(f"gmp scheduler benchmarks ({env}); ns per operation unless "
+          f"marked, median of "
           f"{max((len(v) for v in res.values()), default=0)} runs [min-max]")
     print("QEMU TCG (software emulation): absolute numbers are not hardware "
           "numbers; compare ratios within this run.")
     print(f"{'workload':<52} {'gmp':>20} {'Go 1.19':>20} {'Go/gmp':>7}")
-    for w in ("spawn", "yield", "parkready", "switch"):
+    for w in ("spawn", "yield", "parkready", "preemptlat50", "preemptlat99",
+              "preemptcost", "handofflat50", "handofflat99", "switch"):
         cells = {}
         for sys_ in ("gmp", "go", "baseline"):
             v = res.get((w, sys_))

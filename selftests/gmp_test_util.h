@@ -9,7 +9,11 @@
 #ifndef GMP_TEST_UTIL_H
 #define GMP_TEST_UTIL_H
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../userlib/kgo.h"
@@ -62,6 +66,62 @@ static inline void latch_done(struct latch *l)
 static inline void latch_wait(struct latch *l)
 {
 	latch_wait_word(&l->open);
+}
+
+/* Read a whole (small) file, NUL-terminated. */
+static inline int read_file(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return 0;
+}
+
+/* This process's debugfs directory, /sys/kernel/debug/gmp/<pid>-<n>. */
+static inline int trace_dir(char *out, size_t size)
+{
+	char prefix[32];
+	struct dirent *d;
+	DIR *dir = opendir("/sys/kernel/debug/gmp");
+
+	if (!dir)
+		return -errno;
+	snprintf(prefix, sizeof(prefix), "%d-", getpid());
+	while ((d = readdir(dir)))
+		if (!strncmp(d->d_name, prefix, strlen(prefix)))
+			break;
+	if (d)
+		snprintf(out, size, "/sys/kernel/debug/gmp/%s", d->d_name);
+	closedir(dir);
+	return d ? 0 : -ENOENT;
+}
+
+/*
+ * A counter of this process's schedtrace line ("handoff=3" and the like),
+ * read from a goroutine while the instance lives: 0, or -errno.
+ */
+static inline int trace_counter(const char *name, long long *val)
+{
+	char dir[320], path[360], buf[4096], key[64];
+	const char *p;
+	int ret = trace_dir(dir, sizeof(dir));
+
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "%s/schedtrace", dir);
+	ret = read_file(path, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	snprintf(key, sizeof(key), " %s=", name);
+	p = strstr(buf, key);
+	if (!p || sscanf(p + strlen(key), "%lld", val) != 1)
+		return -ENOENT;
+	return 0;
 }
 
 #endif /* GMP_TEST_UTIL_H */

@@ -221,6 +221,13 @@ TEST(create_fields)
 	EXPECT_CREATE_EINVAL(c.maxg = GMP_MAXG_MAX + 1);
 	EXPECT_CREATE_EINVAL(c.maxg = UINT32_MAX);
 	EXPECT_CREATE_EINVAL(c.maxg = 1);		/* index 0 is no G */
+	EXPECT_CREATE_EINVAL(c.resv1 = 1);
+	EXPECT_CREATE_EINVAL(c.slice_us = GMP_SLICE_US_MIN - 1);
+	EXPECT_CREATE_EINVAL(c.slice_us = GMP_SLICE_US_MAX + 1);
+	/* The preemption stub must be a user address. */
+	EXPECT_CREATE_EINVAL(c.preempt_pc = 4095);
+	EXPECT_CREATE_EINVAL(c.preempt_pc = 0xffffffff81000000ULL);
+	EXPECT_CREATE_EINVAL(c.preempt_pc = 1ULL << 63);
 
 	/* After all that, a good request still works: defaults filled in. */
 	memset(&c, 0, sizeof(c));
@@ -230,12 +237,26 @@ TEST(create_fields)
 	EXPECT_EQ(GMP_MAXMCOUNT_DEFAULT, c.maxmcount);
 	EXPECT_EQ(GMP_RING_ENTRIES_DEFAULT, c.ring_entries);
 	EXPECT_EQ(GMP_MAXG_DEFAULT, c.maxg);
-	EXPECT_EQ(GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ, c.features);
+	/* Debian's kernels have preempt notifiers (KVM selects them). */
+	EXPECT_EQ(GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ | GMP_FEAT_PREEMPT |
+		  GMP_FEAT_HANDOFF, c.features);
+	EXPECT_EQ(GMP_SLICE_US_DEFAULT, c.slice_us);
 	EXPECT_EQ(4096, c.state_size);
 	EXPECT_LE(GMP_RING_SPAWN_OFF + GMP_RING_ENTRIES_DEFAULT * sizeof(struct gmp_spawn),
 		  c.ring_size);
 	check_sched_layout(_metadata, &c);
-	EXPECT_EQ(0, c.resv0 | c.resv);
+	EXPECT_EQ(0, c.resv0 | c.resv | c.resv1);
+	close(fd);
+
+	/* A first-version struct (no preemption fields) is still accepted. */
+	fd = gmp_open(_metadata);
+	if (fd < 0)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.size = GMP_CREATE_SIZE_VER0;
+	c.slice_us = 5;		/* beyond VER0: never read */
+	ASSERT_EQ(0, gmp_ioctl(fd, GMP_IOC_CREATE, (uintptr_t)&c));
+	EXPECT_EQ(5, c.slice_us);	/* nor written */
 	close(fd);
 #undef EXPECT_CREATE_EINVAL
 }
@@ -410,7 +431,10 @@ TEST_F(inst, ioctl_args)
 {
 	if (self->fd < 0)
 		return;
+	/* MSTART's locks word: aligned, in user memory. */
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 4098));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 0xffffffff81000000UL));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 1));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 1));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_WAKEP, 1));
