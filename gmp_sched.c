@@ -750,8 +750,15 @@ long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
 			return gmp_exitsyscall(s, m, regs);
 		return -EINVAL;
 	}
-	/* Its context is saved: once queued, another M may run it at once. */
-	WRITE_ONCE(gs->status, GMP_GRUNNABLE);
+	/*
+	 * Only a running goroutine yields: anything else means user space
+	 * lost track of which one this M runs. Its context is saved: once
+	 * queued, another M may run it at once.
+	 */
+	if (cmpxchg(&gs->status, GMP_GRUNNING, GMP_GRUNNABLE) != GMP_GRUNNING) {
+		atomic64_inc(&s->nbadg);
+		return -EINVAL;
+	}
 	m->incg = false;
 	WRITE_ONCE(m->p->sh->curg, 0);
 	gmp_globrunqput(s, gidx);

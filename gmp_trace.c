@@ -89,12 +89,12 @@ static void gmp_scheddetail_gs(struct seq_file *sf, struct gmp_sched *s)
 			seq_puts(sf, "  ... (more goroutines not shown)\n");
 			break;
 		}
-		seq_printf(sf, "  G%llu: status=%u(%s) gidx=%u p=%u parent=%llu%s\n",
+		seq_printf(sf, "  G%llu: status=%u(%s) gidx=%u p=%u parent=%llu pc=%#llx%s\n",
 			   READ_ONCE(gs->goid), status,
 			   status < ARRAY_SIZE(gmp_gstatus_names) ?
 			   gmp_gstatus_names[status] : "?", gidx,
 			   READ_ONCE(gs->p), READ_ONCE(gs->parentgoid),
-			   gidx == maing ? " main" : "");
+			   READ_ONCE(gs->pc), gidx == maing ? " main" : "");
 		if (gidx % GMP_GSLOTS_PER_PAGE == 0)
 			cond_resched();
 	}

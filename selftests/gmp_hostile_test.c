@@ -217,9 +217,10 @@ TEST_F(hostile, bad_context_dropped)
 
 /*
  * curg forged from inside: GOSCHED, GOPARK and GOEXIT about a G that is
- * not one get -EINVAL and return to the caller, which goes on.
+ * not one get -EINVAL and return to the caller, which goes on; so does a
+ * GOSCHED of the caller itself once its slot says it is not running.
  */
-static long forged[3];
+static long forged[4];
 
 static void forge_curg(uint32_t gidx)
 {
@@ -233,6 +234,9 @@ static void forge_curg(uint32_t gidx)
 	hostile_p0->curg = hostile_maxg - 1;		/* untouched page */
 	forged[2] = gmp_ioctl(hostile_fd, GMP_IOC_GOEXIT, 5);
 	hostile_p0->curg = gidx;
+	hostile_gtab[gidx].status = GMP_GWAITING;
+	forged[3] = gmp_ioctl(hostile_fd, GMP_IOC_GOSCHED, 0);
+	hostile_gtab[gidx].status = GMP_GRUNNING;
 }
 
 TEST_F(hostile, forged_curg_refused)
@@ -243,6 +247,7 @@ TEST_F(hostile, forged_curg_refused)
 	EXPECT_EQ(-EINVAL, forged[0]);
 	EXPECT_EQ(-EINVAL, forged[1]);
 	EXPECT_EQ(-EINVAL, forged[2]);
+	EXPECT_EQ(-EINVAL, forged[3]);
 }
 
 /*

@@ -4,7 +4,7 @@
  * without calls does not keep the others from running (Go's
  * TestPreemption idea), CPU-bound goroutines share their P's fairly, and
  * a goroutine preempted thousands of times keeps every register, its
- * flags, its vector and x87 state and its errno.
+ * flags, its vector and x87 state and its errno, and its identity.
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -423,6 +423,67 @@ TEST(user_state_survives_preemption)
 		EXPECT_GT(state_rounds[i], 0);
 	}
 	EXPECT_GE(taken, 2000);
+}
+
+/*
+ * Who am I, under fire: goroutines that do nothing but ask kgo_id() are
+ * preempted thousands of times on two P's, and so resume on the other
+ * thread as often as not. Asking must never answer with the goroutine
+ * the old thread runs now (kgo once found the thread's M, then read its
+ * current G: a preemption in between did exactly that).
+ */
+#define NIDENT	8
+
+static uint64_t ident_bad[NIDENT], ident_calls[NIDENT];
+static struct latch ident_done = { .target = NIDENT };
+
+static void ident_worker(void *arg)
+{
+	intptr_t i = (intptr_t)arg;
+	uint64_t me = kgo_id(), bad = 0, calls = 0;
+
+	while (!stop) {
+		bad += kgo_id() != me;
+		calls++;
+	}
+	ident_bad[i] = bad;
+	ident_calls[i] = calls;
+	latch_done(&ident_done);
+}
+
+static int ident_main(void *arg)
+{
+	intptr_t i;
+
+	(void)arg;
+	stop_in(4);
+	for (i = 0; i < NIDENT; i++)
+		if (kgo_go(ident_worker, (void *)i))
+			return 1;
+	latch_wait(&ident_done);
+	return 0;
+}
+
+TEST(identity_survives_preemption)
+{
+	uint64_t taken, deferred;
+	int status = -1, i;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "2", 1);
+	setenv("KGO_SLICE_US", "100", 1);
+	ASSERT_EQ(0, kgo_run(ident_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	kgo_preempt_stats(&taken, &deferred);
+	TH_LOG("preemptions taken %llu; calls %llu %llu ...",
+	       (unsigned long long)taken,
+	       (unsigned long long)ident_calls[0],
+	       (unsigned long long)ident_calls[1]);
+	for (i = 0; i < NIDENT; i++) {
+		EXPECT_EQ(0, ident_bad[i]);
+		EXPECT_GT(ident_calls[i], 0);
+	}
+	EXPECT_GE(taken, 1000);
 }
 
 /*

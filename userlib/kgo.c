@@ -115,7 +115,8 @@ struct kgo_m {
 
 /* Static TLS: one offset from %fs reaches every thread's block. */
 static __thread struct kgo_m tls_m __attribute__((tls_model("initial-exec")));
-static intptr_t kgo_locks_off;	/* &tls_m.locks - %fs base, any thread */
+/* Offsets of tls_m's fields from the %fs base: the same in every thread. */
+static intptr_t kgo_locks_off, kgo_curg_off, kgo_preempt_off;
 
 #define KGO_G0_STACK	(64 * 1024)
 
@@ -141,17 +142,30 @@ static KGO_TLS_ACCESSOR struct kgo_m *getm(void)
 }
 
 
-static struct kgo_g *getg(void)
+/*
+ * The running goroutine (Go's getg), in one %fs-relative load. Outside
+ * acquirem() the goroutine can be preempted at any instruction and
+ * resumed on another thread: with getm()->curg, a preemption between the
+ * two steps would read the old thread's current goroutine, someone else.
+ */
+static inline struct kgo_g *getg(void)
 {
-	return getm()->curg;
+	struct kgo_g *g;
+
+	__asm__ volatile("movq %%fs:(%1), %0" : "=r"(g) : "r"(kgo_curg_off)
+			 : "memory");
+	return g;
 }
 
-static void locks_init(void)
+/* At load time: getg() must answer NULL before kgo_run() too. */
+static void __attribute__((constructor)) tls_init(void)
 {
 	uintptr_t tp;
 
 	__asm__("movq %%fs:0, %0" : "=r"(tp));
 	kgo_locks_off = (intptr_t)((uintptr_t)&tls_m.locks - tp);
+	kgo_curg_off = (intptr_t)((uintptr_t)&tls_m.curg - tp);
+	kgo_preempt_off = (intptr_t)((uintptr_t)&tls_m.preempt - tp);
 }
 
 /* Go's acquirem: no preemption, no move to another M, until releasem. */
@@ -162,11 +176,19 @@ static inline void acquirem(void)
 
 static void preempt_park(void);
 
-/* Go's releasem: and honour a preemption that came meanwhile. */
+/*
+ * Go's releasem: and honour a preemption that came meanwhile. Once locks
+ * is dropped the goroutine may move, so the flag is read in one
+ * instruction too (a stale one is harmless: preempt_park() checks again).
+ */
 static inline void releasem(void)
 {
-	__asm__ volatile("decl %%fs:(%0)" : : "r"(kgo_locks_off) : "memory");
-	if (__builtin_expect(getm()->preempt, 0))
+	unsigned char preempt;
+
+	__asm__ volatile("decl %%fs:(%1)\n\tmovb %%fs:(%2), %0"
+			 : "=q"(preempt) : "r"(kgo_locks_off),
+			   "r"(kgo_preempt_off) : "memory");
+	if (__builtin_expect(preempt, 0))
 		preempt_park();
 }
 
@@ -428,6 +450,13 @@ static inline struct gmp_gslot *gslot(uint32_t gidx)
 	return &rt.gtab[gidx];
 }
 
+/* Owner only: a thief can make room, nobody else can take it. */
+static bool runqfull(struct gmp_pshared *pp)
+{
+	return pp->runqtail - __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE) >=
+	       GMP_RUNQ_SIZE;
+}
+
 /* Put @gidx at the tail; false if the queue is full. */
 static bool runqput_tail(struct gmp_pshared *pp, uint32_t gidx)
 {
@@ -566,14 +595,18 @@ static void gosched_m(void *arg)
 	uint32_t tick = pp->schedtick + 1, next;
 
 	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
-	/* Every 61st tick, or with the P taken away, the kernel picks. */
-	if (tick % 61 != 0 && !__atomic_load_n(&pp->retire, __ATOMIC_RELAXED)) {
+	/*
+	 * Every 61st tick, or with the P taken away, the kernel picks; and
+	 * with the queue full, since the next G may come from runnext and
+	 * leave no room for this one.
+	 */
+	if (tick % 61 != 0 && !__atomic_load_n(&pp->retire, __ATOMIC_RELAXED) &&
+	    !runqfull(pp)) {
 		next = runqget(pp);
 		if (next) {
 			__atomic_store_n(&gslot(g->gidx)->status,
 					 GMP_GRUNNABLE, __ATOMIC_RELAXED);
-			/* Room: we just took one. */
-			runqput_tail(pp, g->gidx);
+			runqput_tail(pp, g->gidx);	/* not full: room */
 			execute(pp, next);
 		}
 	}
@@ -1092,7 +1125,6 @@ static int instance_open(void)
 	if (r < 0)
 		return r;
 	c.slice_us = (uint32_t)slice;
-	locks_init();
 	if (preempt) {
 		xsave_init();
 		c.preempt_pc = (uintptr_t)kgo_asyncpreempt;
