@@ -14,10 +14,10 @@
  *              expiry to the other goroutine running, us, median and
  *              99th percentile) and preemptcost (one goroutine's last
  *              instant to the next one's first, ns, median)
- *   handoff    on one P, a goroutine blocks in read() on an empty pipe N
- *              times while another is runnable; prints handofflat50 and
- *              handofflat99 (the read called to the other goroutine
- *              running, us: sysmon's hand-off of the P)
+ *   handoff    on one P, a goroutine sleeps 1 ms in nanosleep() N times
+ *              while another is runnable; prints handofflat50 and
+ *              handofflat99 (the sleep called to the other goroutine
+ *              running, us: the hand-off of the blocked M's P)
  * P counts come from GMPMAXPROCS (run.sh sets 1 for yield and parkready).
  */
 #define _GNU_SOURCE
@@ -176,6 +176,20 @@ static int by_start(const void *a, const void *b)
 	return (x->start > y->start) - (x->start < y->start);
 }
 
+/* Merge neighbours of the same goroutine in place; the new count. */
+static int runs_merge(struct stint *st, int m)
+{
+	int i, r = 0;
+
+	for (i = 0; i < m; i++) {
+		if (r && st[r - 1].g == st[i].g)
+			st[r - 1].end = st[i].end;
+		else
+			st[r++] = st[i];
+	}
+	return r;
+}
+
 static int by_value(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -193,10 +207,13 @@ static void bench_preempt(void)
 	latch_wait(&spun);
 	m = nstints < MAX_STINTS ? nstints : MAX_STINTS;
 	qsort(stints, m, sizeof(stints[0]), by_start);
-	/* The first stint of each began at spawn, not after a preemption. */
+	/*
+	 * One goroutine's run: its stints until the other's next one (a gap
+	 * with nobody else running, the host's doing under emulation, does
+	 * not end a run). The first run of each began at spawn.
+	 */
+	m = runs_merge(stints, m);
 	for (i = 2; i + 1 < m; i++) {
-		if (stints[i + 1].g == stints[i].g)
-			continue;
 		lat[k] = stints[i + 1].start - stints[i].start - SLICE_NS;
 		cost[k++] = stints[i + 1].start - stints[i].end;
 	}
@@ -213,18 +230,21 @@ static void bench_preempt(void)
 /* --- handoff ------------------------------------------------------------ */
 
 /*
- * The blocker stamps the clock and reads an empty pipe; the runner, next
- * in the P's queue, runs only once the P is handed to another M, stamps
- * the clock and writes the byte that ends the read. Then they meet again.
+ * The blocker stamps the clock and sleeps 1 ms in nanosleep(2); the
+ * runner, next in the P's queue, runs only once the P is handed to
+ * another M (or the sleep ends), stamps the clock and waits for the next
+ * round. Nothing the runner does can give it the P: no system call of
+ * its own ends the blocker's (with a pipe, Go's writer took the P back
+ * at its own exitsyscall, which measured that instead of sysmon).
  */
-static int hfds[2];
+#define HANDOFF_SLEEP_NS	1000000
 static double *hblock, *hlat;
 static volatile long hround = -1, hseen = -1;
 static struct latch handed = { .target = 2 };
 
 static void blocker(void *arg)
 {
-	char c;
+	struct timespec ts = { .tv_nsec = HANDOFF_SLEEP_NS };
 	long i;
 
 	(void)arg;
@@ -233,8 +253,7 @@ static void blocker(void *arg)
 			kgo_yield();
 		hblock[i] = now_ns();
 		hround = i;
-		if (read(hfds[0], &c, 1) != 1)
-			abort();
+		nanosleep(&ts, NULL);
 	}
 	latch_done(&handed);
 }
@@ -249,8 +268,6 @@ static void runner(void *arg)
 			kgo_yield();
 		hlat[i] = now_ns() - hblock[i];
 		hseen = i;
-		if (write(hfds[1], "x", 1) != 1)
-			abort();
 	}
 	latch_done(&handed);
 }
@@ -259,7 +276,7 @@ static void bench_handoff(void)
 {
 	hblock = calloc(n, sizeof(*hblock));
 	hlat = calloc(n, sizeof(*hlat));
-	if (!hblock || !hlat || pipe(hfds))
+	if (!hblock || !hlat)
 		abort();
 	kgo_go(blocker, NULL);
 	kgo_go(runner, NULL);

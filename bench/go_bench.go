@@ -100,13 +100,19 @@ func preempt(n int) {
 	}
 	wg.Wait()
 	sort.Slice(stints, func(i, j int) bool { return stints[i].start < stints[j].start })
-	var lat, cost []float64
-	for i := 2; i+1 < len(stints); i++ {
-		if stints[i+1].g == stints[i].g {
-			continue
+	// One goroutine's run: its stints until the other's next one.
+	var runs []stint
+	for _, st := range stints {
+		if len(runs) > 0 && runs[len(runs)-1].g == st.g {
+			runs[len(runs)-1].end = st.end
+		} else {
+			runs = append(runs, st)
 		}
-		lat = append(lat, float64(stints[i+1].start-stints[i].start-10000000))
-		cost = append(cost, float64(stints[i+1].start-stints[i].end))
+	}
+	var lat, cost []float64
+	for i := 2; i+1 < len(runs); i++ {
+		lat = append(lat, float64(runs[i+1].start-runs[i].start-10000000))
+		cost = append(cost, float64(runs[i+1].start-runs[i].end))
 	}
 	if len(lat) == 0 {
 		os.Exit(1)
@@ -118,14 +124,11 @@ func preempt(n int) {
 	fmt.Printf("preemptcost %.1f\n", cost[len(cost)/2])
 }
 
-// handoff: on one P, a goroutine blocks in a raw read(2) on an empty
-// pipe (a real system call: not the netpoller) n times while another is
-// runnable; the latency is the read called to the other one running.
+// handoff: on one P, a goroutine sleeps 1 ms in a raw nanosleep(2) (a
+// real system call: not a timer) n times while another is runnable; the
+// latency is the sleep called to the other one running, which only a
+// hand-off of the P (sysmon's retake) or the sleep's end allows.
 func handoff(n int) {
-	var fds [2]int
-	if err := syscall.Pipe(fds[:]); err != nil {
-		os.Exit(1)
-	}
 	block := make([]int64, n)
 	lat := make([]float64, n)
 	var round, seen int64 = -1, -1
@@ -133,16 +136,14 @@ func handoff(n int) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
-		buf := make([]byte, 1)
+		ts := syscall.Timespec{Nsec: 1000000}
 		for i := 0; i < n; i++ {
 			for atomic.LoadInt64(&seen) != int64(i-1) {
 				runtime.Gosched()
 			}
 			block[i] = int64(time.Since(base))
 			atomic.StoreInt64(&round, int64(i))
-			if k, _ := syscall.Read(fds[0], buf); k != 1 {
-				os.Exit(1)
-			}
+			syscall.Nanosleep(&ts, nil)
 		}
 		wg.Done()
 	}()
@@ -153,9 +154,6 @@ func handoff(n int) {
 			}
 			lat[i] = float64(int64(time.Since(base)) - block[i])
 			atomic.StoreInt64(&seen, int64(i))
-			if k, _ := syscall.Write(fds[1], []byte("x")); k != 1 {
-				os.Exit(1)
-			}
 		}
 		wg.Done()
 	}()

@@ -12,8 +12,8 @@ WHAT = {
     "preemptlat50": "preemption latency, slice end to next G, p50 (us)",
     "preemptlat99": "preemption latency, slice end to next G, p99 (us)",
     "preemptcost": "one preemption, last instant to next G (ns) (P=1)",
-    "handofflat50": "hand-off latency, read() blocks to next G, p50 (us)",
-    "handofflat99": "hand-off latency, read() blocks to next G, p99 (us)",
+    "handofflat50": "hand-off latency, nanosleep() blocks to next G, p50 (us)",
+    "handofflat99": "hand-off latency, nanosleep() blocks to next G, p99 (us)",
 }
 
 
