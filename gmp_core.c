@@ -93,7 +93,7 @@ int gmp_create_check(struct gmp_create *c)
 	if (c->maxg < 2 || c->maxg > GMP_MAXG_MAX)
 		return -EINVAL;
 	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ |
-		      GMP_FEAT_PREEMPT;
+		      GMP_FEAT_PREEMPT | GMP_FEAT_LOCKOSTHREAD;
 	if (gmp_handoff_supported())
 		c->features |= GMP_FEAT_HANDOFF;
 	c->sched_size = gmp_sched_area_size(c->maxprocs, c->maxg, &c->gtab_off);
@@ -229,6 +229,11 @@ static long gmp_ioc_procresize(struct gmp_sched *s, unsigned long arg)
 	return arg > U32_MAX ? -EINVAL : gmp_procresize(s, arg);
 }
 
+static long gmp_ioc_lockosthread(struct gmp_sched *s, unsigned long arg)
+{
+	return arg > 1 ? -EINVAL : gmp_lockosthread(s, arg);
+}
+
 static long gmp_ioc_newm(struct gmp_sched *s, unsigned long arg)
 {
 	return arg > U32_MAX ? -EINVAL : gmp_newm_ioctl(s, arg);
@@ -310,6 +315,11 @@ static const struct gmp_ioctl_def gmp_ioctls[] = {
 		.cmd = GMP_IOC_PROCRESIZE,
 		.needs_instance = true,
 		.fn = gmp_ioc_procresize,
+	},
+	[GMP_IOC_NR_LOCKOSTHREAD] = {
+		.cmd = GMP_IOC_LOCKOSTHREAD,
+		.needs_instance = true,
+		.fn = gmp_ioc_lockosthread,
 	},
 };
 

@@ -51,6 +51,7 @@ struct gmp_gk {
 	atomic_t kstate;
 	u32 gidx;
 	u64 waitkey;		/* GOPARK key while waiting */
+	struct gmp_m *lockedm;	/* the M it is wired to (LOCKOSTHREAD) */
 	struct list_head link;
 };
 
@@ -105,6 +106,8 @@ struct gmp_m {
 	struct gmp_sched *s;
 	struct gmp_p *p;	/* P held while running Go code */
 	struct gmp_p *nextp;	/* P handed over by the waker (startm) */
+	u32 lockedg;		/* the G wired to it (Go's m.lockedg), 0: none */
+	u32 nextg;		/* with nextp: its lockedg, handed over to run */
 	bool incg;		/* in user mode running goroutines (curg in p->sh) */
 	struct list_head idle;	/* sched.midle */
 	bool parked;		/* on sched.midle */
@@ -298,6 +301,7 @@ long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs,
 		u32 __user *locks);
 long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
 long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs);
+long gmp_lockosthread(struct gmp_sched *s, bool lock);
 long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_wakep_ioctl(struct gmp_sched *s);
 long gmp_newm_ioctl(struct gmp_sched *s, u32 failed);

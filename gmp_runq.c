@@ -114,15 +114,32 @@ static bool runqputslow(struct gmp_sched *s, struct gmp_p *pp, u32 gidx,
 }
 
 /*
+ * Is @gidx wired to an M (LOCKOSTHREAD)? Such a G is never put in a P's
+ * local queue, where user space could run it on any M: it waits on the
+ * global queue until an M takes it and hands it over (startlockedm).
+ */
+static bool gmp_glocked(struct gmp_sched *s, u32 gidx)
+{
+	struct gmp_gk *gk;
+
+	return gmp_gslot(s, gidx, &gk) && READ_ONCE(gk->lockedm);
+}
+
+/*
  * Put @gidx on @pp's local queue; with @next, into runnext, kicking the
- * old runnext to the tail. A full queue spills half to the global queue.
- * Called only by the M holding @pp, never with sched.lock held.
+ * old runnext to the tail. A full queue spills half to the global queue,
+ * and a G wired to an M goes there at once. Called only by the M holding
+ * @pp, never with sched.lock held.
  */
 void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, u32 gidx, bool next)
 {
 	struct gmp_pshared *sh = pp->sh;
 	int i;
 
+	if (gmp_glocked(s, gidx)) {
+		gmp_globrunqput(s, gidx);
+		return;
+	}
 	if (next) {
 		gidx = xchg(&sh->runnext, gidx);
 		if (!gidx)
@@ -290,6 +307,12 @@ u32 gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max)
 	gidx = globrunqpop(s);
 	while (--n > 0) {
 		u32 tail = READ_ONCE(sh->runqtail);
+		struct gmp_gk *next = list_first_entry(&s->runq, struct gmp_gk,
+						       link);
+
+		/* Not into the local queue: see gmp_glocked(). */
+		if (READ_ONCE(next->lockedm))
+			break;
 
 		WRITE_ONCE(sh->runq[tail % GMP_RUNQ_SIZE], globrunqpop(s));
 		/* Release: the slot is written before it is visible. */

@@ -286,14 +286,16 @@ int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
 /* The main goroutine ended: stop every M at its next scheduling point. */
 static void gmp_exit_instance(struct gmp_sched *s, int status)
 {
+	unsigned long idx;
 	struct gmp_m *m;
 
 	spin_lock(&s->lock);
 	s->exit_code = status;
 	WRITE_ONCE(s->exiting, true);
-	list_for_each_entry(m, &s->midle, idle)
-		wake_up(&m->park);
 	spin_unlock(&s->lock);
+	/* Idle M's, and wired ones waiting for their goroutine. */
+	xa_for_each(&s->ms, idx, m)
+		wake_up(&m->park);
 	wake_up_all(&s->newm_wait);
 }
 
@@ -401,6 +403,63 @@ static u32 gmp_spin(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 }
 
 /*
+ * Go's startlockedm: @gidx, just taken from a queue by @m, is wired to
+ * @lockedm, which waits for it in gmp_stoplockedm(). Hand it the G and
+ * @m's P; @m goes on without a P (and parks, as Go's stopm).
+ */
+static bool gmp_startlockedm(struct gmp_sched *s, struct gmp_m *m,
+			     struct gmp_m *lockedm, u32 gidx)
+{
+	spin_lock(&s->lock);
+	/* Handed one already: the G was queued twice (forged queues). */
+	if (lockedm->nextp) {
+		spin_unlock(&s->lock);
+		return false;
+	}
+	lockedm->nextg = gidx;
+	lockedm->nextp = releasep(m);
+	lockedm->nextp->m = lockedm;
+	spin_unlock(&s->lock);
+	wake_up(&lockedm->park);
+	return true;
+}
+
+/*
+ * Go's stoplockedm: @m's wired goroutine switched out, and nothing else may
+ * run on @m. Give its P back (to another M if there is work), then wait
+ * until an M that took the goroutine from a queue hands it over with a P
+ * (gmp_startlockedm). @regs hold the g0 frame while it waits, so a signal
+ * is delivered there (-EINTR: the user library calls MSTART again).
+ */
+static int gmp_stoplockedm(struct gmp_sched *s, struct gmp_m *m,
+			   struct pt_regs *regs)
+{
+	int ret;
+
+	if (m->p) {
+		spin_lock(&s->lock);
+		putp_locked(s, releasep(m));
+		spin_unlock(&s->lock);
+		smp_mb(); /* npidle store before the work loads, as in schedule */
+		if (gmp_work_pending(s))
+			gmp_wakep(s);
+	}
+	gmp_publish_state(s);
+	gmp_arch_frame_load(regs, &m->g0);
+	ret = wait_event_interruptible(m->park, READ_ONCE(m->nextp) ||
+				       READ_ONCE(s->exiting));
+	spin_lock(&s->lock);
+	if (m->nextp) {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+		ret = 0;
+	}
+	spin_unlock(&s->lock);
+	gmp_publish_state(s);
+	return ret ? -EINTR : 0;
+}
+
+/*
  * Go's execute: run goroutine @gidx on @m by loading its context into
  * @regs. The index and the context come from user memory: a G that is not
  * runnable (claimed with a compare-and-swap, so no G runs twice however
@@ -409,12 +468,22 @@ static u32 gmp_spin(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 static int gmp_execute(struct gmp_sched *s, struct gmp_m *m, u32 gidx,
 		       bool inherit, struct pt_regs *regs)
 {
-	struct gmp_gslot *gs = gmp_gslot(s, gidx, NULL);
 	struct gmp_pshared *sh = m->p->sh;
+	struct gmp_m *lockedm;
+	struct gmp_gslot *gs;
+	struct gmp_gk *gk;
 	struct gmp_frame f;
 
-	if (!gs || cmpxchg(&gs->status, GMP_GRUNNABLE, GMP_GRUNNING) !=
-		   GMP_GRUNNABLE)
+	gs = gmp_gslot(s, gidx, &gk);
+	if (!gs)
+		goto bad;
+	lockedm = READ_ONCE(gk->lockedm);
+	if (lockedm && lockedm != m) {
+		if (!gmp_startlockedm(s, m, lockedm, gidx))
+			goto bad;
+		return -EAGAIN;
+	}
+	if (cmpxchg(&gs->status, GMP_GRUNNABLE, GMP_GRUNNING) != GMP_GRUNNABLE)
 		goto bad;
 	gmp_resume_frame(gs, gidx, m->p->id, &f);
 	if (gmp_frame_load(regs, &f)) {
@@ -508,6 +577,20 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 			return -EINTR;
 		}
 		cond_resched();
+		/* A wired M runs its own goroutine or nothing. */
+		if (m->lockedg) {
+			ret = gmp_stoplockedm(s, m, regs);
+			if (ret)
+				return ret;
+			gidx = m->nextg;
+			m->nextg = 0;
+			if (m->p && gidx &&
+			    !gmp_execute(s, m, gidx, false, regs)) {
+				gmp_publish_state(s);
+				return 0;
+			}
+			continue;
+		}
 		/* procresize took this P away: give it back, take another. */
 		if (m->p && m->p->id >= READ_ONCE(s->nprocs)) {
 			spin_lock(&s->lock);
@@ -687,6 +770,38 @@ static struct gmp_m *gmp_m_curg(struct gmp_sched *s, u32 *gidx,
 	return *gidx ? m : NULL;
 }
 
+/*
+ * GMP_IOC_LOCKOSTHREAD: wire the calling goroutine to its M (@lock) or
+ * unwire it (Go's LockOSThread and UnlockOSThread; user space counts the
+ * nesting). The wiring is kernel memory: queues user space forges cannot
+ * move a wired G to another M.
+ */
+long gmp_lockosthread(struct gmp_sched *s, bool lock)
+{
+	struct gmp_m *m = gmp_m_running(s);
+	struct gmp_gslot *gs;
+	struct gmp_gk *gk;
+	u32 gidx;
+
+	if (!m)
+		return -EINVAL;
+	gidx = gmp_curg(s, m, &gs, &gk);
+	if (!gidx)
+		return -EINVAL;
+	if (lock) {
+		if (m->lockedg && m->lockedg != gidx)
+			return -EBUSY;
+		m->lockedg = gidx;
+		WRITE_ONCE(gk->lockedm, m);
+	} else {
+		if (m->lockedg != gidx)
+			return -EINVAL;
+		m->lockedg = 0;
+		WRITE_ONCE(gk->lockedm, NULL);
+	}
+	return 0;
+}
+
 /* GMP_IOC_GOEXIT: the calling goroutine is done (Go's goexit0). */
 long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 {
@@ -697,6 +812,8 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 	m = gmp_m_curg(s, &gidx, &gs);
 	if (!m)
 		return -EINVAL;
+	if (m->lockedg == gidx)	/* a wired G that exits unwires */
+		gmp_lockosthread(s, false);
 	WRITE_ONCE(gs->status, GMP_GDEAD);
 	if (gidx == READ_ONCE(s->maing))
 		gmp_exit_instance(s, status);

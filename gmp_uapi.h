@@ -89,6 +89,7 @@ struct gmp_create {
 #define GMP_FEAT_USER_RUNQ	0x4U	/* run queues and G's in shared memory */
 #define GMP_FEAT_PREEMPT	0x8U	/* sysmon, async preemption (preempt_pc) */
 #define GMP_FEAT_HANDOFF	0x10U	/* P's of blocked M's handed off (MSTART) */
+#define GMP_FEAT_LOCKOSTHREAD	0x20U	/* G's wired to their M (LOCKOSTHREAD) */
 
 /*
  * mmap offsets: the read-only state page(s), the read-write spawn ring,
@@ -173,6 +174,7 @@ enum gmp_ioc_nr {
 	GMP_IOC_NR_SCHEDULE,
 	GMP_IOC_NR_NEWM,
 	GMP_IOC_NR_PROCRESIZE,
+	GMP_IOC_NR_LOCKOSTHREAD,
 	GMP_IOC_NR_LAST
 };
 
@@ -187,6 +189,7 @@ enum gmp_ioc_nr {
 #define GMP_IOC_SCHEDULE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_SCHEDULE)
 #define GMP_IOC_NEWM		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_NEWM)
 #define GMP_IOC_PROCRESIZE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_PROCRESIZE)
+#define GMP_IOC_LOCKOSTHREAD	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_LOCKOSTHREAD)
 
 /*
  * GOPARK and GOREADY: goroutines waiting on a key, futex style, without
