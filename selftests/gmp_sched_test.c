@@ -619,4 +619,126 @@ TEST(gomaxprocs_shrinks)
 	EXPECT_EQ(0, partners_met);
 }
 
+/*
+ * Go's LockOSThread: a goroutine wired to its thread runs only there,
+ * through yields, parks and preemptions, and that thread runs no other
+ * goroutine meanwhile, with P = 2 and others yielding all along.
+ */
+#define NLOCKED_OTHERS	6
+#define LOCKED_YIELDS	1000
+#define LOCKED_PARKS	200
+
+static pid_t locked_tid;
+static int locked_done, locked_err[3];
+static uint64_t locked_moves, locked_checks, others_on_locked;
+static uint32_t locked_ping;
+static struct latch lock_finished = { .target = NLOCKED_OTHERS + 2 };
+
+static void locked_check(void)
+{
+	locked_checks++;
+	if ((pid_t)syscall(SYS_gettid) != locked_tid)
+		locked_moves++;
+}
+
+static void locked_worker(void *arg)
+{
+	int i;
+
+	(void)arg;
+	locked_err[0] = kgo_unlock_osthread();	/* not wired: -EINVAL */
+	locked_err[1] = kgo_lock_osthread();
+	locked_err[2] = kgo_lock_osthread();	/* nested */
+	__atomic_store_n(&locked_tid, (pid_t)syscall(SYS_gettid),
+			 __ATOMIC_RELEASE);
+	for (i = 0; i < LOCKED_YIELDS; i++) {
+		kgo_yield();
+		locked_check();
+	}
+	for (i = 0; i < LOCKED_PARKS; i++) {
+		while (!__atomic_load_n(&locked_ping, __ATOMIC_ACQUIRE))
+			kgo_park(&locked_ping, 0);
+		__atomic_store_n(&locked_ping, 0, __ATOMIC_RELEASE);
+		locked_check();
+	}
+	/* Spin through a few slices: preempted, it comes back here. */
+	for (i = 0; i < 3; i++) {
+		struct timespec t0, t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			locked_check();
+		} while ((t.tv_sec - t0.tv_sec) * 1000000000L +
+			 (t.tv_nsec - t0.tv_nsec) < 25000000L);
+	}
+	/* Done before unwiring: from here others may use this thread. */
+	__atomic_store_n(&locked_done, 1, __ATOMIC_RELEASE);
+	kgo_unlock_osthread();
+	kgo_unlock_osthread();
+	latch_done(&lock_finished);
+}
+
+/* Readies the wired goroutine, from whichever thread it runs on. */
+static void locked_pinger(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&locked_done, __ATOMIC_ACQUIRE)) {
+		if (!__atomic_load_n(&locked_ping, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&locked_ping, 1, __ATOMIC_RELEASE);
+			kgo_ready(&locked_ping, 1);
+		}
+		kgo_yield();
+	}
+	latch_done(&lock_finished);
+}
+
+static void locked_other(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&locked_done, __ATOMIC_ACQUIRE)) {
+		pid_t tid = (pid_t)syscall(SYS_gettid);
+
+		if (!__atomic_load_n(&locked_done, __ATOMIC_ACQUIRE) &&
+		    tid == __atomic_load_n(&locked_tid, __ATOMIC_ACQUIRE))
+			__atomic_add_fetch(&others_on_locked, 1,
+					   __ATOMIC_RELAXED);
+		kgo_yield();
+	}
+	latch_done(&lock_finished);
+}
+
+static int locked_main(void *arg)
+{
+	int i;
+
+	(void)arg;
+	if (kgo_go(locked_worker, NULL) || kgo_go(locked_pinger, NULL))
+		return 1;
+	for (i = 0; i < NLOCKED_OTHERS; i++)
+		if (kgo_go(locked_other, NULL))
+			return 1;
+	latch_wait(&lock_finished);
+	return 0;
+}
+
+TEST(locked_goroutine_stays_on_its_m)
+{
+	int status = -1;
+
+	REQUIRE_GMP_AND_CPUS(2);
+	EXPECT_EQ(-EINVAL, kgo_lock_osthread());	/* no goroutine */
+	setenv("GMPMAXPROCS", "2", 1);
+	ASSERT_EQ(0, kgo_run(locked_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	EXPECT_EQ(-EINVAL, locked_err[0]);
+	EXPECT_EQ(0, locked_err[1]);
+	EXPECT_EQ(0, locked_err[2]);
+	TH_LOG("%llu checks of the wired goroutine's thread",
+	       (unsigned long long)locked_checks);
+	EXPECT_GE(locked_checks, LOCKED_YIELDS + LOCKED_PARKS);
+	EXPECT_EQ(0, locked_moves);
+	EXPECT_EQ(0, others_on_locked);
+}
+
 TEST_HARNESS_MAIN

@@ -239,7 +239,7 @@ TEST(create_fields)
 	EXPECT_EQ(GMP_MAXG_DEFAULT, c.maxg);
 	/* Debian's kernels have preempt notifiers (KVM selects them). */
 	EXPECT_EQ(GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ | GMP_FEAT_PREEMPT |
-		  GMP_FEAT_HANDOFF, c.features);
+		  GMP_FEAT_HANDOFF | GMP_FEAT_LOCKOSTHREAD, c.features);
 	EXPECT_EQ(GMP_SLICE_US_DEFAULT, c.slice_us);
 	EXPECT_EQ(4096, c.state_size);
 	EXPECT_LE(GMP_RING_SPAWN_OFF + GMP_RING_ENTRIES_DEFAULT * sizeof(struct gmp_spawn),
@@ -443,6 +443,9 @@ TEST_F(inst, ioctl_args)
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 0));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 0));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_LOCKOSTHREAD, 2));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_LOCKOSTHREAD, 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_LOCKOSTHREAD, 0));
 	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
 }
 

@@ -58,6 +58,8 @@ struct kgo_g {
 	uint32_t park_val;
 	int park_result;
 	struct kgo_g *waitlink;		/* its wait queue while parked */
+	struct kgo_m *lockedm;		/* the M it is wired to, if any */
+	int lockcount;			/* kgo_lock_osthread() nesting */
 	struct kgo_g *next;		/* free list */
 };
 
@@ -108,6 +110,7 @@ static struct {
  */
 struct kgo_m {
 	struct kgo_g *curg;
+	struct kgo_g *lockedg;		/* the goroutine wired to it */
 	uint32_t p;
 	int locks;
 	bool preempt;
@@ -658,6 +661,10 @@ static void gosched_m(void *arg)
 	struct gmp_pshared *pp = thisp();
 	uint32_t tick = pp->schedtick + 1, next;
 
+	/* A wired M runs nothing else: the kernel parks it (stoplockedm). */
+	if (getm()->lockedg)
+		kschedule(GMP_IOC_GOSCHED, 0);
+
 	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
 	/*
 	 * Every 61st tick, or with the P taken away, the kernel picks; and
@@ -790,9 +797,10 @@ void kgo_preempt_stats(uint64_t *taken, uint64_t *deferred)
  */
 static __attribute__((noreturn)) void schedule_next(struct gmp_pshared *pp)
 {
-	uint32_t next;
+	uint32_t next = 0;
 
-	next = __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) ? 0 : runqget(pp);
+	if (!__atomic_load_n(&pp->retire, __ATOMIC_RELAXED) && !getm()->lockedg)
+		next = runqget(pp);
 	if (next) {
 		__atomic_store_n(&pp->schedtick, pp->schedtick + 1,
 				 __ATOMIC_RELAXED);
@@ -818,6 +826,10 @@ static void goexit0(void *arg)
 
 static __attribute__((noreturn)) void goexit(struct kgo_g *g, int status)
 {
+	if (g->lockcount) {	/* unwired: Go would end the thread */
+		g->lockcount = 1;
+		kgo_unlock_osthread();
+	}
 	g->status = status;
 	mcall("kgo_exit", goexit0, g);
 	kgo_fatal("a dead goroutine was resumed");
@@ -950,6 +962,8 @@ static void goready(struct kgo_g *g, bool onp)
 			 __ATOMIC_RELEASE);
 	if (!onp)
 		ring_push(g->gidx, 0, RING_WAKEP);
+	else if (g->lockedm)	/* to the global queue, and its M (startlockedm) */
+		ring_push(g->gidx, 0, RING_DRAIN);
 	else if (!runqput_next(thisp(), g->gidx, &spill))
 		ring_push(spill, 0, RING_DRAIN);
 }
@@ -1048,6 +1062,56 @@ int kgo_ready(const uint32_t *addr, uint32_t n)
 	count = ready_n(addr, n);
 	releasem();
 	return count;
+}
+
+int kgo_lock_osthread(void)
+{
+	struct kgo_m *m;
+	struct kgo_g *g;
+	long r = 0;
+
+	acquirem();		/* the M we wire to is the one we are on */
+	m = getm();
+	g = m->curg;
+	if (!rt.running || !g) {
+		releasem();
+		return -EINVAL;
+	}
+	if (!g->lockcount) {
+		r = gmp_ioctl(GMP_IOC_LOCKOSTHREAD, 1);
+		if (r == -ENOTTY)
+			r = -ENOTSUP;	/* a module without it */
+		if (!r) {
+			g->lockedm = m;
+			m->lockedg = g;
+		}
+	}
+	if (!r)
+		g->lockcount++;
+	releasem();
+	return (int)r;
+}
+
+int kgo_unlock_osthread(void)
+{
+	struct kgo_m *m;
+	struct kgo_g *g;
+	long r = 0;
+
+	acquirem();
+	m = getm();
+	g = m->curg;
+	if (!rt.running || !g || !g->lockcount) {
+		releasem();
+		return -EINVAL;
+	}
+	if (--g->lockcount == 0) {
+		r = gmp_ioctl(GMP_IOC_LOCKOSTHREAD, 0);
+		g->lockedm = NULL;
+		m->lockedg = NULL;
+	}
+	releasem();
+	return (int)r;
 }
 
 uint64_t kgo_id(void)

@@ -116,6 +116,21 @@ int kgo_nprocs(void);
 int kgo_gomaxprocs(int n);
 
 /*
+ * Go's runtime.LockOSThread and UnlockOSThread: wire the calling goroutine
+ * to the thread (M) running it. Until as many unlocks as locks, it runs
+ * only on that thread, and that thread runs no other goroutine: when the
+ * goroutine yields, parks or is preempted, the thread gives its P to
+ * another and sleeps until the goroutine is runnable again, then gets it
+ * back with a P (a switch through the kernel, two thread switches, as in
+ * Go). Thread-local storage, signal masks and other per-thread state then
+ * stay the goroutine's. A goroutine that exits while wired is unwired (Go
+ * ends the thread instead). 0, -EINVAL outside a goroutine, -ENOTSUP if
+ * the module cannot wire (no GMP_FEAT_LOCKOSTHREAD).
+ */
+int kgo_lock_osthread(void);
+int kgo_unlock_osthread(void);
+
+/*
  * Preemption. A goroutine that runs for a slice without calling into kgo
  * is preempted wherever it is (Go's asynchronous preemption): the kernel's
  * sysmon interrupts its M, which saves every register, the flags and the
