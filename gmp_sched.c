@@ -403,6 +403,28 @@ static u32 gmp_spin(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 }
 
 /*
+ * Sleep until the M is handed a P (m->nextp: startm, startlockedm) or the
+ * instance exits, then take the P: 0, or -EINTR on a signal without one.
+ */
+static int gmp_mpark(struct gmp_sched *s, struct gmp_m *m)
+{
+	int ret = wait_event_interruptible(m->park, READ_ONCE(m->nextp) ||
+					   READ_ONCE(s->exiting));
+
+	spin_lock(&s->lock);
+	if (m->parked)
+		munlink(s, m);
+	if (m->nextp) {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+		ret = 0;
+	}
+	spin_unlock(&s->lock);
+	gmp_publish_state(s);
+	return ret ? -EINTR : 0;
+}
+
+/*
  * Go's startlockedm: @gidx, just taken from a queue by @m, is wired to
  * @lockedm, which waits for it in gmp_stoplockedm(). Hand it the G and
  * @m's P; @m goes on without a P (and parks, as Go's stopm).
@@ -434,8 +456,6 @@ static bool gmp_startlockedm(struct gmp_sched *s, struct gmp_m *m,
 static int gmp_stoplockedm(struct gmp_sched *s, struct gmp_m *m,
 			   struct pt_regs *regs)
 {
-	int ret;
-
 	if (m->p) {
 		spin_lock(&s->lock);
 		putp_locked(s, releasep(m));
@@ -446,17 +466,7 @@ static int gmp_stoplockedm(struct gmp_sched *s, struct gmp_m *m,
 	}
 	gmp_publish_state(s);
 	gmp_arch_frame_load(regs, &m->g0);
-	ret = wait_event_interruptible(m->park, READ_ONCE(m->nextp) ||
-				       READ_ONCE(s->exiting));
-	spin_lock(&s->lock);
-	if (m->nextp) {
-		acquirep(m, m->nextp);
-		m->nextp = NULL;
-		ret = 0;
-	}
-	spin_unlock(&s->lock);
-	gmp_publish_state(s);
-	return ret ? -EINTR : 0;
+	return gmp_mpark(s, m);
 }
 
 /*
@@ -510,8 +520,6 @@ bad:
  */
 static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
 {
-	int ret;
-
 	spin_lock(&s->lock);
 	mput(s, m);
 	spin_unlock(&s->lock);
@@ -533,20 +541,7 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
 			return 0;
 	}
 
-	ret = wait_event_interruptible(m->park,
-				       READ_ONCE(m->nextp) || READ_ONCE(s->exiting));
-
-	spin_lock(&s->lock);
-	if (m->parked)
-		munlink(s, m);
-	if (m->nextp) {
-		acquirep(m, m->nextp);
-		m->nextp = NULL;
-		ret = 0;
-	}
-	spin_unlock(&s->lock);
-	gmp_publish_state(s);
-	return ret ? -EINTR : 0;
+	return gmp_mpark(s, m);
 }
 
 /*
