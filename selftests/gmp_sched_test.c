@@ -741,4 +741,69 @@ TEST(locked_goroutine_stays_on_its_m)
 	EXPECT_EQ(0, others_on_locked);
 }
 
+/*
+ * A wired goroutine that blocks in the kernel on P = 1: sysmon hands its
+ * P to another M for the others, and the goroutine comes back on its own
+ * thread all the same.
+ */
+static int wired_sleeps_done, wired_sleep_moves, wired_sleep_err;
+static uint64_t wired_spinner_rounds;
+static struct latch wired_sleep_finished = { .target = 2 };
+
+static void wired_sleeper(void *arg)
+{
+	struct timespec ts = { .tv_nsec = 1000000 };
+	pid_t tid;
+	int i;
+
+	(void)arg;
+	wired_sleep_err = kgo_lock_osthread();
+	tid = (pid_t)syscall(SYS_gettid);
+	for (i = 0; i < 20; i++) {
+		nanosleep(&ts, NULL);
+		if ((pid_t)syscall(SYS_gettid) != tid)
+			wired_sleep_moves++;
+	}
+	__atomic_store_n(&wired_sleeps_done, 1, __ATOMIC_RELEASE);
+	kgo_unlock_osthread();
+	latch_done(&wired_sleep_finished);
+}
+
+static void wired_spinner(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&wired_sleeps_done, __ATOMIC_ACQUIRE)) {
+		wired_spinner_rounds++;
+		kgo_yield();
+	}
+	latch_done(&wired_sleep_finished);
+}
+
+static int wired_sleep_main(void *arg)
+{
+	(void)arg;
+	if (kgo_go(wired_sleeper, NULL) || kgo_go(wired_spinner, NULL))
+		return 1;
+	latch_wait(&wired_sleep_finished);
+	return 0;
+}
+
+TEST(locked_goroutine_blocks_and_comes_back)
+{
+	long long handoffs = 0;
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "1", 1);
+	ASSERT_EQ(0, kgo_run(wired_sleep_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	EXPECT_EQ(0, wired_sleep_err);
+	EXPECT_EQ(0, wired_sleep_moves);
+	/* The spinner ran while the wired goroutine slept. */
+	EXPECT_LT(0, wired_spinner_rounds);
+	if (!trace_counter("handoff", &handoffs))
+		TH_LOG("%lld hand-offs, %llu spinner rounds", handoffs,
+		       (unsigned long long)wired_spinner_rounds);
+}
+
 TEST_HARNESS_MAIN
