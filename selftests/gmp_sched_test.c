@@ -478,7 +478,13 @@ TEST(ms_started_on_demand)
 	EXPECT_EQ(2, partners_met);
 	ASSERT_GE(meet_handoffs, 0);
 	EXPECT_GE(threads_after, 2);
-	EXPECT_LE(threads_after, 2 + meet_handoffs);
+	/*
+	 * Not runaway: one more per hand-off, and one more now and then when
+	 * a waker finds an idle P but no idle M because the M that released
+	 * it has not reached stopm yet (Go's startm starts one then too; seen
+	 * once under the debug kernel: 3 threads, no hand-off).
+	 */
+	EXPECT_LE(threads_after, 4 + meet_handoffs);
 }
 
 /*
