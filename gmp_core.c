@@ -354,12 +354,12 @@ static long gmp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	if (ret)
 		return ret;
 	/* An M blocked in here holds its P for the kernel's own use. */
-	m = xa_load(&s->ms, task_pid_nr(current));
+	m = gmp_m_current(s);
 	if (m)
 		m->ingmp = true;
 	ret = def->fn(s, arg);
 	if (!m)		/* MSTART made the caller an M (set ingmp) */
-		m = xa_load(&s->ms, task_pid_nr(current));
+		m = gmp_m_current(s);
 	if (m)
 		m->ingmp = false;
 	return ret;

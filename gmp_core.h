@@ -307,6 +307,7 @@ long gmp_wakep_ioctl(struct gmp_sched *s);
 long gmp_newm_ioctl(struct gmp_sched *s, u32 failed);
 long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs);
 u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit);
+struct gmp_m *gmp_m_current(struct gmp_sched *s);
 struct gmp_m *gmp_m_running(struct gmp_sched *s);
 u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
 	     struct gmp_gk **gkp);

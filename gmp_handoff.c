@@ -386,6 +386,5 @@ bool gmp_handoff_retake(struct gmp_sched *s, struct gmp_p *pp,
 		return false;
 	if (!gmp_m_unlocked(s, m) || !gmp_queue_exitsyscall(s, m))
 		return false;
-	WRITE_ONCE(m->syscallg, READ_ONCE(pp->sh->curg));
 	return gmp_handoffp(s, m, pp, v);
 }

@@ -95,6 +95,14 @@ static struct gmp_p *releasep(struct gmp_m *m)
 	return pp;
 }
 
+/* Give back the P @m holds: idle, or dead if procresize took it. */
+static void gmp_dropp(struct gmp_sched *s, struct gmp_m *m)
+{
+	spin_lock(&s->lock);
+	putp_locked(s, releasep(m));
+	spin_unlock(&s->lock);
+}
+
 static void mput(struct gmp_sched *s, struct gmp_m *m)
 {
 	lockdep_assert_held(&s->lock);
@@ -144,7 +152,8 @@ static void gmp_wirep(struct gmp_m *m)
 
 static bool gmp_work_pending(struct gmp_sched *s);
 
-static struct gmp_m *gmp_m_current(struct gmp_sched *s)
+/* The M the calling thread is, or NULL. */
+struct gmp_m *gmp_m_current(struct gmp_sched *s)
 {
 	return xa_load(&s->ms, task_pid_nr(current));
 }
@@ -195,7 +204,8 @@ void gmp_wakep(struct gmp_sched *s)
 bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 		  int v)
 {
-	struct gmp_gslot *gs = gmp_gslot(s, m->syscallg, NULL);
+	u32 gidx = READ_ONCE(pp->sh->curg);
+	struct gmp_gslot *gs = gmp_gslot(s, gidx, NULL);
 
 	spin_lock(&s->lock);
 	if (atomic_cmpxchg(&m->sysstate, v,
@@ -203,6 +213,7 @@ bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 		spin_unlock(&s->lock);
 		return false;	/* the queued work finds RUN */
 	}
+	m->syscallg = gidx;	/* for its exitsyscall */
 	if (gs)
 		WRITE_ONCE(gs->status, GMP_GSYSCALL);
 	WRITE_ONCE(pp->sh->curg, 0);
@@ -305,11 +316,8 @@ static void gmp_exit_instance(struct gmp_sched *s, int status)
 static void gmp_m_to_g0(struct gmp_sched *s, struct gmp_m *m,
 			struct pt_regs *regs)
 {
-	if (m->p) {
-		spin_lock(&s->lock);
-		putp_locked(s, releasep(m));
-		spin_unlock(&s->lock);
-	}
+	if (m->p)
+		gmp_dropp(s, m);
 	gmp_arch_frame_load(regs, &m->g0);
 	gmp_publish_state(s);
 }
@@ -457,9 +465,7 @@ static int gmp_stoplockedm(struct gmp_sched *s, struct gmp_m *m,
 			   struct pt_regs *regs)
 {
 	if (m->p) {
-		spin_lock(&s->lock);
-		putp_locked(s, releasep(m));
-		spin_unlock(&s->lock);
+		gmp_dropp(s, m);
 		smp_mb(); /* npidle store before the work loads, as in schedule */
 		if (gmp_work_pending(s))
 			gmp_wakep(s);
@@ -632,9 +638,7 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 		 * work published before npidle was seen would otherwise wait
 		 * for the next wakep (Go's findrunnable re-check).
 		 */
-		spin_lock(&s->lock);
-		putp_locked(s, releasep(m));
-		spin_unlock(&s->lock);
+		gmp_dropp(s, m);
 		gmp_publish_state(s);
 		smp_mb(); /* npidle store before the work loads; pairs with wakers */
 		if (gmp_work_pending(s))
