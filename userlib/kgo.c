@@ -407,7 +407,6 @@ static struct kgo_g *stack_get(int *err)
 static void stack_put(struct kgo_g *g)
 {
 	struct kgo_chunk *c = g->chunk;
-
 	unsigned int n;
 	uint64_t now;
 
@@ -418,7 +417,7 @@ static void stack_put(struct kgo_g *g)
 		return;
 	}
 	now = coarse_ns();
-	if (c && c->nfree == KGO_CHUNK_STACKS)
+	if (c->nfree == KGO_CHUNK_STACKS)
 		chunk_idle_add(c, now);
 	/*
 	 * Past the cache, chunks free for long enough give their memory
