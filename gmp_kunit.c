@@ -368,6 +368,10 @@ static int runq_fixture_setup(struct kunit *test, struct runq_fixture *fx)
 		ret = gmp_gtab_init(s, 2, MAXG);
 	if (ret)
 		return ret;
+	/* The state page, where the global queue's length is published. */
+	s->state = kunit_kzalloc(test, sizeof(*s->state), GFP_KERNEL);
+	if (!s->state)
+		return -ENOMEM;
 	fx->p[0] = s->allp[0];
 	fx->p[1] = s->allp[1];
 	fx->p[0]->sh = (struct gmp_pshared *)s->sched_region.vaddr;
@@ -498,12 +502,14 @@ static void gmp_runq_overflow_wrap_test(struct kunit *test)
 	gmp_runqput(&fx->s, pp, GMP_RUNQ_SIZE + 1, false);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(pp), (u32)GMP_RUNQ_SIZE / 2);
 	KUNIT_EXPECT_EQ(test, fx->s.runqsize, (u32)GMP_RUNQ_SIZE / 2 + 1);
+	KUNIT_EXPECT_EQ(test, fx->s.state->runqsize, fx->s.runqsize);
 	/* Global: 1..128 then 257; local: 129..256. Count, then assert. */
 	for (i = 1; i <= GMP_RUNQ_SIZE / 2; i++)
 		bad += globrunq_pop(fx) != i;
 	KUNIT_EXPECT_EQ(test, bad, 0U);
 	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), (u32)GMP_RUNQ_SIZE + 1);
 	KUNIT_EXPECT_EQ(test, fx->s.runqsize, 0U);
+	KUNIT_EXPECT_EQ(test, fx->s.state->runqsize, 0U);
 	for (i = GMP_RUNQ_SIZE / 2 + 1; i <= GMP_RUNQ_SIZE; i++)
 		bad += gmp_runqget(&fx->s, pp, &inherit) != i;
 	KUNIT_EXPECT_EQ(test, bad, 0U);

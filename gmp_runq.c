@@ -57,6 +57,19 @@ u32 gmp_runqlen(struct gmp_p *pp)
 EXPORT_SYMBOL_IF_KUNIT(gmp_runqlen);
 
 /*
+ * The global queue's length, in the state page too and at once: user
+ * space decides from it whether its 61st schedtick must enter the kernel
+ * (Go reads sched.runqsize the same way, without the lock).
+ */
+static void gmp_runqsize_set(struct gmp_sched *s, u32 n)
+{
+	lockdep_assert_held(&s->lock);
+	WRITE_ONCE(s->runqsize, n);
+	if (s->state)
+		WRITE_ONCE(s->state->runqsize, n);
+}
+
+/*
  * Link @gidx on the global queue; sched.lock held. An index that is no
  * goroutine, or one already on a kernel queue, is dropped and counted.
  */
@@ -72,7 +85,7 @@ void gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx)
 		return;
 	}
 	list_add_tail(&gk->link, &s->runq);
-	WRITE_ONCE(s->runqsize, s->runqsize + 1);
+	gmp_runqsize_set(s, s->runqsize + 1);
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_globrunqput_locked);
 
@@ -276,7 +289,7 @@ static u32 globrunqpop(struct gmp_sched *s)
 
 	list_del_init(&gk->link);
 	atomic_set(&gk->kstate, GMP_GK_NONE);
-	WRITE_ONCE(s->runqsize, s->runqsize - 1);
+	gmp_runqsize_set(s, s->runqsize - 1);
 	return gk->gidx;
 }
 

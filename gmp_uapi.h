@@ -323,7 +323,7 @@ struct gmp_state {
 	__u32 mcount;		/* M's registered */
 	__u32 nmidle;		/* M's parked in the kernel (stopm) */
 	__u32 npidle;		/* P's with no M */
-	__u32 runqsize;		/* goroutines on the global run queue */
+	__u32 runqsize;		/* goroutines on the global run queue, always current */
 	__u32 exiting;		/* non-zero once the main goroutine ended */
 	__s32 exit_code;	/* its GOEXIT status */
 	__aligned_u64 nbadg;	/* G indices or contexts the kernel dropped */

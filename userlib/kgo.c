@@ -650,9 +650,28 @@ static __attribute__((noreturn)) void kschedule(unsigned long cmd,
 }
 
 /*
+ * Go's schedule() takes from the global queue first on every 61st
+ * schedtick, so goroutines handing their P back and forth cannot starve
+ * it. The global queue is the kernel's, and so are spawns still in the
+ * ring: the kernel is asked only when one of them has something (the
+ * state page's runqsize is kept current; Go reads sched.runqsize without
+ * its lock too).
+ */
+static bool globrunq_due(uint32_t tick)
+{
+	const struct gmp_ring *r = rt.ring;
+
+	return tick % 61 == 0 &&
+	       (__atomic_load_n(&rt.state->runqsize, __ATOMIC_RELAXED) ||
+		__atomic_load_n(&r->tail, __ATOMIC_RELAXED) !=
+		__atomic_load_n(&r->head, __ATOMIC_RELAXED));
+}
+
+/*
  * On g0 (Go's gosched_m): requeue @g behind the P's other goroutines and
- * run the next one, all in user space; every 61st switch, or with nothing
- * else local, let the kernel choose (global queue, stealing, parking).
+ * run the next one, all in user space; when the global queue is due, or
+ * with nothing else local, let the kernel choose (global queue, stealing,
+ * parking).
  */
 static void gosched_m(void *arg)
 {
@@ -666,12 +685,12 @@ static void gosched_m(void *arg)
 
 	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
 	/*
-	 * Every 61st tick, or with the P taken away, the kernel picks; and
-	 * with the queue full, since the next G may come from runnext and
-	 * leave no room for this one.
+	 * The kernel picks when the global queue is due, when the P is
+	 * taken away, and with the queue full, since the next G may come
+	 * from runnext and leave no room for this one.
 	 */
-	if (tick % 61 != 0 && !__atomic_load_n(&pp->retire, __ATOMIC_RELAXED) &&
-	    !runqfull(pp)) {
+	if (!globrunq_due(tick) &&
+	    !__atomic_load_n(&pp->retire, __ATOMIC_RELAXED) && !runqfull(pp)) {
 		next = runqget(pp);
 		if (next) {
 			__atomic_store_n(&gslot(g->gidx)->status,
@@ -791,19 +810,25 @@ void kgo_preempt_stats(uint64_t *taken, uint64_t *deferred)
 
 /*
  * On g0, the current goroutine put away (dead or parked): run the next
- * one of this P's queue, or, with none or the P taken away, let the
- * kernel find this M one (Go's schedule after park_m and goexit0).
+ * one of this P's queue, or, with none, the P taken away or the global
+ * queue due, let the kernel find this M one (Go's schedule after park_m
+ * and goexit0).
  */
 static __attribute__((noreturn)) void schedule_next(struct gmp_pshared *pp)
 {
-	uint32_t next = 0;
+	uint32_t tick = pp->schedtick + 1, next;
 
-	if (!__atomic_load_n(&pp->retire, __ATOMIC_RELAXED) && !getm()->lockedg)
+	if (globrunq_due(tick)) {
+		/* The kernel sees the 61st tick and looks there first. */
+		__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
+	} else if (!__atomic_load_n(&pp->retire, __ATOMIC_RELAXED) &&
+		   !getm()->lockedg) {
 		next = runqget(pp);
-	if (next) {
-		__atomic_store_n(&pp->schedtick, pp->schedtick + 1,
-				 __ATOMIC_RELAXED);
-		execute(pp, next);
+		if (next) {
+			__atomic_store_n(&pp->schedtick, tick,
+					 __ATOMIC_RELAXED);
+			execute(pp, next);
+		}
 	}
 	__atomic_store_n(&pp->curg, 0, __ATOMIC_RELAXED);
 	kschedule(GMP_IOC_SCHEDULE, 0);
