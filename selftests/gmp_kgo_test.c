@@ -187,6 +187,83 @@ TEST(yielders_progress)
 		EXPECT_EQ(NYIELDS, progress[i]);
 }
 
+/*
+ * Free G's are reused through the P's own list (Go's gfget/gfput): a
+ * spawner on one P takes the G's its exited goroutines gave back, takes
+ * the global lock once per batch of 32 and not once per spawn, and a P
+ * never keeps more than 63 free G's.
+ */
+#define GF_ROUNDS 50
+#define GF_LIVE 30
+#define GF_BURST 300
+static int gf_done;
+static struct kgo_stats gf_steady, gf_burst;
+
+static void gf_exit(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&gf_done, 1, __ATOMIC_RELEASE);
+}
+
+static int gf_wave(int n)
+{
+	int target = __atomic_load_n(&gf_done, __ATOMIC_ACQUIRE) + n, i;
+
+	for (i = 0; i < n; i++)
+		if (kgo_go(gf_exit, NULL))
+			return -1;
+	while (__atomic_load_n(&gf_done, __ATOMIC_ACQUIRE) < target)
+		kgo_yield();
+	return 0;
+}
+
+static int gf_main(void *arg)
+{
+	int r;
+
+	(void)arg;
+	for (r = 0; r < GF_ROUNDS; r++)
+		if (gf_wave(GF_LIVE))
+			return 1;
+	gf_steady.size = sizeof(gf_steady);
+	if (kgo_stats(&gf_steady))
+		return 2;
+	if (gf_wave(GF_BURST))
+		return 3;
+	/* One preempted right after counting itself has exited by now. */
+	for (r = 0; r < 4; r++)
+		kgo_yield();
+	gf_burst.size = sizeof(gf_burst);
+	return kgo_stats(&gf_burst) ? 4 : 0;
+}
+
+TEST(free_gs_reused_per_p)
+{
+	struct kgo_stats old = { .size = KGO_STATS_SIZE_VER0 - 8 };
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "1", 1);
+	ASSERT_EQ(0, kgo_run(gf_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	ASSERT_EQ(-EINVAL, kgo_stats(&old));
+
+	/* Every spawn took a G from the P's list, refilled once: one chunk. */
+	EXPECT_EQ(GF_ROUNDS * GF_LIVE, gf_steady.ngfget);
+	EXPECT_LE(gf_steady.ngcreated, 64);
+	EXPECT_EQ(1, gf_steady.ngfrefill);
+	EXPECT_EQ(0, gf_steady.ngfspill);
+
+	/* 300 exits spill in batches and leave at most 63 on the P. */
+	EXPECT_EQ(GF_ROUNDS * GF_LIVE + GF_BURST, gf_burst.ngfget);
+	EXPECT_GE(gf_burst.ngfspill, (GF_BURST - 64) / 32);
+	EXPECT_LE(gf_burst.ngfrefill, 3 + GF_BURST / 32 + 1);
+	EXPECT_LE(gf_burst.ngcreated - gf_burst.ngfreeglobal - 1, 63)
+		TH_LOG("created %llu, free globally %llu",
+		       (unsigned long long)gf_burst.ngcreated,
+		       (unsigned long long)gf_burst.ngfreeglobal);
+}
+
 static int report_nprocs(void *arg)
 {
 	(void)arg;

@@ -86,6 +86,8 @@ static struct {
 	struct kgo_g *free_stacks;
 	unsigned int nfree_stacks;
 	struct kgo_chunk *idle_head, *idle_tail; /* all free, oldest first */
+	uint64_t ngfrefill;		/* batches moved global -> P */
+	uint64_t ngfspill;		/* batches moved P -> global */
 	uint64_t npreempted;		/* preemptions taken */
 	uint64_t npreemptdeferred;	/* ... and put off to releasem */
 } rt = {
@@ -248,6 +250,25 @@ struct kgo_chunk {
 	struct kgo_g g[KGO_CHUNK_STACKS];
 };
 
+/*
+ * Each P keeps its own free G's (Go's p.gFree): newproc takes from it and
+ * goexit0 gives back to it without a lock. Only the M holding the P uses
+ * it, with locks raised, so the P cannot be taken meanwhile. An empty list
+ * takes KGO_GFREE_BATCH from the global one in one locked section (gfget),
+ * and one that reaches KGO_GFREE_MAX gives back all but KGO_GFREE_BATCH - 1
+ * (gfput): Go's 32 and 64. Threads without a P use the global list. A P
+ * retired by kgo_gomaxprocs() keeps its list until it comes back; stacks
+ * in P lists are never returned to the system.
+ */
+#define KGO_GFREE_BATCH		32
+#define KGO_GFREE_MAX		64
+
+static struct kgo_gfree {
+	struct kgo_g *head;
+	unsigned int n;
+	uint64_t ngfget;		/* G's taken from this list */
+} __attribute__((aligned(64))) gfree[GMP_NPROCS_MAX];
+
 static uint64_t coarse_ns(void)
 {
 	struct timespec ts;
@@ -381,58 +402,123 @@ static int stack_chunk(void)
 	return 0;
 }
 
-/* A free stack and its G, or NULL with *@err set. */
+/* Take the global list's first stack; stack_lock held, list not empty. */
+static struct kgo_g *stack_free_pop(void)
+{
+	struct kgo_g *g = rt.free_stacks;
+
+	rt.free_stacks = g->next;
+	rt.nfree_stacks--;
+	if (g->chunk) {
+		if (g->chunk->idle)
+			chunk_idle_del(g->chunk);
+		g->chunk->nfree--;
+	}
+	return g;
+}
+
+/* Make sure the global list is not empty; stack_lock held. */
+static int stack_refill(void)
+{
+	if (rt.free_stacks)
+		return 0;
+	return rt.stack_guard ? stack_guarded() : stack_chunk();
+}
+
+/* A free stack and its G from the global list, or NULL with *@err set. */
 static struct kgo_g *stack_get(int *err)
 {
 	struct kgo_g *g = NULL;
 
 	pthread_mutex_lock(&rt.stack_lock);
-	*err = 0;
-	if (!rt.free_stacks)
-		*err = rt.stack_guard ? stack_guarded() : stack_chunk();
-	if (!*err) {
-		g = rt.free_stacks;
-		rt.free_stacks = g->next;
-		rt.nfree_stacks--;
-		if (g->chunk) {
-			if (g->chunk->idle)
-				chunk_idle_del(g->chunk);
-			g->chunk->nfree--;
-		}
-	}
+	*err = stack_refill();
+	if (!*err)
+		g = stack_free_pop();
 	pthread_mutex_unlock(&rt.stack_lock);
 	return g;
 }
 
-static void stack_put(struct kgo_g *g)
+/*
+ * Give @n G's from @list back to the global list; past the cache, chunks
+ * free for long enough give their memory back, a bounded number per call
+ * so no exit pays for a million. Under the lock: none of their stacks can
+ * be handed out meanwhile.
+ */
+static struct kgo_g *stack_put_list(struct kgo_g *list, unsigned int n)
 {
-	struct kgo_chunk *c = g->chunk;
-	unsigned int n;
-	uint64_t now;
+	struct kgo_chunk *c;
+	uint64_t now = 0;
+	struct kgo_g *g;
 
 	pthread_mutex_lock(&rt.stack_lock);
-	stack_free_push(g);
-	if (!c || (c->nfree < KGO_CHUNK_STACKS && !rt.idle_head)) {
-		pthread_mutex_unlock(&rt.stack_lock);
-		return;
+	while (n--) {
+		g = list;
+		list = g->next;
+		stack_free_push(g);
+		c = g->chunk;
+		if (c && c->nfree == KGO_CHUNK_STACKS) {
+			now = now ?: coarse_ns();
+			chunk_idle_add(c, now);
+		}
 	}
-	now = coarse_ns();
-	if (c->nfree == KGO_CHUNK_STACKS)
-		chunk_idle_add(c, now);
-	/*
-	 * Past the cache, chunks free for long enough give their memory
-	 * back, a bounded number per exit so no exit pays for a million.
-	 * Under the lock: none of their stacks can be handed out meanwhile.
-	 */
-	for (n = 0; n < KGO_CHUNK_RELEASE_MAX &&
-	     rt.nfree_stacks > KGO_FREE_STACKS_MAX && rt.idle_head &&
-	     now - rt.idle_head->idle_since >= KGO_CHUNK_IDLE_NS; n++) {
-		c = rt.idle_head;
-		chunk_idle_del(c);
-		madvise(c->base, rt.stack_size * KGO_CHUNK_STACKS,
-			MADV_DONTNEED);
+	if (rt.idle_head && rt.nfree_stacks > KGO_FREE_STACKS_MAX) {
+		now = now ?: coarse_ns();
+		for (n = 0; n < KGO_CHUNK_RELEASE_MAX &&
+		     rt.nfree_stacks > KGO_FREE_STACKS_MAX && rt.idle_head &&
+		     now - rt.idle_head->idle_since >= KGO_CHUNK_IDLE_NS; n++) {
+			c = rt.idle_head;
+			chunk_idle_del(c);
+			madvise(c->base, rt.stack_size * KGO_CHUNK_STACKS,
+				MADV_DONTNEED);
+		}
 	}
 	pthread_mutex_unlock(&rt.stack_lock);
+	return list;
+}
+
+/* Go's gfget: a free G for a goroutine on P @pid, or NULL with *@err set. */
+static struct kgo_g *gfget(uint32_t pid, int *err)
+{
+	struct kgo_gfree *pf = &gfree[pid];
+	struct kgo_g *g;
+
+	*err = 0;
+	if (!pf->head) {
+		pthread_mutex_lock(&rt.stack_lock);
+		while (pf->n < KGO_GFREE_BATCH) {
+			*err = stack_refill();
+			if (*err)
+				break;
+			g = stack_free_pop();
+			g->next = pf->head;
+			pf->head = g;
+			pf->n++;
+		}
+		pthread_mutex_unlock(&rt.stack_lock);
+		if (!pf->head)
+			return NULL;
+		*err = 0;
+		__atomic_add_fetch(&rt.ngfrefill, 1, __ATOMIC_RELAXED);
+	}
+	g = pf->head;
+	pf->head = g->next;
+	pf->n--;
+	__atomic_store_n(&pf->ngfget, pf->ngfget + 1, __ATOMIC_RELAXED);
+	return g;
+}
+
+/* Go's gfput: @g is dead and its stack free; keep it on P @pid. */
+static void gfput(uint32_t pid, struct kgo_g *g)
+{
+	struct kgo_gfree *pf = &gfree[pid];
+
+	g->next = pf->head;
+	pf->head = g;
+	if (++pf->n < KGO_GFREE_MAX)
+		return;
+	pf->head = stack_put_list(pf->head, pf->n - (KGO_GFREE_BATCH - 1));
+	pf->n = KGO_GFREE_BATCH - 1;
+	__atomic_add_fetch(&rt.ngfspill, 1, __ATOMIC_RELAXED);
 }
 
 /* --- The kernel and the spawn ring ---------------------------------------- */
@@ -808,6 +894,30 @@ void kgo_preempt_stats(uint64_t *taken, uint64_t *deferred)
 	*deferred = __atomic_load_n(&rt.npreemptdeferred, __ATOMIC_RELAXED);
 }
 
+_Static_assert(sizeof(struct kgo_stats) >= KGO_STATS_SIZE_VER0,
+	       "struct kgo_stats only grows");
+
+int kgo_stats(struct kgo_stats *st)
+{
+	struct kgo_stats k = { .size = sizeof(k) };
+	unsigned int i;
+
+	if (st->size < KGO_STATS_SIZE_VER0)
+		return -EINVAL;
+	kgo_preempt_stats(&k.npreempted, &k.npreemptdeferred);
+	pthread_mutex_lock(&rt.stack_lock);
+	k.ngcreated = rt.gidxgen;
+	k.ngfreeglobal = rt.nfree_stacks;
+	pthread_mutex_unlock(&rt.stack_lock);
+	for (i = 0; i < GMP_NPROCS_MAX; i++)
+		k.ngfget += __atomic_load_n(&gfree[i].ngfget, __ATOMIC_RELAXED);
+	k.ngfrefill = __atomic_load_n(&rt.ngfrefill, __ATOMIC_RELAXED);
+	k.ngfspill = __atomic_load_n(&rt.ngfspill, __ATOMIC_RELAXED);
+	k.size = st->size < sizeof(k) ? st->size : (uint32_t)sizeof(k);
+	memcpy(st, &k, k.size);
+	return 0;
+}
+
 /*
  * On g0, the current goroutine put away (dead or parked): run the next
  * one of this P's queue, or, with none, the P taken away or the global
@@ -843,7 +953,7 @@ static void goexit0(void *arg)
 		kschedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
 	getm()->curg = NULL;
-	stack_put(g);		/* we are off its stack: g0 */
+	gfput(getm()->p, g);	/* we are off its stack: g0 */
 	/* Not GOEXIT then: its slot may be someone else's already. */
 	schedule_next(thisp());
 }
@@ -890,7 +1000,8 @@ static int newproc(void (*fn)(void *arg), void *arg)
 	uint32_t spill;
 	int err;
 
-	g = stack_get(&err);
+	/* A thread with no P takes from the global list. */
+	g = cur ? gfget(getm()->p, &err) : stack_get(&err);
 	if (!g)
 		return err;
 	g->fn = fn;

@@ -158,6 +158,34 @@ int kgo_unlock_osthread(void);
  */
 void kgo_preempt_stats(uint64_t *taken, uint64_t *deferred);
 
+/*
+ * kgo_stats: the library's counters, for tests and tuning. Set size to
+ * sizeof(struct kgo_stats) first: a caller built against an older, shorter
+ * struct gets the fields it knows, and a newer library never writes past
+ * size (fields are only ever added at the end). Returns 0, or -EINVAL if
+ * size is below KGO_STATS_SIZE_VER0. Counters are read without a lock:
+ * each is exact, but not consistent with the others while goroutines run.
+ *
+ * G's (a goroutine's record, G table slot and stack, reused together) are
+ * kept free on per-P lists, refilled from and spilled to one global list
+ * in batches of 32, as Go's gfget and gfput do.
+ */
+struct kgo_stats {
+	uint32_t size;			/* in: sizeof(struct kgo_stats) */
+	uint32_t resv;
+	uint64_t npreempted;		/* as kgo_preempt_stats() */
+	uint64_t npreemptdeferred;
+	uint64_t ngcreated;		/* G's (stacks) ever made */
+	uint64_t ngfreeglobal;		/* G's on the global free list now */
+	uint64_t ngfget;		/* G's newproc took from a P's list */
+	uint64_t ngfrefill;		/* batches the global list gave a P */
+	uint64_t ngfspill;		/* batches a P gave the global list */
+};
+
+#define KGO_STATS_SIZE_VER0	64
+
+int kgo_stats(struct kgo_stats *st);
+
 #ifdef __cplusplus
 }
 #endif
