@@ -487,6 +487,105 @@ TEST(identity_survives_preemption)
 }
 
 /*
+ * The direct yield (kgo_switch) shows the yielding goroutine to thieves
+ * only once it is off its stack. Three yielders on two P's keep one P
+ * running dry, so its M steals the goroutine the other just queued, again
+ * and again, while 100 us slices preempt them all: every goroutine must
+ * come back with its own id, errno and stack, and some must have moved.
+ * errno's address kept across the switch follows the goroutine too (kgo
+ * once lost errno about once per 300 moves: a preemption right after
+ * __errno_location() returned resumed with the old thread's address).
+ */
+#define NYS	3
+
+static uint64_t ys_bad[NYS], ys_yields[NYS], ys_moves[NYS];
+static struct latch ys_done = { .target = NYS };
+
+/* errno's address is the thread's: ask afresh after every switch. */
+static __attribute__((noipa)) int get_errno(void)
+{
+	return errno;
+}
+
+static __attribute__((noipa)) void set_errno(int v)
+{
+	errno = v;
+}
+
+static uintptr_t thread_pointer(void)
+{
+	uintptr_t tp;
+
+	__asm__ volatile("movq %%fs:0, %0" : "=r"(tp) : : "memory");
+	return tp;
+}
+
+static void ys_worker(void *arg)
+{
+	intptr_t i = (intptr_t)arg;
+	uint64_t me = kgo_id(), bad = 0, n = 0, moves = 0;
+	volatile uint64_t canary[4];
+	int *volatile errp;		/* on the stack */
+	uintptr_t tp = thread_pointer(), now;
+	int k;
+
+	while (!stop) {
+		for (k = 0; k < 4; k++)
+			canary[k] = me * 7919 + n + k;
+		set_errno((int)(1000 + i));
+		/* Kept across the switch, as compilers keep it in registers. */
+		errp = &errno;
+		kgo_yield();
+		bad += get_errno() != 1000 + i || kgo_id() != me;
+		bad += *errp != 1000 + i || errp != &errno;
+		for (k = 0; k < 4; k++)
+			bad += canary[k] != me * 7919 + n + k;
+		now = thread_pointer();
+		moves += now != tp;
+		tp = now;
+		n++;
+	}
+	ys_bad[i] = bad;
+	ys_yields[i] = n;
+	ys_moves[i] = moves;
+	latch_done(&ys_done);
+}
+
+static int ys_main(void *arg)
+{
+	intptr_t i;
+
+	(void)arg;
+	stop_in(4);
+	for (i = 0; i < NYS; i++)
+		if (kgo_go(ys_worker, (void *)i))
+			return 1;
+	latch_wait(&ys_done);
+	return 0;
+}
+
+TEST(yield_survives_stealing_and_preemption)
+{
+	uint64_t moves = 0;
+	int status = -1, i;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "2", 1);
+	setenv("KGO_SLICE_US", "100", 1);
+	ASSERT_EQ(0, kgo_run(ys_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	for (i = 0; i < NYS; i++) {
+		TH_LOG("goroutine %d: %llu yields, %llu moves", i,
+		       (unsigned long long)ys_yields[i],
+		       (unsigned long long)ys_moves[i]);
+		EXPECT_EQ(0, ys_bad[i]);
+		EXPECT_GT(ys_yields[i], 0);
+		moves += ys_moves[i];
+	}
+	EXPECT_GT(moves, 0);
+}
+
+/*
  * Hostile stacks: a goroutine spinning with its stack pointer at a kernel
  * address, then at an unmapped user page, cannot take the preemption
  * call. The kernel must neither inject it nor fault: sysmon's requests

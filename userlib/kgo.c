@@ -28,18 +28,8 @@
 #include "../gmp_uapi.h"
 #include "kgo.h"
 
-/*
- * Thread-local state belongs to the M (the thread), and a goroutine may
- * come back from the kernel on another M. The compiler assumes the thread
- * never changes inside a function and may reuse a TLS address across a
- * call, so every TLS access after a possible switch goes through these
- * functions, which it may neither inline nor analyse.
- */
-#if defined(__has_attribute) && __has_attribute(noipa)
-#define KGO_TLS_ACCESSOR __attribute__((noipa))
-#else
-#define KGO_TLS_ACCESSOR __attribute__((noinline, noclone))
-#endif
+/* Hot helpers of the switch paths: under emulation every call counts. */
+#define KGO_INLINE	inline __attribute__((always_inline))
 
 /* A goroutine's user-side record: one per stack, beside it, not on it. */
 struct kgo_chunk;
@@ -123,12 +113,19 @@ struct kgo_m {
 /* Static TLS: one offset from %fs reaches every thread's block. */
 static __thread struct kgo_m tls_m __attribute__((tls_model("initial-exec")));
 /* Offsets of tls_m's fields from the %fs base: the same in every thread. */
-static intptr_t kgo_locks_off, kgo_curg_off, kgo_preempt_off;
+static intptr_t kgo_m_off, kgo_locks_off, kgo_curg_off, kgo_preempt_off;
+static intptr_t kgo_errno_off;	/* errno's, libc's thread-local */
 
 #define KGO_G0_STACK	(64 * 1024)
 
-uint32_t kgo_mcall(struct gmp_gslot *slot, void (*fn)(void *), void *arg,
-		   void *g0sp) __attribute__((visibility("hidden")));
+uint32_t kgo_mcall(struct gmp_gslot *slot, void (*fn)(void *),
+		   struct kgo_g *g, void *g0sp)
+	__attribute__((visibility("hidden")));
+uint32_t kgo_switch(struct gmp_gslot *slot, struct kgo_g *g,
+		    const struct gmp_gslot *next, uint32_t *publish,
+		    uint32_t val, uint64_t next_pid_gidx)
+	__attribute__((visibility("hidden")));
+void kgo_tls_moved(uintptr_t *frame) __attribute__((visibility("hidden")));
 void kgo_gogo(const struct gmp_gslot *slot, uint32_t pid, uint32_t gidx)
 	__attribute__((noreturn, visibility("hidden")));
 void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
@@ -139,15 +136,18 @@ extern char kgo_gostart[] __attribute__((visibility("hidden")));
  * The running thread's M. A goroutine may come back from a switch on
  * another thread, and the compiler assumes a function never changes
  * threads: it may keep a TLS address (errno's too: glibc declares
- * __errno_location() const) across the switch. So every access after a
- * possible switch first calls getm() again, which the compiler may
- * neither inline nor analyse; between switches the pointer is good.
+ * __errno_location() const) across the switch. So getm() reads the
+ * thread pointer afresh with a volatile asm the compiler can neither drop
+ * nor move across a call (it clobbers memory), and every access after a
+ * possible switch calls it again; between switches the pointer is good.
  */
-static KGO_TLS_ACCESSOR struct kgo_m *getm(void)
+static KGO_INLINE struct kgo_m *getm(void)
 {
-	return &tls_m;
-}
+	uintptr_t tp;
 
+	__asm__ volatile("movq %%fs:0, %0" : "=r"(tp) : : "memory");
+	return (struct kgo_m *)(tp + kgo_m_off);
+}
 
 /*
  * The running goroutine (Go's getg), in one %fs-relative load. Outside
@@ -170,6 +170,8 @@ static void __attribute__((constructor)) tls_init(void)
 	uintptr_t tp;
 
 	__asm__("movq %%fs:0, %0" : "=r"(tp));
+	kgo_m_off = (intptr_t)((uintptr_t)&tls_m - tp);
+	kgo_errno_off = (intptr_t)((uintptr_t)&errno - tp);
 	kgo_locks_off = (intptr_t)((uintptr_t)&tls_m.locks - tp);
 	kgo_curg_off = (intptr_t)((uintptr_t)&tls_m.curg - tp);
 	kgo_preempt_off = (intptr_t)((uintptr_t)&tls_m.preempt - tp);
@@ -592,25 +594,25 @@ static void ring_push(uint32_t gidx, uint32_t flags, int then)
  * and runqget for the owner, the kernel's gmp_runq.c for everyone else.
  * Only the owner writes runq[] and runqtail; head and runnext are shared.
  */
-static inline struct gmp_pshared *thisp(void)
+static KGO_INLINE struct gmp_pshared *thisp(void)
 {
 	return &rt.allp[getm()->p];
 }
 
-static inline struct gmp_gslot *gslot(uint32_t gidx)
+static KGO_INLINE struct gmp_gslot *gslot(uint32_t gidx)
 {
 	return &rt.gtab[gidx];
 }
 
 /* Owner only: a thief can make room, nobody else can take it. */
-static bool runqfull(struct gmp_pshared *pp)
+static KGO_INLINE bool runqfull(struct gmp_pshared *pp)
 {
 	return pp->runqtail - __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE) >=
 	       GMP_RUNQ_SIZE;
 }
 
 /* Put @gidx at the tail; false if the queue is full. */
-static bool runqput_tail(struct gmp_pshared *pp, uint32_t gidx)
+static KGO_INLINE bool runqput_tail(struct gmp_pshared *pp, uint32_t gidx)
 {
 	uint32_t head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
 	uint32_t tail = pp->runqtail;
@@ -636,7 +638,7 @@ static bool runqput_next(struct gmp_pshared *pp, uint32_t gidx,
 	return !old || runqput_tail(pp, old);
 }
 
-static uint32_t runqget(struct gmp_pshared *pp)
+static KGO_INLINE uint32_t runqget(struct gmp_pshared *pp)
 {
 	uint32_t next = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
 
@@ -661,8 +663,8 @@ static uint32_t runqget(struct gmp_pshared *pp)
 }
 
 /* Go's execute, in user space: run @gidx on this M. Does not return. */
-static __attribute__((noreturn)) void execute(struct gmp_pshared *pp,
-					      uint32_t gidx)
+static KGO_INLINE __attribute__((noreturn))
+void execute(struct gmp_pshared *pp, uint32_t gidx)
 {
 	struct gmp_gslot *gs = gslot(gidx);
 
@@ -678,6 +680,50 @@ static __attribute__((noreturn)) void execute(struct gmp_pshared *pp,
 static __attribute__((noreturn)) void kfatal_ioctl(const char *what, long r)
 {
 	kgo_fatal("%s returned: %s", what, strerror((int)-r));
+}
+
+/*
+ * Called by kgo_resume when a goroutine comes back on another M than the
+ * one it left, before its saved context is popped: a C function may keep
+ * errno's address in a register or on its stack across a call, and
+ * glibc's __errno_location() is declared const, so compilers do. Every
+ * word from the saved context (@frame: see kgo_x86_64.S) to the top of
+ * the goroutine's stack that holds the old M's errno address, saved
+ * registers and the registers an asynchronous preemption saved included,
+ * is made the new M's. Only that exact address: errno is the one
+ * thread-local the goroutine owns; other thread-locals are the M's.
+ */
+void kgo_tls_moved(uintptr_t *frame)
+{
+	uintptr_t tp, old = frame[1] + kgo_errno_off, new;
+	const struct kgo_g *g = (const struct kgo_g *)frame[2];
+	uintptr_t *p, *top = (uintptr_t *)(g->stack + g->stack_size);
+
+	__asm__ volatile("movq %%fs:0, %0" : "=r"(tp));
+	new = tp + kgo_errno_off;
+	for (p = frame + 3; p < top; p++)
+		if (__builtin_expect(*p == old, 0))
+			*p = new;
+}
+
+/*
+ * @g is running again after a switch, maybe on another M (its locks at 1):
+ * make it the thread's current goroutine and give it its errno back.
+ */
+static KGO_INLINE void resumed(struct kgo_g *g, int saved_errno)
+{
+	struct kgo_m *m = getm();
+
+	/*
+	 * The P from the slot, not the register the resume passed: if a
+	 * preemption or a hand-off stub came in right at the resume point,
+	 * that register was saved then and is stale when the stub returns.
+	 * Whoever resumes a goroutine writes its slot's p first.
+	 */
+	m->p = __atomic_load_n(&gslot(g->gidx)->p, __ATOMIC_RELAXED);
+	m->curg = g;
+	*m->errnop = saved_errno;
+	releasem();
 }
 
 /*
@@ -702,17 +748,7 @@ static void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 	 */
 	m->preempt = false;
 	kgo_mcall(gslot(g->gidx), fn, g, m->g0);
-	m = getm();		/* maybe another thread now, its locks at 1 */
-	/*
-	 * The P from the slot, not the register the resume passed: if a
-	 * preemption or a hand-off stub came in right at the resume point,
-	 * that register was saved then and is stale when the stub returns.
-	 * Whoever resumes a goroutine writes its slot's p first.
-	 */
-	m->p = __atomic_load_n(&gslot(g->gidx)->p, __ATOMIC_RELAXED);
-	m->curg = g;
-	*m->errnop = saved_errno;
-	releasem();
+	resumed(g, saved_errno);
 }
 
 static void mcall(const char *who, void (*fn)(void *), struct kgo_g *g)
@@ -743,7 +779,7 @@ static __attribute__((noreturn)) void kschedule(unsigned long cmd,
  * state page's runqsize is kept current; Go reads sched.runqsize without
  * its lock too).
  */
-static bool globrunq_due(uint32_t tick)
+static KGO_INLINE bool globrunq_due(uint32_t tick)
 {
 	const struct gmp_ring *r = rt.ring;
 
@@ -788,9 +824,52 @@ static void gosched_m(void *arg)
 	kschedule(GMP_IOC_GOSCHED, 0);
 }
 
+/*
+ * Go's Gosched. The common case, another goroutine in this P's own queue,
+ * switches to it directly without g0: the caller's context is saved, the
+ * switch leaves its stack, and only then does the queue tail that shows
+ * the caller to thieves move (kgo_switch). Anything else goes through g0
+ * and gosched_m, which looks again.
+ */
 void kgo_yield(void)
 {
-	mcall("kgo_yield", gosched_m, getg());
+	struct gmp_pshared *pp;
+	struct gmp_gslot *ns;
+	struct kgo_g *g;
+	struct kgo_m *m;
+	uint32_t tick, tail, next;
+	int saved_errno;
+
+	acquirem();
+	m = getm();
+	g = m->curg;
+	if (!g || m->lockedg)
+		goto slow;
+	pp = &rt.allp[m->p];
+	tick = pp->schedtick + 1;
+	if (globrunq_due(tick) || __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) ||
+	    runqfull(pp))
+		goto slow;
+	next = runqget(pp);
+	if (!next)
+		goto slow;
+	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
+	__atomic_store_n(&gslot(g->gidx)->status, GMP_GRUNNABLE,
+			 __ATOMIC_RELAXED);
+	tail = pp->runqtail;		/* not full: a thief only makes room */
+	pp->runq[tail % GMP_RUNQ_SIZE] = g->gidx;
+	ns = gslot(next);
+	__atomic_store_n(&ns->status, GMP_GRUNNING, __ATOMIC_RELAXED);
+	__atomic_store_n(&ns->p, m->p, __ATOMIC_RELAXED);
+	__atomic_store_n(&pp->curg, next, __ATOMIC_RELAXED);
+	saved_errno = *m->errnop;
+	m->preempt = false;	/* as in mcall_locked() */
+	kgo_switch(gslot(g->gidx), g, ns, &pp->runqtail, tail + 1,
+		   (uint64_t)next << 32 | m->p);
+	resumed(g, saved_errno);
+	return;
+slow:
+	mcall_locked("kgo_yield", gosched_m, g);
 }
 
 /* --- Asynchronous preemption ---------------------------------------------- */

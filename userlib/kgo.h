@@ -137,10 +137,11 @@ int kgo_unlock_osthread(void);
  * whole x87/SSE/AVX state (XSAVE) on the goroutine's stack and lets others
  * run; the goroutine resumes where it was, maybe on another M, with the
  * same state and the same errno. Inside kgo's own functions preemption
- * waits until the function returns. Thread-local storage is the M's: a
- * goroutine that keeps the address of a __thread variable (or of errno)
+ * waits until the function returns. Thread-local storage is the M's,
+ * except errno: a goroutine that keeps the address of a __thread variable
  * across a point where it may switch, preemption included, may find
- * itself on another thread. Preemption needs about 3 KiB of free stack
+ * itself on another thread; errno's value and address follow the
+ * goroutine (Documentation/design.rst). Preemption needs about 3 KiB of free stack
  * below the interrupted code's (128 bytes of red zone, the saved state
  * and kgo's frames).
  *

@@ -5,24 +5,50 @@
  * resumes a goroutine, kgo or the kernel, loads rsp, rdi and rip from its
  * struct gmp_gslot and puts the P id in esi and the G index in edx.
  *
- * A saved context is 64 bytes on the goroutine's own stack, written by
- * kgo_mcall and popped by kgo_resume:
+ * A saved context is 80 bytes on the goroutine's own stack, written by
+ * kgo_mcall or kgo_switch and popped by kgo_resume:
  *
  *	sp + 0	MXCSR (4 bytes), x87 control word (2), padding (2)
- *	sp + 8	r15, r14, r13, r12, rbx, rbp
- *	sp + 56	kgo_mcall's return address
+ *	sp + 8	the thread pointer (%fs:0) of the M it was saved on
+ *	sp + 16	its struct kgo_g
+ *	sp + 24	r15, r14, r13, r12, rbx, rbp
+ *	sp + 72	the return address
+ *
+ * A goroutine resumed on another M than the one it left has its stack
+ * and saved registers fixed up by kgo_tls_moved() first, while the frame
+ * is still in memory.
  */
 #define SLOT_PC		0
 #define SLOT_SP		8
 #define SLOT_ARG	16
 
+/* Push the context above for goroutine \g; its sp goes to SLOT_SP(%rdi). */
+.macro	SAVE_CONTEXT g
+	pushq	%rbp
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	pushq	\g
+	movq	%fs:0, %rax
+	pushq	%rax
+	subq	$8, %rsp
+	stmxcsr	(%rsp)
+	fnstcw	4(%rsp)
+	movq	%rsp, SLOT_SP(%rdi)
+	leaq	kgo_resume(%rip), %rax
+	movq	%rax, SLOT_PC(%rdi)
+	movq	$0, SLOT_ARG(%rdi)
+.endm
+
 	.text
 
 /*
- * uint32_t kgo_mcall(struct gmp_gslot *slot, void (*fn)(void *), void *arg,
- *		      void *g0sp)
+ * uint32_t kgo_mcall(struct gmp_gslot *slot, void (*fn)(void *),
+ *		      struct kgo_g *g, void *g0sp)
  *
- * Save the calling goroutine's context in @slot and call fn(arg) on the
+ * Save the calling goroutine @g's context in @slot and call fn(g) on the
  * M's g0 stack @g0sp, which never returns to here. When the goroutine is
  * resumed, kgo_mcall returns the id of the P it now runs on.
  */
@@ -31,19 +57,7 @@
 	.type	kgo_mcall, @function
 kgo_mcall:
 	.cfi_startproc
-	pushq	%rbp
-	pushq	%rbx
-	pushq	%r12
-	pushq	%r13
-	pushq	%r14
-	pushq	%r15
-	subq	$8, %rsp
-	stmxcsr	(%rsp)
-	fnstcw	4(%rsp)
-	movq	%rsp, SLOT_SP(%rdi)
-	leaq	kgo_resume(%rip), %rax
-	movq	%rax, SLOT_PC(%rdi)
-	movq	$0, SLOT_ARG(%rdi)
+	SAVE_CONTEXT %rdx
 	movq	%rcx, %rsp		/* onto g0: the goroutine's stack is left alone */
 	movq	%rdx, %rdi
 	call	*%rsi
@@ -51,14 +65,51 @@ kgo_mcall:
 	.cfi_endproc
 	.size	kgo_mcall, . - kgo_mcall
 
-/* Where a context saved by kgo_mcall resumes: pop it, return the P id. */
+/*
+ * uint32_t kgo_switch(struct gmp_gslot *slot, struct kgo_g *g,
+ *		       const struct gmp_gslot *next, uint32_t *publish,
+ *		       uint32_t val, uint64_t next_pid_gidx)
+ *
+ * A direct switch between goroutines (kgo_yield's fast path): save the
+ * calling goroutine @g's context in @slot as kgo_mcall does, leave its
+ * stack for @next's, and only then store @val at @publish (the P's run
+ * queue tail, which makes the caller visible to thieves: from that store
+ * on, another M may resume it, so nothing here touches its stack again).
+ * Then resume @next with the P id in the low half of @next_pid_gidx and
+ * its G index in the high half. Returns, like kgo_mcall, when the caller
+ * is resumed.
+ */
+	.globl	kgo_switch
+	.hidden	kgo_switch
+	.type	kgo_switch, @function
+kgo_switch:
+	.cfi_startproc
+	SAVE_CONTEXT %rsi
+	movq	SLOT_PC(%rdx), %rax
+	movq	SLOT_SP(%rdx), %rsp	/* off the caller's stack */
+	movq	SLOT_ARG(%rdx), %rdi
+	movl	%r8d, (%rcx)		/* x86 stores are releases */
+	movl	%r9d, %esi
+	shrq	$32, %r9
+	movl	%r9d, %edx
+	jmp	*%rax
+	.cfi_endproc
+	.size	kgo_switch, . - kgo_switch
+
+/*
+ * Where a context saved by kgo_mcall or kgo_switch resumes: fix it up if
+ * the M changed, pop it, return the P id.
+ */
 	.type	kgo_resume, @function
 kgo_resume:
 	.cfi_startproc
 	.cfi_undefined rip
-	ldmxcsr	(%rsp)
+	movq	%fs:0, %rax
+	cmpq	8(%rsp), %rax
+	jne	2f
+1:	ldmxcsr	(%rsp)
 	fldcw	4(%rsp)
-	addq	$8, %rsp
+	addq	$24, %rsp
 	popq	%r15
 	popq	%r14
 	popq	%r13
@@ -67,6 +118,13 @@ kgo_resume:
 	popq	%rbp
 	movl	%esi, %eax
 	ret
+2:	pushq	%rsi			/* the P id, twice: rsp stays aligned */
+	pushq	%rsi
+	leaq	16(%rsp), %rdi
+	call	kgo_tls_moved
+	popq	%rsi
+	popq	%rsi
+	jmp	1b
 	.cfi_endproc
 	.size	kgo_resume, . - kgo_resume
 
