@@ -59,14 +59,14 @@ EXPORT_SYMBOL_IF_KUNIT(gmp_runqlen);
 /*
  * The global queue's length, in the state page too and at once: user
  * space decides from it whether its 61st schedtick must enter the kernel
- * (Go reads sched.runqsize the same way, without the lock).
+ * (Go reads sched.runqsize the same way, without the lock). Every
+ * scheduler has its state page before a queue is used.
  */
 static void gmp_runqsize_set(struct gmp_sched *s, u32 n)
 {
 	lockdep_assert_held(&s->lock);
 	WRITE_ONCE(s->runqsize, n);
-	if (s->state)
-		WRITE_ONCE(s->state->runqsize, n);
+	WRITE_ONCE(s->state->runqsize, n);
 }
 
 /*
