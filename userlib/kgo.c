@@ -141,12 +141,17 @@ extern char kgo_gostart[] __attribute__((visibility("hidden")));
  * nor move across a call (it clobbers memory), and every access after a
  * possible switch calls it again; between switches the pointer is good.
  */
-static KGO_INLINE struct kgo_m *getm(void)
+static KGO_INLINE uintptr_t thread_pointer(void)
 {
 	uintptr_t tp;
 
 	__asm__ volatile("movq %%fs:0, %0" : "=r"(tp) : : "memory");
-	return (struct kgo_m *)(tp + kgo_m_off);
+	return tp;
+}
+
+static KGO_INLINE struct kgo_m *getm(void)
+{
+	return (struct kgo_m *)(thread_pointer() + kgo_m_off);
 }
 
 /*
@@ -167,9 +172,8 @@ static inline struct kgo_g *getg(void)
 /* At load time: getg() must answer NULL before kgo_run() too. */
 static void __attribute__((constructor)) tls_init(void)
 {
-	uintptr_t tp;
+	uintptr_t tp = thread_pointer();
 
-	__asm__("movq %%fs:0, %0" : "=r"(tp));
 	kgo_m_off = (intptr_t)((uintptr_t)&tls_m - tp);
 	kgo_errno_off = (intptr_t)((uintptr_t)&errno - tp);
 	kgo_locks_off = (intptr_t)((uintptr_t)&tls_m.locks - tp);
@@ -662,17 +666,31 @@ static KGO_INLINE uint32_t runqget(struct gmp_pshared *pp)
 	}
 }
 
-/* Go's execute, in user space: run @gidx on this M. Does not return. */
-static KGO_INLINE __attribute__((noreturn))
-void execute(struct gmp_pshared *pp, uint32_t gidx)
+/*
+ * @gidx, taken from the queue of this M's P @pp, is about to run on @m:
+ * mark it running there. A preemption request still pending was meant for the
+ * goroutine switched away from (or for g0), not for this one.
+ */
+static KGO_INLINE struct gmp_gslot *markrunning(struct kgo_m *m,
+						 struct gmp_pshared *pp,
+						 uint32_t gidx)
 {
 	struct gmp_gslot *gs = gslot(gidx);
 
 	__atomic_store_n(&gs->status, GMP_GRUNNING, __ATOMIC_RELAXED);
-	__atomic_store_n(&gs->p, getm()->p, __ATOMIC_RELAXED);
+	__atomic_store_n(&gs->p, m->p, __ATOMIC_RELAXED);
 	__atomic_store_n(&pp->curg, gidx, __ATOMIC_RELAXED);
-	getm()->preempt = false;	/* deferred on g0: meant for no one */
-	kgo_gogo(gs, getm()->p, gidx);
+	m->preempt = false;
+	return gs;
+}
+
+/* Go's execute, in user space: run @gidx on this M. Does not return. */
+static KGO_INLINE __attribute__((noreturn))
+void execute(struct gmp_pshared *pp, uint32_t gidx)
+{
+	struct kgo_m *m = getm();
+
+	kgo_gogo(markrunning(m, pp, gidx), m->p, gidx);
 }
 
 /* --- Goroutines ----------------------------------------------------------- */
@@ -695,12 +713,11 @@ static __attribute__((noreturn)) void kfatal_ioctl(const char *what, long r)
  */
 void kgo_tls_moved(uintptr_t *frame)
 {
-	uintptr_t tp, old = frame[1] + kgo_errno_off, new;
+	uintptr_t old = frame[1] + kgo_errno_off;
+	uintptr_t new = thread_pointer() + kgo_errno_off;
 	const struct kgo_g *g = (const struct kgo_g *)frame[2];
 	uintptr_t *p, *top = (uintptr_t *)(g->stack + g->stack_size);
 
-	__asm__ volatile("movq %%fs:0, %0" : "=r"(tp));
-	new = tp + kgo_errno_off;
 	for (p = frame + 3; p < top; p++)
 		if (__builtin_expect(*p == old, 0))
 			*p = new;
@@ -790,6 +807,20 @@ static KGO_INLINE bool globrunq_due(uint32_t tick)
 }
 
 /*
+ * The goroutine a yield at @tick switches to in user space, taken from
+ * @pp's own queue, or 0 to let the kernel pick: when the global queue is
+ * due, when the P is taken away, and with the queue full, since the next
+ * G may come from runnext and leave no room for the yielding one.
+ */
+static KGO_INLINE uint32_t yield_next(struct gmp_pshared *pp, uint32_t tick)
+{
+	if (globrunq_due(tick) ||
+	    __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) || runqfull(pp))
+		return 0;
+	return runqget(pp);
+}
+
+/*
  * On g0 (Go's gosched_m): requeue @g behind the P's other goroutines and
  * run the next one, all in user space; when the global queue is due, or
  * with nothing else local, let the kernel choose (global queue, stealing,
@@ -806,20 +837,12 @@ static void gosched_m(void *arg)
 		kschedule(GMP_IOC_GOSCHED, 0);
 
 	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
-	/*
-	 * The kernel picks when the global queue is due, when the P is
-	 * taken away, and with the queue full, since the next G may come
-	 * from runnext and leave no room for this one.
-	 */
-	if (!globrunq_due(tick) &&
-	    !__atomic_load_n(&pp->retire, __ATOMIC_RELAXED) && !runqfull(pp)) {
-		next = runqget(pp);
-		if (next) {
-			__atomic_store_n(&gslot(g->gidx)->status,
-					 GMP_GRUNNABLE, __ATOMIC_RELAXED);
-			runqput_tail(pp, g->gidx);	/* not full: room */
-			execute(pp, next);
-		}
+	next = yield_next(pp, tick);
+	if (next) {
+		__atomic_store_n(&gslot(g->gidx)->status, GMP_GRUNNABLE,
+				 __ATOMIC_RELAXED);
+		runqput_tail(pp, g->gidx);	/* not full: room */
+		execute(pp, next);
 	}
 	kschedule(GMP_IOC_GOSCHED, 0);
 }
@@ -847,10 +870,7 @@ void kgo_yield(void)
 		goto slow;
 	pp = &rt.allp[m->p];
 	tick = pp->schedtick + 1;
-	if (globrunq_due(tick) || __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) ||
-	    runqfull(pp))
-		goto slow;
-	next = runqget(pp);
+	next = yield_next(pp, tick);
 	if (!next)
 		goto slow;
 	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
@@ -858,12 +878,8 @@ void kgo_yield(void)
 			 __ATOMIC_RELAXED);
 	tail = pp->runqtail;		/* not full: a thief only makes room */
 	pp->runq[tail % GMP_RUNQ_SIZE] = g->gidx;
-	ns = gslot(next);
-	__atomic_store_n(&ns->status, GMP_GRUNNING, __ATOMIC_RELAXED);
-	__atomic_store_n(&ns->p, m->p, __ATOMIC_RELAXED);
-	__atomic_store_n(&pp->curg, next, __ATOMIC_RELAXED);
+	ns = markrunning(m, pp, next);	/* clears m->preempt, as mcall does */
 	saved_errno = *m->errnop;
-	m->preempt = false;	/* as in mcall_locked() */
 	kgo_switch(gslot(g->gidx), g, ns, &pp->runqtail, tail + 1,
 		   (uint64_t)next << 32 | m->p);
 	resumed(g, saved_errno);
