@@ -40,6 +40,23 @@ static void stop_in(long seconds)
 	pthread_detach(t);
 }
 
+/*
+ * Run @n copies of @fn (given 0 .. n-1) until stop is set @seconds from
+ * now; each counts down @done at the end.
+ */
+static int run_workers(void (*fn)(void *), intptr_t n, struct latch *done,
+		       long seconds)
+{
+	intptr_t i;
+
+	stop_in(seconds);
+	for (i = 0; i < n; i++)
+		if (kgo_go(fn, (void *)i))
+			return 1;
+	latch_wait(done);
+	return 0;
+}
+
 /* --- A spinner does not stop the others on P = 1 ----------------------- */
 
 static volatile int spin_stop, spin_done;
@@ -119,16 +136,9 @@ static void cpu_bound(void *arg)
 
 static int shares_main(void *arg)
 {
-	intptr_t i;
-
 	(void)arg;
 	/* Long enough that vCPU speed differences average out. */
-	stop_in(4);
-	for (i = 0; i < NWORK; i++)
-		if (kgo_go(cpu_bound, (void *)i))
-			return 1;
-	latch_wait(&work_done);
-	return 0;
+	return run_workers(cpu_bound, NWORK, &work_done, 4);
 }
 
 static void check_shares(struct __test_metadata *_metadata, const char *procs)
@@ -372,15 +382,8 @@ static void state_worker(void *arg)
 
 static int state_main(void *arg)
 {
-	intptr_t i;
-
 	(void)arg;
-	stop_in(8);
-	for (i = 0; i < NSTATE; i++)
-		if (kgo_go(state_worker, (void *)i))
-			return 1;
-	latch_wait(&state_done);
-	return 0;
+	return run_workers(state_worker, NSTATE, &state_done, 8);
 }
 
 static int cpu_has_avx(void)
@@ -453,15 +456,8 @@ static void ident_worker(void *arg)
 
 static int ident_main(void *arg)
 {
-	intptr_t i;
-
 	(void)arg;
-	stop_in(4);
-	for (i = 0; i < NIDENT; i++)
-		if (kgo_go(ident_worker, (void *)i))
-			return 1;
-	latch_wait(&ident_done);
-	return 0;
+	return run_workers(ident_worker, NIDENT, &ident_done, 4);
 }
 
 TEST(identity_survives_preemption)
@@ -501,17 +497,6 @@ TEST(identity_survives_preemption)
 static uint64_t ys_bad[NYS], ys_yields[NYS], ys_moves[NYS];
 static struct latch ys_done = { .target = NYS };
 
-/* errno's address is the thread's: ask afresh after every switch. */
-static __attribute__((noipa)) int get_errno(void)
-{
-	return errno;
-}
-
-static __attribute__((noipa)) void set_errno(int v)
-{
-	errno = v;
-}
-
 static uintptr_t thread_pointer(void)
 {
 	uintptr_t tp;
@@ -532,11 +517,11 @@ static void ys_worker(void *arg)
 	while (!stop) {
 		for (k = 0; k < 4; k++)
 			canary[k] = me * 7919 + n + k;
-		set_errno((int)(1000 + i));
+		write_errno((int)(1000 + i));
 		/* Kept across the switch, as compilers keep it in registers. */
 		errp = &errno;
 		kgo_yield();
-		bad += get_errno() != 1000 + i || kgo_id() != me;
+		bad += read_errno() != 1000 + i || kgo_id() != me;
 		bad += *errp != 1000 + i || errp != &errno;
 		for (k = 0; k < 4; k++)
 			bad += canary[k] != me * 7919 + n + k;
@@ -553,15 +538,8 @@ static void ys_worker(void *arg)
 
 static int ys_main(void *arg)
 {
-	intptr_t i;
-
 	(void)arg;
-	stop_in(4);
-	for (i = 0; i < NYS; i++)
-		if (kgo_go(ys_worker, (void *)i))
-			return 1;
-	latch_wait(&ys_done);
-	return 0;
+	return run_workers(ys_worker, NYS, &ys_done, 4);
 }
 
 TEST(yield_survives_stealing_and_preemption)

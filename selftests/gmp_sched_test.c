@@ -184,16 +184,6 @@ static int errno_bad, errno_moved;
 static uint32_t errno_kick, errno_finished;
 static struct latch errno_done = { .target = NERRNO };
 
-static __attribute__((noinline)) int read_errno(void)
-{
-	return errno;
-}
-
-static __attribute__((noinline)) void write_errno(int v)
-{
-	errno = v;
-}
-
 static void errno_keeper(void *arg)
 {
 	int mine = 1000 + (int)(intptr_t)arg, i;
@@ -440,12 +430,12 @@ static uint64_t busy_count;
 static int starve_timedout;
 static struct latch busy_done = { .target = 2 };
 
-static double mono_s(void)
+static long long now_ns(void)
 {
-	struct timespec ts;
+	struct timespec t;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
 static void busy_stop(void)
@@ -458,10 +448,10 @@ static void busy_stop(void)
 static void busy(void *arg)
 {
 	uint32_t me = (uint32_t)(intptr_t)arg, t;
-	double deadline = mono_s() + 20;
+	long long deadline = now_ns() + 20000000000LL;
 
 	while ((t = __atomic_load_n(&busy_turn, __ATOMIC_ACQUIRE)) != 2) {
-		if (mono_s() > deadline) {
+		if (now_ns() > deadline) {
 			starve_timedout = 1;
 			busy_stop();
 			break;
@@ -652,14 +642,6 @@ TEST(ms_started_on_demand)
 
 static volatile uint64_t beats[2];
 static uint32_t partner_ids, met;
-
-static long long now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
 
 static void partner(void *arg)
 {

@@ -38,6 +38,20 @@ static inline void set_and_ready(uint32_t *word, uint32_t val)
 	kgo_ready(word, 1);
 }
 
+/*
+ * errno through calls the compiler cannot see into: errno's address is
+ * the thread's, and glibc lets the compiler keep it across a switch.
+ */
+static __attribute__((noipa, unused)) int read_errno(void)
+{
+	return errno;
+}
+
+static __attribute__((noipa, unused)) void write_errno(int v)
+{
+	errno = v;
+}
+
 struct latch {
 	uint64_t count;
 	uint64_t target;
