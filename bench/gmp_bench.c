@@ -67,9 +67,15 @@ static void bench_spawn(void)
 	t1 = now_ns();
 	latch_wait(&spawned);
 	ns_per_op = (now_ns() - t) / n;
-	if (getenv("GMP_BENCH_RUSAGE"))
-		fprintf(stderr, "spawn loop %.1f ns/op, running them %.1f ns/op\n",
-			(t1 - t) / n, (now_ns() - t1) / n);
+	if (getenv("GMP_BENCH_RUSAGE")) {
+		struct kgo_stats st = { .size = sizeof(st) };
+
+		kgo_stats(&st);
+		fprintf(stderr, "spawn loop %.1f ns/op, running them %.1f ns/op; G's made %llu, spawner waits %llu\n",
+			(t1 - t) / n, (now_ns() - t1) / n,
+			(unsigned long long)st.ngcreated,
+			(unsigned long long)st.nspawnwait);
+	}
 }
 
 /* --- yield -------------------------------------------------------------- */

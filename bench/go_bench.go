@@ -190,4 +190,11 @@ func main() {
 		os.Exit(2)
 	}
 	fmt.Printf("%s %.1f\n", os.Args[1], d)
+	if os.Getenv("GMP_BENCH_RUSAGE") != "" {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		fmt.Fprintf(os.Stderr, "rusage: user %d.%06d s, sys %d.%06d s, minflt %d, nvcsw %d, nivcsw %d\n",
+			ru.Utime.Sec, ru.Utime.Usec, ru.Stime.Sec, ru.Stime.Usec,
+			ru.Minflt, ru.Nvcsw, ru.Nivcsw)
+	}
 }

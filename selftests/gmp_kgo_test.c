@@ -197,6 +197,7 @@ TEST(yielders_progress)
 #define GF_LIVE 30
 #define GF_BURST 300
 static int gf_done;
+static uint32_t gf_gate;
 static struct kgo_stats gf_steady, gf_burst;
 
 static void gf_exit(void *arg)
@@ -205,15 +206,32 @@ static void gf_exit(void *arg)
 	__atomic_add_fetch(&gf_done, 1, __ATOMIC_RELEASE);
 }
 
-static int gf_wave(int n)
+/* Parks until the whole burst is out, so all of it is live at once. */
+static void gf_gated_exit(void *arg)
+{
+	while (!__atomic_load_n(&gf_gate, __ATOMIC_ACQUIRE))
+		kgo_park(&gf_gate, 0);
+	gf_exit(arg);
+}
+
+static void wait_count(const int *count, int target)
+{
+	while (__atomic_load_n(count, __ATOMIC_ACQUIRE) < target)
+		kgo_yield();
+}
+
+static int gf_wave(int n, void (*fn)(void *arg))
 {
 	int target = __atomic_load_n(&gf_done, __ATOMIC_ACQUIRE) + n, i;
 
 	for (i = 0; i < n; i++)
-		if (kgo_go(gf_exit, NULL))
+		if (kgo_go(fn, NULL))
 			return -1;
-	while (__atomic_load_n(&gf_done, __ATOMIC_ACQUIRE) < target)
-		kgo_yield();
+	if (fn == gf_gated_exit) {
+		__atomic_store_n(&gf_gate, 1, __ATOMIC_RELEASE);
+		kgo_ready(&gf_gate, n);
+	}
+	wait_count(&gf_done, target);
 	return 0;
 }
 
@@ -223,12 +241,12 @@ static int gf_main(void *arg)
 
 	(void)arg;
 	for (r = 0; r < GF_ROUNDS; r++)
-		if (gf_wave(GF_LIVE))
+		if (gf_wave(GF_LIVE, gf_exit))
 			return 1;
 	gf_steady.size = sizeof(gf_steady);
 	if (kgo_stats(&gf_steady))
 		return 2;
-	if (gf_wave(GF_BURST))
+	if (gf_wave(GF_BURST, gf_gated_exit))
 		return 3;
 	/* One preempted right after counting itself has exited by now. */
 	for (r = 0; r < 4; r++)
@@ -262,6 +280,88 @@ TEST(free_gs_reused_per_p)
 		TH_LOG("created %llu, free globally %llu",
 		       (unsigned long long)gf_burst.ngcreated,
 		       (unsigned long long)gf_burst.ngfreeglobal);
+}
+
+/*
+ * Spawn back-pressure: a spawner far ahead of its goroutines yields when
+ * its P's free list runs dry, so the ones that end give their stacks back
+ * instead of each new goroutine faulting in a fresh one. Where waiting
+ * gives nothing back (the goroutines park), the spawner waits less and
+ * less often. Both on one P, where no other M runs the queue.
+ */
+#define SR_SPAWNS 20000
+#define SW_PARKED 4000
+static int sr_done;
+static uint32_t sw_gate;
+static struct kgo_stats sr_stats;
+
+static void sr_exit(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&sr_done, 1, __ATOMIC_RELEASE);
+}
+
+static void sw_parked(void *arg)
+{
+	while (!__atomic_load_n(&sw_gate, __ATOMIC_ACQUIRE))
+		kgo_park(&sw_gate, 0);
+	sr_exit(arg);
+}
+
+static int sr_main(void *arg)
+{
+	void (*fn)(void *arg) = arg;
+	int n = fn == sr_exit ? SR_SPAWNS : SW_PARKED, i;
+
+	for (i = 0; i < n; i++)
+		if (kgo_go(fn, NULL))
+			return 1;
+	sr_stats.size = sizeof(sr_stats);
+	if (kgo_stats(&sr_stats))
+		return 2;
+	__atomic_store_n(&sw_gate, 1, __ATOMIC_RELEASE);
+	while (kgo_ready(&sw_gate, n))
+		;
+	wait_count(&sr_done, n);
+	return 0;
+}
+
+TEST(spawn_recycles_stacks)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "1", 1);
+	ASSERT_EQ(0, kgo_run(sr_main, sr_exit, &status));
+	ASSERT_EQ(0, status);
+	EXPECT_EQ(SR_SPAWNS, sr_done);
+	/* Without the waits: one fresh stack for nearly every spawn. */
+	EXPECT_LE(sr_stats.ngcreated, 4 * 64);
+	EXPECT_GE(sr_stats.nspawnwait, SR_SPAWNS / 256);
+	TH_LOG("%d spawns: %llu G's made, %llu spawner waits", SR_SPAWNS,
+	       (unsigned long long)sr_stats.ngcreated,
+	       (unsigned long long)sr_stats.nspawnwait);
+}
+
+TEST(spawnwait_backs_off)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "1", 1);
+	ASSERT_EQ(0, kgo_run(sr_main, sw_parked, &status));
+	ASSERT_EQ(0, status);
+	EXPECT_EQ(SW_PARKED, sr_done);
+	EXPECT_GE(sr_stats.ngcreated, SW_PARKED);
+	/*
+	 * The free list runs dry 125 times (4000 / 32). A wait at each would
+	 * be about 60 (not before 64 are queued); fruitless waits double the
+	 * gap instead: about log2(125).
+	 */
+	EXPECT_GE(sr_stats.nspawnwait, 3);
+	EXPECT_LE(sr_stats.nspawnwait, 10);
+	TH_LOG("%d parked: %llu spawner waits", SW_PARKED,
+	       (unsigned long long)sr_stats.nspawnwait);
 }
 
 static int report_nprocs(void *arg)

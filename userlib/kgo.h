@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define KGO_VERSION_MAJOR	0
-#define KGO_VERSION_MINOR	3
+#define KGO_VERSION_MINOR	6
 
 /* The default goroutine stack size, and the environment knob for it. */
 #define KGO_STACK_SIZE_DEFAULT	(64 * 1024)
@@ -65,7 +65,10 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status);
 /*
  * Start a goroutine running @fn(@arg) (Go's go statement). Returns 0, or
  * -ENXIO outside kgo_run(), -ENOMEM without memory for its stack,
- * -EAGAIN when the G table is full (KGO_MAXG goroutines).
+ * -EAGAIN when the G table is full (KGO_MAXG goroutines). A goroutine
+ * spawning far ahead of the goroutines it started may yield here first,
+ * so that those which end give their stacks back (spawn back-pressure,
+ * Documentation/design.rst).
  */
 int kgo_go(void (*fn)(void *arg), void *arg);
 
@@ -181,9 +184,12 @@ struct kgo_stats {
 	uint64_t ngfget;		/* G's newproc took from a P's list */
 	uint64_t ngfrefill;		/* batches the global list gave a P */
 	uint64_t ngfspill;		/* batches a P gave the global list */
+	/* KGO_STATS_SIZE_VER1 (0.6) */
+	uint64_t nspawnwait;		/* spawner yields (spawn back-pressure) */
 };
 
 #define KGO_STATS_SIZE_VER0	64
+#define KGO_STATS_SIZE_VER1	72
 
 int kgo_stats(struct kgo_stats *st);
 
