@@ -1132,8 +1132,8 @@ static int newproc(void (*fn)(void *arg), void *arg)
  * Spawn back-pressure (kgo's own; Go has none). A goroutine spawning in a
  * loop faster than its goroutines finish takes a fresh stack for each, and
  * the first touch of a fresh stack is a page fault: measured at 19 us under
- * TCG, most of the cost of a spawn. Go hardly pays it: its 8 KiB stacks
- * sit in huge pages, 256 to a fault. kgo's fixed-size stacks cannot (a
+ * TCG, most of the cost of a spawn. Go hardly pays it: its 2 KiB stacks
+ * sit in huge pages, 1024 to a fault. kgo's fixed-size stacks cannot (a
  * huge page would make every goroutine's RSS its whole stack), so they
  * are recycled sooner instead: when newproc finds its P's free list empty
  * (gfget would go to the global list, where fresh stacks come in, a chunk
