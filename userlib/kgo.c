@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <cpuid.h>
+#include <dirent.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,11 +23,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../gmp_uapi.h"
 #include "kgo.h"
+#include "kgo_runtime.h"
 
 /* Hot helpers of the switch paths: under emulation every call counts. */
 #define KGO_INLINE	inline __attribute__((always_inline))
@@ -48,6 +51,9 @@ struct kgo_g {
 	uint32_t park_val;
 	int park_result;
 	struct kgo_g *waitlink;		/* its wait queue while parked */
+	bool (*park_commit)(struct kgo_g *g, void *arg); /* kgo_gopark's */
+	void *park_commit_arg;
+	bool park_sleeping;
 	struct kgo_m *lockedm;		/* the M it is wired to, if any */
 	int lockcount;			/* kgo_lock_osthread() nesting */
 	struct kgo_g *next;		/* free list */
@@ -79,12 +85,18 @@ static struct {
 	uint64_t ngfrefill;		/* batches moved global -> P */
 	uint64_t ngfspill;		/* batches moved P -> global */
 	uint64_t nspawnwait;		/* spawnwait() yields */
+	int64_t nlive;			/* checkdead's count: kgo_runtime.h */
+	pthread_mutex_t tids_lock;	/* kgo's own threads, for checkdead */
+	pid_t *tids;
+	size_t ntids, tids_cap;
+	bool nodeadlock;		/* KGO_DEADLOCK=0 */
 	uint64_t npreempted;		/* preemptions taken */
 	uint64_t npreemptdeferred;	/* ... and put off to releasem */
 } rt = {
 	.fd = -1,
 	.ring_lock = PTHREAD_MUTEX_INITIALIZER,
 	.stack_lock = PTHREAD_MUTEX_INITIALIZER,
+	.tids_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
 /*
@@ -114,7 +126,8 @@ struct kgo_m {
 /* Static TLS: one offset from %fs reaches every thread's block. */
 static __thread struct kgo_m tls_m __attribute__((tls_model("initial-exec")));
 /* Offsets of tls_m's fields from the %fs base: the same in every thread. */
-static intptr_t kgo_m_off, kgo_locks_off, kgo_curg_off, kgo_preempt_off;
+static intptr_t kgo_m_off;
+intptr_t kgo_locks_off, kgo_curg_off, kgo_preempt_off;
 static intptr_t kgo_errno_off;	/* errno's, libc's thread-local */
 
 #define KGO_G0_STACK	(64 * 1024)
@@ -155,21 +168,6 @@ static KGO_INLINE struct kgo_m *getm(void)
 	return (struct kgo_m *)(thread_pointer() + kgo_m_off);
 }
 
-/*
- * The running goroutine (Go's getg), in one %fs-relative load. Outside
- * acquirem() the goroutine can be preempted at any instruction and
- * resumed on another thread: with getm()->curg, a preemption between the
- * two steps would read the old thread's current goroutine, someone else.
- */
-static inline struct kgo_g *getg(void)
-{
-	struct kgo_g *g;
-
-	__asm__ volatile("movq %%fs:(%1), %0" : "=r"(g) : "r"(kgo_curg_off)
-			 : "memory");
-	return g;
-}
-
 /* At load time: getg() must answer NULL before kgo_run() too. */
 static void __attribute__((constructor)) tls_init(void)
 {
@@ -182,32 +180,12 @@ static void __attribute__((constructor)) tls_init(void)
 	kgo_preempt_off = (intptr_t)((uintptr_t)&tls_m.preempt - tp);
 }
 
-/* Go's acquirem: no preemption, no move to another M, until releasem. */
-static inline void acquirem(void)
-{
-	__asm__ volatile("incl %%fs:(%0)" : : "r"(kgo_locks_off) : "memory");
-}
+/* Go's names inside this file; kgo_runtime.h has them for the others. */
+#define getg		kgo_getg
+#define acquirem	kgo_acquirem
+#define releasem	kgo_releasem
 
-static void preempt_park(void);
-
-/*
- * Go's releasem: and honour a preemption that came meanwhile. Once locks
- * is dropped the goroutine may move, so the flag is read in one
- * instruction too (a stale one is harmless: preempt_park() checks again).
- */
-static inline void releasem(void)
-{
-	unsigned char preempt;
-
-	__asm__ volatile("decl %%fs:(%1)\n\tmovb %%fs:(%2), %0"
-			 : "=q"(preempt) : "r"(kgo_locks_off),
-			   "r"(kgo_preempt_off) : "memory");
-	if (__builtin_expect(preempt, 0))
-		preempt_park();
-}
-
-static __attribute__((noreturn, format(printf, 1, 2)))
-void kgo_fatal(const char *fmt, ...)
+void kgo_throw(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -700,7 +678,7 @@ void execute(struct gmp_pshared *pp, uint32_t gidx)
 
 static __attribute__((noreturn)) void kfatal_ioctl(const char *what, long r)
 {
-	kgo_fatal("%s returned: %s", what, strerror((int)-r));
+	kgo_throw("%s returned: %s", what, strerror((int)-r));
 }
 
 /*
@@ -759,7 +737,7 @@ static void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 	int saved_errno;
 
 	if (!g)
-		kgo_fatal("%s called outside a goroutine", who);
+		kgo_throw("%s called outside a goroutine", who);
 	saved_errno = *m->errnop;
 	/*
 	 * The switch is what a pending request asked for. Cleared before it,
@@ -950,7 +928,7 @@ static inline void releasem_only(void)
  * A preemption the kernel asked for while the M was inside kgo, honoured
  * by releasem() once it is out.
  */
-static void preempt_park(void)
+void kgo_preempt_park(void)
 {
 	struct kgo_m *m;
 
@@ -1053,6 +1031,7 @@ static void goexit0(void *arg)
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
 	getm()->curg = NULL;
 	gfput(getm()->p, g);	/* we are off its stack: g0 */
+	kgo_live_sub();
 	/* Not GOEXIT then: its slot may be someone else's already. */
 	schedule_next(thisp());
 }
@@ -1065,7 +1044,7 @@ static __attribute__((noreturn)) void goexit(struct kgo_g *g, int status)
 	}
 	g->status = status;
 	mcall("kgo_exit", goexit0, g);
-	kgo_fatal("a dead goroutine was resumed");
+	kgo_throw("a dead goroutine was resumed");
 }
 
 void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
@@ -1087,7 +1066,7 @@ void kgo_exit(void)
 	struct kgo_g *g = getg();
 
 	if (!g)
-		kgo_fatal("kgo_exit called outside a goroutine");
+		kgo_throw("kgo_exit called outside a goroutine");
 	goexit(g, 0);
 }
 
@@ -1115,6 +1094,7 @@ static int newproc(void (*fn)(void *arg), void *arg)
 	gs->parentgoid = cur ? cur->goid : 0;
 	__atomic_store_n(&gs->status, GMP_GRUNNABLE, __ATOMIC_RELEASE);
 
+	kgo_live_add();
 	if (!cur) {			/* a thread with no P */
 		ring_push(g->gidx, 0, RING_WAKEP);
 		return 0;
@@ -1222,7 +1202,7 @@ int kgo_go(void (*fn)(void *arg), void *arg)
 #define KGO_WAITQ_BITS	8
 
 static struct kgo_waitq {
-	uint32_t lock;
+	struct kgo_spinlock lock;
 	struct kgo_g *head, *tail;
 } __attribute__((aligned(64))) waitqs[1 << KGO_WAITQ_BITS];
 
@@ -1233,12 +1213,12 @@ static struct kgo_waitq *waitq_of(const uint32_t *addr)
 	return &waitqs[h >> (64 - KGO_WAITQ_BITS)];
 }
 
-static void waitq_lock(struct kgo_waitq *q)
+void kgo_spin_lock(struct kgo_spinlock *l)
 {
 	unsigned int spins = 0;
 
-	while (__atomic_exchange_n(&q->lock, 1, __ATOMIC_ACQUIRE)) {
-		while (__atomic_load_n(&q->lock, __ATOMIC_RELAXED)) {
+	while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE)) {
+		while (__atomic_load_n(&l->v, __ATOMIC_RELAXED)) {
 			/* Its holder's thread may be preempted: let it run. */
 			if (++spins % 1024 == 0)
 				sched_yield();
@@ -1248,9 +1228,14 @@ static void waitq_lock(struct kgo_waitq *q)
 	}
 }
 
+static void waitq_lock(struct kgo_waitq *q)
+{
+	kgo_spin_lock(&q->lock);
+}
+
 static void waitq_unlock(struct kgo_waitq *q)
 {
-	__atomic_store_n(&q->lock, 0, __ATOMIC_RELEASE);
+	kgo_spin_unlock(&q->lock);
 }
 
 /*
@@ -1298,6 +1283,7 @@ static void park_m(void *arg)
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GWAITING, __ATOMIC_RELAXED);
 	/* From here a readier may run @g on any M: we are on g0. */
 	waitq_unlock(q);
+	kgo_live_sub();
 	schedule_next(pp);
 }
 
@@ -1306,7 +1292,7 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 	struct kgo_g *g = getg();
 
 	if (!g)
-		kgo_fatal("kgo_park called outside a goroutine");
+		kgo_throw("kgo_park called outside a goroutine");
 	if ((uintptr_t)addr % sizeof(*addr))
 		return -EINVAL;
 	g->park_addr = addr;
@@ -1346,6 +1332,7 @@ static int ready_n(const uint32_t *addr, uint32_t n)
 	while (ready) {
 		g = ready;
 		ready = g->waitlink;
+		kgo_live_add();
 		goready(g, onp);
 	}
 	if (count && onp)
@@ -1365,6 +1352,168 @@ int kgo_ready(const uint32_t *addr, uint32_t n)
 	count = ready_n(addr, n);
 	releasem();
 	return count;
+}
+
+/* On g0: Go's park_m for kgo_gopark(). */
+static void gopark_m(void *arg)
+{
+	struct kgo_g *g = arg;
+	struct gmp_pshared *pp = thisp();
+	bool sleeping = g->park_sleeping;
+
+	__atomic_store_n(&gslot(g->gidx)->status, GMP_GWAITING, __ATOMIC_RELAXED);
+	if (!g->park_commit(g, g->park_commit_arg))
+		execute(pp, g->gidx);
+	/* From here a readier may run @g on any M, even end it: no more @g. */
+	if (!sleeping)
+		kgo_live_sub();
+	schedule_next(pp);
+}
+
+void kgo_gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
+		bool sleeping, const char *who)
+{
+	struct kgo_g *g = getg();
+
+	if (!g)
+		kgo_throw("%s called outside a goroutine", who);
+	g->park_commit = commit;
+	g->park_commit_arg = arg;
+	g->park_sleeping = sleeping;
+	mcall_locked(who, gopark_m, g);
+}
+
+void kgo_goready(struct kgo_g *g, bool sleeping)
+{
+	bool onp = getg() != NULL;
+
+	if (!sleeping)
+		kgo_live_add();
+	goready(g, onp);
+	if (onp)
+		wakep();
+}
+
+/* --- Deadlock detection: Go's checkdead ------------------------------------ */
+
+/*
+ * rt.nlive (kgo_runtime.h) is only ever above the truth, never below: a
+ * goroutine is counted in before it can run (newproc, goready) and out
+ * after it stopped (its park committed, its exit), so zero means nothing
+ * is running, no timer is armed and every goroutine waits on another.
+ * A thread that is not kgo's (one the program started, even if it has
+ * not used kgo yet) could still wake one, so kgo gives its verdict only
+ * when every thread in /proc/self/task is one of its own (M's, the
+ * template thread), each registered by its tid from its first
+ * instruction to its last: one still being started counts as foreign. With
+ * others kgo says nothing, as Go does with cgo's extra M's.
+ */
+static void thread_register(bool add)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	size_t i;
+
+	pthread_mutex_lock(&rt.tids_lock);
+	if (add) {
+		if (rt.ntids == rt.tids_cap) {
+			size_t cap = rt.tids_cap ? 2 * rt.tids_cap : 64;
+			pid_t *t = realloc(rt.tids, cap * sizeof(*t));
+
+			if (!t) {	/* unknown to checkdead: it stays quiet */
+				pthread_mutex_unlock(&rt.tids_lock);
+				return;
+			}
+			rt.tids = t;
+			rt.tids_cap = cap;
+		}
+		rt.tids[rt.ntids++] = tid;
+	} else {
+		for (i = 0; i < rt.ntids; i++)
+			if (rt.tids[i] == tid) {
+				rt.tids[i] = rt.tids[--rt.ntids];
+				break;
+			}
+	}
+	pthread_mutex_unlock(&rt.tids_lock);
+}
+
+static bool all_threads_ours(void)
+{
+	bool ours = true, found;
+	struct dirent *d;
+	size_t i;
+	DIR *dir;
+	long tid;
+
+	dir = opendir("/proc/self/task");
+	if (!dir)
+		return false;
+	pthread_mutex_lock(&rt.tids_lock);
+	while (ours && (d = readdir(dir))) {
+		tid = strtol(d->d_name, NULL, 10);
+		if (tid <= 0)
+			continue;	/* . and .. */
+		for (found = false, i = 0; !found && i < rt.ntids; i++)
+			found = rt.tids[i] == tid;
+		ours = found;
+	}
+	pthread_mutex_unlock(&rt.tids_lock);
+	closedir(dir);
+	return ours;
+}
+
+static void checkdead(void)
+{
+	if (rt.nodeadlock || !all_threads_ours())
+		return;
+	fflush(NULL);
+	fputs("kgo: fatal error: all goroutines are asleep - deadlock!\n",
+	      stderr);
+	_exit(2);
+}
+
+void kgo_live_add(void)
+{
+	__atomic_add_fetch(&rt.nlive, 1, __ATOMIC_SEQ_CST);
+}
+
+void kgo_live_sub(void)
+{
+	if (__atomic_sub_fetch(&rt.nlive, 1, __ATOMIC_SEQ_CST) == 0)
+		checkdead();
+}
+
+bool kgo_running(void)
+{
+	return rt.running;
+}
+
+int64_t kgo_nanotime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Per M, not per goroutine: only its spread matters (Go's fastrand). */
+static __thread uint64_t fastrand_state
+	__attribute__((tls_model("initial-exec")));
+
+uint32_t kgo_fastrand(void)
+{
+	uint64_t x;
+
+	kgo_acquirem();		/* the state is this M's until releasem */
+	x = fastrand_state;
+	if (!x)
+		x = (uint64_t)kgo_nanotime() | 1;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	fastrand_state = x;
+	kgo_releasem();
+	return (uint32_t)(x >> 32);
 }
 
 int kgo_lock_osthread(void)
@@ -1470,7 +1619,9 @@ static void *mthread(void *unused)
 	int r;
 
 	(void)unused;
+	thread_register(true);
 	r = mstart();
+	thread_register(false);
 	if (r)
 		fprintf(stderr, "kgo: M thread: GMP_IOC_MSTART: %s\n",
 			strerror(-r));
@@ -1488,6 +1639,7 @@ static void *templatethread(void *unused)
 	uint32_t failed = 0;
 
 	(void)unused;
+	thread_register(true);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -1505,6 +1657,7 @@ static void *templatethread(void *unused)
 				failed++;
 	}
 	pthread_attr_destroy(&attr);
+	thread_register(false);
 	return NULL;
 }
 
@@ -1538,7 +1691,7 @@ static int instance_open(void)
 {
 	struct gmp_create c = { .size = sizeof(c) };
 	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 0, maxg = 0;
-	long slice = 0, preempt = 1;
+	long slice = 0, preempt = 1, deadlock = 1;
 	int r;
 
 	r = env_long("GMPMAXPROCS", 1, GMP_NPROCS_MAX, &nprocs);
@@ -1553,8 +1706,11 @@ static int instance_open(void)
 			     &slice);
 	if (r >= 0)
 		r = env_long("KGO_PREEMPT", 0, 1, &preempt);
+	if (r >= 0)
+		r = env_long("KGO_DEADLOCK", 0, 1, &deadlock);
 	if (r < 0)
 		return r;
+	rt.nodeadlock = !deadlock;
 	c.slice_us = (uint32_t)slice;
 	if (preempt) {
 		xsave_init();
@@ -1642,12 +1798,14 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	gslot(g->gidx)->arg = (uintptr_t)g;
 	gslot(g->gidx)->goid = g->goid;
 	/* No wakep: the calling thread becomes M0 and runs it. */
+	kgo_live_add();
 	ring_push(g->gidx, GMP_SPAWN_MAIN, RING_QUIET);
 
 	/* Other M's are started on demand by the template thread. */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
+	thread_register(true);	/* M0 */
 	r = -pthread_create(&t, &attr, templatethread, NULL);
 	pthread_attr_destroy(&attr);
 	if (r)
