@@ -193,6 +193,68 @@ struct kgo_stats {
 
 int kgo_stats(struct kgo_stats *st);
 
+/*
+ * Channels (Go's chan): fixed-size elements of @elemsize bytes (at most
+ * 64 KiB, 0 allowed), unbuffered when @cap is 0. Any goroutine or thread
+ * may use one; a blocked goroutine parks (its M runs others), a blocked
+ * thread sleeps. Elements are copied in and out with memcpy.
+ *
+ * kgo_chan_make: the channel, or NULL with errno EINVAL or ENOMEM.
+ * kgo_chan_free: 0, or -EBUSY while anyone is blocked on it (it stays).
+ *   Free a channel only once no goroutine can use it again.
+ * kgo_chan_send: 0 once a receiver took *@elem or it is buffered;
+ *   -EPIPE on a closed channel, or when it is closed while the sender
+ *   waits (Go panics: "send on closed channel").
+ * kgo_chan_recv: 1 and the value in *@elem (@elem may be NULL to drop
+ *   it); 0 once the channel is closed and drained, *@elem then zeroed
+ *   (Go's v, ok := <-c with ok false).
+ * kgo_chan_trysend, kgo_chan_tryrecv: the same without blocking (a
+ *   select with a default case): -EAGAIN when they would block.
+ * kgo_chan_close: 0; -EPIPE if already closed (Go panics: "close of
+ *   closed channel"), -EINVAL for NULL. Blocked receivers get 0, blocked
+ *   senders -EPIPE.
+ * kgo_chan_len, kgo_chan_cap: elements buffered now, and the capacity.
+ *
+ * A NULL channel is Go's nil channel: a blocking send or receive on it
+ * blocks the goroutine forever (-EINVAL from a thread), a try variant
+ * returns -EAGAIN.
+ */
+struct kgo_chan;
+
+struct kgo_chan *kgo_chan_make(size_t elemsize, size_t cap);
+int kgo_chan_free(struct kgo_chan *c);
+int kgo_chan_send(struct kgo_chan *c, const void *elem);
+int kgo_chan_recv(struct kgo_chan *c, void *elem);
+int kgo_chan_trysend(struct kgo_chan *c, const void *elem);
+int kgo_chan_tryrecv(struct kgo_chan *c, void *elem);
+int kgo_chan_close(struct kgo_chan *c);
+size_t kgo_chan_len(const struct kgo_chan *c);
+size_t kgo_chan_cap(const struct kgo_chan *c);
+
+/*
+ * Go's select. Each case sends *elem on, or receives into elem from, its
+ * channel (a NULL channel's case is never ready). When several are ready
+ * one is picked uniformly at random. Returns the index of the case done;
+ * for a receive, ok is then 1 (a value) or 0 (closed). With
+ * KGO_SELECT_NONBLOCK (Go's default case) it returns -EAGAIN when no case
+ * is ready; without it, it blocks until one is (forever with no case, or
+ * only NULL channels). -EPIPE: the chosen case sends on a closed channel;
+ * -EINVAL: a bad case, or more than KGO_SELECT_MAX.
+ */
+#define KGO_SEND		1
+#define KGO_RECV		2
+#define KGO_SELECT_NONBLOCK	1u
+#define KGO_SELECT_MAX		64
+
+struct kgo_select_case {
+	struct kgo_chan *c;
+	int op;			/* KGO_SEND or KGO_RECV */
+	void *elem;		/* the value to send, or where to receive */
+	int ok;			/* out, for KGO_RECV */
+};
+
+int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,599 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Channels and select through kgo, with Go's semantics: every case of a
+ * send, a receive and a close, buffered and not, goroutines and plain
+ * threads on either end, select's readiness, default case and fairness,
+ * Go's classic programs (the prime sieve, a fan-in of 10,000), and the
+ * deadlock report. Each test runs kgo in its own child process.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "gmp_test_util.h"
+#include "kselftest_harness.h"
+
+/* Run @fn as kgo's main goroutine with GMPMAXPROCS=@procs; its status. */
+static int run_main(int (*fn)(void *), void *arg, const char *procs)
+{
+	int status = -1, r;
+
+	setenv("GMPMAXPROCS", procs, 1);
+	r = kgo_run(fn, arg, &status);
+	return r ? r : status;
+}
+
+/* --- Unbuffered ---------------------------------------------------------- */
+
+#define PINGS 2000
+static struct kgo_chan *ping, *pong;
+
+static void ponger(void *arg)
+{
+	long v;
+
+	(void)arg;
+	while (kgo_chan_recv(ping, &v) == 1)
+		if (kgo_chan_send(pong, &(long){ v + 1 }))
+			return;
+}
+
+/* A ping-pong over two unbuffered channels: every value comes back + 1. */
+static int pingpong_main(void *arg)
+{
+	long i, v;
+
+	(void)arg;
+	ping = kgo_chan_make(sizeof(long), 0);
+	pong = kgo_chan_make(sizeof(long), 0);
+	if (!ping || !pong || kgo_go(ponger, NULL))
+		return 1;
+	for (i = 0; i < PINGS; i++) {
+		if (kgo_chan_send(ping, &i) || kgo_chan_recv(pong, &v) != 1)
+			return 2;
+		if (v != i + 1)
+			return 3;
+	}
+	/* Unbuffered: nothing waits, so nothing can be taken without one. */
+	if (kgo_chan_trysend(pong, &i) != -EAGAIN ||
+	    kgo_chan_tryrecv(pong, &v) != -EAGAIN || kgo_chan_len(ping) ||
+	    kgo_chan_cap(ping))
+		return 4;
+	kgo_chan_close(ping);
+	return 0;
+}
+
+/* kgo_run is once per process: one P here, two in the next. */
+TEST(unbuffered_pingpong_one_p)
+{
+	REQUIRE_GMP();
+	EXPECT_EQ(0, run_main(pingpong_main, NULL, "1"));
+}
+
+TEST(unbuffered_pingpong_two_ps)
+{
+	REQUIRE_GMP();
+	EXPECT_EQ(0, run_main(pingpong_main, NULL, "2"));
+}
+
+/* --- Buffered ------------------------------------------------------------- */
+
+static int buffered_main(void *arg)
+{
+	struct kgo_chan *c = kgo_chan_make(sizeof(int), 4);
+	int i, v;
+
+	(void)arg;
+	if (!c || kgo_chan_cap(c) != 4)
+		return 1;
+	for (i = 0; i < 4; i++)
+		if (kgo_chan_trysend(c, &i))
+			return 2;
+	if (kgo_chan_trysend(c, &i) != -EAGAIN || kgo_chan_len(c) != 4)
+		return 3;
+	/* First in, first out, around the ring twice. */
+	for (i = 0; i < 10; i++) {
+		if (kgo_chan_recv(c, &v) != 1 || v != i)
+			return 4;
+		v = i + 4;
+		if (kgo_chan_send(c, &v))
+			return 5;
+	}
+	/* Closed: the buffered values first, then zero and "closed". */
+	if (kgo_chan_close(c))
+		return 6;
+	for (i = 10; i < 14; i++)
+		if (kgo_chan_recv(c, &v) != 1 || v != i)
+			return 7;
+	v = 99;
+	if (kgo_chan_recv(c, &v) != 0 || v != 0 || kgo_chan_tryrecv(c, &v))
+		return 8;
+	if (kgo_chan_send(c, &v) != -EPIPE || kgo_chan_trysend(c, &v) != -EPIPE)
+		return 9;
+	if (kgo_chan_close(c) != -EPIPE || kgo_chan_close(NULL) != -EINVAL)
+		return 10;
+	return kgo_chan_free(c);
+}
+
+TEST(buffered_fifo_and_close)
+{
+	REQUIRE_GMP();
+	EXPECT_EQ(0, run_main(buffered_main, NULL, "1"));
+}
+
+TEST(make_rejects_bad_sizes)
+{
+	errno = 0;
+	EXPECT_EQ(NULL, kgo_chan_make(64 * 1024 + 1, 1));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(NULL, kgo_chan_make(16, SIZE_MAX / 8));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/* --- Close wakes everyone blocked ------------------------------------------ */
+
+#define NBLOCKED 20
+static struct kgo_chan *closing;
+static struct latch blocked_done = { .target = 2 * NBLOCKED };
+static int closed_recv_ok, closed_send_epipe;
+
+static void blocked_receiver(void *arg)
+{
+	long v = 7;
+
+	(void)arg;
+	if (kgo_chan_recv(closing, &v) == 0 && v == 0)
+		__atomic_add_fetch(&closed_recv_ok, 1, __ATOMIC_RELAXED);
+	latch_done(&blocked_done);
+}
+
+static void blocked_sender(void *arg)
+{
+	(void)arg;
+	if (kgo_chan_send(closing, &(long){ 1 }) == -EPIPE)
+		__atomic_add_fetch(&closed_send_epipe, 1, __ATOMIC_RELAXED);
+	latch_done(&blocked_done);
+}
+
+static int close_main(void *arg)
+{
+	struct kgo_chan *recvside = kgo_chan_make(sizeof(long), 0);
+	int i;
+
+	(void)arg;
+	/* Receivers first, on their own channel; then senders on another. */
+	closing = recvside;
+	for (i = 0; i < NBLOCKED; i++)
+		kgo_go(blocked_receiver, NULL);
+	for (i = 0; i < 50; i++)
+		kgo_yield();	/* all of them park */
+	if (kgo_chan_free(closing) != -EBUSY)
+		return 1;
+	kgo_chan_close(closing);
+	for (i = 0; i < 50; i++)
+		kgo_yield();
+	closing = kgo_chan_make(sizeof(long), 0);
+	for (i = 0; i < NBLOCKED; i++)
+		kgo_go(blocked_sender, NULL);
+	for (i = 0; i < 50; i++)
+		kgo_yield();
+	kgo_chan_close(closing);
+	latch_wait(&blocked_done);
+	return kgo_chan_free(closing) || kgo_chan_free(recvside);
+}
+
+TEST(close_wakes_blocked_receivers_and_senders)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_main(close_main, NULL, "2"));
+	EXPECT_EQ(NBLOCKED, closed_recv_ok);
+	EXPECT_EQ(NBLOCKED, closed_send_epipe);
+}
+
+/* --- select ---------------------------------------------------------------- */
+
+static int select_basics_main(void *arg)
+{
+	struct kgo_chan *a = kgo_chan_make(sizeof(int), 1);
+	struct kgo_chan *b = kgo_chan_make(sizeof(int), 1);
+	int va = 0, vb = 0, one = 1;
+	struct kgo_select_case cs[3] = {
+		{ .c = a, .op = KGO_RECV, .elem = &va },
+		{ .c = b, .op = KGO_RECV, .elem = &vb },
+		{ .c = NULL, .op = KGO_RECV, .elem = &vb },
+	};
+
+	(void)arg;
+	/* Nothing ready: the default case. */
+	if (kgo_select(cs, 3, KGO_SELECT_NONBLOCK) != -EAGAIN)
+		return 1;
+	/* Only b ready. */
+	kgo_chan_send(b, &(int){ 5 });
+	if (kgo_select(cs, 3, 0) != 1 || vb != 5 || cs[1].ok != 1)
+		return 2;
+	/* A send case: b has room. */
+	cs[1].op = KGO_SEND;
+	cs[1].elem = &one;
+	if (kgo_select(cs, 3, 0) != 1 || kgo_chan_len(b) != 1)
+		return 3;
+	/* b is full again and a is empty: nothing ready. */
+	if (kgo_select(cs, 3, KGO_SELECT_NONBLOCK) != -EAGAIN)
+		return 4;
+	/* A closed channel's receive is ready, with ok = 0. */
+	kgo_chan_close(a);
+	va = 3;
+	if (kgo_select(cs, 3, 0) != 0 || cs[0].ok != 0 || va != 0)
+		return 5;
+	/* Sending on a closed channel is the caller's error. */
+	cs[0].op = KGO_SEND;
+	cs[0].elem = &one;
+	cs[1].c = NULL;
+	if (kgo_select(cs, 3, 0) != -EPIPE)
+		return 6;
+	/* Only nil channels: never ready. */
+	cs[0].c = NULL;
+	if (kgo_select(cs, 3, KGO_SELECT_NONBLOCK) != -EAGAIN)
+		return 7;
+	cs[0].op = 3;
+	if (kgo_select(cs, 3, 0) != -EINVAL ||
+	    kgo_select(cs, KGO_SELECT_MAX + 1, 0) != -EINVAL ||
+	    kgo_select(NULL, 0, 2) != -EINVAL)
+		return 8;
+	return kgo_chan_free(a) || kgo_chan_free(b);
+}
+
+TEST(select_readiness_default_closed)
+{
+	REQUIRE_GMP();
+	EXPECT_EQ(0, run_main(select_basics_main, NULL, "1"));
+}
+
+/* Go: when several cases are ready, each is chosen with equal chance. */
+#define FAIR_ROUNDS 20000
+static int fair_count[3];
+
+static int fairness_main(void *arg)
+{
+	struct kgo_chan *c[3];
+	int i, r, v;
+	struct kgo_select_case cs[3];
+
+	(void)arg;
+	for (i = 0; i < 3; i++) {
+		c[i] = kgo_chan_make(sizeof(int), 1);
+		kgo_chan_send(c[i], &i);
+		cs[i] = (struct kgo_select_case){ .c = c[i], .op = KGO_RECV,
+						  .elem = &v };
+	}
+	for (i = 0; i < FAIR_ROUNDS; i++) {
+		r = kgo_select(cs, 3, KGO_SELECT_NONBLOCK);
+		if (r < 0 || v != r)
+			return 1;
+		fair_count[r]++;
+		kgo_chan_send(c[r], &r);	/* ready again */
+	}
+	return 0;
+}
+
+TEST(select_is_fair)
+{
+	int i;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_main(fairness_main, NULL, "1"));
+	for (i = 0; i < 3; i++) {
+		/* 1/3 each: 6667 expected, sd about 67; 10 sd either side. */
+		EXPECT_GT(fair_count[i], FAIR_ROUNDS / 3 - 700);
+		EXPECT_LT(fair_count[i], FAIR_ROUNDS / 3 + 700);
+	}
+	TH_LOG("chosen %d %d %d", fair_count[0], fair_count[1], fair_count[2]);
+}
+
+/*
+ * Many selecting receivers and many senders over three unbuffered
+ * channels on two P's, with preemption: every value is received exactly
+ * once, whichever case takes it.
+ */
+#define SEL_SENDERS 6
+#define SEL_RECEIVERS 6
+#define SEL_EACH 1500
+static struct kgo_chan *selc[3], *quit;
+static uint8_t seen[SEL_SENDERS * SEL_EACH];
+static int dup_or_bad;
+static struct latch senders_done = { .target = SEL_SENDERS };
+static struct latch receivers_done = { .target = SEL_RECEIVERS };
+
+static void sel_sender(void *arg)
+{
+	int base = (int)(intptr_t)arg * SEL_EACH, i, v;
+
+	for (i = 0; i < SEL_EACH; i++) {
+		v = base + i;
+		if (kgo_chan_send(selc[v % 3], &v))
+			__atomic_add_fetch(&dup_or_bad, 1, __ATOMIC_RELAXED);
+	}
+	latch_done(&senders_done);
+}
+
+static void sel_receiver(void *arg)
+{
+	int v = -1, r;
+	struct kgo_select_case cs[4] = {
+		{ .c = selc[0], .op = KGO_RECV, .elem = &v },
+		{ .c = selc[1], .op = KGO_RECV, .elem = &v },
+		{ .c = selc[2], .op = KGO_RECV, .elem = &v },
+		{ .c = quit, .op = KGO_RECV, .elem = NULL },
+	};
+
+	(void)arg;
+	for (;;) {
+		r = kgo_select(cs, 4, 0);
+		if (r == 3)
+			break;
+		if (r < 0 || r != v % 3 || v < 0 ||
+		    v >= SEL_SENDERS * SEL_EACH ||
+		    __atomic_add_fetch(&seen[v], 1, __ATOMIC_RELAXED) != 1)
+			__atomic_add_fetch(&dup_or_bad, 1, __ATOMIC_RELAXED);
+	}
+	latch_done(&receivers_done);
+}
+
+static int select_stress_main(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 3; i++)
+		selc[i] = kgo_chan_make(sizeof(int), 0);
+	quit = kgo_chan_make(0, 0);
+	for (i = 0; i < SEL_RECEIVERS; i++)
+		kgo_go(sel_receiver, NULL);
+	for (i = 0; i < SEL_SENDERS; i++)
+		kgo_go(sel_sender, (void *)(intptr_t)i);
+	latch_wait(&senders_done);
+	kgo_chan_close(quit);
+	latch_wait(&receivers_done);
+	return 0;
+}
+
+TEST(select_many_to_many_loses_nothing)
+{
+	int i, missing = 0;
+
+	REQUIRE_GMP();
+	setenv("KGO_SLICE_US", "200", 1);
+	ASSERT_EQ(0, run_main(select_stress_main, NULL, "2"));
+	EXPECT_EQ(0, dup_or_bad);
+	for (i = 0; i < SEL_SENDERS * SEL_EACH; i++)
+		missing += seen[i] != 1;
+	EXPECT_EQ(0, missing);
+}
+
+/* --- Plain threads on either end --------------------------------------- */
+
+#define THREAD_VALUES 500
+static struct kgo_chan *to_thread, *from_thread;
+
+static void *thread_side(void *arg)
+{
+	long v, sum = 0;
+
+	(void)arg;
+	while (kgo_chan_recv(to_thread, &v) == 1) {
+		sum += v;
+		if (kgo_chan_send(from_thread, &v))
+			return (void *)-1L;
+	}
+	return (void *)sum;
+}
+
+static int thread_main(void *arg)
+{
+	pthread_t t;
+	long i, v;
+	void *sum;
+
+	(void)arg;
+	to_thread = kgo_chan_make(sizeof(long), 0);
+	from_thread = kgo_chan_make(sizeof(long), 2);
+	if (pthread_create(&t, NULL, thread_side, NULL))
+		return 1;
+	for (i = 1; i <= THREAD_VALUES; i++)
+		if (kgo_chan_send(to_thread, &i) ||
+		    kgo_chan_recv(from_thread, &v) != 1 || v != i)
+			return 2;
+	kgo_chan_close(to_thread);
+	pthread_join(t, &sum);
+	return (long)sum == THREAD_VALUES * (THREAD_VALUES + 1) / 2 ? 0 : 3;
+}
+
+TEST(goroutine_and_plain_thread)
+{
+	REQUIRE_GMP();
+	EXPECT_EQ(0, run_main(thread_main, NULL, "2"));
+}
+
+/* --- Go's classic programs ------------------------------------------------ */
+
+/* Go's concurrent prime sieve: a chain of filter goroutines. */
+#define NPRIMES 1000
+struct filter {
+	struct kgo_chan *in, *out;
+	int prime;
+};
+
+static void generate(void *arg)
+{
+	struct kgo_chan *ch = arg;
+	int i;
+
+	for (i = 2;; i++)
+		if (kgo_chan_send(ch, &i))
+			return;
+}
+
+static void filter(void *arg)
+{
+	struct filter *f = arg;
+	int i;
+
+	while (kgo_chan_recv(f->in, &i) == 1)
+		if (i % f->prime && kgo_chan_send(f->out, &i))
+			return;
+}
+
+static int primes[NPRIMES];
+
+static int sieve_main(void *arg)
+{
+	static struct filter filters[NPRIMES];
+	struct kgo_chan *ch = kgo_chan_make(sizeof(int), 0);
+	int i, prime;
+
+	(void)arg;
+	kgo_go(generate, ch);
+	for (i = 0; i < NPRIMES; i++) {
+		if (kgo_chan_recv(ch, &prime) != 1)
+			return 1;
+		primes[i] = prime;
+		filters[i] = (struct filter){ .in = ch, .prime = prime,
+			.out = kgo_chan_make(sizeof(int), 0) };
+		kgo_go(filter, &filters[i]);
+		ch = filters[i].out;
+	}
+	return 0;	/* the chain is abandoned, as in Go */
+}
+
+TEST(prime_sieve_first_1000)
+{
+	int n, j, count = 0;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_main(sieve_main, NULL, "2"));
+	/* The same primes by trial division. */
+	for (n = 2; count < NPRIMES; n++) {
+		for (j = 2; j * j <= n && n % j; j++)
+			;
+		if (j * j <= n)
+			continue;
+		ASSERT_EQ(n, primes[count]);
+		count++;
+	}
+	EXPECT_EQ(7919, primes[NPRIMES - 1]);
+}
+
+/* A fan-in of 10,000 goroutines into one channel. */
+#define FANIN 10000
+static struct kgo_chan *fan;
+
+static void fan_sender(void *arg)
+{
+	long v = (long)(intptr_t)arg;
+
+	kgo_chan_send(fan, &v);
+}
+
+static int fanin_main(void *arg)
+{
+	long i, v, sum = 0;
+
+	(void)arg;
+	fan = kgo_chan_make(sizeof(long), 0);
+	for (i = 1; i <= FANIN; i++)
+		if (kgo_go(fan_sender, (void *)(intptr_t)i))
+			return 1;
+	for (i = 0; i < FANIN; i++) {
+		if (kgo_chan_recv(fan, &v) != 1)
+			return 2;
+		sum += v;
+	}
+	return sum == (long)FANIN * (FANIN + 1) / 2 ? 0 : 3;
+}
+
+TEST(fan_in_10000)
+{
+	REQUIRE_GMP();
+	EXPECT_EQ(0, run_main(fanin_main, NULL, "2"));
+}
+
+/* --- Deadlock ------------------------------------------------------------- */
+
+static void nil_sender(void *arg)
+{
+	(void)arg;
+	kgo_chan_send(NULL, &(int){ 1 });	/* Go: blocks forever */
+}
+
+static int deadlock_main(void *arg)
+{
+	struct kgo_chan *c = kgo_chan_make(sizeof(int), 0);
+	int v;
+
+	(void)arg;
+	kgo_go(nil_sender, NULL);
+	return kgo_chan_recv(c, &v);	/* nobody will send */
+}
+
+/* A thread the program started may still send: no verdict then. */
+static struct kgo_chan *late;
+
+static void *late_sender(void *arg)
+{
+	(void)arg;
+	usleep(100000);
+	kgo_chan_send(late, &(int){ 42 });
+	return NULL;
+}
+
+static int not_deadlock_main(void *arg)
+{
+	pthread_t t;
+	int v = 0;
+
+	(void)arg;
+	late = kgo_chan_make(sizeof(int), 0);
+	if (pthread_create(&t, NULL, late_sender, NULL))
+		return -1;
+	kgo_chan_recv(late, &v);
+	pthread_join(t, NULL);
+	return v;
+}
+
+/* Run @fn in a child; its exit status and the start of its stderr. */
+static int child_run(int (*fn)(void *), char *err, size_t size)
+{
+	int fds[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fds))
+		return -1;
+	pid = fork();
+	if (!pid) {
+		dup2(fds[1], 2);
+		_exit(run_main(fn, NULL, "2") & 0xff);
+	}
+	close(fds[1]);
+	n = read(fds[0], err, size - 1);
+	err[n > 0 ? n : 0] = 0;
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(deadlock_is_reported)
+{
+	char err[256];
+
+	REQUIRE_GMP();
+	/* Go's exit status and message. */
+	EXPECT_EQ(2, child_run(deadlock_main, err, sizeof(err)));
+	EXPECT_NE(NULL, strstr(err, "all goroutines are asleep - deadlock!"))
+		TH_LOG("stderr: %s", err);
+	EXPECT_EQ(42, child_run(not_deadlock_main, err, sizeof(err)));
+	EXPECT_EQ(NULL, strstr(err, "deadlock"));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,573 @@
+// SPDX-License-Identifier: LGPL-2.1 OR MIT
+/*
+ * Channels and select, as Go's runtime/chan.go and select.go have them:
+ * a ring buffer of elements under a lock, and two queues of waiters
+ * (sudogs) that a partner completes directly, copying the element from or
+ * to the waiter's own memory, then readies it. Nothing here enters the
+ * kernel unless a goroutine parks with nothing else to run on its P.
+ *
+ * A waiter is a goroutine (parked with kgo_gopark) or a plain thread
+ * (which sleeps on a futex): channels connect goroutines to the rest of
+ * a C program too.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kgo.h"
+#include "kgo_runtime.h"
+
+/*
+ * One blocked operation (or one select): who waits, and which of its
+ * sudogs a partner completed. done goes 0 -> 1 when a partner claims it
+ * (a select's other channels then skip it, Go's selectDone), and 1 -> 2
+ * once the partner is finished with it, which is what a thread waits for.
+ */
+struct waiter {
+	struct kgo_g *g;		/* NULL: a plain thread */
+	uint32_t done;
+	struct sudog *fired;
+};
+
+/* A waiter's place in one channel's queue (Go's sudog). */
+struct sudog {
+	struct waiter *w;
+	struct kgo_chan *c;
+	struct sudog *next, *prev;
+	struct sudog *wnext;		/* to wake once the lock is dropped */
+	void *elem;			/* the value, or where it goes; or NULL */
+	int casei;			/* its select case */
+	bool queued;
+	bool success;			/* false: woken by close */
+};
+
+struct waitq {
+	struct sudog *first, *last;
+};
+
+struct kgo_chan {
+	struct kgo_spinlock lock;
+	bool closed;
+	size_t elemsize;
+	size_t cap;			/* Go's dataqsiz */
+	size_t count;			/* Go's qcount */
+	size_t sendx, recvx;
+	struct waitq recvq, sendq;
+	unsigned char *buf;
+};
+
+#define KGO_CHAN_ELEM_MAX	(64 * 1024)	/* Go's limit too */
+
+struct kgo_chan *kgo_chan_make(size_t elemsize, size_t cap)
+{
+	struct kgo_chan *c;
+
+	if (elemsize > KGO_CHAN_ELEM_MAX ||
+	    (elemsize && cap > (SIZE_MAX - sizeof(*c)) / elemsize)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c) + elemsize * cap);
+	if (!c)
+		return NULL;
+	c->elemsize = elemsize;
+	c->cap = cap;
+	c->buf = (unsigned char *)(c + 1);
+	return c;
+}
+
+int kgo_chan_free(struct kgo_chan *c)
+{
+	int r = 0;
+
+	if (!c)
+		return 0;
+	kgo_acquirem();
+	kgo_spin_lock(&c->lock);
+	if (c->recvq.first || c->sendq.first)
+		r = -EBUSY;
+	kgo_spin_unlock(&c->lock);
+	kgo_releasem();
+	if (!r)
+		free(c);
+	return r;
+}
+
+size_t kgo_chan_len(const struct kgo_chan *c)
+{
+	return c ? __atomic_load_n(&c->count, __ATOMIC_RELAXED) : 0;
+}
+
+size_t kgo_chan_cap(const struct kgo_chan *c)
+{
+	return c ? c->cap : 0;
+}
+
+/* --- Wait queues: the channel's lock held --------------------------------- */
+
+static void enqueue(struct waitq *q, struct sudog *sg)
+{
+	sg->next = NULL;
+	sg->prev = q->last;
+	if (q->last)
+		q->last->next = sg;
+	else
+		q->first = sg;
+	q->last = sg;
+	sg->queued = true;
+}
+
+static void remove_sudog(struct waitq *q, struct sudog *sg)
+{
+	if (!sg->queued)
+		return;
+	if (sg->prev)
+		sg->prev->next = sg->next;
+	else
+		q->first = sg->next;
+	if (sg->next)
+		sg->next->prev = sg->prev;
+	else
+		q->last = sg->prev;
+	sg->queued = false;
+}
+
+/*
+ * Go's dequeue: the first waiter that can still be completed. A select
+ * another channel already claimed is dropped from this queue on the way.
+ */
+static struct sudog *dequeue(struct waitq *q)
+{
+	struct sudog *sg;
+
+	uint32_t zero;
+
+	while ((sg = q->first)) {
+		remove_sudog(q, sg);
+		zero = 0;
+		if (__atomic_compare_exchange_n(&sg->w->done, &zero, 1, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return sg;
+	}
+	return NULL;
+}
+
+static void futex_wait(uint32_t *addr, uint32_t val)
+{
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+/*
+ * The partner of a claimed @sg is done with it: wake its waiter. Called
+ * after the channel's lock is dropped, inside kgo_acquirem().
+ */
+static void wake(struct sudog *sg)
+{
+	struct waiter *w = sg->w;
+	struct kgo_g *g = w->g;
+
+	w->fired = sg;
+	if (g) {
+		kgo_goready(g, false);
+	} else {
+		__atomic_store_n(&w->done, 2, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &w->done, FUTEX_WAKE_PRIVATE, 1, NULL,
+			NULL, 0);
+	}
+}
+
+/* --- Blocking -------------------------------------------------------------- */
+
+struct park_locks {
+	struct kgo_chan **c;		/* sorted, each once */
+	int n;
+};
+
+static void unlock_all(const struct park_locks *pl)
+{
+	int i;
+
+	for (i = pl->n - 1; i >= 0; i--)
+		kgo_spin_unlock(&pl->c[i]->lock);
+}
+
+static void lock_all(const struct park_locks *pl)
+{
+	int i;
+
+	for (i = 0; i < pl->n; i++)
+		kgo_spin_lock(&pl->c[i]->lock);
+}
+
+/*
+ * On g0, the goroutine saved: now the channels may see it (Go's unlockf).
+ * Once a lock is dropped a partner may run the goroutine on another M and
+ * reuse its stack, where @arg lives: so the list is copied first.
+ */
+static bool park_commit(struct kgo_g *g, void *arg)
+{
+	const struct park_locks *pl = arg;
+	struct kgo_chan *c[KGO_SELECT_MAX];
+	struct park_locks copy = { .c = c, .n = pl->n };
+
+	(void)g;
+	memcpy(c, pl->c, sizeof(c[0]) * (size_t)pl->n);
+	unlock_all(&copy);
+	return true;
+}
+
+/*
+ * Wait, its sudogs queued and @pl's locks held inside kgo_acquirem(),
+ * until a partner has completed one of them. Returns with the locks
+ * dropped and acquirem released.
+ */
+static void block(struct waiter *w, const struct park_locks *pl,
+		  const char *who)
+{
+	uint32_t v;
+
+	if (w->g) {
+		kgo_gopark(park_commit, (void *)pl, false, who);
+		return;
+	}
+	unlock_all(pl);
+	kgo_releasem();
+	while ((v = __atomic_load_n(&w->done, __ATOMIC_ACQUIRE)) != 2)
+		futex_wait(&w->done, v);
+}
+
+/* A goroutine's operation on a nil channel: Go blocks it forever. */
+static bool forever_commit(struct kgo_g *g, void *arg)
+{
+	(void)g;
+	(void)arg;
+	return true;
+}
+
+static int block_forever(const char *who)
+{
+	if (!kgo_getg())
+		return -EINVAL;	/* a thread would just hang */
+	kgo_acquirem();
+	kgo_gopark(forever_commit, NULL, false, who);
+	kgo_throw("%s: woken on a nil channel", who);
+}
+
+/* --- Send and receive ------------------------------------------------------ */
+
+static void *slot(struct kgo_chan *c, size_t i)
+{
+	return c->buf + i * c->elemsize;
+}
+
+static void copy_elem(const struct kgo_chan *c, void *dst, const void *src)
+{
+	if (dst && c->elemsize)
+		memcpy(dst, src, c->elemsize);
+}
+
+static void clear_elem(const struct kgo_chan *c, void *dst)
+{
+	if (dst && c->elemsize)
+		memset(dst, 0, c->elemsize);
+}
+
+/*
+ * Try to complete a send of @elem on @c, lock held: to a waiting receiver
+ * or into the buffer. 0 when done (*@woken set if a receiver must be
+ * woken), -EPIPE closed, -EAGAIN it would block.
+ */
+static int send_locked(struct kgo_chan *c, const void *elem,
+		       struct sudog **woken)
+{
+	struct sudog *sg;
+
+	*woken = NULL;
+	if (c->closed)
+		return -EPIPE;
+	sg = dequeue(&c->recvq);
+	if (sg) {
+		copy_elem(c, sg->elem, elem);
+		sg->success = true;
+		*woken = sg;
+		return 0;
+	}
+	if (c->count < c->cap) {
+		copy_elem(c, slot(c, c->sendx), elem);
+		if (++c->sendx == c->cap)
+			c->sendx = 0;
+		__atomic_store_n(&c->count, c->count + 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Try to complete a receive into @elem, lock held: from the buffer (a
+ * waiting sender then refills the slot), from a waiting sender, or a
+ * closed channel's zero value. 1 a value, 0 closed, -EAGAIN it would block.
+ */
+static int recv_locked(struct kgo_chan *c, void *elem, struct sudog **woken)
+{
+	struct sudog *sg;
+
+	*woken = NULL;
+	if (c->count) {
+		copy_elem(c, elem, slot(c, c->recvx));
+		sg = dequeue(&c->sendq);
+		if (sg) {	/* the buffer was full: the sender takes the slot */
+			copy_elem(c, slot(c, c->recvx), sg->elem);
+			sg->success = true;
+			*woken = sg;
+		} else {
+			__atomic_store_n(&c->count, c->count - 1,
+					 __ATOMIC_RELAXED);
+		}
+		if (++c->recvx == c->cap)
+			c->recvx = 0;
+		if (sg)
+			c->sendx = c->recvx;
+		return 1;
+	}
+	sg = dequeue(&c->sendq);
+	if (sg) {		/* unbuffered: straight from the sender */
+		copy_elem(c, elem, sg->elem);
+		sg->success = true;
+		*woken = sg;
+		return 1;
+	}
+	if (c->closed) {
+		clear_elem(c, elem);
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+static int chansend(struct kgo_chan *c, const void *elem, bool blocking)
+{
+	struct waiter w = { .g = NULL };
+	struct park_locks pl = { .c = &c, .n = 1 };
+	struct sudog sg = { .w = &w }, *woken;
+	int r;
+
+	if (!c)
+		return blocking ? block_forever("kgo_chan_send") : -EAGAIN;
+	kgo_acquirem();
+	kgo_spin_lock(&c->lock);
+	r = send_locked(c, elem, &woken);
+	if (r != -EAGAIN || !blocking) {
+		kgo_spin_unlock(&c->lock);
+		if (woken)
+			wake(woken);
+		kgo_releasem();
+		return r;
+	}
+	w.g = kgo_getg();
+	sg.c = c;
+	sg.elem = (void *)elem;
+	enqueue(&c->sendq, &sg);
+	block(&w, &pl, "kgo_chan_send");
+	return sg.success ? 0 : -EPIPE;	/* closed while it waited */
+}
+
+static int chanrecv(struct kgo_chan *c, void *elem, bool blocking)
+{
+	struct waiter w = { .g = NULL };
+	struct park_locks pl = { .c = &c, .n = 1 };
+	struct sudog sg = { .w = &w }, *woken;
+	int r;
+
+	if (!c)
+		return blocking ? block_forever("kgo_chan_recv") : -EAGAIN;
+	kgo_acquirem();
+	kgo_spin_lock(&c->lock);
+	r = recv_locked(c, elem, &woken);
+	if (r != -EAGAIN || !blocking) {
+		kgo_spin_unlock(&c->lock);
+		if (woken)
+			wake(woken);
+		kgo_releasem();
+		return r;
+	}
+	w.g = kgo_getg();
+	sg.c = c;
+	sg.elem = elem;
+	enqueue(&c->recvq, &sg);
+	block(&w, &pl, "kgo_chan_recv");
+	return sg.success ? 1 : 0;	/* closed: close cleared *elem */
+}
+
+int kgo_chan_send(struct kgo_chan *c, const void *elem)
+{
+	return chansend(c, elem, true);
+}
+
+int kgo_chan_trysend(struct kgo_chan *c, const void *elem)
+{
+	return chansend(c, elem, false);
+}
+
+int kgo_chan_recv(struct kgo_chan *c, void *elem)
+{
+	return chanrecv(c, elem, true);
+}
+
+int kgo_chan_tryrecv(struct kgo_chan *c, void *elem)
+{
+	return chanrecv(c, elem, false);
+}
+
+/*
+ * Go's closechan: every waiting receiver gets the zero value and
+ * ok = false, every waiting sender fails with -EPIPE (Go panics there).
+ */
+int kgo_chan_close(struct kgo_chan *c)
+{
+	struct sudog *list = NULL, *sg;
+
+	if (!c)
+		return -EINVAL;
+	kgo_acquirem();
+	kgo_spin_lock(&c->lock);
+	if (c->closed) {
+		kgo_spin_unlock(&c->lock);
+		kgo_releasem();
+		return -EPIPE;
+	}
+	c->closed = true;
+	while ((sg = dequeue(&c->recvq))) {
+		clear_elem(c, sg->elem);
+		sg->success = false;
+		sg->wnext = list;
+		list = sg;
+	}
+	while ((sg = dequeue(&c->sendq))) {
+		sg->success = false;
+		sg->wnext = list;
+		list = sg;
+	}
+	kgo_spin_unlock(&c->lock);
+	while ((sg = list)) {
+		list = sg->wnext;	/* read before the waiter runs */
+		wake(sg);
+	}
+	kgo_releasem();
+	return 0;
+}
+
+/* --- select ---------------------------------------------------------------- */
+
+/* Sort @n channels by address and drop repeats (Go's lockorder). */
+static int lock_order(struct kgo_chan **c, int n)
+{
+	struct kgo_chan *t;
+	int i, j, m = 0;
+
+	for (i = 1; i < n; i++) {
+		t = c[i];
+		for (j = i; j > 0 && c[j - 1] > t; j--)
+			c[j] = c[j - 1];
+		c[j] = t;
+	}
+	for (i = 0; i < n; i++)
+		if (!m || c[m - 1] != c[i])
+			c[m++] = c[i];
+	return m;
+}
+
+/*
+ * Go's selectgo: with every channel locked, look at the cases in a random
+ * order (so none is favoured) and complete the first that is ready; if
+ * none is, queue a sudog on every channel and wait for a partner to claim
+ * one; then take the others back.
+ */
+int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
+{
+	struct kgo_chan *locks[KGO_SELECT_MAX];
+	struct sudog sgs[KGO_SELECT_MAX], *woken, *sg;
+	int order[KGO_SELECT_MAX], nlive = 0, i, j, r;
+	struct waiter w = { .g = NULL };
+	struct park_locks pl = { .c = locks };
+	struct kgo_select_case *cs;
+
+	if (n < 0 || n > KGO_SELECT_MAX || (n && !cases) ||
+	    (flags & ~KGO_SELECT_NONBLOCK))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (cases[i].op != KGO_SEND && cases[i].op != KGO_RECV)
+			return -EINVAL;
+		if (!cases[i].c)
+			continue;	/* a nil channel: never ready */
+		/* Go's pollorder: a random permutation, inside out. */
+		j = (int)(kgo_fastrand() % (uint32_t)(nlive + 1));
+		order[nlive] = order[j];
+		order[j] = i;
+		locks[nlive++] = cases[i].c;
+	}
+	if (!nlive) {
+		if (flags & KGO_SELECT_NONBLOCK)
+			return -EAGAIN;
+		return block_forever("kgo_select");
+	}
+	pl.n = lock_order(locks, nlive);
+
+	kgo_acquirem();
+	lock_all(&pl);
+	for (i = 0; i < nlive; i++) {
+		cs = &cases[order[i]];
+		if (cs->op == KGO_SEND)
+			r = send_locked(cs->c, cs->elem, &woken);
+		else
+			r = recv_locked(cs->c, cs->elem, &woken);
+		if (r == -EAGAIN)
+			continue;
+		unlock_all(&pl);
+		if (woken)
+			wake(woken);
+		kgo_releasem();
+		if (cs->op == KGO_RECV)
+			cs->ok = r;
+		return r < 0 ? r : order[i];
+	}
+	if (flags & KGO_SELECT_NONBLOCK) {
+		unlock_all(&pl);
+		kgo_releasem();
+		return -EAGAIN;
+	}
+
+	w.g = kgo_getg();
+	for (i = 0; i < nlive; i++) {
+		cs = &cases[order[i]];
+		sg = &sgs[i];
+		*sg = (struct sudog){ .w = &w, .c = cs->c, .elem = cs->elem,
+				      .casei = order[i] };
+		enqueue(cs->op == KGO_SEND ? &cs->c->sendq : &cs->c->recvq,
+			sg);
+	}
+	block(&w, &pl, "kgo_select");
+
+	/* Take back the sudogs no partner claimed (Go's pass 3). */
+	kgo_acquirem();
+	lock_all(&pl);
+	for (i = 0; i < nlive; i++) {
+		sg = &sgs[i];
+		cs = &cases[sg->casei];
+		remove_sudog(cs->op == KGO_SEND ? &cs->c->sendq :
+			     &cs->c->recvq, sg);
+	}
+	unlock_all(&pl);
+	kgo_releasem();
+
+	sg = w.fired;
+	cs = &cases[sg->casei];
+	if (cs->op == KGO_RECV) {
+		cs->ok = sg->success;
+		return sg->casei;
+	}
+	return sg->success ? sg->casei : -EPIPE;
+}
