@@ -565,6 +565,7 @@ static int not_deadlock_main(void *arg)
 static int child_run(int (*fn)(void *), char *err, size_t size)
 {
 	int fds[2], status;
+	size_t got;
 	ssize_t n;
 	pid_t pid;
 
@@ -576,8 +577,12 @@ static int child_run(int (*fn)(void *), char *err, size_t size)
 		_exit(run_main(fn, NULL, "2") & 0xff);
 	}
 	close(fds[1]);
-	n = read(fds[0], err, size - 1);
-	err[n > 0 ? n : 0] = 0;
+	for (got = 0; got < size - 1; got += (size_t)n) {
+		n = read(fds[0], err + got, size - 1 - got);
+		if (n <= 0)
+			break;
+	}
+	err[got] = 0;
 	close(fds[0]);
 	waitpid(pid, &status, 0);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

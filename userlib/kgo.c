@@ -187,13 +187,20 @@ static void __attribute__((constructor)) tls_init(void)
 
 void kgo_throw(const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
+	int n;
 
+	/* One write: the message stays whole beside other threads' output. */
+	n = snprintf(msg, sizeof(msg), "kgo: fatal: ");
 	va_start(ap, fmt);
-	fputs("kgo: fatal: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	n += vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
+	if (n > (int)sizeof(msg) - 2)
+		n = (int)sizeof(msg) - 2;
+	msg[n++] = '\n';
+	if (write(2, msg, (size_t)n) < 0)
+		n = 0;		/* nothing better to do: we abort anyway */
 	abort();
 }
 

@@ -255,6 +255,64 @@ struct kgo_select_case {
 
 int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags);
 
+/*
+ * Go's sync package. A zero-filled object is ready to use (or
+ * KGO_MUTEX_INIT and friends); none may be copied once used. A goroutine
+ * that waits parks, a plain thread sleeps. Misuse that Go reports with a
+ * fatal error aborts the process with a message naming the call.
+ *
+ * kgo_mutex: Go's Mutex, with its starvation mode: a waiter that has
+ *   waited over 1 ms gets the mutex handed to it at the next unlock, so
+ *   none starves. trylock: 0 or -EBUSY. Unlocking an unlocked mutex is
+ *   fatal. A mutex is not owned: any goroutine may unlock it.
+ * kgo_rwmutex: Go's RWMutex: many readers or one writer; a writer waiting
+ *   keeps new readers out, so writers do not starve either.
+ * kgo_waitgroup: Go's WaitGroup: add(n) before starting work, done() at
+ *   each end, wait() until the counter is zero. A negative counter is
+ *   fatal.
+ * kgo_once: Go's Once: the first kgo_once_do() runs fn(arg); every call
+ *   returns after it has.
+ */
+struct kgo_mutex {
+	int32_t state;
+	uint32_t sema;
+};
+
+struct kgo_rwmutex {
+	struct kgo_mutex w;
+	uint32_t writer_sem, reader_sem;
+	int32_t reader_count, reader_wait;
+};
+
+struct kgo_waitgroup {
+	uint64_t state;
+	uint32_t sema;
+};
+
+struct kgo_once {
+	uint32_t done;
+	struct kgo_mutex m;
+};
+
+#define KGO_MUTEX_INIT		{ 0, 0 }
+#define KGO_RWMUTEX_INIT	{ KGO_MUTEX_INIT, 0, 0, 0, 0 }
+#define KGO_WAITGROUP_INIT	{ 0, 0 }
+#define KGO_ONCE_INIT		{ 0, KGO_MUTEX_INIT }
+
+void kgo_mutex_lock(struct kgo_mutex *m);
+int kgo_mutex_trylock(struct kgo_mutex *m);
+void kgo_mutex_unlock(struct kgo_mutex *m);
+void kgo_rwmutex_lock(struct kgo_rwmutex *rw);
+int kgo_rwmutex_trylock(struct kgo_rwmutex *rw);
+void kgo_rwmutex_unlock(struct kgo_rwmutex *rw);
+void kgo_rwmutex_rlock(struct kgo_rwmutex *rw);
+int kgo_rwmutex_tryrlock(struct kgo_rwmutex *rw);
+void kgo_rwmutex_runlock(struct kgo_rwmutex *rw);
+void kgo_waitgroup_add(struct kgo_waitgroup *wg, int delta);
+void kgo_waitgroup_done(struct kgo_waitgroup *wg);
+void kgo_waitgroup_wait(struct kgo_waitgroup *wg);
+void kgo_once_do(struct kgo_once *o, void (*fn)(void *arg), void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: LGPL-2.1 OR MIT
+/*
+ * Go's sync package for goroutines: Mutex (with starvation mode),
+ * RWMutex, WaitGroup and Once, on a semaphore like Go's runtime/sema.go.
+ * A goroutine that waits parks (its M runs others); a plain thread that
+ * waits sleeps on a futex. The zero value of each type is ready to use.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kgo.h"
+#include "kgo_runtime.h"
+
+/* --- The semaphore: Go's semacquire and semrelease ------------------------- */
+
+/*
+ * Waiters on a semaphore word sit in one of these roots, hashed by the
+ * word's address (Go's semTable), first in first out unless the waiter
+ * asks to go first (lifo: a mutex waiter that already waited once).
+ */
+struct semwaiter {
+	struct kgo_g *g;		/* NULL: a plain thread */
+	uint32_t *addr;
+	struct semwaiter *next, *prev;
+	uint32_t done;			/* 1 once released to: the futex word */
+	bool ticket;			/* handed the semaphore directly */
+};
+
+#define SEMTABLE_SIZE 251
+
+static struct semroot {
+	struct kgo_spinlock lock;
+	uint32_t nwait;
+	struct semwaiter *first, *last;
+} __attribute__((aligned(64))) semtable[SEMTABLE_SIZE];
+
+static struct semroot *semroot(const uint32_t *addr)
+{
+	return &semtable[((uintptr_t)addr >> 3) % SEMTABLE_SIZE];
+}
+
+static bool cansemacquire(uint32_t *addr)
+{
+	uint32_t v = __atomic_load_n(addr, __ATOMIC_ACQUIRE);
+
+	while (v)
+		if (__atomic_compare_exchange_n(addr, &v, v - 1, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return true;
+	return false;
+}
+
+static bool semroot_unlock(struct kgo_g *g, void *arg)
+{
+	(void)g;
+	kgo_spin_unlock(arg);	/* the root is static: no copy needed */
+	return true;
+}
+
+/* Go's semacquire1: take one from *@addr, waiting until there is one. */
+static void semacquire(uint32_t *addr, bool lifo, const char *who)
+{
+	struct semroot *root = semroot(addr);
+	struct semwaiter w = { .addr = addr };
+	uint32_t v;
+
+	if (cansemacquire(addr))
+		return;
+	for (;;) {
+		kgo_acquirem();
+		kgo_spin_lock(&root->lock);
+		/* Counted first: a release that misses the word sees us. */
+		__atomic_add_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
+		if (cansemacquire(addr)) {
+			__atomic_sub_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
+			kgo_spin_unlock(&root->lock);
+			kgo_releasem();
+			return;
+		}
+		w.g = kgo_getg();
+		w.done = 0;
+		w.ticket = false;
+		w.next = NULL;
+		w.prev = NULL;
+		if (lifo && root->first) {
+			w.next = root->first;
+			root->first->prev = &w;
+			root->first = &w;
+		} else {
+			w.prev = root->last;
+			if (root->last)
+				root->last->next = &w;
+			else
+				root->first = &w;
+			root->last = &w;
+		}
+		if (w.g) {
+			kgo_gopark(semroot_unlock, &root->lock, false, who);
+		} else {
+			kgo_spin_unlock(&root->lock);
+			kgo_releasem();
+			while (!(v = __atomic_load_n(&w.done, __ATOMIC_ACQUIRE)))
+				syscall(SYS_futex, &w.done, FUTEX_WAIT_PRIVATE,
+					v, NULL, NULL, 0);
+		}
+		if (w.ticket || cansemacquire(addr))
+			return;
+	}
+}
+
+/*
+ * Go's semrelease1: add one to *@addr and wake its first waiter. With
+ * @handoff the waiter is handed the unit directly (a ticket) and, from a
+ * goroutine, runs next: the caller yields to it, as Go's does.
+ */
+static void semrelease(uint32_t *addr, bool handoff)
+{
+	struct semroot *root = semroot(addr);
+	struct semwaiter *w;
+	struct kgo_g *g;
+	bool ticket = false;
+
+	__atomic_add_fetch(addr, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&root->nwait, __ATOMIC_SEQ_CST))
+		return;
+	kgo_acquirem();
+	kgo_spin_lock(&root->lock);
+	for (w = root->first; w && w->addr != addr; w = w->next)
+		;
+	if (w) {
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			root->first = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		else
+			root->last = w->prev;
+		__atomic_sub_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
+	}
+	kgo_spin_unlock(&root->lock);
+	if (!w) {
+		kgo_releasem();
+		return;
+	}
+	/* Still ours until woken: it waits for done or goready. */
+	if (handoff && cansemacquire(addr))
+		ticket = w->ticket = true;
+	g = w->g;
+	if (g) {
+		kgo_goready(g, false);
+	} else {
+		__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &w->done, FUTEX_WAKE_PRIVATE, 1, NULL,
+			NULL, 0);
+	}
+	kgo_releasem();
+	if (ticket && kgo_getg())
+		kgo_yield();
+}
+
+/* --- Mutex ---------------------------------------------------------------- */
+
+/*
+ * Go's sync.Mutex. state: locked, a waiter woken (so Unlock need not wake
+ * another), starving, and the count of waiters above them. In normal mode
+ * a woken waiter competes with goroutines arriving (which are on a CPU
+ * already and usually win); one that has waited over 1 ms switches the
+ * mutex to starvation mode, where Unlock hands it straight to the first
+ * waiter and newcomers queue behind: no waiter starves.
+ */
+#define MUTEX_LOCKED		1
+#define MUTEX_WOKEN		2
+#define MUTEX_STARVING		4
+#define MUTEX_WAITER_SHIFT	3
+#define STARVATION_NS		(1000 * 1000)
+
+static bool can_spin(int iter)
+{
+	return iter < 4 && kgo_nprocs() > 1 && kgo_getg();
+}
+
+static void do_spin(void)
+{
+	int i;
+
+	for (i = 0; i < 30; i++)
+		__builtin_ia32_pause();
+}
+
+static void mutex_lock_slow(struct kgo_mutex *m)
+{
+	int64_t wait_start = 0;
+	bool starving = false, awoke = false, lifo;
+	int iter = 0;
+	int32_t old = __atomic_load_n(&m->state, __ATOMIC_RELAXED), new;
+
+	for (;;) {
+		/* Spin a little while it is held in normal mode. */
+		if ((old & (MUTEX_LOCKED | MUTEX_STARVING)) == MUTEX_LOCKED &&
+		    can_spin(iter)) {
+			/* Tell Unlock not to wake others while we spin. */
+			if (!awoke && !(old & MUTEX_WOKEN) &&
+			    old >> MUTEX_WAITER_SHIFT &&
+			    __atomic_compare_exchange_n(&m->state, &old,
+							old | MUTEX_WOKEN,
+							false, __ATOMIC_RELAXED,
+							__ATOMIC_RELAXED))
+				awoke = true;
+			do_spin();
+			iter++;
+			old = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
+			continue;
+		}
+		new = old;
+		/* A starving mutex is not grabbed: newcomers queue. */
+		if (!(old & MUTEX_STARVING))
+			new |= MUTEX_LOCKED;
+		if (old & (MUTEX_LOCKED | MUTEX_STARVING))
+			new += 1 << MUTEX_WAITER_SHIFT;
+		/* Switch to starvation mode if it is still held. */
+		if (starving && (old & MUTEX_LOCKED))
+			new |= MUTEX_STARVING;
+		if (awoke) {
+			if (!(new & MUTEX_WOKEN))
+				kgo_throw("kgo_mutex_lock: inconsistent mutex state");
+			new &= ~MUTEX_WOKEN;
+		}
+		if (!__atomic_compare_exchange_n(&m->state, &old, new, false,
+						 __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue;
+		if (!(old & (MUTEX_LOCKED | MUTEX_STARVING)))
+			return;		/* taken with a CAS */
+		/* A waiter that waited before goes to the front. */
+		lifo = wait_start != 0;
+		if (!wait_start)
+			wait_start = kgo_nanotime();
+		semacquire(&m->sema, lifo, "kgo_mutex_lock");
+		starving = starving ||
+			   kgo_nanotime() - wait_start > STARVATION_NS;
+		old = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
+		if (old & MUTEX_STARVING) {
+			/* Handed to us: the state is ours to fix. */
+			int32_t delta = MUTEX_LOCKED -
+					(1 << MUTEX_WAITER_SHIFT);
+
+			if (old & (MUTEX_LOCKED | MUTEX_WOKEN) ||
+			    !(old >> MUTEX_WAITER_SHIFT))
+				kgo_throw("kgo_mutex_lock: inconsistent mutex state");
+			/* The last waiter, or not starving: normal mode. */
+			if (!starving || old >> MUTEX_WAITER_SHIFT == 1)
+				delta -= MUTEX_STARVING;
+			__atomic_add_fetch(&m->state, delta, __ATOMIC_ACQUIRE);
+			return;
+		}
+		awoke = true;
+		iter = 0;
+	}
+}
+
+void kgo_mutex_lock(struct kgo_mutex *m)
+{
+	int32_t unlocked = 0;
+
+	if (__atomic_compare_exchange_n(&m->state, &unlocked, MUTEX_LOCKED,
+					false, __ATOMIC_ACQUIRE,
+					__ATOMIC_RELAXED))
+		return;
+	mutex_lock_slow(m);
+}
+
+int kgo_mutex_trylock(struct kgo_mutex *m)
+{
+	int32_t old = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
+
+	if (old & (MUTEX_LOCKED | MUTEX_STARVING))
+		return -EBUSY;
+	return __atomic_compare_exchange_n(&m->state, &old,
+					   old | MUTEX_LOCKED, false,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED) ?
+	       0 : -EBUSY;
+}
+
+static void mutex_unlock_slow(struct kgo_mutex *m, int32_t new)
+{
+	int32_t old;
+
+	if (!((new + MUTEX_LOCKED) & MUTEX_LOCKED))
+		kgo_throw("kgo_mutex_unlock: unlock of unlocked mutex");
+	if (new & MUTEX_STARVING) {
+		/* Hand it to the first waiter, which runs next. */
+		semrelease(&m->sema, true);
+		return;
+	}
+	old = new;
+	for (;;) {
+		/*
+		 * No waiters, or one is already woken or has the lock, or it
+		 * went starving: nobody to wake.
+		 */
+		if (!(old >> MUTEX_WAITER_SHIFT) ||
+		    old & (MUTEX_LOCKED | MUTEX_WOKEN | MUTEX_STARVING))
+			return;
+		new = (old - (1 << MUTEX_WAITER_SHIFT)) | MUTEX_WOKEN;
+		if (__atomic_compare_exchange_n(&m->state, &old, new, false,
+						__ATOMIC_RELEASE,
+						__ATOMIC_RELAXED)) {
+			semrelease(&m->sema, false);
+			return;
+		}
+	}
+}
+
+void kgo_mutex_unlock(struct kgo_mutex *m)
+{
+	int32_t new = __atomic_sub_fetch(&m->state, MUTEX_LOCKED,
+					 __ATOMIC_RELEASE);
+
+	if (new)
+		mutex_unlock_slow(m, new);
+}
+
+/* --- RWMutex -------------------------------------------------------------- */
+
+/*
+ * Go's sync.RWMutex: readers count themselves in reader_count; a writer
+ * takes w, then subtracts RWMUTEX_MAX_READERS so new readers wait, and
+ * waits for the readers already in (reader_wait) to leave.
+ */
+#define RWMUTEX_MAX_READERS	(1 << 30)
+
+void kgo_rwmutex_rlock(struct kgo_rwmutex *rw)
+{
+	if (__atomic_add_fetch(&rw->reader_count, 1, __ATOMIC_ACQUIRE) < 0)
+		semacquire(&rw->reader_sem, false, "kgo_rwmutex_rlock");
+}
+
+int kgo_rwmutex_tryrlock(struct kgo_rwmutex *rw)
+{
+	int32_t c = __atomic_load_n(&rw->reader_count, __ATOMIC_RELAXED);
+
+	while (c >= 0)
+		if (__atomic_compare_exchange_n(&rw->reader_count, &c, c + 1,
+						false, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			return 0;
+	return -EBUSY;
+}
+
+void kgo_rwmutex_runlock(struct kgo_rwmutex *rw)
+{
+	int32_t r = __atomic_sub_fetch(&rw->reader_count, 1, __ATOMIC_RELEASE);
+
+	if (r >= 0)
+		return;
+	if (r + 1 == 0 || r + 1 == -RWMUTEX_MAX_READERS)
+		kgo_throw("kgo_rwmutex_runlock: runlock of unlocked rwmutex");
+	/* A writer waits: the last reader out lets it in. */
+	if (__atomic_sub_fetch(&rw->reader_wait, 1, __ATOMIC_ACQ_REL) == 0)
+		semrelease(&rw->writer_sem, false);
+}
+
+void kgo_rwmutex_lock(struct kgo_rwmutex *rw)
+{
+	int32_t r;
+
+	kgo_mutex_lock(&rw->w);
+	r = __atomic_sub_fetch(&rw->reader_count, RWMUTEX_MAX_READERS,
+			       __ATOMIC_ACQ_REL) + RWMUTEX_MAX_READERS;
+	if (r && __atomic_add_fetch(&rw->reader_wait, r, __ATOMIC_ACQ_REL))
+		semacquire(&rw->writer_sem, false, "kgo_rwmutex_lock");
+}
+
+int kgo_rwmutex_trylock(struct kgo_rwmutex *rw)
+{
+	int32_t zero = 0;
+
+	if (kgo_mutex_trylock(&rw->w))
+		return -EBUSY;
+	if (!__atomic_compare_exchange_n(&rw->reader_count, &zero,
+					 -RWMUTEX_MAX_READERS, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		kgo_mutex_unlock(&rw->w);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+void kgo_rwmutex_unlock(struct kgo_rwmutex *rw)
+{
+	int32_t r = __atomic_add_fetch(&rw->reader_count, RWMUTEX_MAX_READERS,
+				       __ATOMIC_RELEASE);
+	int32_t i;
+
+	if (r >= RWMUTEX_MAX_READERS)
+		kgo_throw("kgo_rwmutex_unlock: unlock of unlocked rwmutex");
+	/* Let in the readers that queued meanwhile. */
+	for (i = 0; i < r; i++)
+		semrelease(&rw->reader_sem, false);
+	kgo_mutex_unlock(&rw->w);
+}
+
+/* --- WaitGroup ------------------------------------------------------------ */
+
+/* Go's sync.WaitGroup: the counter in the high half, waiters in the low. */
+void kgo_waitgroup_add(struct kgo_waitgroup *wg, int delta)
+{
+	uint64_t state = __atomic_add_fetch(&wg->state,
+					    (uint64_t)(int64_t)delta << 32,
+					    __ATOMIC_ACQ_REL);
+	int32_t v = (int32_t)(state >> 32);
+	uint32_t w = (uint32_t)state;
+
+	if (v < 0)
+		kgo_throw("kgo_waitgroup_add: negative WaitGroup counter");
+	if (w && delta > 0 && v == delta)
+		kgo_throw("kgo_waitgroup_add: called concurrently with kgo_waitgroup_wait");
+	if (v > 0 || !w)
+		return;
+	/*
+	 * The counter is 0 with waiters: nobody can change the state now but
+	 * a misuse, which the check above or Wait's reports.
+	 */
+	if (__atomic_load_n(&wg->state, __ATOMIC_ACQUIRE) != state)
+		kgo_throw("kgo_waitgroup_add: called concurrently with kgo_waitgroup_wait");
+	__atomic_store_n(&wg->state, 0, __ATOMIC_RELEASE);
+	for (; w; w--)
+		semrelease(&wg->sema, false);
+}
+
+void kgo_waitgroup_done(struct kgo_waitgroup *wg)
+{
+	kgo_waitgroup_add(wg, -1);
+}
+
+void kgo_waitgroup_wait(struct kgo_waitgroup *wg)
+{
+	uint64_t state = __atomic_load_n(&wg->state, __ATOMIC_ACQUIRE);
+
+	for (;;) {
+		if (!(state >> 32))
+			return;
+		if (__atomic_compare_exchange_n(&wg->state, &state, state + 1,
+						false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			semacquire(&wg->sema, false, "kgo_waitgroup_wait");
+			if (__atomic_load_n(&wg->state, __ATOMIC_ACQUIRE))
+				kgo_throw("kgo_waitgroup_wait: WaitGroup reused before the previous wait returned");
+			return;
+		}
+	}
+}
+
+/* --- Once ----------------------------------------------------------------- */
+
+/* Go's sync.Once: the fast path is one load; the first caller runs @fn. */
+void kgo_once_do(struct kgo_once *o, void (*fn)(void *arg), void *arg)
+{
+	if (__atomic_load_n(&o->done, __ATOMIC_ACQUIRE))
+		return;
+	kgo_mutex_lock(&o->m);
+	if (!o->done) {
+		fn(arg);
+		__atomic_store_n(&o->done, 1, __ATOMIC_RELEASE);
+	}
+	kgo_mutex_unlock(&o->m);
+}
