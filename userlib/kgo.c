@@ -1415,7 +1415,7 @@ void kgo_goready(struct kgo_g *g, bool sleeping)
  * instruction to its last: one still being started counts as foreign. With
  * others kgo says nothing, as Go does with cgo's extra M's.
  */
-static void thread_register(bool add)
+void kgo_thread_register(bool add)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
 	size_t i;
@@ -1626,9 +1626,9 @@ static void *mthread(void *unused)
 	int r;
 
 	(void)unused;
-	thread_register(true);
+	kgo_thread_register(true);
 	r = mstart();
-	thread_register(false);
+	kgo_thread_register(false);
 	if (r)
 		fprintf(stderr, "kgo: M thread: GMP_IOC_MSTART: %s\n",
 			strerror(-r));
@@ -1646,7 +1646,7 @@ static void *templatethread(void *unused)
 	uint32_t failed = 0;
 
 	(void)unused;
-	thread_register(true);
+	kgo_thread_register(true);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -1664,7 +1664,7 @@ static void *templatethread(void *unused)
 				failed++;
 	}
 	pthread_attr_destroy(&attr);
-	thread_register(false);
+	kgo_thread_register(false);
 	return NULL;
 }
 
@@ -1812,7 +1812,7 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
-	thread_register(true);	/* M0 */
+	kgo_thread_register(true);	/* M0 */
 	r = -pthread_create(&t, &attr, templatethread, NULL);
 	pthread_attr_destroy(&attr);
 	if (r)

@@ -256,6 +256,29 @@ struct kgo_select_case {
 int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags);
 
 /*
+ * Time. kgo_sleep: Go's time.Sleep: the goroutine parks for at least @ns
+ * nanoseconds (CLOCK_MONOTONIC) and holds no M meanwhile; @ns <= 0 just
+ * yields; from a plain thread it is nanosleep. 0, or -ENOMEM/-EAGAIN if
+ * the timer could not be set up.
+ *
+ * kgo_timer_start: Go's time.NewTimer: after @ns, the fire time
+ * (CLOCK_MONOTONIC ns, an int64_t) is sent on kgo_timer_chan(t), a
+ * channel with room for one; use it in kgo_select() for a timeout. NULL
+ * with errno on failure. kgo_timer_stop: 1 if it stopped the timer before
+ * it fired, 0 if it had fired (or was stopped) already. kgo_timer_free:
+ * stop and free the timer and its channel (0, or -EBUSY while a goroutine
+ * is still blocked on the channel). An armed timer counts as something
+ * that may still happen: no deadlock is reported while one is pending.
+ */
+struct kgo_timer;
+
+int kgo_sleep(int64_t ns);
+struct kgo_timer *kgo_timer_start(int64_t ns);
+struct kgo_chan *kgo_timer_chan(const struct kgo_timer *t);
+int kgo_timer_stop(struct kgo_timer *t);
+int kgo_timer_free(struct kgo_timer *t);
+
+/*
  * Go's sync package. A zero-filled object is ready to use (or
  * KGO_MUTEX_INIT and friends); none may be copied once used. A goroutine
  * that waits parks, a plain thread sleeps. Misuse that Go reports with a

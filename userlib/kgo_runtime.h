@@ -94,14 +94,15 @@ void kgo_goready(struct kgo_g *g, bool sleeping) KGO_HIDDEN;
 
 /*
  * Deadlock detection (Go's checkdead). kgo counts what can still make
- * progress: goroutines not parked for good, timers armed, and one for
- * every thread outside kgo that ever used it (it may wake anyone). A
- * count that falls to zero is "all goroutines are asleep".
+ * progress: goroutines not parked for good (sleepers included) and timers
+ * armed. A count that falls to zero is "all goroutines are asleep", if
+ * no thread outside kgo could still wake one.
  */
 void kgo_live_add(void) KGO_HIDDEN;
 void kgo_live_sub(void) KGO_HIDDEN;
-/* The calling thread is not a goroutine: count it in for good. */
-void kgo_note_thread(void) KGO_HIDDEN;
+
+/* The calling thread is kgo's own (@add) or no longer: see checkdead. */
+void kgo_thread_register(bool add) KGO_HIDDEN;
 
 /* A fatal misuse: a message naming it on stderr, then abort (Go's throw). */
 void kgo_throw(const char *fmt, ...)

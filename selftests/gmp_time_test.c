@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sleep and timers through kgo: a sleeping goroutine holds no M, sleeps
+ * at least as long as asked, many sleepers wake in deadline order, a
+ * timer's channel gives select a timeout, stop says whether it fired, and
+ * a pending timer is not mistaken for a deadlock.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <time.h>
+
+#include "gmp_test_util.h"
+#include "kselftest_harness.h"
+
+#define MS 1000000LL
+
+static int run_main(int (*fn)(void *), void *arg, const char *procs)
+{
+	int status = -1, r;
+
+	setenv("GMPMAXPROCS", procs, 1);
+	r = kgo_run(fn, arg, &status);
+	return r ? r : status;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One P: while main sleeps, another goroutine runs on the only M. */
+static uint32_t stop_counting;
+static long counted;
+static int64_t slept;
+
+static void counter(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&stop_counting, __ATOMIC_ACQUIRE)) {
+		counted++;
+		kgo_yield();
+	}
+}
+
+static int sleep_main(void *arg)
+{
+	int64_t t0;
+
+	(void)arg;
+	kgo_go(counter, NULL);
+	t0 = mono_ns();
+	if (kgo_sleep(50 * MS))
+		return 1;
+	slept = mono_ns() - t0;
+	__atomic_store_n(&stop_counting, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+TEST(sleep_parks_the_goroutine_not_the_m)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_main(sleep_main, NULL, "1"));
+	EXPECT_GE(slept, 50 * MS);
+	EXPECT_GT(counted, 100);
+	TH_LOG("slept %lld us; the other goroutine ran %ld times meanwhile",
+	       (long long)slept / 1000, counted);
+}
+
+/*
+ * 500 sleepers on one P, asleep at once with shuffled deadlines: all wake,
+ * none early, and the M is free meanwhile (main waits parked).
+ */
+#define SLEEPERS 500
+static int nwoken, early;
+static struct kgo_waitgroup wg;
+
+static void sleeper(void *arg)
+{
+	int64_t want = (2 + (int)(intptr_t)arg / 10) * MS, t0 = mono_ns();
+
+	kgo_sleep(want);
+	if (mono_ns() - t0 < want)
+		__atomic_add_fetch(&early, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&nwoken, 1, __ATOMIC_RELAXED);
+	kgo_waitgroup_done(&wg);
+}
+
+static int sleepers_main(void *arg)
+{
+	int i;
+
+	(void)arg;
+	kgo_waitgroup_add(&wg, SLEEPERS);
+	for (i = 0; i < SLEEPERS; i++)
+		kgo_go(sleeper, (void *)(intptr_t)((i * 7919) % SLEEPERS));
+	kgo_waitgroup_wait(&wg);
+	return 0;
+}
+
+TEST(many_sleepers_none_early)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_main(sleepers_main, NULL, "1"));
+	EXPECT_EQ(SLEEPERS, nwoken);
+	EXPECT_EQ(0, early);
+}
+
+/*
+ * Timers fire in deadline order (the timer thread's heap), never early:
+ * 500 timers set in a shuffled order for 20 ms + i * 100 us from one
+ * start; each channel holds its fire time. A timer's deadline is only
+ * known to lie between the clock before and after kgo_timer_start(), so
+ * the order is checked where those windows do not overlap.
+ */
+#define NTIMERS 500
+static int64_t fire_at[NTIMERS], lo[NTIMERS], hi[NTIMERS];
+
+static int timers_main(void *arg)
+{
+	static struct kgo_timer *t[NTIMERS];
+	int64_t base = mono_ns(), ns;
+	int i, j;
+
+	(void)arg;
+	for (i = 0; i < NTIMERS; i++) {
+		j = (i * 7919) % NTIMERS;
+		lo[j] = mono_ns();
+		ns = base + 20 * MS + j * MS / 10 - lo[j];
+		t[j] = kgo_timer_start(ns);
+		hi[j] = mono_ns() + ns;
+		lo[j] += ns;
+		if (!t[j])
+			return 1;
+	}
+	for (j = 0; j < NTIMERS; j++) {
+		if (kgo_chan_recv(kgo_timer_chan(t[j]), &fire_at[j]) != 1)
+			return 2;
+		if (kgo_timer_free(t[j]))
+			return 3;
+	}
+	return 0;
+}
+
+TEST(timers_fire_in_deadline_order)
+{
+	int j, early_fires = 0, backwards = 0, checked = 0;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_main(timers_main, NULL, "2"));
+	for (j = 0; j < NTIMERS; j++) {
+		early_fires += fire_at[j] < lo[j];
+		if (j && hi[j - 1] < lo[j]) {
+			checked++;
+			backwards += fire_at[j] < fire_at[j - 1];
+		}
+	}
+	EXPECT_EQ(0, early_fires);
+	EXPECT_EQ(0, backwards);
+	EXPECT_GT(checked, NTIMERS / 2);
+	TH_LOG("%d of %d neighbours ordered; the last fired %lld us late",
+	       checked, NTIMERS - 1,
+	       (long long)(fire_at[NTIMERS - 1] - hi[NTIMERS - 1]) / 1000);
+}
+
+/* select with a timeout, both ways, and stop's answer. */
+static struct kgo_chan *late;
+static int64_t timeout_took, value_took;
+
+static void late_sender(void *arg)
+{
+	(void)arg;
+	kgo_sleep(10 * MS);
+	kgo_chan_send(late, &(int){ 5 });
+}
+
+static int timeout_main(void *arg)
+{
+	struct kgo_chan *never = kgo_chan_make(sizeof(int), 0);
+	struct kgo_timer *t;
+	int64_t t0, fired = 0;
+	int v = 0;
+
+	(void)arg;
+	/* Nothing comes: the timer's case wins after 30 ms. */
+	t = kgo_timer_start(30 * MS);
+	struct kgo_select_case cs[2] = {
+		{ .c = never, .op = KGO_RECV, .elem = &v },
+		{ .c = kgo_timer_chan(t), .op = KGO_RECV, .elem = &fired },
+	};
+	t0 = mono_ns();
+	if (kgo_select(cs, 2, 0) != 1 || fired < t0)
+		return 1;
+	timeout_took = mono_ns() - t0;
+	if (kgo_timer_stop(t) != 0 || kgo_timer_free(t))
+		return 2;
+
+	/* A value at 10 ms beats a 1 s timeout, which stop then cancels. */
+	late = kgo_chan_make(sizeof(int), 0);
+	kgo_go(late_sender, NULL);
+	t = kgo_timer_start(1000 * MS);
+	cs[0].c = late;
+	cs[1].c = kgo_timer_chan(t);
+	t0 = mono_ns();
+	if (kgo_select(cs, 2, 0) != 0 || v != 5)
+		return 3;
+	value_took = mono_ns() - t0;
+	if (kgo_timer_stop(t) != 1 || kgo_timer_free(t))
+		return 4;
+	return 0;
+}
+
+TEST(select_with_timeout)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_main(timeout_main, NULL, "1"));
+	EXPECT_GE(timeout_took, 30 * MS);
+	EXPECT_LT(value_took, 1000 * MS);
+	TH_LOG("timeout after %lld us, value after %lld us",
+	       (long long)timeout_took / 1000, (long long)value_took / 1000);
+}
+
+/* Everything waits, but a timer is pending: not a deadlock. */
+static int pending_main(void *arg)
+{
+	struct kgo_timer *t = kgo_timer_start(20 * MS);
+	int64_t when;
+
+	(void)arg;
+	if (kgo_chan_recv(kgo_timer_chan(t), &when) != 1)
+		return 1;
+	return kgo_timer_free(t);
+}
+
+TEST(pending_timer_is_not_a_deadlock)
+{
+	REQUIRE_GMP();
+	EXPECT_EQ(0, run_main(pending_main, NULL, "2"));
+}
+
+TEST(sleep_from_a_plain_thread)
+{
+	int64_t t0 = mono_ns();
+
+	EXPECT_EQ(0, kgo_sleep(5 * MS));
+	EXPECT_GE(mono_ns() - t0, 5 * MS);
+}
+
+TEST_HARNESS_MAIN
