@@ -30,8 +30,11 @@ userlib:
 selftests: userlib
 	$(MAKE) -C selftests
 
+# As a user would: against an installed copy, found with pkg-config.
+KGO_PREFIX := $(CURDIR)/build/kgo-prefix
 examples: userlib
-	$(MAKE) -C examples
+	$(MAKE) -C userlib install PREFIX=$(KGO_PREFIX) >/dev/null
+	PKG_CONFIG_PATH=$(KGO_PREFIX)/lib/pkgconfig $(MAKE) -C examples
 
 # checkpatch.pl comes from the kernel source (the cached test kernel tree).
 CHECKPATCH ?= $(shell vm/build-kernel.sh --tree-only 2>/dev/null)/scripts/checkpatch.pl

@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /*
  * hello: the first goroutines. The main goroutine starts N goroutines,
- * each says hello with its id, and main yields until all have run.
+ * each says hello with its id, and main waits for all of them with a
+ * WaitGroup, as a Go program would.
+ *
+ *	cc hello.c $(pkg-config --cflags --libs kgo) && ./a.out 8
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <kgo.h>
 
-static int done;
+static struct kgo_waitgroup wg = KGO_WAITGROUP_INIT;
 
 static void hello(void *arg)
 {
 	printf("hello from goroutine %llu (spawned as #%ld)\n",
 	       (unsigned long long)kgo_id(), (long)(intptr_t)arg);
-	__atomic_add_fetch(&done, 1, __ATOMIC_SEQ_CST);
+	kgo_waitgroup_done(&wg);
 }
 
 static int main_goroutine(void *arg)
@@ -22,11 +25,11 @@ static int main_goroutine(void *arg)
 
 	printf("main goroutine %llu on %d P's\n",
 	       (unsigned long long)kgo_id(), kgo_nprocs());
+	kgo_waitgroup_add(&wg, (int)n);
 	for (i = 0; i < n; i++)
 		if (kgo_go(hello, (void *)(intptr_t)i))
 			return 1;
-	while (__atomic_load_n(&done, __ATOMIC_SEQ_CST) < n)
-		kgo_yield();
+	kgo_waitgroup_wait(&wg);
 	printf("all %ld goroutines said hello\n", n);
 	return 0;
 }

@@ -45,7 +45,8 @@ for k in debug stock; do
 	g=build/guest-$k
 	rm -rf "$g"
 	mkdir -p "$g"
-	cp build/$k/gmp.ko selftests/gmp_*_test examples/hello vm/guest/run-tests.sh "$g/"
+	cp build/$k/gmp.ko selftests/gmp_*_test examples/hello examples/workers \
+		examples/sieve examples/pipeline vm/guest/run-tests.sh "$g/"
 	[ $k = debug ] && cp build/debug/gmp_kunit.ko "$g/"
 done
 declare -A vmrc

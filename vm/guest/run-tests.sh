@@ -35,6 +35,10 @@ for t in ./gmp_*_test; do
 done
 
 check demo_hello ./hello 16
+# The examples (examples/), each checking its own answer.
+check example_workers ./workers 20000
+check example_sieve sh -c './sieve 1000 | tee /dev/stderr | grep -q "the 1000th prime is 7919"'
+check example_pipeline ./pipeline
 check rmmod rmmod gmp
 check dev_gmp_gone sh -c '! test -e /dev/gmp'
 exit 0
