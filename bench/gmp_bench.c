@@ -7,6 +7,9 @@
  *   yield      two goroutines yield N times each; per yield
  *   parkready  two goroutines hand a token back and forth with park and
  *              ready N times; per round trip
+ *   chan       a round trip over two unbuffered kgo channels, N times
+ *   select     the same, pings alternating between two channels and the
+ *              receiver selecting over both
  *   switch     baseline: a bare user-space stack switch (no scheduler),
  *              two contexts swapping N times each; per switch
  *   preempt    two goroutines spin without yielding for N ms on one P;
@@ -21,6 +24,7 @@
  * P counts come from GMPMAXPROCS (run.sh sets 1 for yield and parkready).
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +134,53 @@ static void bench_parkready(void)
 		wait_change(&pong, (uint32_t)(i - 1));
 	}
 	latch_wait(&pingponged);
+	ns_per_op = (now_ns() - t) / n;
+}
+
+/* --- chan, select: kgo's channels --------------------------------------- */
+
+/*
+ * chan: a round trip over two unbuffered channels. select: the same, but
+ * pings alternate between two channels and the ponger selects over both
+ * (Go's select with two receive cases).
+ */
+static struct kgo_chan *cping[2], *cpong;
+static bool use_select;
+
+static void chan_ponger(void *arg)
+{
+	struct kgo_select_case cs[2];
+	long i, v;
+	int k;
+
+	(void)arg;
+	for (k = 0; k < 2; k++)
+		cs[k] = (struct kgo_select_case){ .c = cping[k],
+						  .op = KGO_RECV, .elem = &v };
+	for (i = 0; i < n; i++) {
+		if (use_select)
+			kgo_select(cs, 2, 0);
+		else
+			kgo_chan_recv(cping[0], &v);
+		kgo_chan_send(cpong, &v);
+	}
+}
+
+static void bench_chan(bool sel)
+{
+	double t;
+	long i, v;
+
+	use_select = sel;
+	cping[0] = kgo_chan_make(sizeof(long), 0);
+	cping[1] = kgo_chan_make(sizeof(long), 0);
+	cpong = kgo_chan_make(sizeof(long), 0);
+	kgo_go(chan_ponger, NULL);
+	t = now_ns();
+	for (i = 0; i < n; i++) {
+		kgo_chan_send(cping[sel ? i & 1 : 0], &i);
+		kgo_chan_recv(cpong, &v);
+	}
 	ns_per_op = (now_ns() - t) / n;
 }
 
@@ -348,6 +399,10 @@ static int bench_main(void *arg)
 		bench_yield();
 	else if (!strcmp(workload, "parkready"))
 		bench_parkready();
+	else if (!strcmp(workload, "chan"))
+		bench_chan(false);
+	else if (!strcmp(workload, "select"))
+		bench_chan(true);
 	else if (!strcmp(workload, "preempt"))
 		bench_preempt();
 	else if (!strcmp(workload, "handoff"))
@@ -362,7 +417,7 @@ int main(int argc, char **argv)
 	int status = 1, err;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|preempt|handoff|switch N\n");
+		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|chan|select|preempt|handoff|switch N\n");
 		return 2;
 	}
 	workload = argv[1];

@@ -63,6 +63,35 @@ func parkready(n int) float64 {
 	return perOp(t, n)
 }
 
+// chan: parkready's round trip over two unbuffered channels, for the
+// row beside kgo's channels.
+func chanPingPong(n int) float64 {
+	return parkready(n)
+}
+
+// selectPingPong: pings alternate between two channels; the ponger
+// selects over both.
+func selectPingPong(n int) float64 {
+	ping := [2]chan int{make(chan int), make(chan int)}
+	pong := make(chan int)
+	go func() {
+		for i := 0; i < n; i++ {
+			var v int
+			select {
+			case v = <-ping[0]:
+			case v = <-ping[1]:
+			}
+			pong <- v
+		}
+	}()
+	t := time.Now()
+	for i := 0; i < n; i++ {
+		ping[i&1] <- i
+		<-pong
+	}
+	return perOp(t, n)
+}
+
 // preempt: two goroutines spin for n ms on one P; stints are found from
 // gaps of more than 200 us between two clock readings (gmp_bench.c).
 type stint struct {
@@ -165,7 +194,7 @@ func handoff(n int) {
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|preempt|handoff N")
+		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|preempt|handoff N")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[2])
@@ -180,6 +209,10 @@ func main() {
 		d = yield(n)
 	case "parkready":
 		d = parkready(n)
+	case "chan":
+		d = chanPingPong(n)
+	case "select":
+		d = selectPingPong(n)
 	case "preempt":
 		preempt(n)
 		return

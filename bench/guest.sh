@@ -18,6 +18,8 @@ while [ $r -lt "$ROUNDS" ]; do
 	one gmp spawn 20000 2 ./gmp_bench;      one go spawn 20000 2 ./go_bench
 	one gmp yield 20000 1 ./gmp_bench;      one go yield 20000 1 ./go_bench
 	one gmp parkready 10000 1 ./gmp_bench;  one go parkready 10000 1 ./go_bench
+	one gmp chan 10000 1 ./gmp_bench;       one go chan 10000 1 ./go_bench
+	one gmp select 10000 1 ./gmp_bench;     one go select 10000 1 ./go_bench
 	one gmp preempt 2000 1 ./gmp_bench;     one go preempt 2000 1 ./go_bench
 	one gmp handoff 300 1 ./gmp_bench;      one go handoff 300 1 ./go_bench
 	one baseline switch 1000000 1 ./gmp_bench

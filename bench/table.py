@@ -8,6 +8,8 @@ WHAT = {
     "spawn": "spawn + exit, per goroutine (P=2)",
     "yield": "yield, per switch (P=1)",
     "parkready": "park/ready round trip (Go: unbuffered chan) (P=1)",
+    "chan": "unbuffered channel round trip (P=1)",
+    "select": "round trip, receiver selects over 2 channels (P=1)",
     "switch": "bare user-space stack switch (floor)",
     "preemptlat50": "preemption latency, slice end to next G, p50 (us)",
     "preemptlat99": "preemption latency, slice end to next G, p99 (us)",
@@ -33,7 +35,7 @@ def main(path):
     print("QEMU TCG (software emulation): absolute numbers are not hardware "
           "numbers; compare ratios within this run.")
     print(f"{'workload':<52} {'gmp':>20} {'Go 1.19':>20} {'Go/gmp':>7}")
-    for w in ("spawn", "yield", "parkready", "preemptlat50", "preemptlat99",
+    for w in ("spawn", "yield", "parkready", "chan", "select", "preemptlat50", "preemptlat99",
               "preemptcost", "handofflat50", "handofflat99", "switch"):
         cells = {}
         for sys_ in ("gmp", "go", "baseline"):
