@@ -364,6 +364,112 @@ TEST(spawnwait_backs_off)
 	       (unsigned long long)sr_stats.nspawnwait);
 }
 
+/*
+ * kgo_go_attr: a stack of its own size (here 1 MiB, used 600 KiB deep,
+ * which the default 64 KiB could not hold), made and unmapped per
+ * goroutine with the G record kept; a goroutine that starts wired; and
+ * the extensible struct's checks.
+ */
+#define BIG_STACK (1024 * 1024)
+static int attr_deep_ok, attr_locked_ok, attr_unlocked_einval;
+static struct kgo_stats attr_before, attr_after;
+
+static __attribute__((noinline)) long deep(int depth)
+{
+	volatile char frame[1024];
+
+	frame[0] = (char)depth;
+	frame[sizeof(frame) - 1] = (char)depth;
+	return depth ? deep(depth - 1) + frame[0] - frame[sizeof(frame) - 1] + 1 : 0;
+}
+
+static void deep_goroutine(void *arg)
+{
+	(void)arg;
+	if (deep(600) == 600)
+		__atomic_add_fetch(&attr_deep_ok, 1, __ATOMIC_RELAXED);
+}
+
+static void locked_goroutine(void *arg)
+{
+	/* Started wired: exactly one unlock undoes it. */
+	if (kgo_unlock_osthread() == 0 && kgo_unlock_osthread() == -EINVAL)
+		__atomic_add_fetch(arg ? &attr_locked_ok : &attr_unlocked_einval,
+				   1, __ATOMIC_RELAXED);
+}
+
+static void plain_goroutine(void *arg)
+{
+	(void)arg;
+	if (kgo_unlock_osthread() == -EINVAL)
+		__atomic_add_fetch(&attr_unlocked_einval, 1, __ATOMIC_RELAXED);
+}
+
+static int attr_main(void *arg)
+{
+	struct kgo_attr big = { .size = sizeof(big), .stack_size = BIG_STACK };
+	struct kgo_attr locked = { .size = sizeof(locked),
+				   .flags = KGO_ATTR_LOCKED };
+	struct {
+		struct kgo_attr a;
+		uint64_t future;
+	} newer = { { .size = sizeof(newer) } };
+	struct kgo_attr bad;
+	int i;
+
+	(void)arg;
+	/* The first one makes a G; the next 199 reuse its record. */
+	for (i = 0; i < 200; i++) {
+		if (kgo_go_attr(deep_goroutine, NULL, &big))
+			return 1;
+		while (__atomic_load_n(&attr_deep_ok, __ATOMIC_RELAXED) <= i)
+			kgo_yield();
+		if (i == 0) {
+			attr_before.size = sizeof(attr_before);
+			kgo_stats(&attr_before);
+		}
+	}
+	attr_after.size = sizeof(attr_after);
+	kgo_stats(&attr_after);
+	if (kgo_go_attr(locked_goroutine, (void *)1, &locked) ||
+	    kgo_go_attr(plain_goroutine, NULL, NULL))
+		return 2;
+	bad = big;
+	bad.size = KGO_ATTR_SIZE_VER0 - 1;
+	if (kgo_go_attr(plain_goroutine, NULL, &bad) != -EINVAL)
+		return 3;
+	bad = big;
+	bad.flags = 2;
+	if (kgo_go_attr(plain_goroutine, NULL, &bad) != -EINVAL)
+		return 4;
+	bad = big;
+	bad.stack_size = KGO_STACK_SIZE_MIN - 1;
+	if (kgo_go_attr(plain_goroutine, NULL, &bad) != -EINVAL)
+		return 5;
+	newer.future = 1;
+	if (kgo_go_attr(plain_goroutine, NULL, &newer.a) != -E2BIG)
+		return 6;
+	newer.future = 0;		/* zero: understood as absent */
+	if (kgo_go_attr(plain_goroutine, NULL, &newer.a))
+		return 7;
+	while (__atomic_load_n(&attr_unlocked_einval, __ATOMIC_RELAXED) < 2 ||
+	       !__atomic_load_n(&attr_locked_ok, __ATOMIC_RELAXED))
+		kgo_yield();
+	return 0;
+}
+
+TEST(go_attr_stack_size_locked_and_checks)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, kgo_run(attr_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	EXPECT_EQ(200, attr_deep_ok);
+	EXPECT_EQ(1, attr_locked_ok);
+	EXPECT_EQ(attr_before.ngcreated, attr_after.ngcreated);
+}
+
 static int report_nprocs(void *arg)
 {
 	(void)arg;

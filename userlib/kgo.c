@@ -55,6 +55,8 @@ struct kgo_g {
 	void *park_commit_arg;
 	bool park_sleeping;
 	struct kgo_m *lockedm;		/* the M it is wired to, if any */
+	bool own_stack;			/* kgo_go_attr's size: not pooled */
+	bool start_locked;		/* KGO_ATTR_LOCKED */
 	int lockcount;			/* kgo_lock_osthread() nesting */
 	struct kgo_g *next;		/* free list */
 };
@@ -81,6 +83,7 @@ static struct {
 	bool stack_guard;
 	struct kgo_g *free_stacks;
 	unsigned int nfree_stacks;
+	struct kgo_g *free_own;		/* G's whose own stack was unmapped */
 	struct kgo_chunk *idle_head, *idle_tail; /* all free, oldest first */
 	uint64_t ngfrefill;		/* batches moved global -> P */
 	uint64_t ngfspill;		/* batches moved P -> global */
@@ -358,6 +361,64 @@ static int stack_guarded(void)
 	stack_record(g, base + page, gidx);
 	stack_free_push(g);
 	return 0;
+}
+
+/*
+ * A G with a stack of its own size (kgo_go_attr), with a guard page: a G
+ * record and index kept from an earlier one if any, the stack mapped
+ * afresh. Such G's never enter the pools; their exit unmaps the stack.
+ */
+static struct kgo_g *stack_own(size_t size, int *err)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct kgo_g *g;
+	char *base;
+
+	base = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+		    -1, 0);
+	if (base == MAP_FAILED || mprotect(base, page, PROT_NONE)) {
+		if (base != MAP_FAILED)
+			munmap(base, size + page);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_lock(&rt.stack_lock);
+	g = rt.free_own;
+	if (g) {
+		rt.free_own = g->next;
+	} else {
+		uint32_t gidx = gidx_alloc(1);
+
+		g = gidx ? calloc(1, sizeof(*g)) : NULL;
+		if (g)
+			g->gidx = gidx;
+		else if (gidx)
+			rt.gidxgen--;
+	}
+	pthread_mutex_unlock(&rt.stack_lock);
+	if (!g) {
+		munmap(base, size + page);
+		*err = rt.gidxgen >= rt.maxg ? -EAGAIN : -ENOMEM;
+		return NULL;
+	}
+	g->stack = base + page;
+	g->stack_size = size;
+	g->own_stack = true;
+	return g;
+}
+
+/* On g0, @g dead: unmap its own stack, keep its record and index. */
+static void stack_own_put(struct kgo_g *g)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	munmap(g->stack - page, g->stack_size + page);
+	g->stack = NULL;
+	pthread_mutex_lock(&rt.stack_lock);
+	g->next = rt.free_own;
+	rt.free_own = g;
+	pthread_mutex_unlock(&rt.stack_lock);
 }
 
 /* Refill the free list with a new chunk; stack_lock held. */
@@ -1037,7 +1098,11 @@ static void goexit0(void *arg)
 		kschedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
 	getm()->curg = NULL;
-	gfput(getm()->p, g);	/* we are off its stack: g0 */
+	/* We are off its stack: g0. */
+	if (g->own_stack)
+		stack_own_put(g);
+	else
+		gfput(getm()->p, g);
 	kgo_live_sub();
 	/* Not GOEXIT then: its slot may be someone else's already. */
 	schedule_next(thisp());
@@ -1062,6 +1127,8 @@ void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 	m->p = __atomic_load_n(&gslot(gidx)->p, __ATOMIC_RELAXED);
 	m->curg = g;
 	releasem();
+	if (g->start_locked && kgo_lock_osthread())
+		kgo_throw("kgo_go_attr: KGO_ATTR_LOCKED: this gmp module cannot wire a goroutine to its thread");
 	if (g->main_fn)
 		goexit(g, g->main_fn(g->arg));
 	g->fn(g->arg);
@@ -1077,8 +1144,12 @@ void kgo_exit(void)
 	goexit(g, 0);
 }
 
-/* Go's newproc, inside acquirem: it uses this M's P. */
-static int newproc(void (*fn)(void *arg), void *arg)
+/*
+ * Go's newproc, inside acquirem: it uses this M's P. @stack_size: 0 for
+ * a pooled stack, else a stack of that size of its own.
+ */
+static int newproc(void (*fn)(void *arg), void *arg, size_t stack_size,
+		   bool locked)
 {
 	struct kgo_g *cur = getg(), *g;
 	struct gmp_gslot *gs;
@@ -1086,9 +1157,13 @@ static int newproc(void (*fn)(void *arg), void *arg)
 	int err;
 
 	/* A thread with no P takes from the global list. */
-	g = cur ? gfget(getm()->p, &err) : stack_get(&err);
+	if (stack_size)
+		g = stack_own(stack_size, &err);
+	else
+		g = cur ? gfget(getm()->p, &err) : stack_get(&err);
 	if (!g)
 		return err;
+	g->start_locked = locked;
 	g->fn = fn;
 	g->arg = arg;
 	g->main_fn = NULL;
@@ -1191,7 +1266,41 @@ int kgo_go(void (*fn)(void *arg), void *arg)
 		spawnwait();
 		acquirem();
 	}
-	err = newproc(fn, arg);
+	err = newproc(fn, arg, 0, false);
+	releasem();
+	return err;
+}
+
+_Static_assert(sizeof(struct kgo_attr) == KGO_ATTR_SIZE_VER0,
+	       "kgo_attr grows only with a new KGO_ATTR_SIZE_VER");
+
+int kgo_go_attr(void (*fn)(void *arg), void *arg,
+		const struct kgo_attr *attr)
+{
+	size_t stack = 0;
+	uint32_t i;
+	int err;
+
+	if (!rt.running)
+		return -ENXIO;
+	if (!attr)
+		return kgo_go(fn, arg);
+	if (attr->size < KGO_ATTR_SIZE_VER0 || attr->flags & ~KGO_ATTR_LOCKED)
+		return -EINVAL;
+	/* A newer caller's fields we do not know must be zero (openat2). */
+	for (i = sizeof(*attr); i < attr->size; i++)
+		if (((const unsigned char *)attr)[i])
+			return -E2BIG;
+	if (attr->stack_size) {
+		if (attr->stack_size < KGO_STACK_SIZE_MIN ||
+		    attr->stack_size > KGO_STACK_SIZE_MAX)
+			return -EINVAL;
+		stack = ((size_t)attr->stack_size + 4095) & ~(size_t)4095;
+		if (stack == rt.stack_size)
+			stack = 0;	/* the pool's own size */
+	}
+	acquirem();
+	err = newproc(fn, arg, stack, attr->flags & KGO_ATTR_LOCKED);
 	releasem();
 	return err;
 }
@@ -1703,7 +1812,8 @@ static int instance_open(void)
 
 	r = env_long("GMPMAXPROCS", 1, GMP_NPROCS_MAX, &nprocs);
 	if (r >= 0)
-		r = env_long("KGO_STACK_SIZE", 16384, 1L << 30, &stack);
+		r = env_long("KGO_STACK_SIZE", KGO_STACK_SIZE_MIN,
+			     KGO_STACK_SIZE_MAX, &stack);
 	if (r >= 0)
 		r = env_long("KGO_STACK_GUARD", 0, 1, &guard);
 	if (r >= 0)

@@ -73,6 +73,31 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status);
 int kgo_go(void (*fn)(void *arg), void *arg);
 
 /*
+ * kgo_go with attributes. @attr->size: sizeof(struct kgo_attr) (an older
+ * caller's smaller struct is fine; a newer one's unknown fields must be
+ * zero, else -E2BIG: openat2's rule). @attr->stack_size: bytes, 0 for
+ * the default; other sizes (KGO_STACK_SIZE_MIN..MAX, rounded up to pages)
+ * get a stack mapping of their own with a guard page below it, made at
+ * spawn and unmapped at exit (two system calls the pooled stacks do not
+ * pay). KGO_ATTR_LOCKED: the goroutine starts wired to its thread, as if
+ * its first call were kgo_lock_osthread(). NULL @attr is kgo_go.
+ * Returns as kgo_go(), or -EINVAL for a bad size, flag or stack size.
+ */
+#define KGO_STACK_SIZE_MIN	(16 * 1024)
+#define KGO_STACK_SIZE_MAX	(1L << 30)
+#define KGO_ATTR_LOCKED		1u
+#define KGO_ATTR_SIZE_VER0	16
+
+struct kgo_attr {
+	uint32_t size;			/* in: sizeof(struct kgo_attr) */
+	uint32_t flags;			/* KGO_ATTR_* */
+	uint64_t stack_size;		/* 0: the default */
+};
+
+int kgo_go_attr(void (*fn)(void *arg), void *arg,
+		const struct kgo_attr *attr);
+
+/*
  * Let other goroutines run (Go's runtime.Gosched). The next goroutine of
  * this M's own run queue runs without a system call; every 61st yield, or
  * with nothing else queued here, the kernel picks (global queue, other
