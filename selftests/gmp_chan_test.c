@@ -415,6 +415,41 @@ TEST(goroutine_and_plain_thread)
 	EXPECT_EQ(0, run_main(thread_main, NULL, "2"));
 }
 
+/*
+ * Once kgo_run() has returned, its thread is a plain thread again:
+ * blocking on a channel sleeps on a futex instead of parking on a g0
+ * that is gone, and spawning says -ENXIO.
+ */
+static int quick_main(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static void *after_sender(void *arg)
+{
+	usleep(20000);
+	kgo_chan_send(arg, &(long){ 9 });
+	return NULL;
+}
+
+TEST(channels_after_kgo_run_returns)
+{
+	struct kgo_chan *c = kgo_chan_make(sizeof(long), 0);
+	pthread_t t;
+	long v = 0;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_main(quick_main, NULL, "2"));
+	EXPECT_EQ(-ENXIO, kgo_go(ponger, NULL));
+	ASSERT_EQ(0, pthread_create(&t, NULL, after_sender, c));
+	EXPECT_EQ(1, kgo_chan_recv(c, &v));	/* blocks ~20 ms */
+	EXPECT_EQ(9, v);
+	pthread_join(t, NULL);
+	EXPECT_EQ(-EINVAL, kgo_chan_send(c, NULL));
+	EXPECT_EQ(0, kgo_chan_free(c));
+}
+
 /* --- Go's classic programs ------------------------------------------------ */
 
 /* Go's concurrent prime sieve: a chain of filter goroutines. */

@@ -240,6 +240,47 @@ TEST(pending_timer_is_not_a_deadlock)
 	EXPECT_EQ(0, run_main(pending_main, NULL, "2"));
 }
 
+/*
+ * Sleeps so short the timer fires before the sleeper's park has even
+ * finished on its old M: the waking must not touch the sleeper's stack
+ * (here stacks of their own, unmapped when each goroutine ends).
+ */
+#define SHORT_SLEEPERS 40
+#define SHORT_SLEEPS 200
+static int short_done;
+
+static void short_sleeper(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < SHORT_SLEEPS; i++)
+		kgo_sleep(i % 3 ? 1 : 1000);
+	__atomic_add_fetch(&short_done, 1, __ATOMIC_RELAXED);
+	kgo_waitgroup_done(&wg);
+}
+
+static int short_main(void *arg)
+{
+	struct kgo_attr a = { .size = sizeof(a), .stack_size = 128 * 1024 };
+	int i;
+
+	(void)arg;
+	kgo_waitgroup_add(&wg, SHORT_SLEEPERS);
+	for (i = 0; i < SHORT_SLEEPERS; i++)
+		if (kgo_go_attr(short_sleeper, NULL, &a))
+			return 1;
+	kgo_waitgroup_wait(&wg);
+	return 0;
+}
+
+TEST(short_sleeps_race_the_park)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_main(short_main, NULL, "2"));
+	EXPECT_EQ(SHORT_SLEEPERS, short_done);
+}
+
 TEST(sleep_from_a_plain_thread)
 {
 	int64_t t0 = mono_ns();

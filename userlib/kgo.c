@@ -195,7 +195,7 @@ void kgo_throw(const char *fmt, ...)
 	int n;
 
 	/* One write: the message stays whole beside other threads' output. */
-	n = snprintf(msg, sizeof(msg), "kgo: fatal: ");
+	n = snprintf(msg, sizeof(msg), "kgo: fatal error: ");
 	va_start(ap, fmt);
 	n += vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
@@ -319,7 +319,8 @@ static uint32_t gidx_alloc(uint32_t n)
 {
 	uint32_t first = rt.gidxgen + 1;	/* index 0 is no goroutine */
 
-	if (first > rt.maxg - n)
+	/* maxg may be below a chunk's 64: no unsigned wrap. */
+	if (n > rt.maxg || first > rt.maxg - n)
 		return 0;
 	rt.gidxgen += n;
 	return first;
@@ -830,6 +831,12 @@ static __attribute__((noreturn)) void kschedule(unsigned long cmd,
 	long r;
 
 	getm()->preempt = false;	/* deferred on g0: meant for no one */
+	/*
+	 * No goroutine is this thread's while it is in the kernel: a signal
+	 * handler there, or the thread once MSTART returns, is a plain
+	 * thread to kgo. The resume that follows sets curg again.
+	 */
+	getm()->curg = NULL;
 	r = gmp_ioctl(cmd, arg);
 
 	kfatal_ioctl(cmd == GMP_IOC_GOSCHED ? "GMP_IOC_GOSCHED" :
@@ -1049,10 +1056,13 @@ int kgo_stats(struct kgo_stats *st)
 	if (st->size < KGO_STATS_SIZE_VER0)
 		return -EINVAL;
 	kgo_preempt_stats(&k.npreempted, &k.npreemptdeferred);
+	/* g0 takes stack_lock: no goroutine may be preempted holding it. */
+	acquirem();
 	pthread_mutex_lock(&rt.stack_lock);
 	k.ngcreated = rt.gidxgen;
 	k.ngfreeglobal = rt.nfree_stacks;
 	pthread_mutex_unlock(&rt.stack_lock);
+	releasem();
 	for (i = 0; i < GMP_NPROCS_MAX; i++)
 		k.ngfget += __atomic_load_n(&gfree[i].ngfget, __ATOMIC_RELAXED);
 	k.ngfrefill = __atomic_load_n(&rt.ngfrefill, __ATOMIC_RELAXED);
@@ -1599,11 +1609,6 @@ void kgo_live_sub(void)
 		checkdead();
 }
 
-bool kgo_running(void)
-{
-	return rt.running;
-}
-
 int64_t kgo_nanotime(void)
 {
 	struct timespec ts;
@@ -1725,7 +1730,13 @@ static int mstart(void)
 	do {
 		r = gmp_ioctl(GMP_IOC_MSTART, (unsigned long)&getm()->locks);
 	} while (r == -EINTR);
+	/* A plain thread again: kgo's calls take their thread paths. */
 	getm()->g0 = NULL;
+	getm()->curg = NULL;
+	getm()->lockedg = NULL;
+	getm()->preempt = false;
+	getm()->locks = 0;
+	getm()->p = 0;
 	free(g0);
 	return (int)r;
 }
@@ -1929,6 +1940,8 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 		goto out;
 
 	r = mstart();
+	/* Done: kgo_go() and the like say -ENXIO from now on. */
+	rt.running = false;
 	if (!r && status)
 		*status = __atomic_load_n(&rt.state->exit_code, __ATOMIC_ACQUIRE);
 out:

@@ -51,10 +51,18 @@ extern "C" {
  * KGO_STACK_SIZE (bytes per goroutine stack, default 64 KiB),
  * KGO_STACK_GUARD=1 (a guard page under every stack, for debugging),
  * KGO_MAXG (G table size: at most KGO_MAXG - 1 goroutines live at once,
- * default 1048576; unused slots cost no memory), KGO_SLICE_US (how long a
- * goroutine runs before sysmon preempts it, default 10000 us, at least
- * 100), KGO_PREEMPT=0 (no asynchronous preemption: goroutines switch only
- * where they call kgo; no blocking hand-off either).
+ * default 1048576; unused slots cost no memory; pooled stacks take
+ * indices 64 at a time), KGO_SLICE_US (how long a goroutine runs before
+ * sysmon preempts it, default 10000 us, at least 100), KGO_PREEMPT=0 (no
+ * asynchronous preemption: goroutines switch only where they call kgo; no
+ * blocking hand-off either), KGO_DEADLOCK=0 (no deadlock report).
+ *
+ * Deadlock: when every goroutine is parked for good (no timer pending,
+ * none running, sleeping or in a system call) and every thread of the
+ * process is kgo's own, kgo prints Go's "kgo: fatal error: all goroutines
+ * are asleep - deadlock!" and exits with status 2, as Go does. A thread
+ * the program started could still wake a goroutine, so while one exists
+ * at that moment nothing is reported.
  *
  * Errors: -ENOENT /dev/gmp is missing (the module is not loaded; a message
  * says so on stderr), -EBUSY already running, -EINVAL a bad environment
@@ -99,9 +107,10 @@ int kgo_go_attr(void (*fn)(void *arg), void *arg,
 
 /*
  * Let other goroutines run (Go's runtime.Gosched). The next goroutine of
- * this M's own run queue runs without a system call; every 61st yield, or
- * with nothing else queued here, the kernel picks (global queue, other
- * P's).
+ * this M's own run queue runs without a system call; with nothing else
+ * queued here, or on every 61st yield if the global queue or the spawn
+ * ring has work, the kernel picks (global queue first, other P's).
+ * Called from a goroutine only.
  */
 void kgo_yield(void);
 
@@ -225,11 +234,13 @@ int kgo_stats(struct kgo_stats *st);
  * thread sleeps. Elements are copied in and out with memcpy.
  *
  * kgo_chan_make: the channel, or NULL with errno EINVAL or ENOMEM.
- * kgo_chan_free: 0, or -EBUSY while anyone is blocked on it (it stays).
+ * kgo_chan_free: 0, or -EBUSY while anyone is blocked on it, a select
+ *   that waited on it included until that select returns (it stays).
  *   Free a channel only once no goroutine can use it again.
  * kgo_chan_send: 0 once a receiver took *@elem or it is buffered;
  *   -EPIPE on a closed channel, or when it is closed while the sender
- *   waits (Go panics: "send on closed channel").
+ *   waits (Go panics: "send on closed channel"); -EINVAL for a NULL
+ *   @elem with a non-zero element size.
  * kgo_chan_recv: 1 and the value in *@elem (@elem may be NULL to drop
  *   it); 0 once the channel is closed and drained, *@elem then zeroed
  *   (Go's v, ok := <-c with ok false).
@@ -312,14 +323,17 @@ int kgo_timer_free(struct kgo_timer *t);
  * kgo_mutex: Go's Mutex, with its starvation mode: a waiter that has
  *   waited over 1 ms gets the mutex handed to it at the next unlock, so
  *   none starves. trylock: 0 or -EBUSY. Unlocking an unlocked mutex is
- *   fatal. A mutex is not owned: any goroutine may unlock it.
+ *   fatal. A mutex is not owned: any goroutine may unlock it. Unlike a
+ *   pthread mutex, its memory must stay valid until every unlock call
+ *   has returned, not only until it is unlocked (Go has a GC for this).
  * kgo_rwmutex: Go's RWMutex: many readers or one writer; a writer waiting
  *   keeps new readers out, so writers do not starve either.
  * kgo_waitgroup: Go's WaitGroup: add(n) before starting work, done() at
  *   each end, wait() until the counter is zero. A negative counter is
  *   fatal.
  * kgo_once: Go's Once: the first kgo_once_do() runs fn(arg); every call
- *   returns after it has.
+ *   returns after it has. (fn must return: if it calls kgo_exit(), later
+ *   callers wait forever, where Go would mark the Once done.)
  */
 struct kgo_mutex {
 	int32_t state;

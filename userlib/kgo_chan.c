@@ -52,6 +52,7 @@ struct waitq {
 struct kgo_chan {
 	struct kgo_spinlock lock;
 	bool closed;
+	uint32_t nselect;		/* selects that may still lock it */
 	size_t elemsize;
 	size_t cap;			/* Go's dataqsiz */
 	size_t count;			/* Go's qcount */
@@ -88,7 +89,7 @@ int kgo_chan_free(struct kgo_chan *c)
 		return 0;
 	kgo_acquirem();
 	kgo_spin_lock(&c->lock);
-	if (c->recvq.first || c->sendq.first)
+	if (c->recvq.first || c->sendq.first || c->nselect)
 		r = -EBUSY;
 	kgo_spin_unlock(&c->lock);
 	kgo_releasem();
@@ -355,6 +356,8 @@ static int chansend(struct kgo_chan *c, const void *elem, bool blocking)
 	struct sudog sg = { .w = &w }, *woken;
 	int r;
 
+	if (!elem && c && c->elemsize)
+		return -EINVAL;
 	if (!c)
 		return blocking ? block_forever("kgo_chan_send") : -EAGAIN;
 	kgo_acquirem();
@@ -501,11 +504,15 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 	for (i = 0; i < n; i++) {
 		if (cases[i].op != KGO_SEND && cases[i].op != KGO_RECV)
 			return -EINVAL;
+		if (cases[i].op == KGO_SEND && !cases[i].elem && cases[i].c &&
+		    cases[i].c->elemsize)
+			return -EINVAL;	/* nothing to send */
 		if (!cases[i].c)
 			continue;	/* a nil channel: never ready */
 		/* Go's pollorder: a random permutation, inside out. */
 		j = (int)(kgo_fastrand() % (uint32_t)(nlive + 1));
-		order[nlive] = order[j];
+		if (j != nlive)
+			order[nlive] = order[j];
 		order[j] = i;
 		locks[nlive++] = cases[i].c;
 	}
@@ -548,6 +555,11 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 				      .casei = order[i] };
 		enqueue(cs->op == KGO_SEND ? &cs->c->sendq : &cs->c->recvq,
 			sg);
+		/*
+		 * Until pass 3 has locked it again, the channel is this
+		 * select's, even once a partner has emptied its queues.
+		 */
+		cs->c->nselect++;
 	}
 	block(&w, &pl, "kgo_select");
 
@@ -559,6 +571,7 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 		cs = &cases[sg->casei];
 		remove_sudog(cs->op == KGO_SEND ? &cs->c->sendq :
 			     &cs->c->recvq, sg);
+		cs->c->nselect--;
 	}
 	unlock_all(&pl);
 	kgo_releasem();

@@ -108,9 +108,6 @@ void kgo_thread_register(bool add) KGO_HIDDEN;
 void kgo_throw(const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 1, 2))) KGO_HIDDEN;
 
-/* Whether kgo_run() is running: channels work only then. */
-bool kgo_running(void) KGO_HIDDEN;
-
 /* CLOCK_MONOTONIC in ns. */
 int64_t kgo_nanotime(void) KGO_HIDDEN;
 

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "kgo.h"
@@ -34,6 +35,14 @@ struct kgo_timer {
 	struct kgo_chan *c;
 };
 
+/*
+ * tm.lock is taken on g0 (a sleeper's timer is added there), so no
+ * goroutine may hold it where it can be preempted, or the M whose g0
+ * waits for it could never run that goroutine again: goroutines take it
+ * inside kgo_acquirem() (tm_lock), the timer thread is a plain thread.
+ * Nothing is allocated under it either (malloc's own locks may be held
+ * by a preempted goroutine): room in the heap is reserved beforehand.
+ */
 static struct {
 	pthread_once_t once;
 	int started;			/* 1, or -errno */
@@ -41,10 +50,23 @@ static struct {
 	pthread_cond_t cond;
 	struct timer **heap;
 	size_t n, cap;
+	size_t reserved;		/* slots promised to heap_add */
 } tm = {
 	.once = PTHREAD_ONCE_INIT,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
+
+static void tm_lock(void)
+{
+	kgo_acquirem();
+	pthread_mutex_lock(&tm.lock);
+}
+
+static void tm_unlock(void)
+{
+	pthread_mutex_unlock(&tm.lock);
+	kgo_releasem();
+}
 
 /* --- The heap: tm.lock held ------------------------------------------------ */
 
@@ -88,24 +110,56 @@ static void sift_down(size_t i)
 	heap_set(i, t);
 }
 
-static int heap_add(struct timer *t)
+/*
+ * Promise one heap_add() a slot, growing the heap with the array
+ * allocated and freed outside tm.lock. 0, or -ENOMEM.
+ */
+static int heap_reserve(void)
 {
-	if (tm.n == tm.cap) {
-		size_t cap = tm.cap ? 2 * tm.cap : 64;
-		struct timer **h = realloc(tm.heap, cap * sizeof(*h));
+	struct timer **h = NULL, **old;
+	size_t cap = 0;
 
+	for (;;) {
+		tm_lock();
+		if (h && cap > tm.cap) {
+			memcpy(h, tm.heap, tm.n * sizeof(*h));
+			old = tm.heap;
+			tm.heap = h;
+			tm.cap = cap;
+			h = old;	/* freed below */
+		}
+		if (tm.n + tm.reserved < tm.cap) {
+			tm.reserved++;
+			tm_unlock();
+			free(h);
+			return 0;
+		}
+		cap = tm.cap ? 2 * tm.cap : 64;
+		tm_unlock();
+		free(h);
+		h = malloc(cap * sizeof(*h));
 		if (!h)
 			return -ENOMEM;
-		tm.heap = h;
-		tm.cap = cap;
 	}
+}
+
+static void heap_unreserve(void)
+{
+	tm_lock();
+	tm.reserved--;
+	tm_unlock();
+}
+
+/* Add @t in the slot heap_reserve() promised. */
+static void heap_add(struct timer *t)
+{
+	tm.reserved--;
 	tm.heap[tm.n] = t;
 	t->idx = tm.n++;
 	t->state = TIMER_PENDING;
 	sift_up(t->idx);
 	if (!t->idx)
 		pthread_cond_signal(&tm.cond);	/* a new earliest */
-	return 0;
 }
 
 static void heap_del(struct timer *t)
@@ -191,7 +245,6 @@ static int64_t deadline(int64_t ns)
 struct sleeper {
 	struct timer t;
 	struct kgo_g *g;
-	int err;
 };
 
 static void sleeper_fire(struct timer *t, int64_t now)
@@ -204,18 +257,20 @@ static void sleeper_fire(struct timer *t, int64_t now)
 	kgo_goready(g, true);
 }
 
-/* On g0, the goroutine saved: only now may the timer thread wake it. */
+/*
+ * On g0, the goroutine saved: only now may the timer thread wake it. Once
+ * the lock is dropped it may already run elsewhere: @arg, on its stack,
+ * is not touched again.
+ */
 static bool sleep_commit(struct kgo_g *g, void *arg)
 {
 	struct sleeper *s = arg;
-	int err;
 
 	s->g = g;
 	pthread_mutex_lock(&tm.lock);
-	err = heap_add(&s->t);
+	heap_add(&s->t);
 	pthread_mutex_unlock(&tm.lock);
-	s->err = err;
-	return !err;
+	return true;
 }
 
 int kgo_sleep(int64_t ns)
@@ -238,13 +293,15 @@ int kgo_sleep(int64_t ns)
 		return 0;
 	}
 	err = timers_init();
+	if (!err)
+		err = heap_reserve();
 	if (err)
 		return err;
 	s.t.when = deadline(ns);
 	kgo_acquirem();
 	/* Sleeping, not stuck: the timer will wake it (no deadlock). */
 	kgo_gopark(sleep_commit, &s, true, "kgo_sleep");
-	return s.err;
+	return 0;
 }
 
 /* --- Timers with a channel: Go's time.NewTimer ----------------------------- */
@@ -269,31 +326,27 @@ struct kgo_timer *kgo_timer_start(int64_t ns)
 	struct kgo_timer *kt;
 	int err = timers_init();
 
+	if (!err)
+		err = heap_reserve();
 	if (err) {
 		errno = -err;
 		return NULL;
 	}
 	kt = calloc(1, sizeof(*kt));
-	if (!kt)
-		return NULL;
-	kt->c = kgo_chan_make(sizeof(int64_t), 1);
-	if (!kt->c) {
+	if (kt)
+		kt->c = kgo_chan_make(sizeof(int64_t), 1);
+	if (!kt || !kt->c) {
 		free(kt);
+		heap_unreserve();
+		errno = ENOMEM;
 		return NULL;
 	}
 	kt->t.fire = chantimer_fire;
 	kt->t.when = deadline(ns > 0 ? ns : 0);
 	kgo_live_add();
-	pthread_mutex_lock(&tm.lock);
-	err = heap_add(&kt->t);
-	pthread_mutex_unlock(&tm.lock);
-	if (err) {
-		kgo_live_sub();
-		kgo_chan_free(kt->c);
-		free(kt);
-		errno = -err;
-		return NULL;
-	}
+	tm_lock();
+	heap_add(&kt->t);
+	tm_unlock();
 	return kt;
 }
 
@@ -306,21 +359,21 @@ int kgo_timer_stop(struct kgo_timer *kt)
 {
 	int stopped = 0;
 
-	pthread_mutex_lock(&tm.lock);
+	tm_lock();
 	/* Being fired: wait for the send, a few instructions away. */
 	while (kt->t.state == TIMER_FIRING) {
-		pthread_mutex_unlock(&tm.lock);
+		tm_unlock();
 		if (kgo_getg())
 			kgo_yield();
 		else
 			sched_yield();
-		pthread_mutex_lock(&tm.lock);
+		tm_lock();
 	}
 	if (kt->t.state == TIMER_PENDING) {
 		heap_del(&kt->t);
 		stopped = 1;
 	}
-	pthread_mutex_unlock(&tm.lock);
+	tm_unlock();
 	if (stopped)
 		kgo_live_sub();
 	return stopped;
