@@ -15,15 +15,6 @@
 #include "kselftest_harness.h"
 
 /* Run @fn as kgo's main goroutine with GMPMAXPROCS=@procs; its status. */
-static int run_main(int (*fn)(void *), void *arg, const char *procs)
-{
-	int status = -1, r;
-
-	setenv("GMPMAXPROCS", procs, 1);
-	r = kgo_run(fn, arg, &status);
-	return r ? r : status;
-}
-
 /* --- Unbuffered ---------------------------------------------------------- */
 
 #define PINGS 2000
@@ -68,13 +59,13 @@ static int pingpong_main(void *arg)
 TEST(unbuffered_pingpong_one_p)
 {
 	REQUIRE_GMP();
-	EXPECT_EQ(0, run_main(pingpong_main, NULL, "1"));
+	EXPECT_EQ(0, run_with_procs(pingpong_main, NULL, "1"));
 }
 
 TEST(unbuffered_pingpong_two_ps)
 {
 	REQUIRE_GMP();
-	EXPECT_EQ(0, run_main(pingpong_main, NULL, "2"));
+	EXPECT_EQ(0, run_with_procs(pingpong_main, NULL, "2"));
 }
 
 /* --- Buffered ------------------------------------------------------------- */
@@ -119,7 +110,7 @@ static int buffered_main(void *arg)
 TEST(buffered_fifo_and_close)
 {
 	REQUIRE_GMP();
-	EXPECT_EQ(0, run_main(buffered_main, NULL, "1"));
+	EXPECT_EQ(0, run_with_procs(buffered_main, NULL, "1"));
 }
 
 TEST(make_rejects_bad_sizes)
@@ -187,7 +178,7 @@ static int close_main(void *arg)
 TEST(close_wakes_blocked_receivers_and_senders)
 {
 	REQUIRE_GMP();
-	ASSERT_EQ(0, run_main(close_main, NULL, "2"));
+	ASSERT_EQ(0, run_with_procs(close_main, NULL, "2"));
 	EXPECT_EQ(NBLOCKED, closed_recv_ok);
 	EXPECT_EQ(NBLOCKED, closed_send_epipe);
 }
@@ -247,7 +238,7 @@ static int select_basics_main(void *arg)
 TEST(select_readiness_default_closed)
 {
 	REQUIRE_GMP();
-	EXPECT_EQ(0, run_main(select_basics_main, NULL, "1"));
+	EXPECT_EQ(0, run_with_procs(select_basics_main, NULL, "1"));
 }
 
 /* Go: when several cases are ready, each is chosen with equal chance. */
@@ -282,7 +273,7 @@ TEST(select_is_fair)
 	int i;
 
 	REQUIRE_GMP();
-	ASSERT_EQ(0, run_main(fairness_main, NULL, "1"));
+	ASSERT_EQ(0, run_with_procs(fairness_main, NULL, "1"));
 	for (i = 0; i < 3; i++) {
 		/* 1/3 each: 6667 expected, sd about 67; 10 sd either side. */
 		EXPECT_GT(fair_count[i], FAIR_ROUNDS / 3 - 700);
@@ -364,7 +355,7 @@ TEST(select_many_to_many_loses_nothing)
 
 	REQUIRE_GMP();
 	setenv("KGO_SLICE_US", "200", 1);
-	ASSERT_EQ(0, run_main(select_stress_main, NULL, "2"));
+	ASSERT_EQ(0, run_with_procs(select_stress_main, NULL, "2"));
 	EXPECT_EQ(0, dup_or_bad);
 	for (i = 0; i < SEL_SENDERS * SEL_EACH; i++)
 		missing += seen[i] != 1;
@@ -412,7 +403,7 @@ static int thread_main(void *arg)
 TEST(goroutine_and_plain_thread)
 {
 	REQUIRE_GMP();
-	EXPECT_EQ(0, run_main(thread_main, NULL, "2"));
+	EXPECT_EQ(0, run_with_procs(thread_main, NULL, "2"));
 }
 
 /*
@@ -440,7 +431,7 @@ TEST(channels_after_kgo_run_returns)
 	long v = 0;
 
 	REQUIRE_GMP();
-	ASSERT_EQ(0, run_main(quick_main, NULL, "2"));
+	ASSERT_EQ(0, run_with_procs(quick_main, NULL, "2"));
 	EXPECT_EQ(-ENXIO, kgo_go(ponger, NULL));
 	ASSERT_EQ(0, pthread_create(&t, NULL, after_sender, c));
 	EXPECT_EQ(1, kgo_chan_recv(c, &v));	/* blocks ~20 ms */
@@ -506,7 +497,7 @@ TEST(prime_sieve_first_1000)
 	int n, j, count = 0;
 
 	REQUIRE_GMP();
-	ASSERT_EQ(0, run_main(sieve_main, NULL, "2"));
+	ASSERT_EQ(0, run_with_procs(sieve_main, NULL, "2"));
 	/* The same primes by trial division. */
 	for (n = 2; count < NPRIMES; n++) {
 		for (j = 2; j * j <= n && n % j; j++)
@@ -550,7 +541,7 @@ static int fanin_main(void *arg)
 TEST(fan_in_10000)
 {
 	REQUIRE_GMP();
-	EXPECT_EQ(0, run_main(fanin_main, NULL, "2"));
+	EXPECT_EQ(0, run_with_procs(fanin_main, NULL, "2"));
 }
 
 /* --- Deadlock ------------------------------------------------------------- */
@@ -596,43 +587,16 @@ static int not_deadlock_main(void *arg)
 	return v;
 }
 
-/* Run @fn in a child; its exit status and the start of its stderr. */
-static int child_run(int (*fn)(void *), char *err, size_t size)
-{
-	int fds[2], status;
-	size_t got;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe(fds))
-		return -1;
-	pid = fork();
-	if (!pid) {
-		dup2(fds[1], 2);
-		_exit(run_main(fn, NULL, "2") & 0xff);
-	}
-	close(fds[1]);
-	for (got = 0; got < size - 1; got += (size_t)n) {
-		n = read(fds[0], err + got, size - 1 - got);
-		if (n <= 0)
-			break;
-	}
-	err[got] = 0;
-	close(fds[0]);
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 TEST(deadlock_is_reported)
 {
 	char err[256];
 
 	REQUIRE_GMP();
 	/* Go's exit status and message. */
-	EXPECT_EQ(2, child_run(deadlock_main, err, sizeof(err)));
+	EXPECT_EQ(2, run_in_child(deadlock_main, "2", err, sizeof(err)));
 	EXPECT_NE(NULL, strstr(err, "all goroutines are asleep - deadlock!"))
 		TH_LOG("stderr: %s", err);
-	EXPECT_EQ(42, child_run(not_deadlock_main, err, sizeof(err)));
+	EXPECT_EQ(42, run_in_child(not_deadlock_main, "2", err, sizeof(err)));
 	EXPECT_EQ(NULL, strstr(err, "deadlock"));
 }
 

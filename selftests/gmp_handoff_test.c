@@ -25,14 +25,6 @@
 #include "gmp_test_util.h"
 #include "kselftest_harness.h"
 
-static long long now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 /* --- One goroutine blocks, main goes on on the same P ------------------- */
 
 enum blocker { PIPE_READ, NANOSLEEP, FUTEX_WAIT_ };

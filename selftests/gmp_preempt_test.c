@@ -111,14 +111,6 @@ static struct latch work_done = { .target = NWORK };
  * microseconds even when the same goroutine is picked again at once. So
  * only the time it ran counts, whatever the speed of the (virtual) CPU.
  */
-static long long now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 static void cpu_bound(void *arg)
 {
 	long long t, prev = now_ns();

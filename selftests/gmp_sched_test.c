@@ -430,14 +430,6 @@ static uint64_t busy_count;
 static int starve_timedout;
 static struct latch busy_done = { .target = 2 };
 
-static long long now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 static void busy_stop(void)
 {
 	__atomic_store_n(&busy_turn, 2, __ATOMIC_RELEASE);

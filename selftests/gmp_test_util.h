@@ -13,7 +13,10 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../userlib/kgo.h"
@@ -23,6 +26,57 @@
 		if (access("/dev/gmp", F_OK))				\
 			SKIP(return, "/dev/gmp missing: gmp.ko is not loaded"); \
 	} while (0)
+
+/* CLOCK_MONOTONIC, ns. */
+static inline long long now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Run @fn as kgo's main goroutine on @procs P's: its status, or -errno. */
+static inline int run_with_procs(int (*fn)(void *), void *arg,
+				 const char *procs)
+{
+	int status = -1, r;
+
+	setenv("GMPMAXPROCS", procs, 1);
+	r = kgo_run(fn, arg, &status);
+	return r ? r : status;
+}
+
+/*
+ * run_with_procs(@fn) in a child process: how it ended (its exit status,
+ * or 128 + the signal) and the start of what it wrote to stderr.
+ */
+static inline int run_in_child(int (*fn)(void *), const char *procs,
+			       char *err, size_t size)
+{
+	int fds[2], status;
+	size_t got;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fds))
+		return -1;
+	pid = fork();
+	if (!pid) {
+		dup2(fds[1], 2);
+		_exit(run_with_procs(fn, NULL, procs) & 0xff);
+	}
+	close(fds[1]);
+	for (got = 0; got < size - 1; got += (size_t)n) {
+		n = read(fds[0], err + got, size - 1 - got);
+		if (n <= 0)
+			break;
+	}
+	err[got] = 0;
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 /* Park until *word no longer holds @old: the usual loop around kgo_park. */
 static inline void wait_change(uint32_t *word, uint32_t old)

@@ -1534,6 +1534,8 @@ void kgo_goready(struct kgo_g *g, bool sleeping)
  * instruction to its last: one still being started counts as foreign. With
  * others kgo says nothing, as Go does with cgo's extra M's.
  */
+static void checkdead(void);
+
 void kgo_thread_register(bool add)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
@@ -1561,6 +1563,12 @@ void kgo_thread_register(bool add)
 			}
 	}
 	pthread_mutex_unlock(&rt.tids_lock);
+	/*
+	 * The count may have fallen to zero while this thread was still
+	 * starting, unknown, and so kept checkdead quiet: look again.
+	 */
+	if (add && !__atomic_load_n(&rt.nlive, __ATOMIC_SEQ_CST))
+		checkdead();
 }
 
 static bool all_threads_ours(void)

@@ -349,47 +349,28 @@ static int recv_locked(struct kgo_chan *c, void *elem, struct sudog **woken)
 	return -EAGAIN;
 }
 
-static int chansend(struct kgo_chan *c, const void *elem, bool blocking)
+/*
+ * One send (@op KGO_SEND) or receive on @c: completed at once if it can
+ * be, else -EAGAIN, or, @blocking, queued and waited for. Returns as
+ * send_locked or recv_locked, and for a wait that close ended, -EPIPE
+ * (send) or 0 (receive, *@elem cleared by close).
+ */
+static int chanop(struct kgo_chan *c, int op, void *elem, bool blocking,
+		  const char *who)
 {
 	struct waiter w = { .g = NULL };
 	struct park_locks pl = { .c = &c, .n = 1 };
 	struct sudog sg = { .w = &w }, *woken;
+	bool send = op == KGO_SEND;
 	int r;
 
-	if (!elem && c && c->elemsize)
+	if (send && !elem && c && c->elemsize)
 		return -EINVAL;
 	if (!c)
-		return blocking ? block_forever("kgo_chan_send") : -EAGAIN;
+		return blocking ? block_forever(who) : -EAGAIN;
 	kgo_acquirem();
 	kgo_spin_lock(&c->lock);
-	r = send_locked(c, elem, &woken);
-	if (r != -EAGAIN || !blocking) {
-		kgo_spin_unlock(&c->lock);
-		if (woken)
-			wake(woken);
-		kgo_releasem();
-		return r;
-	}
-	w.g = kgo_getg();
-	sg.c = c;
-	sg.elem = (void *)elem;
-	enqueue(&c->sendq, &sg);
-	block(&w, &pl, "kgo_chan_send");
-	return sg.success ? 0 : -EPIPE;	/* closed while it waited */
-}
-
-static int chanrecv(struct kgo_chan *c, void *elem, bool blocking)
-{
-	struct waiter w = { .g = NULL };
-	struct park_locks pl = { .c = &c, .n = 1 };
-	struct sudog sg = { .w = &w }, *woken;
-	int r;
-
-	if (!c)
-		return blocking ? block_forever("kgo_chan_recv") : -EAGAIN;
-	kgo_acquirem();
-	kgo_spin_lock(&c->lock);
-	r = recv_locked(c, elem, &woken);
+	r = send ? send_locked(c, elem, &woken) : recv_locked(c, elem, &woken);
 	if (r != -EAGAIN || !blocking) {
 		kgo_spin_unlock(&c->lock);
 		if (woken)
@@ -400,29 +381,32 @@ static int chanrecv(struct kgo_chan *c, void *elem, bool blocking)
 	w.g = kgo_getg();
 	sg.c = c;
 	sg.elem = elem;
-	enqueue(&c->recvq, &sg);
-	block(&w, &pl, "kgo_chan_recv");
-	return sg.success ? 1 : 0;	/* closed: close cleared *elem */
+	enqueue(send ? &c->sendq : &c->recvq, &sg);
+	block(&w, &pl, who);
+	if (send)
+		return sg.success ? 0 : -EPIPE;
+	return sg.success ? 1 : 0;
 }
 
+/* The element is only read from on a send: the cast drops no promise. */
 int kgo_chan_send(struct kgo_chan *c, const void *elem)
 {
-	return chansend(c, elem, true);
+	return chanop(c, KGO_SEND, (void *)elem, true, "kgo_chan_send");
 }
 
 int kgo_chan_trysend(struct kgo_chan *c, const void *elem)
 {
-	return chansend(c, elem, false);
+	return chanop(c, KGO_SEND, (void *)elem, false, "kgo_chan_trysend");
 }
 
 int kgo_chan_recv(struct kgo_chan *c, void *elem)
 {
-	return chanrecv(c, elem, true);
+	return chanop(c, KGO_RECV, elem, true, "kgo_chan_recv");
 }
 
 int kgo_chan_tryrecv(struct kgo_chan *c, void *elem)
 {
-	return chanrecv(c, elem, false);
+	return chanop(c, KGO_RECV, elem, false, "kgo_chan_tryrecv");
 }
 
 /*
