@@ -39,14 +39,6 @@
 static long n;
 static double ns_per_op;
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
 /* --- spawn -------------------------------------------------------------- */
 
 static struct latch spawned;

@@ -1,19 +1,25 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Scheduler benchmarks: gmp (kgo) beside Go 1.19 in one VM run on Debian's
-# stock kernel, interleaved, ROUNDS times (default 5). Prints a table of
-# medians with the ratio Go/gmp (above 1: gmp is faster) and keeps it in
-# build/bench/results.txt. Options go to vm/run.sh (e.g. --kvm).
+# Scheduler benchmarks: gmp (kgo) beside Go 1.19, Boost.Fiber and plain
+# pthreads in one VM run on Debian's stock kernel, interleaved, ROUNDS
+# times (default 5). Prints a table of medians with each peer's ratio to
+# gmp (above 1: gmp is faster) and keeps it in build/bench/results.txt.
+# Options go to vm/run.sh (e.g. --kvm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 vm/deps.sh
-command -v go >/dev/null || {
+# The peers: Go 1.19, Boost.Fiber, and g++ for it.
+need=()
+command -v go >/dev/null || need+=(golang-go)
+command -v g++ >/dev/null || need+=(g++)
+[ -f /usr/lib/x86_64-linux-gnu/libboost_fiber.a ] || need+=(libboost-fiber-dev libboost-context-dev)
+if [ ${#need[@]} -gt 0 ]; then
 	sudo=
 	[ "$(id -u)" = 0 ] || sudo=sudo
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends golang-go >&2
-}
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
 . vm/kernels.sh
 stock_kernels
 make --no-print-directory module KDIR="$STOCK_KDIR" MODOUT=build/stock >/dev/null
@@ -23,10 +29,11 @@ make --no-print-directory -C bench >/dev/null
 out=build/bench
 rm -rf "$out/guest"
 mkdir -p "$out/guest"
-cp build/stock/gmp.ko bench/gmp_bench bench/go_bench bench/guest.sh "$out/guest/"
+cp build/stock/gmp.ko bench/gmp_bench bench/go_bench bench/fiber_bench \
+	bench/pthread_bench bench/guest.sh "$out/guest/"
 vm/run.sh --kernel stock --dir "$out/guest" --log "$out/console.log" "$@" \
 	-- "ROUNDS=${ROUNDS:-5} sh guest.sh" > /dev/null
 {
 	python3 bench/table.py "$out/console.log"
-	echo "gcc: $(gcc --version | head -1); go: $(go version); flags: -O2, static"
+	echo "gcc: $(gcc --version | head -1); go: $(go version); boost: $(dpkg-query -W -f='${Version}' libboost-fiber-dev); flags: -O2, static"
 } | tee "$out/results.txt"

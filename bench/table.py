@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Read the RESULT lines of a benchmark console log, print the table."""
+"""Read the RESULT lines of a benchmark console log, print the table:
+medians [min-max] per workload and system, then each peer's median over
+gmp's (above 1: gmp is faster; "-" where a peer has no such workload)."""
 import statistics
 import sys
 
@@ -19,6 +21,13 @@ WHAT = {
 }
 
 
+PEERS = ["go", "fiber", "pthread"]
+NAME = {"go": "Go 1.19", "fiber": "Boost.Fiber", "pthread": "pthreads"}
+ORDER = ("spawn", "yield", "parkready", "chan", "select", "preemptlat50",
+         "preemptlat99", "preemptcost", "handofflat50", "handofflat99",
+         "switch")
+
+
 def main(path):
     res, env, fails = {}, "", []
     for line in open(path, errors="replace"):
@@ -34,22 +43,31 @@ def main(path):
           f"{max((len(v) for v in res.values()), default=0)} runs [min-max]")
     print("QEMU TCG (software emulation): absolute numbers are not hardware "
           "numbers; compare ratios within this run.")
-    print(f"{'workload':<52} {'gmp':>20} {'Go 1.19':>20} {'Go/gmp':>7}")
-    for w in ("spawn", "yield", "parkready", "chan", "select", "preemptlat50", "preemptlat99",
-              "preemptcost", "handofflat50", "handofflat99", "switch"):
+    peers = [p for p in PEERS if any(k[1] == p for k in res)]
+    print(f"{'workload':<52} {'gmp':>20} "
+          + " ".join(f"{NAME[p]:>20}" for p in peers) + " "
+          + " ".join(f"{NAME[p] + '/gmp':>{max(7, len(NAME[p]) + 4)}}"
+                     for p in peers))
+    fmt = lambda c: f"{c[0]:9.1f} [{c[1]:.0f}-{c[2]:.0f}]" if c else "-"
+    for w in ORDER:
         cells = {}
-        for sys_ in ("gmp", "go", "baseline"):
+        for sys_ in ["gmp", "baseline"] + peers:
             v = res.get((w, sys_))
             if v:
                 cells[sys_] = (statistics.median(v), min(v), max(v))
-        fmt = lambda c: f"{c[0]:9.1f} [{c[1]:.0f}-{c[2]:.0f}]" if c else "-"
+        if not cells:
+            continue
         if w == "switch":
             print(f"{WHAT[w]:<52} {fmt(cells.get('baseline')):>20}")
             continue
-        ratio = (f"{cells['go'][0] / cells['gmp'][0]:7.2f}"
-                 if "go" in cells and "gmp" in cells else "-")
+        ratios = []
+        for p in peers:
+            r = (f"{cells[p][0] / cells['gmp'][0]:.2f}"
+                 if p in cells and "gmp" in cells else "-")
+            ratios.append(f"{r:>{max(7, len(NAME[p]) + 4)}}")
         print(f"{WHAT[w]:<52} {fmt(cells.get('gmp')):>20} "
-              f"{fmt(cells.get('go')):>20} {ratio:>7}")
+              + " ".join(f"{fmt(cells.get(p)):>20}" for p in peers) + " "
+              + " ".join(ratios))
     for f in fails:
         print(f"FAILED: {f}")
     return 1 if fails or not res else 0
