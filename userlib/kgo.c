@@ -89,6 +89,8 @@ static struct {
 	uint64_t ngfspill;		/* batches moved P -> global */
 	uint64_t nspawnwait;		/* spawnwait() yields */
 	int64_t nlive;			/* checkdead's count: kgo_runtime.h */
+	uint64_t nlivegen;		/* kgo_live_add() calls, ever */
+	bool mainexited;		/* the instance is ending */
 	pthread_mutex_t tids_lock;	/* kgo's own threads, for checkdead */
 	pid_t *tids;
 	size_t ntids, tids_cap;
@@ -1104,8 +1106,10 @@ static void goexit0(void *arg)
 {
 	struct kgo_g *g = arg;
 
-	if (g->main_fn)	/* the kernel ends the instance */
+	if (g->main_fn) {	/* the kernel ends the instance */
+		__atomic_store_n(&rt.mainexited, true, __ATOMIC_SEQ_CST);
 		kschedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
+	}
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
 	getm()->curg = NULL;
 	/* We are off its stack: g0. */
@@ -1596,9 +1600,26 @@ static bool all_threads_ours(void)
 	return ours;
 }
 
+/*
+ * Nothing can wake anyone: say so, as Go does, and exit. Not once the
+ * main goroutine has ended (the instance is closing: abandoned goroutines
+ * may still run out their last steps). A verdict is final, so it is
+ * confirmed: 10 ms later the count must still be zero with nothing
+ * counted in meanwhile (nlivegen), and every thread still kgo's.
+ */
 static void checkdead(void)
 {
-	if (rt.nodeadlock || !all_threads_ours())
+	const struct timespec confirm = { .tv_nsec = 10 * 1000 * 1000 };
+	uint64_t gen = __atomic_load_n(&rt.nlivegen, __ATOMIC_SEQ_CST);
+
+	if (rt.nodeadlock || __atomic_load_n(&rt.mainexited, __ATOMIC_SEQ_CST) ||
+	    !all_threads_ours())
+		return;
+	nanosleep(&confirm, NULL);
+	if (__atomic_load_n(&rt.nlive, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&rt.nlivegen, __ATOMIC_SEQ_CST) != gen ||
+	    __atomic_load_n(&rt.mainexited, __ATOMIC_SEQ_CST) ||
+	    !all_threads_ours())
 		return;
 	fflush(NULL);
 	fputs("kgo: fatal error: all goroutines are asleep - deadlock!\n",
@@ -1608,6 +1629,7 @@ static void checkdead(void)
 
 void kgo_live_add(void)
 {
+	__atomic_add_fetch(&rt.nlivegen, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&rt.nlive, 1, __ATOMIC_SEQ_CST);
 }
 
