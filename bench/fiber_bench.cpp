@@ -4,7 +4,8 @@
 // gmp_bench.c with the same semantics, on Boost.Fiber's work-stealing
 // scheduler with one thread per P (GMPMAXPROCS, as the others use).
 // Usage: fiber_bench WORKLOAD N; prints "WORKLOAD NS_PER_OP".
-// Workloads: spawn, yield, chan (select: Boost.Fiber has none).
+// Workloads: spawn, yield, chan, daisy, pool (select: Boost.Fiber has
+// none).
 #include <boost/fiber/all.hpp>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -105,10 +107,57 @@ static double chan(long n)
 	return d;
 }
 
+static double daisy(long n)
+{
+	std::vector<std::unique_ptr<fibers::unbuffered_channel<long>>> c;
+	auto t = clk::now();
+
+	for (long i = 0; i <= n; i++)
+		c.emplace_back(new fibers::unbuffered_channel<long>);
+	for (long i = 0; i < n; i++) {
+		auto *left = c[i].get(), *right = c[i + 1].get();
+
+		fibers::fiber(std::allocator_arg, stack(), [left, right] {
+			long v;
+
+			right->pop(v);
+			left->push(v + 1);
+		}).detach();
+	}
+	long v = 1;
+
+	c[n]->push(v);
+	c[0]->pop(v);
+	return v == n + 1 ? per_op(t, n) : -1;
+}
+
+static double pool(long n, unsigned procs)
+{
+	fibers::buffered_channel<long> jobs(128);
+	std::atomic<long> total{0};
+	std::vector<fibers::fiber> workers;
+	auto t = clk::now();
+
+	for (unsigned w = 0; w < procs; w++)
+		workers.emplace_back(std::allocator_arg, stack(), [&] {
+			long j, sum = 0;
+
+			while (jobs.pop(j) == fibers::channel_op_status::success)
+				sum += j;
+			total += sum;
+		});
+	for (long i = 1; i <= n; i++)
+		jobs.push(i);
+	jobs.close();
+	for (auto &f : workers)
+		f.join();
+	return total == n * (n + 1) / 2 ? per_op(t, n) : -1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		std::fprintf(stderr, "usage: fiber_bench spawn|yield|chan N\n");
+		std::fprintf(stderr, "usage: fiber_bench spawn|yield|chan|daisy|pool N\n");
 		return 2;
 	}
 	const char *w = argv[1];
@@ -143,6 +192,10 @@ int main(int argc, char **argv)
 		d = yield(n);
 	else if (!std::strcmp(w, "chan"))
 		d = chan(n);
+	else if (!std::strcmp(w, "daisy"))
+		d = daisy(n);
+	else if (!std::strcmp(w, "pool"))
+		d = pool(n, procs);
 	{
 		std::unique_lock<fibers::mutex> lk(mu);
 		finished = true;
@@ -151,7 +204,7 @@ int main(int argc, char **argv)
 	for (auto &h : helpers)
 		h.join();
 	if (d < 0)
-		return 2;
+		return 3;	/* unknown workload or a wrong answer */
 	std::printf("%s %.1f\n", w, d);
 	return 0;
 }

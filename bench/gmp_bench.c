@@ -10,6 +10,8 @@
  *   chan       a round trip over two unbuffered kgo channels, N times
  *   select     the same, pings alternating between two channels and the
  *              receiver selecting over both
+ *   daisy      Go's daisy chain of N goroutines; per goroutine
+ *   pool       one worker per P over N jobs on a buffered channel; per job
  *   switch     baseline: a bare user-space stack switch (no scheduler),
  *              two contexts swapping N times each; per switch
  *   preempt    two goroutines spin without yielding for N ms on one P;
@@ -37,7 +39,8 @@
 #include "../selftests/gmp_test_util.h"
 
 static long n;
-static double ns_per_op;
+static double ns_per_op;	/* < 0: printed by the workload itself */
+#define WRONG (-2.0)		/* a workload's answer was wrong */
 
 /* --- spawn -------------------------------------------------------------- */
 
@@ -174,6 +177,83 @@ static void bench_chan(bool sel)
 		kgo_chan_recv(cpong, &v);
 	}
 	ns_per_op = (now_ns() - t) / n;
+}
+
+/* --- daisy, pool: Go's classic channel programs ---------------------------- */
+
+/*
+ * daisy: Go's daisy chain. N goroutines in a row, each receiving from its
+ * right neighbour and sending one more to its left; a 1 goes in at the
+ * right end and N + 1 comes out at the left. Per goroutine: a spawn, a
+ * channel hop and an exit.
+ */
+struct link {
+	struct kgo_chan *left, *right;
+};
+
+static void whisper(void *arg)
+{
+	struct link *l = arg;
+	long v;
+
+	kgo_chan_recv(l->right, &v);
+	v++;
+	kgo_chan_send(l->left, &v);
+}
+
+static void bench_daisy(void)
+{
+	struct kgo_chan **c = calloc((size_t)n + 1, sizeof(*c));
+	struct link *links = calloc((size_t)n, sizeof(*links));
+	double t = now_ns();
+	long i, v = 1;
+
+	for (i = 0; i <= n; i++)
+		c[i] = kgo_chan_make(sizeof(long), 0);
+	for (i = 0; i < n; i++) {
+		links[i] = (struct link){ .left = c[i], .right = c[i + 1] };
+		kgo_go(whisper, &links[i]);
+	}
+	kgo_chan_send(c[n], &v);
+	kgo_chan_recv(c[0], &v);
+	ns_per_op = v == n + 1 ? (now_ns() - t) / n : WRONG;
+}
+
+/*
+ * pool: a worker pool, one goroutine per P, over N small jobs sent on a
+ * buffered channel (capacity 128) and closed at the end; each job adds
+ * its number to the worker's sum. Per job.
+ */
+static struct kgo_chan *jobs;
+static struct kgo_waitgroup pool_wg;
+static long pool_sum;
+
+static void pool_worker(void *arg)
+{
+	long j, sum = 0;
+
+	(void)arg;
+	while (kgo_chan_recv(jobs, &j) == 1)
+		sum += j;
+	__atomic_add_fetch(&pool_sum, sum, __ATOMIC_RELAXED);
+	kgo_waitgroup_done(&pool_wg);
+}
+
+static void bench_pool(void)
+{
+	int w, nw = kgo_nprocs();
+	double t = now_ns();
+	long i;
+
+	jobs = kgo_chan_make(sizeof(long), 128);
+	kgo_waitgroup_add(&pool_wg, nw);
+	for (w = 0; w < nw; w++)
+		kgo_go(pool_worker, NULL);
+	for (i = 1; i <= n; i++)
+		kgo_chan_send(jobs, &i);
+	kgo_chan_close(jobs);
+	kgo_waitgroup_wait(&pool_wg);
+	ns_per_op = pool_sum == n * (n + 1) / 2 ? (now_ns() - t) / n : WRONG;
 }
 
 /* --- preempt ------------------------------------------------------------ */
@@ -395,13 +475,17 @@ static int bench_main(void *arg)
 		bench_chan(false);
 	else if (!strcmp(workload, "select"))
 		bench_chan(true);
+	else if (!strcmp(workload, "daisy"))
+		bench_daisy();
+	else if (!strcmp(workload, "pool"))
+		bench_pool();
 	else if (!strcmp(workload, "preempt"))
 		bench_preempt();
 	else if (!strcmp(workload, "handoff"))
 		bench_handoff();
 	else
 		return 2;
-	return 0;
+	return ns_per_op == WRONG ? 3 : 0;
 }
 
 int main(int argc, char **argv)
@@ -409,7 +493,7 @@ int main(int argc, char **argv)
 	int status = 1, err;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|chan|select|preempt|handoff|switch N\n");
+		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|switch N\n");
 		return 2;
 	}
 	workload = argv[1];

@@ -92,6 +92,51 @@ func selectPingPong(n int) float64 {
 	return perOp(t, n)
 }
 
+// daisy: the daisy chain, per goroutine (gmp_bench.c).
+func daisy(n int) float64 {
+	t := time.Now()
+	leftmost := make(chan int)
+	left := leftmost
+	for i := 0; i < n; i++ {
+		right := make(chan int)
+		go func(l, r chan int) { l <- 1 + <-r }(left, right)
+		left = right
+	}
+	left <- 1
+	if <-leftmost != n+1 {
+		return -1
+	}
+	return perOp(t, n)
+}
+
+// pool: one worker per P over n jobs on a channel of capacity 128.
+func pool(n int) float64 {
+	t := time.Now()
+	jobs := make(chan int, 128)
+	var wg sync.WaitGroup
+	var total int64
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			var sum int64
+			for j := range jobs {
+				sum += int64(j)
+			}
+			atomic.AddInt64(&total, sum)
+			wg.Done()
+		}()
+	}
+	for i := 1; i <= n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if total != int64(n)*int64(n+1)/2 {
+		return -1
+	}
+	return perOp(t, n)
+}
+
 // preempt: two goroutines spin for n ms on one P; stints are found from
 // gaps of more than 200 us between two clock readings (gmp_bench.c).
 type stint struct {
@@ -194,7 +239,7 @@ func handoff(n int) {
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|preempt|handoff N")
+		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff N")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[2])
@@ -213,6 +258,10 @@ func main() {
 		d = chanPingPong(n)
 	case "select":
 		d = selectPingPong(n)
+	case "daisy":
+		d = daisy(n)
+	case "pool":
+		d = pool(n)
 	case "preempt":
 		preempt(n)
 		return
@@ -221,6 +270,10 @@ func main() {
 		return
 	default:
 		os.Exit(2)
+	}
+	if d < 0 {
+		fmt.Fprintln(os.Stderr, "go_bench: wrong answer")
+		os.Exit(3)
 	}
 	fmt.Printf("%s %.1f\n", os.Args[1], d)
 	if os.Getenv("GMP_BENCH_RUSAGE") != "" {

@@ -23,6 +23,10 @@ while [ $r -lt "$ROUNDS" ]; do
 	one gmp parkready 10000 1 ./gmp_bench;  one go parkready 10000 1 ./go_bench
 	one gmp chan 10000 1 ./gmp_bench;       one go chan 10000 1 ./go_bench
 	one fiber chan 10000 1 ./fiber_bench;   one pthread chan 10000 1 ./pthread_bench
+	one gmp daisy 10000 2 ./gmp_bench;      one go daisy 10000 2 ./go_bench
+	one fiber daisy 10000 2 ./fiber_bench;  one pthread daisy 10000 2 ./pthread_bench
+	one gmp pool 100000 2 ./gmp_bench;      one go pool 100000 2 ./go_bench
+	one fiber pool 100000 2 ./fiber_bench;  one pthread pool 100000 2 ./pthread_bench
 	one gmp select 10000 1 ./gmp_bench;     one go select 10000 1 ./go_bench
 	one gmp preempt 2000 1 ./gmp_bench;     one go preempt 2000 1 ./go_bench
 	one gmp handoff 300 1 ./gmp_bench;      one go handoff 300 1 ./go_bench

@@ -10,6 +10,9 @@
  *   chan   a round trip over two unbuffered channels built from a mutex
  *          and condition variables (a sender waits until its value is
  *          taken); per round trip
+ *   daisy  Go's daisy chain with a thread per link; per link
+ *   pool   one worker thread per P over N jobs in a bounded queue of 128
+ *          under a mutex; per job
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -164,6 +167,105 @@ static double chan(void)
 	return t;
 }
 
+/* --- daisy: a thread per link, channels as above ---------------------------- */
+
+struct link {
+	struct chan *left, *right;
+};
+
+static void *whisper(void *arg)
+{
+	struct link *l = arg;
+
+	chan_send(l->left, chan_recv(l->right) + 1);
+	return NULL;
+}
+
+static double daisy(void)
+{
+	struct chan *c = calloc((size_t)n + 1, sizeof(*c));
+	struct link *links = calloc((size_t)n, sizeof(*links));
+	double t = now_ns();
+	pthread_t th;
+	long i, v;
+
+	if (!c || !links)
+		return -1;
+	for (i = 0; i <= n; i++) {
+		pthread_mutex_init(&c[i].mu, NULL);
+		pthread_cond_init(&c[i].cv, NULL);
+	}
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (i = 0; i < n; i++) {
+		links[i] = (struct link){ .left = &c[i], .right = &c[i + 1] };
+		while (start(&th, whisper, &links[i]))
+			sched_yield();
+	}
+	chan_send(&c[n], 1);
+	v = chan_recv(&c[0]);
+	return v == n + 1 ? (now_ns() - t) / n : -1;
+}
+
+/* --- pool: a bounded queue of 128 under a mutex ------------------------------ */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	long q[128];
+	unsigned int head, count;
+	int closed;
+	long total;
+} jobs = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static void *pool_worker(void *arg)
+{
+	long sum = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&jobs.mu);
+	for (;;) {
+		while (!jobs.count && !jobs.closed)
+			pthread_cond_wait(&jobs.cv, &jobs.mu);
+		if (!jobs.count)
+			break;
+		sum += jobs.q[jobs.head];
+		jobs.head = (jobs.head + 1) % 128;
+		jobs.count--;
+		pthread_cond_broadcast(&jobs.cv);	/* room for the feeder */
+	}
+	jobs.total += sum;
+	pthread_mutex_unlock(&jobs.mu);
+	return NULL;
+}
+
+static double pool(int procs)
+{
+	pthread_t w[64];
+	double t = now_ns();
+	long i;
+	int k;
+
+	for (k = 0; k < procs && k < 64; k++)
+		if (start(&w[k], pool_worker, NULL))
+			return -1;
+	for (i = 1; i <= n; i++) {
+		pthread_mutex_lock(&jobs.mu);
+		while (jobs.count == 128)
+			pthread_cond_wait(&jobs.cv, &jobs.mu);
+		jobs.q[(jobs.head + jobs.count) % 128] = i;
+		jobs.count++;
+		pthread_cond_broadcast(&jobs.cv);
+		pthread_mutex_unlock(&jobs.mu);
+	}
+	pthread_mutex_lock(&jobs.mu);
+	jobs.closed = 1;
+	pthread_cond_broadcast(&jobs.cv);
+	pthread_mutex_unlock(&jobs.mu);
+	while (k--)
+		pthread_join(w[k], NULL);
+	return jobs.total == n * (n + 1) / 2 ? (now_ns() - t) / n : -1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("GMPMAXPROCS");
@@ -172,7 +274,7 @@ int main(int argc, char **argv)
 	double d = -1;
 
 	if (argc != 3 || (n = atol(argv[2])) <= 0 || procs < 1) {
-		fprintf(stderr, "usage: pthread_bench spawn|yield|chan N\n");
+		fprintf(stderr, "usage: pthread_bench spawn|yield|chan|daisy|pool N\n");
 		return 2;
 	}
 	/* The same CPU count as the other systems get P's. */
@@ -189,8 +291,12 @@ int main(int argc, char **argv)
 		d = yield();
 	else if (!strcmp(argv[1], "chan"))
 		d = chan();
+	else if (!strcmp(argv[1], "daisy"))
+		d = daisy();
+	else if (!strcmp(argv[1], "pool"))
+		d = pool(procs);
 	if (d < 0)
-		return 2;
+		return 3;	/* unknown workload or a wrong answer */
 	printf("%s %.1f\n", argv[1], d);
 	return 0;
 }

@@ -12,6 +12,8 @@ WHAT = {
     "parkready": "park/ready round trip (Go: unbuffered chan) (P=1)",
     "chan": "unbuffered channel round trip (P=1)",
     "select": "round trip, receiver selects over 2 channels (P=1)",
+    "daisy": "daisy chain of 10,000, per link (P=2)",
+    "pool": "worker pool, 100,000 jobs, per job (P=2)",
     "switch": "bare user-space stack switch (floor)",
     "preemptlat50": "preemption latency, slice end to next G, p50 (us)",
     "preemptlat99": "preemption latency, slice end to next G, p99 (us)",
@@ -23,7 +25,8 @@ WHAT = {
 
 PEERS = ["go", "fiber", "pthread"]
 NAME = {"go": "Go 1.19", "fiber": "Boost.Fiber", "pthread": "pthreads"}
-ORDER = ("spawn", "yield", "parkready", "chan", "select", "preemptlat50",
+ORDER = ("spawn", "yield", "parkready", "chan", "select", "daisy", "pool",
+         "preemptlat50",
          "preemptlat99", "preemptcost", "handofflat50", "handofflat99",
          "switch")
 
