@@ -337,13 +337,36 @@ static void stack_free_push(struct kgo_g *g)
 		g->chunk->nfree++;
 }
 
+/* A stack of @size with a guard page below it: its lowest byte, or NULL. */
+static char *map_guarded(size_t size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *base = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK |
+			  MAP_NORESERVE, -1, 0);
+
+	if (base == MAP_FAILED)
+		return NULL;
+	if (mprotect(base, page, PROT_NONE)) {
+		munmap(base, size + page);
+		return NULL;
+	}
+	return base + page;
+}
+
+static void unmap_guarded(char *stack, size_t size)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	munmap(stack - page, size + page);
+}
+
 /* Refill the free list with one guarded stack; stack_lock held. */
 static int stack_guarded(void)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	struct kgo_g *g = calloc(1, sizeof(*g));
 	uint32_t gidx = gidx_alloc(1);
-	char *base;
+	char *stack;
 
 	if (!g || !gidx) {
 		free(g);
@@ -351,17 +374,13 @@ static int stack_guarded(void)
 			rt.gidxgen--;
 		return g ? -EAGAIN : -ENOMEM;
 	}
-	base = mmap(NULL, rt.stack_size + page, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
-		    -1, 0);
-	if (base == MAP_FAILED || mprotect(base, page, PROT_NONE)) {
-		if (base != MAP_FAILED)
-			munmap(base, rt.stack_size + page);
+	stack = map_guarded(rt.stack_size);
+	if (!stack) {
 		free(g);
 		rt.gidxgen--;
 		return -ENOMEM;
 	}
-	stack_record(g, base + page, gidx);
+	stack_record(g, stack, gidx);
 	stack_free_push(g);
 	return 0;
 }
@@ -373,16 +392,10 @@ static int stack_guarded(void)
  */
 static struct kgo_g *stack_own(size_t size, int *err)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *stack = map_guarded(size);
 	struct kgo_g *g;
-	char *base;
 
-	base = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
-		    -1, 0);
-	if (base == MAP_FAILED || mprotect(base, page, PROT_NONE)) {
-		if (base != MAP_FAILED)
-			munmap(base, size + page);
+	if (!stack) {
 		*err = -ENOMEM;
 		return NULL;
 	}
@@ -401,11 +414,11 @@ static struct kgo_g *stack_own(size_t size, int *err)
 	}
 	pthread_mutex_unlock(&rt.stack_lock);
 	if (!g) {
-		munmap(base, size + page);
+		unmap_guarded(stack, size);
 		*err = rt.gidxgen >= rt.maxg ? -EAGAIN : -ENOMEM;
 		return NULL;
 	}
-	g->stack = base + page;
+	g->stack = stack;
 	g->stack_size = size;
 	g->own_stack = true;
 	return g;
@@ -414,9 +427,7 @@ static struct kgo_g *stack_own(size_t size, int *err)
 /* On g0, @g dead: unmap its own stack, keep its record and index. */
 static void stack_own_put(struct kgo_g *g)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-	munmap(g->stack - page, g->stack_size + page);
+	unmap_guarded(g->stack, g->stack_size);
 	g->stack = NULL;
 	pthread_mutex_lock(&rt.stack_lock);
 	g->next = rt.free_own;
@@ -1358,15 +1369,6 @@ void kgo_spin_lock(struct kgo_spinlock *l)
 	}
 }
 
-static void waitq_lock(struct kgo_waitq *q)
-{
-	kgo_spin_lock(&q->lock);
-}
-
-static void waitq_unlock(struct kgo_waitq *q)
-{
-	kgo_spin_unlock(&q->lock);
-}
 
 /*
  * Go's goready: make @g runnable in this P's runnext, or through the
@@ -1387,21 +1389,20 @@ static void goready(struct kgo_g *g, bool onp)
 }
 
 /*
- * On g0 (Go's park_m): queue @g on its address if the word still holds
- * the value it expects, then run the next local goroutine, or let the
- * kernel find one. If the word changed, resume @g at once with -EAGAIN.
+ * kgo_park's commit (Go's park_m through gopark), on g0: queue @g on its
+ * address if the word still holds the value it expects, under the lock
+ * kgo_ready() takes, so a waker that changed the word first is never
+ * missed; if it changed, @g resumes at once with -EAGAIN.
  */
-static void park_m(void *arg)
+static bool park_commit(struct kgo_g *g, void *arg)
 {
-	struct kgo_g *g = arg;
-	struct kgo_waitq *q = waitq_of(g->park_addr);
-	struct gmp_pshared *pp = thisp();
+	struct kgo_waitq *q = arg;
 
-	waitq_lock(q);
+	kgo_spin_lock(&q->lock);
 	if (__atomic_load_n(g->park_addr, __ATOMIC_ACQUIRE) != g->park_val) {
-		waitq_unlock(q);
+		kgo_spin_unlock(&q->lock);
 		g->park_result = -EAGAIN;
-		execute(pp, g->gidx);
+		return false;
 	}
 	g->park_result = 0;
 	g->waitlink = NULL;
@@ -1410,11 +1411,8 @@ static void park_m(void *arg)
 	else
 		q->head = g;
 	q->tail = g;
-	__atomic_store_n(&gslot(g->gidx)->status, GMP_GWAITING, __ATOMIC_RELAXED);
-	/* From here a readier may run @g on any M: we are on g0. */
-	waitq_unlock(q);
-	kgo_live_sub();
-	schedule_next(pp);
+	kgo_spin_unlock(&q->lock);
+	return true;
 }
 
 int kgo_park(const uint32_t *addr, uint32_t val)
@@ -1427,7 +1425,8 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 		return -EINVAL;
 	g->park_addr = addr;
 	g->park_val = val;
-	mcall("kgo_park", park_m, g);
+	acquirem();
+	kgo_gopark(park_commit, waitq_of(addr), false, "kgo_park");
 	return g->park_result;
 }
 
@@ -1440,7 +1439,7 @@ static int ready_n(const uint32_t *addr, uint32_t n)
 	int count = 0;
 
 	/* First parked, first readied; other addresses stay queued. */
-	waitq_lock(q);
+	kgo_spin_lock(&q->lock);
 	for (pg = &q->head; *pg && (uint32_t)count < n;) {
 		g = *pg;
 		if (g->park_addr != addr) {
@@ -1457,7 +1456,7 @@ static int ready_n(const uint32_t *addr, uint32_t n)
 		tail = &g->waitlink;
 		count++;
 	}
-	waitq_unlock(q);
+	kgo_spin_unlock(&q->lock);
 
 	while (ready) {
 		g = ready;
