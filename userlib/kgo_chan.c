@@ -12,11 +12,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "kgo.h"
 #include "kgo_runtime.h"
@@ -158,11 +155,6 @@ static struct sudog *dequeue(struct waitq *q)
 	return NULL;
 }
 
-static void futex_wait(uint32_t *addr, uint32_t val)
-{
-	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
 /*
  * The partner of a claimed @sg is done with it: wake its waiter. Called
  * after the channel's lock is dropped, inside kgo_acquirem().
@@ -177,8 +169,7 @@ static void wake(struct sudog *sg)
 		kgo_goready(g, false);
 	} else {
 		__atomic_store_n(&w->done, 2, __ATOMIC_RELEASE);
-		syscall(SYS_futex, &w->done, FUTEX_WAKE_PRIVATE, 1, NULL,
-			NULL, 0);
+		kgo_futex_wake(&w->done);
 	}
 }
 
@@ -239,7 +230,7 @@ static void block(struct waiter *w, const struct park_locks *pl,
 	unlock_all(pl);
 	kgo_releasem();
 	while ((v = __atomic_load_n(&w->done, __ATOMIC_ACQUIRE)) != 2)
-		futex_wait(&w->done, v);
+		kgo_futex_wait(&w->done, v);
 }
 
 /* A goroutine's operation on a nil channel: Go blocks it forever. */

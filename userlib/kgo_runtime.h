@@ -7,8 +7,11 @@
 #ifndef KGO_RUNTIME_H
 #define KGO_RUNTIME_H
 
+#include <linux/futex.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define KGO_HIDDEN	__attribute__((visibility("hidden")))
 
@@ -71,6 +74,20 @@ void kgo_spin_lock(struct kgo_spinlock *l) KGO_HIDDEN;
 static inline void kgo_spin_unlock(struct kgo_spinlock *l)
 {
 	__atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * A plain thread's wait for a waker: sleep while *@addr still holds @val
+ * (spurious returns happen: callers loop), and the waker's side.
+ */
+static inline void kgo_futex_wait(uint32_t *addr, uint32_t val)
+{
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static inline void kgo_futex_wake(uint32_t *addr)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /*

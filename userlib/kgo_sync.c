@@ -7,9 +7,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "kgo.h"
 #include "kgo_runtime.h"
@@ -104,8 +101,7 @@ static void semacquire(uint32_t *addr, bool lifo, const char *who)
 			kgo_spin_unlock(&root->lock);
 			kgo_releasem();
 			while (!(v = __atomic_load_n(&w.done, __ATOMIC_ACQUIRE)))
-				syscall(SYS_futex, &w.done, FUTEX_WAIT_PRIVATE,
-					v, NULL, NULL, 0);
+				kgo_futex_wait(&w.done, v);
 		}
 		if (w.ticket || cansemacquire(addr))
 			return;
@@ -155,8 +151,7 @@ static void semrelease(uint32_t *addr, bool handoff)
 		kgo_goready(g, false);
 	} else {
 		__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
-		syscall(SYS_futex, &w->done, FUTEX_WAKE_PRIVATE, 1, NULL,
-			NULL, 0);
+		kgo_futex_wake(&w->done);
 	}
 	kgo_releasem();
 	if (ticket && kgo_getg())
