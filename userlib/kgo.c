@@ -88,8 +88,13 @@ static struct {
 	uint64_t ngfrefill;		/* batches moved global -> P */
 	uint64_t ngfspill;		/* batches moved P -> global */
 	uint64_t nspawnwait;		/* spawnwait() yields */
-	int64_t nlive;			/* checkdead's count: kgo_runtime.h */
-	uint64_t nlivegen;		/* kgo_live_add() calls, ever */
+	/*
+	 * checkdead's count (kgo_runtime.h) in the low half, and in the high
+	 * half a generation every kgo_live_add() bumps in the same atomic
+	 * add: a word seen twice unchanged means nothing was counted in
+	 * between.
+	 */
+	uint64_t live;
 	bool mainexited;		/* the instance is ending */
 	pthread_mutex_t tids_lock;	/* kgo's own threads, for checkdead */
 	pid_t *tids;
@@ -1526,7 +1531,7 @@ void kgo_goready(struct kgo_g *g, bool sleeping)
 /* --- Deadlock detection: Go's checkdead ------------------------------------ */
 
 /*
- * rt.nlive (kgo_runtime.h) is only ever above the truth, never below: a
+ * rt.live's count is only ever above the truth, never below: a
  * goroutine is counted in before it can run (newproc, goready) and out
  * after it stopped (its park committed, its exit), so zero means nothing
  * is running, no timer is armed and every goroutine waits on another.
@@ -1537,7 +1542,10 @@ void kgo_goready(struct kgo_g *g, bool sleeping)
  * instruction to its last: one still being started counts as foreign. With
  * others kgo says nothing, as Go does with cgo's extra M's.
  */
-static void checkdead(void);
+#define LIVE_ONE	((1ULL << 32) | 1)	/* one more, and a new generation */
+#define LIVE_COUNT(w)	((uint32_t)(w))
+
+static void checkdead(uint64_t live);
 
 void kgo_thread_register(bool add)
 {
@@ -1570,8 +1578,12 @@ void kgo_thread_register(bool add)
 	 * The count may have fallen to zero while this thread was still
 	 * starting, unknown, and so kept checkdead quiet: look again.
 	 */
-	if (add && !__atomic_load_n(&rt.nlive, __ATOMIC_SEQ_CST))
-		checkdead();
+	if (add) {
+		uint64_t live = __atomic_load_n(&rt.live, __ATOMIC_SEQ_CST);
+
+		if (!LIVE_COUNT(live))
+			checkdead(live);
+	}
 }
 
 static bool all_threads_ours(void)
@@ -1603,20 +1615,19 @@ static bool all_threads_ours(void)
  * Nothing can wake anyone: say so, as Go does, and exit. Not once the
  * main goroutine has ended (the instance is closing: abandoned goroutines
  * may still run out their last steps). A verdict is final, so it is
- * confirmed: 10 ms later the count must still be zero with nothing
- * counted in meanwhile (nlivegen), and every thread still kgo's.
+ * confirmed: 10 ms later rt.live must still be @live, the word that was
+ * seen at zero (nothing counted in meanwhile), and every thread still
+ * kgo's.
  */
-static void checkdead(void)
+static void checkdead(uint64_t live)
 {
 	const struct timespec confirm = { .tv_nsec = 10 * 1000 * 1000 };
-	uint64_t gen = __atomic_load_n(&rt.nlivegen, __ATOMIC_SEQ_CST);
 
 	if (rt.nodeadlock || __atomic_load_n(&rt.mainexited, __ATOMIC_SEQ_CST) ||
 	    !all_threads_ours())
 		return;
 	nanosleep(&confirm, NULL);
-	if (__atomic_load_n(&rt.nlive, __ATOMIC_SEQ_CST) ||
-	    __atomic_load_n(&rt.nlivegen, __ATOMIC_SEQ_CST) != gen ||
+	if (__atomic_load_n(&rt.live, __ATOMIC_SEQ_CST) != live ||
 	    __atomic_load_n(&rt.mainexited, __ATOMIC_SEQ_CST) ||
 	    !all_threads_ours())
 		return;
@@ -1628,14 +1639,15 @@ static void checkdead(void)
 
 void kgo_live_add(void)
 {
-	__atomic_add_fetch(&rt.nlivegen, 1, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&rt.nlive, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&rt.live, LIVE_ONE, __ATOMIC_SEQ_CST);
 }
 
 void kgo_live_sub(void)
 {
-	if (__atomic_sub_fetch(&rt.nlive, 1, __ATOMIC_SEQ_CST) == 0)
-		checkdead();
+	uint64_t live = __atomic_sub_fetch(&rt.live, 1, __ATOMIC_SEQ_CST);
+
+	if (!LIVE_COUNT(live))
+		checkdead(live);
 }
 
 int64_t kgo_nanotime(void)
