@@ -4,10 +4,12 @@
 // gmp_bench.c with the same semantics, on Boost.Fiber's work-stealing
 // scheduler with one thread per P (GMPMAXPROCS, as the others use).
 // Usage: fiber_bench WORKLOAD N; prints "WORKLOAD NS_PER_OP".
-// Workloads: spawn, yield, chan, daisy, pool (select: Boost.Fiber has
-// none).
+// Workloads: spawn, yield, chan, daisy, pool, parked, fair, sysmix
+// (select: Boost.Fiber has none; preempt and handoff: it has neither).
 #include <boost/fiber/all.hpp>
+#include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +18,8 @@
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include "bench_util.h"
 
 namespace fibers = boost::fibers;
 using clk = std::chrono::steady_clock;
@@ -154,10 +158,155 @@ static double pool(long n, unsigned procs)
 	return total == n * (n + 1) / 2 ? per_op(t, n) : -1;
 }
 
+// parked: n fibers waiting on a condition variable; bytes per fiber.
+static int parked(long n)
+{
+	fibers::mutex mu;
+	fibers::condition_variable cv;
+	bool released = false;
+	std::atomic<long> count{0};
+	latch all(n);
+	struct mem_reading before = mem_read(), after;
+
+	for (long i = 0; i < n; i++)
+		fibers::fiber(std::allocator_arg, stack(), [&] {
+			std::unique_lock<fibers::mutex> lk(mu);
+			count++;
+			cv.wait(lk, [&] { return released; });
+			lk.unlock();
+			all.done();
+		}).detach();
+	while (count < n)
+		boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
+	boost::this_fiber::sleep_for(std::chrono::milliseconds(20));
+	after = mem_read();
+	{
+		std::unique_lock<fibers::mutex> lk(mu);
+		released = true;
+	}
+	cv.notify_all();
+	all.wait();
+	mem_print(before, after, n);
+	return 0;
+}
+
+static const unsigned per_p = 4;	// fair's and sysmix's fibers per P
+static std::atomic<unsigned long long> sink;
+
+// fair: four CPU-bound fibers per P for n ms; Jain's index. Fibers are
+// never preempted, so a plain thread ends the run: a fiber's own sleep
+// would wait for a spinner to yield, which it never does.
+static int fair(long n, unsigned procs)
+{
+	unsigned g = per_p * procs;
+	std::vector<long> shares(g);
+	std::atomic<bool> stop{false};
+	latch all(g);
+
+	for (unsigned k = 0; k < g; k++)
+		fibers::fiber(std::allocator_arg, stack(), [&, k] {
+			unsigned long long x = k;
+			long c = 0;
+
+			while (!stop.load(std::memory_order_relaxed)) {
+				x = work(x);
+				c++;
+			}
+			shares[k] = c;
+			sink ^= x;
+			all.done();
+		}).detach();
+	std::thread stopper([&] {
+		std::this_thread::sleep_for(std::chrono::milliseconds(n));
+		stop = true;
+	});
+	all.wait();
+	stopper.join();
+	std::printf("fair %.3f\n", jain(shares.data(), (int)g));
+	return 0;
+}
+
+// sysmix: the computers' time for n units each, with as many fibers
+// blocked in read(2) beside them (which blocks their thread: Boost.Fiber
+// has no hand-off) that a plain thread feeds a byte every 50 us; over
+// the time alone.
+static double mix_phase(long n, unsigned procs, unsigned readers,
+			std::atomic<long> &reads)
+{
+	unsigned g = per_p * procs;
+	std::vector<std::array<int, 2>> pipes(readers);
+	std::atomic<bool> stop{false};
+	latch rdone(readers), cdone(g);
+	std::thread writer;
+
+	for (unsigned k = 0; k < readers; k++) {
+		if (pipe(pipes[k].data()))
+			std::abort();
+		fibers::fiber(std::allocator_arg, stack(), [&, k] {
+			char c;
+
+			// A yield after each read: with no preemption, a
+			// reader that loops on read() keeps its thread
+			// until the run ends, and the run never ends.
+			while (read(pipes[k][0], &c, 1) == 1 && c != 'q') {
+				reads++;
+				boost::this_fiber::yield();
+			}
+			rdone.done();
+		}).detach();
+	}
+	if (readers)
+		writer = std::thread([&] {
+			for (unsigned k = 0; !stop; k = (k + 1) % readers) {
+				if (write(pipes[k][1], "x", 1) != 1)
+					std::abort();
+				std::this_thread::sleep_for(std::chrono::microseconds(50));
+			}
+			for (auto &p : pipes)
+				if (write(p[1], "q", 1) != 1)
+					std::abort();
+		});
+	auto t = clk::now();
+	for (unsigned k = 0; k < g; k++)
+		fibers::fiber(std::allocator_arg, stack(), [&, k] {
+			unsigned long long x = k;
+
+			for (long i = 0; i < n; i++)
+				x = work(x);
+			sink ^= x;
+			cdone.done();
+		}).detach();
+	cdone.wait();
+	double d = std::chrono::duration<double, std::nano>(clk::now() - t).count();
+
+	stop = true;
+	if (readers) {
+		writer.join();
+		rdone.wait();
+	}
+	for (auto &p : pipes) {
+		close(p[0]);
+		close(p[1]);
+	}
+	return d;
+}
+
+static int sysmix(long n, unsigned procs)
+{
+	std::atomic<long> reads{0};
+	double alone = mix_phase(n, procs, 0, reads);
+	double mixed = mix_phase(n, procs, per_p * procs, reads);
+
+	if (!reads)
+		return -1;
+	std::printf("sysmix %.3f\n", mixed / alone);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		std::fprintf(stderr, "usage: fiber_bench spawn|yield|chan|daisy|pool N\n");
+		std::fprintf(stderr, "usage: fiber_bench spawn|yield|chan|daisy|pool|parked|fair|sysmix N\n");
 		return 2;
 	}
 	const char *w = argv[1];
@@ -185,6 +334,7 @@ int main(int argc, char **argv)
 		});
 	fibers::use_scheduling_algorithm<fibers::algo::work_stealing>(procs);
 	double d = -1;
+	int printed = -1;
 
 	if (!std::strcmp(w, "spawn"))
 		d = spawn(n);
@@ -196,6 +346,12 @@ int main(int argc, char **argv)
 		d = daisy(n);
 	else if (!std::strcmp(w, "pool"))
 		d = pool(n, procs);
+	else if (!std::strcmp(w, "parked"))
+		printed = parked(n);
+	else if (!std::strcmp(w, "fair"))
+		printed = fair(n, procs);
+	else if (!std::strcmp(w, "sysmix"))
+		printed = sysmix(n, procs);
 	{
 		std::unique_lock<fibers::mutex> lk(mu);
 		finished = true;
@@ -203,6 +359,8 @@ int main(int argc, char **argv)
 	cv.notify_all();
 	for (auto &h : helpers)
 		h.join();
+	if (printed == 0)
+		return 0;
 	if (d < 0)
 		return 3;	/* unknown workload or a wrong answer */
 	std::printf("%s %.1f\n", w, d);

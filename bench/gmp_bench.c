@@ -23,6 +23,14 @@
  *              while another is runnable; prints handofflat50 and
  *              handofflat99 (the sleep called to the other goroutine
  *              running, us: the hand-off of the blocked M's P)
+ *   parked     N goroutines parked on a channel receive; prints rss and
+ *              mem, bytes per goroutine (bench_util.h)
+ *   fair       four CPU-bound goroutines per P that never yield, for N
+ *              ms; prints fair, Jain's index of the work each one did
+ *   sysmix     four goroutines per P compute N units of work each, once
+ *              alone and once beside as many goroutines blocking in
+ *              read() on pipes that a plain thread writes a byte to every
+ *              50 us; prints sysmix, the second time over the first
  * P counts come from GMPMAXPROCS (run.sh sets 1 for yield and parkready).
  */
 #define _GNU_SOURCE
@@ -31,12 +39,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../selftests/gmp_test_util.h"
+#include "bench_util.h"
 
 static long n;
 static double ns_per_op;	/* < 0: printed by the workload itself */
@@ -416,6 +426,180 @@ static void bench_handoff(void)
 	ns_per_op = -1;		/* printed */
 }
 
+/* --- parked: memory per parked goroutine -------------------------------- */
+
+static struct kgo_chan *release;
+static long nparked;
+
+static void parker(void *arg)
+{
+	long v;
+
+	(void)arg;
+	__atomic_add_fetch(&nparked, 1, __ATOMIC_RELAXED);
+	kgo_chan_recv(release, &v);	/* until closed */
+	latch_done(&spawned);
+}
+
+static void bench_parked(void)
+{
+	struct mem_reading before = mem_read(), after;
+	long i;
+
+	release = kgo_chan_make(sizeof(long), 0);
+	spawned.target = n;
+	for (i = 0; i < n; i++)
+		if (kgo_go(parker, NULL))
+			abort();
+	while (__atomic_load_n(&nparked, __ATOMIC_RELAXED) < n)
+		kgo_sleep(1000000);
+	kgo_sleep(20000000);	/* the last ones counted are parked too */
+	after = mem_read();
+	kgo_chan_close(release);
+	latch_wait(&spawned);
+	mem_print(before, after, n);
+	ns_per_op = -1;		/* printed */
+}
+
+/* --- fair: CPU-bound goroutines that never yield ------------------------ */
+
+#define PER_P		4	/* fair's and sysmix's goroutines per P */
+#define MAX_G		256
+
+static volatile int stop;
+static long shares[MAX_G];
+static unsigned long long sink;
+static struct latch computed, readers_done;
+
+static void fair_spinner(void *arg)
+{
+	unsigned long long x = (uintptr_t)arg;
+	long c = 0;
+
+	while (!stop) {
+		x = work(x);
+		c++;
+	}
+	shares[(uintptr_t)arg] = c;
+	__atomic_xor_fetch(&sink, x, __ATOMIC_RELAXED);
+	latch_done(&computed);
+}
+
+static void bench_fair(void)
+{
+	int g = PER_P * kgo_nprocs(), k;
+
+	if (g > MAX_G)
+		abort();
+	computed.target = g;
+	for (k = 0; k < g; k++)
+		kgo_go(fair_spinner, (void *)(uintptr_t)k);
+	kgo_sleep(n * 1000000LL);
+	stop = 1;
+	latch_wait(&computed);
+	printf("fair %.3f\n", jain(shares, g));
+	ns_per_op = -1;		/* printed */
+}
+
+/* --- sysmix: computing beside goroutines blocked in read() --------------- */
+
+static int mix_pipe[MAX_G][2];
+static int mix_nreaders;
+static long mix_reads;
+
+static void mix_computer(void *arg)
+{
+	unsigned long long x = (uintptr_t)arg;
+	long i;
+
+	for (i = 0; i < n; i++)
+		x = work(x);
+	__atomic_xor_fetch(&sink, x, __ATOMIC_RELAXED);
+	latch_done(&computed);
+}
+
+/* Blocks in read(2) itself: the M blocks and sysmon hands its P on. */
+static void mix_reader(void *arg)
+{
+	int fd = mix_pipe[(uintptr_t)arg][0];
+	char c;
+
+	while (read(fd, &c, 1) == 1 && c != 'q')
+		__atomic_add_fetch(&mix_reads, 1, __ATOMIC_RELAXED);
+	latch_done(&readers_done);
+}
+
+/* A plain thread, outside the scheduler: a byte to the next pipe. */
+static void *mix_writer(void *arg)
+{
+	struct timespec ts = { .tv_nsec = 50000 };
+	int k = 0;
+
+	(void)arg;
+	while (!stop) {
+		if (write(mix_pipe[k][1], "x", 1) != 1)
+			abort();
+		k = (k + 1) % mix_nreaders;
+		nanosleep(&ts, NULL);
+	}
+	for (k = 0; k < mix_nreaders; k++)
+		if (write(mix_pipe[k][1], "q", 1) != 1)
+			abort();
+	return NULL;
+}
+
+/* The computers' time, with @readers goroutines blocking beside them. */
+static double mix_phase(int readers)
+{
+	int g = PER_P * kgo_nprocs(), k;
+	pthread_t writer;
+	double t;
+
+	memset(&computed, 0, sizeof(computed));
+	memset(&readers_done, 0, sizeof(readers_done));
+	computed.target = g;
+	readers_done.target = readers;
+	mix_nreaders = readers;
+	stop = 0;
+	for (k = 0; k < readers; k++) {
+		if (pipe(mix_pipe[k]))
+			abort();
+		kgo_go(mix_reader, (void *)(uintptr_t)k);
+	}
+	if (readers && pthread_create(&writer, NULL, mix_writer, NULL))
+		abort();
+	t = now_ns();
+	for (k = 0; k < g; k++)
+		kgo_go(mix_computer, (void *)(uintptr_t)k);
+	latch_wait(&computed);
+	t = now_ns() - t;
+	stop = 1;
+	if (readers) {
+		pthread_join(writer, NULL);
+		latch_wait(&readers_done);
+	}
+	for (k = 0; k < readers; k++) {
+		close(mix_pipe[k][0]);
+		close(mix_pipe[k][1]);
+	}
+	return t;
+}
+
+static void bench_sysmix(void)
+{
+	int g = PER_P * kgo_nprocs();
+	double alone, mixed;
+
+	if (g > MAX_G)
+		abort();
+	alone = mix_phase(0);
+	mixed = mix_phase(g);
+	if (!mix_reads)
+		abort();
+	printf("sysmix %.3f\n", mixed / alone);
+	ns_per_op = -1;		/* printed */
+}
+
 /* --- switch: the floor any user-space switch is measured against -------- */
 
 void bench_swap(void **save_sp, void *load_sp);
@@ -483,6 +667,12 @@ static int bench_main(void *arg)
 		bench_preempt();
 	else if (!strcmp(workload, "handoff"))
 		bench_handoff();
+	else if (!strcmp(workload, "parked"))
+		bench_parked();
+	else if (!strcmp(workload, "fair"))
+		bench_fair();
+	else if (!strcmp(workload, "sysmix"))
+		bench_sysmix();
 	else
 		return 2;
 	return ns_per_op == WRONG ? 3 : 0;
@@ -493,7 +683,7 @@ int main(int argc, char **argv)
 	int status = 1, err;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|switch N\n");
+		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|switch N\n");
 		return 2;
 	}
 	workload = argv[1];

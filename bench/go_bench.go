@@ -5,11 +5,13 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -237,9 +239,172 @@ func handoff(n int) {
 	fmt.Printf("handofflat99 %.1f\n", lat[n*99/100]/1e3)
 }
 
+// A "Name:   value kB" line of a /proc file, in kB (bench_util.h).
+func procKB(path, name string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, name+":") {
+			f := strings.Fields(line[len(name)+1:])
+			kb, _ := strconv.ParseInt(f[0], 10, 64)
+			return kb
+		}
+	}
+	return -1
+}
+
+// The process's RSS and the machine's memory in use (bench_util.h).
+func memRead() (rss, used int64) {
+	return procKB("/proc/self/status", "VmRSS"),
+		procKB("/proc/meminfo", "MemTotal") - procKB("/proc/meminfo", "MemFree")
+}
+
+// parked: n goroutines parked on a channel receive; bytes per goroutine.
+func parked(n int) {
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	var count int64
+	rss0, used0 := memRead()
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			atomic.AddInt64(&count, 1)
+			<-release
+			wg.Done()
+		}()
+	}
+	for atomic.LoadInt64(&count) < int64(n) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	rss1, used1 := memRead()
+	close(release)
+	wg.Wait()
+	fmt.Printf("rss %.0f\n", float64(rss1-rss0)*1024/float64(n))
+	fmt.Printf("mem %.0f\n", float64(used1-used0)*1024/float64(n))
+}
+
+// One unit of CPU work: bench_util.h's work().
+func work(x uint64) uint64 {
+	for i := 0; i < 1000; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	return x
+}
+
+var sink uint64
+
+const perP = 4 // fair's and sysmix's goroutines per P
+
+// fair: four CPU-bound goroutines per P for n ms; Jain's index.
+func fair(n int) {
+	g := perP * runtime.GOMAXPROCS(0)
+	shares := make([]int64, g)
+	var stop int32
+	var wg sync.WaitGroup
+	wg.Add(g)
+	for k := 0; k < g; k++ {
+		go func(k int) {
+			x, c := uint64(k), int64(0)
+			for atomic.LoadInt32(&stop) == 0 {
+				x = work(x)
+				c++
+			}
+			shares[k] = c
+			atomic.AddUint64(&sink, x)
+			wg.Done()
+		}(k)
+	}
+	time.Sleep(time.Duration(n) * time.Millisecond)
+	atomic.StoreInt32(&stop, 1)
+	wg.Wait()
+	var sum, sq float64
+	for _, c := range shares {
+		sum += float64(c)
+		sq += float64(c) * float64(c)
+	}
+	fmt.Printf("fair %.3f\n", sum*sum/(float64(g)*sq))
+}
+
+// mixPhase: the computers' time for n units each, with readers
+// goroutines beside them blocked in read(2) (syscall.Read on a blocking
+// pipe: a real system call, not the netpoller) that a writer feeds a
+// byte every 50 us.
+func mixPhase(n, readers int, reads *int64) time.Duration {
+	g := perP * runtime.GOMAXPROCS(0)
+	pipes := make([][2]int, readers)
+	var stop int32
+	var rwg, cwg, wwg sync.WaitGroup
+	rwg.Add(readers)
+	for k := range pipes {
+		if err := syscall.Pipe(pipes[k][:]); err != nil {
+			panic(err)
+		}
+		go func(fd int) {
+			b := make([]byte, 1)
+			for {
+				if c, _ := syscall.Read(fd, b); c != 1 || b[0] == 'q' {
+					break
+				}
+				atomic.AddInt64(reads, 1)
+			}
+			rwg.Done()
+		}(pipes[k][0])
+	}
+	if readers > 0 {
+		wwg.Add(1)
+		go func() {
+			for k := 0; atomic.LoadInt32(&stop) == 0; k = (k + 1) % readers {
+				syscall.Write(pipes[k][1], []byte("x"))
+				time.Sleep(50 * time.Microsecond)
+			}
+			for k := range pipes {
+				syscall.Write(pipes[k][1], []byte("q"))
+			}
+			wwg.Done()
+		}()
+	}
+	t := time.Now()
+	cwg.Add(g)
+	for k := 0; k < g; k++ {
+		go func(x uint64) {
+			for i := 0; i < n; i++ {
+				x = work(x)
+			}
+			atomic.AddUint64(&sink, x)
+			cwg.Done()
+		}(uint64(k))
+	}
+	cwg.Wait()
+	d := time.Since(t)
+	atomic.StoreInt32(&stop, 1)
+	wwg.Wait()
+	rwg.Wait()
+	for _, p := range pipes {
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+	}
+	return d
+}
+
+// sysmix: the computers' time beside blocked readers over it alone.
+func sysmix(n int) {
+	var reads int64
+	alone := mixPhase(n, 0, &reads)
+	mixed := mixPhase(n, perP*runtime.GOMAXPROCS(0), &reads)
+	if reads == 0 {
+		os.Exit(3)
+	}
+	fmt.Printf("sysmix %.3f\n", float64(mixed)/float64(alone))
+}
+
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff N")
+		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix N")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[2])
@@ -267,6 +432,15 @@ func main() {
 		return
 	case "handoff":
 		handoff(n)
+		return
+	case "parked":
+		parked(n)
+		return
+	case "fair":
+		fair(n)
+		return
+	case "sysmix":
+		sysmix(n)
 		return
 	default:
 		os.Exit(2)

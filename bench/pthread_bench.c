@@ -13,6 +13,13 @@
  *   daisy  Go's daisy chain with a thread per link; per link
  *   pool   one worker thread per P over N jobs in a bounded queue of 128
  *          under a mutex; per job
+ *   parked N threads waiting on a condition variable; rss and mem per
+ *          thread (bench_util.h)
+ *   fair   four CPU-bound threads per P for N ms; Jain's index of their
+ *          work
+ *   sysmix four threads per P compute N units each, alone and beside as
+ *          many threads blocking in read() on pipes a writer thread feeds
+ *          a byte every 50 us; the second time over the first
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -21,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "bench_util.h"
 
 static long n;
 
@@ -266,15 +276,197 @@ static double pool(int procs)
 	return jobs.total == n * (n + 1) / 2 ? (now_ns() - t) / n : -1;
 }
 
+/* --- parked: memory per waiting thread ----------------------------------- */
+
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+static long nparked;
+static int released;
+
+static void *parker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&park_mu);
+	nparked++;
+	while (!released)
+		pthread_cond_wait(&park_cv, &park_mu);
+	pthread_mutex_unlock(&park_mu);
+	return nothing(NULL);
+}
+
+static double parked(void)
+{
+	struct timespec ms = { .tv_nsec = 1000000 }, settle = { .tv_nsec = 20000000 };
+	struct mem_reading before = mem_read(), after;
+	pthread_t th;
+	long i;
+
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	wg_left = n;
+	for (i = 0; i < n; i++)
+		if (start(&th, parker, NULL))
+			return -1;	/* out of threads: no number */
+	for (;;) {
+		pthread_mutex_lock(&park_mu);
+		i = nparked;
+		pthread_mutex_unlock(&park_mu);
+		if (i == n)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	nanosleep(&settle, NULL);
+	after = mem_read();
+	pthread_mutex_lock(&park_mu);
+	released = 1;
+	pthread_cond_broadcast(&park_cv);
+	pthread_mutex_unlock(&park_mu);
+	pthread_mutex_lock(&wg_mu);
+	while (wg_left)
+		pthread_cond_wait(&wg_cv, &wg_mu);
+	pthread_mutex_unlock(&wg_mu);
+	mem_print(before, after, n);
+	return 0;
+}
+
+/* --- fair, sysmix: CPU-bound threads, and threads blocked in read() ------- */
+
+#define PER_P	4
+#define MAX_T	256
+
+static volatile int stop;
+static long shares[MAX_T];
+static unsigned long long sink;
+
+static void *fair_spinner(void *arg)
+{
+	unsigned long long x = (uintptr_t)arg;
+	long c = 0;
+
+	while (!stop) {
+		x = work(x);
+		c++;
+	}
+	shares[(uintptr_t)arg] = c;
+	__atomic_xor_fetch(&sink, x, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static double fair(int procs)
+{
+	struct timespec ts = { .tv_sec = n / 1000, .tv_nsec = n % 1000 * 1000000 };
+	pthread_t th[MAX_T];
+	int g = PER_P * procs, k;
+
+	if (g > MAX_T)
+		return -1;
+	for (k = 0; k < g; k++)
+		if (start(&th[k], fair_spinner, (void *)(uintptr_t)k))
+			return -1;
+	nanosleep(&ts, NULL);
+	stop = 1;
+	for (k = 0; k < g; k++)
+		pthread_join(th[k], NULL);
+	printf("fair %.3f\n", jain(shares, g));
+	return 0;
+}
+
+static int mix_pipe[MAX_T][2];
+static int mix_nreaders;
+static long mix_reads;
+
+static void *mix_computer(void *arg)
+{
+	unsigned long long x = (uintptr_t)arg;
+	long i;
+
+	for (i = 0; i < n; i++)
+		x = work(x);
+	__atomic_xor_fetch(&sink, x, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void *mix_reader(void *arg)
+{
+	int fd = mix_pipe[(uintptr_t)arg][0];
+	char c;
+
+	while (read(fd, &c, 1) == 1 && c != 'q')
+		__atomic_add_fetch(&mix_reads, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void *mix_writer(void *arg)
+{
+	struct timespec ts = { .tv_nsec = 50000 };
+	int k = 0;
+
+	(void)arg;
+	while (!stop) {
+		if (write(mix_pipe[k][1], "x", 1) != 1)
+			abort();
+		k = (k + 1) % mix_nreaders;
+		nanosleep(&ts, NULL);
+	}
+	for (k = 0; k < mix_nreaders; k++)
+		if (write(mix_pipe[k][1], "q", 1) != 1)
+			abort();
+	return NULL;
+}
+
+static double mix_phase(int procs, int readers)
+{
+	pthread_t comp[MAX_T], rd[MAX_T], writer;
+	int g = PER_P * procs, k;
+	double t;
+
+	mix_nreaders = readers;
+	stop = 0;
+	for (k = 0; k < readers; k++)
+		if (pipe(mix_pipe[k]) || start(&rd[k], mix_reader, (void *)(uintptr_t)k))
+			abort();
+	if (readers && start(&writer, mix_writer, NULL))
+		abort();
+	t = now_ns();
+	for (k = 0; k < g; k++)
+		if (start(&comp[k], mix_computer, (void *)(uintptr_t)k))
+			abort();
+	for (k = 0; k < g; k++)
+		pthread_join(comp[k], NULL);
+	t = now_ns() - t;
+	stop = 1;
+	if (readers)
+		pthread_join(writer, NULL);
+	for (k = 0; k < readers; k++) {
+		pthread_join(rd[k], NULL);
+		close(mix_pipe[k][0]);
+		close(mix_pipe[k][1]);
+	}
+	return t;
+}
+
+static double sysmix(int procs)
+{
+	double alone, mixed;
+
+	if (PER_P * procs > MAX_T)
+		return -1;
+	alone = mix_phase(procs, 0);
+	mixed = mix_phase(procs, PER_P * procs);
+	if (!mix_reads)
+		return -1;
+	printf("sysmix %.3f\n", mixed / alone);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("GMPMAXPROCS");
 	int procs = env ? atoi(env) : 1, i;
 	cpu_set_t cpus;
-	double d = -1;
+	double d = -1, p = -1;
 
 	if (argc != 3 || (n = atol(argv[2])) <= 0 || procs < 1) {
-		fprintf(stderr, "usage: pthread_bench spawn|yield|chan|daisy|pool N\n");
+		fprintf(stderr, "usage: pthread_bench spawn|yield|chan|daisy|pool|parked|fair|sysmix N\n");
 		return 2;
 	}
 	/* The same CPU count as the other systems get P's. */
@@ -295,6 +487,14 @@ int main(int argc, char **argv)
 		d = daisy();
 	else if (!strcmp(argv[1], "pool"))
 		d = pool(procs);
+	else if (!strcmp(argv[1], "parked"))
+		p = parked();
+	else if (!strcmp(argv[1], "fair"))
+		p = fair(procs);
+	else if (!strcmp(argv[1], "sysmix"))
+		p = sysmix(procs);
+	if (p == 0)
+		return 0;	/* the workload printed its lines */
 	if (d < 0)
 		return 3;	/* unknown workload or a wrong answer */
 	printf("%s %.1f\n", argv[1], d);

@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """Read the RESULT lines of a benchmark console log, print the table:
-medians [min-max] per workload and system, then each peer's median over
-gmp's (above 1: gmp is faster; "-" where a peer has no such workload)."""
+medians [min-max] per workload and system, then each peer's ratio to gmp
+(above 1: gmp is better; "-" where a peer has no such workload). With a
+second argument, also write the sweeps (spawn, and memory per parked
+goroutine, against N) there as a data file for bench/plot.gp."""
 import statistics
 import sys
 
+SWEEP = {
+    "spawn": "spawn + exit, N={}, per goroutine (P=2)",
+    "rss": "parked, N={}: RSS per goroutine (bytes)",
+    "mem": "parked, N={}: machine memory per goroutine (bytes)",
+}
 WHAT = {
-    "spawn": "spawn + exit, per goroutine (P=2)",
     "yield": "yield, per switch (P=1)",
     "parkready": "park/ready round trip (Go: unbuffered chan) (P=1)",
     "chan": "unbuffered channel round trip (P=1)",
     "select": "round trip, receiver selects over 2 channels (P=1)",
     "daisy": "daisy chain of 10,000, per link (P=2)",
     "pool": "worker pool, 100,000 jobs, per job (P=2)",
+    "fair": "fairness: 8 CPU-bound for 1 s, Jain's index (P=2)",
+    "sysmix": "compute beside 8 blocked in read(), time / alone (P=2)",
     "switch": "bare user-space stack switch (floor)",
     "preemptlat50": "preemption latency, slice end to next G, p50 (us)",
     "preemptlat99": "preemption latency, slice end to next G, p99 (us)",
@@ -21,17 +29,41 @@ WHAT = {
     "handofflat50": "hand-off latency, nanosleep() blocks to next G, p50 (us)",
     "handofflat99": "hand-off latency, nanosleep() blocks to next G, p99 (us)",
 }
-
-
+HIGHER_IS_BETTER = {"fair"}
 PEERS = ["go", "fiber", "pthread"]
 NAME = {"go": "Go 1.19", "fiber": "Boost.Fiber", "pthread": "pthreads"}
 ORDER = ("spawn", "yield", "parkready", "chan", "select", "daisy", "pool",
-         "preemptlat50",
-         "preemptlat99", "preemptcost", "handofflat50", "handofflat99",
-         "switch")
+         "fair", "sysmix", "rss", "mem", "preemptlat50", "preemptlat99",
+         "preemptcost", "handofflat50", "handofflat99", "switch")
 
 
-def main(path):
+def power(n):
+    """10000 -> 10^4; anything else as it is."""
+    s = str(n)
+    return f"10^{len(s) - 1}" if s.strip("0") == "1" else s
+
+
+def rows(res):
+    """(label, workload key) in table order; sweeps by N."""
+    for w in ORDER:
+        if w in SWEEP:
+            ns = sorted({int(k[0].split("@")[1]) for k in res
+                         if k[0].startswith(w + "@")})
+            for n in ns:
+                yield SWEEP[w].format(power(n)), f"{w}@{n}"
+        elif any(k[0] == w for k in res):
+            yield WHAT[w], w
+
+
+def fmt(c):
+    if not c:
+        return "-"
+    if c[0] < 10:
+        return f"{c[0]:8.3f} [{c[1]:.2f}-{c[2]:.2f}]"
+    return f"{c[0]:9.1f} [{c[1]:.0f}-{c[2]:.0f}]"
+
+
+def main(path, datpath=None):
     res, env, fails = {}, "", []
     for line in open(path, errors="replace"):
         f = line.split()
@@ -41,40 +73,57 @@ def main(path):
             env = " ".join(f[1:])
         elif f[:1] == ["BENCH-FAIL"]:
             fails.append(" ".join(f[1:]))
+    med = {k: (statistics.median(v), min(v), max(v)) for k, v in res.items()}
     print(f"gmp scheduler benchmarks ({env}); ns per operation unless "
-          f"marked, median of "
+          f"marked, median of up to "
           f"{max((len(v) for v in res.values()), default=0)} runs [min-max]")
     print("QEMU TCG (software emulation): absolute numbers are not hardware "
           "numbers; compare ratios within this run.")
     peers = [p for p in PEERS if any(k[1] == p for k in res)]
-    print(f"{'workload':<52} {'gmp':>20} "
-          + " ".join(f"{NAME[p]:>20}" for p in peers) + " "
-          + " ".join(f"{NAME[p] + '/gmp':>{max(7, len(NAME[p]) + 4)}}"
-                     for p in peers))
-    fmt = lambda c: f"{c[0]:9.1f} [{c[1]:.0f}-{c[2]:.0f}]" if c else "-"
-    for w in ORDER:
-        cells = {}
-        for sys_ in ["gmp", "baseline"] + peers:
-            v = res.get((w, sys_))
-            if v:
-                cells[sys_] = (statistics.median(v), min(v), max(v))
-        if not cells:
-            continue
+    rw = [max(7, len(NAME[p]) + 4) for p in peers]
+    print(f"{'workload':<56} {'gmp':>22} "
+          + " ".join(f"{NAME[p]:>22}" for p in peers) + " "
+          + " ".join(f"{NAME[p] + '/gmp':>{w}}" for p, w in zip(peers, rw)))
+    for label, w in rows(res):
         if w == "switch":
-            print(f"{WHAT[w]:<52} {fmt(cells.get('baseline')):>20}")
+            print(f"{label:<56} {fmt(med.get((w, 'baseline'))):>22}")
             continue
+        g = med.get((w, "gmp"))
         ratios = []
-        for p in peers:
-            r = (f"{cells[p][0] / cells['gmp'][0]:.2f}"
-                 if p in cells and "gmp" in cells else "-")
-            ratios.append(f"{r:>{max(7, len(NAME[p]) + 4)}}")
-        print(f"{WHAT[w]:<52} {fmt(cells.get('gmp')):>20} "
-              + " ".join(f"{fmt(cells.get(p)):>20}" for p in peers) + " "
+        for p, width in zip(peers, rw):
+            c = med.get((w, p))
+            r = "-"
+            if c and g and g[0] and c[0]:
+                r = f"{(g[0] / c[0] if w in HIGHER_IS_BETTER else c[0] / g[0]):.2f}"
+            ratios.append(f"{r:>{width}}")
+        print(f"{label:<56} {fmt(g):>22} "
+              + " ".join(f"{fmt(med.get((w, p))):>22}" for p in peers) + " "
               + " ".join(ratios))
+    print("Ratios: a peer's value over gmp's (for fairness, gmp's over the "
+          "peer's): above 1, gmp is better.")
     for f in fails:
         print(f"FAILED: {f}")
+    if datpath:
+        write_sweeps(med, datpath)
     return 1 if fails or not res else 0
 
 
+def write_sweeps(med, datpath):
+    """One gnuplot block per sweep ("spawn", "mem"): a header line, then N
+    and a column per system, "NaN" where it has no run."""
+    systems = ["gmp"] + PEERS
+    with open(datpath, "w") as out:
+        for w in ("spawn", "mem"):
+            ns = sorted({int(k[0].split("@")[1]) for k in med
+                         if k[0].startswith(w + "@")})
+            out.write("N gmp " + " ".join(
+                f'"{NAME[p]}"' for p in PEERS) + "\n")
+            for n in ns:
+                cells = [med.get((f"{w}@{n}", s)) for s in systems]
+                out.write(f"{n} " + " ".join(
+                    f"{c[0]:.1f}" if c else "NaN" for c in cells) + "\n")
+            out.write("\n\n")
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:3]))

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What gmp_bench.c, pthread_bench.c and fiber_bench.cpp share (go_bench.go
+ * has the same in Go): the memory reading of the parked workload, the
+ * unit of CPU work of fair and sysmix, and Jain's fairness index.
+ */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A "Name:   value kB" line of a /proc file, in kB; -1 if missing. */
+static inline long proc_kb(const char *path, const char *name)
+{
+	char line[256];
+	size_t len = strlen(name);
+	long kb = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, len) && line[len] == ':') {
+			kb = atol(line + len + 1);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
+/*
+ * The process's resident memory, and the machine's memory in use (total
+ * less free: it counts what the kernel holds for the process too, such
+ * as a thread's kernel stack, which RSS does not). The guest runs
+ * nothing else, so the difference between two readings is the
+ * workload's.
+ */
+struct mem_reading {
+	long rss_kb, used_kb;
+};
+
+static inline struct mem_reading mem_read(void)
+{
+	struct mem_reading m;
+
+	m.rss_kb = proc_kb("/proc/self/status", "VmRSS");
+	m.used_kb = proc_kb("/proc/meminfo", "MemTotal") -
+		    proc_kb("/proc/meminfo", "MemFree");
+	return m;
+}
+
+/* Print "rss BYTES" and "mem BYTES" per goroutine between two readings. */
+static inline void mem_print(struct mem_reading a, struct mem_reading b,
+			     long n)
+{
+	printf("rss %.0f\n", (b.rss_kb - a.rss_kb) * 1024.0 / n);
+	printf("mem %.0f\n", (b.used_kb - a.used_kb) * 1024.0 / n);
+}
+
+/*
+ * One unit of CPU work: a run of a 64-bit linear congruential generator
+ * the compiler cannot fold (go_bench.go's work() is the same loop).
+ */
+#define WORK_STEPS	1000
+
+static inline unsigned long long work(unsigned long long x)
+{
+	int i;
+
+	for (i = 0; i < WORK_STEPS; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		__asm__ volatile("" : "+r"(x));
+	}
+	return x;
+}
+
+/* Jain's index of the shares: 1 when equal, 1/n when one took all. */
+static inline double jain(const long *c, int n)
+{
+	double sum = 0, sq = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		sum += c[i];
+		sq += (double)c[i] * c[i];
+	}
+	return sq > 0 ? sum * sum / (n * sq) : 0;
+}
+
+#endif
