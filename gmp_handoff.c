@@ -73,6 +73,7 @@ struct gmp_mnote {
 	struct gmp_m __rcu *m;	/* NULL once the instance let go */
 	refcount_t ref;		/* the instance's and the task's */
 	struct llist_node reap;
+	struct callback_head unhook;	/* the task's: see gmp_handoff_detach() */
 };
 
 static LLIST_HEAD(gmp_reap_list);
@@ -100,6 +101,29 @@ static void gmp_reap_irqfn(struct irq_work *work)
 
 static DEFINE_IRQ_WORK(gmp_reap_irq, gmp_reap_irqfn);
 
+/* The last reference went: free it (and the module reference) from a work. */
+static void gmp_mnote_put(struct gmp_mnote *n)
+{
+	if (refcount_dec_and_test(&n->ref)) {
+		llist_add(&n->reap, &gmp_reap_list);
+		irq_work_queue(&gmp_reap_irq);
+	}
+}
+
+/*
+ * Task work, in the M's own task: take its notifier off the task, which
+ * only the task itself may do safely, and drop the task's reference.
+ */
+static void gmp_mnote_unhook(struct callback_head *cb)
+{
+	struct gmp_mnote *n = container_of(cb, struct gmp_mnote, unhook);
+
+	preempt_disable();
+	preempt_notifier_unregister(&n->pn);
+	preempt_enable();
+	gmp_mnote_put(n);
+}
+
 /* The M blocked: it is in a system call now, as far as its P goes. */
 static void gmp_entersyscall(struct gmp_m *m, struct gmp_p *pp)
 {
@@ -126,10 +150,7 @@ static void gmp_sched_out(struct preempt_notifier *pn,
 
 	if (unlikely(gmp_current_dead())) {
 		/* Its last switch: this is never called again. */
-		if (refcount_dec_and_test(&n->ref)) {
-			llist_add(&n->reap, &gmp_reap_list);
-			irq_work_queue(&gmp_reap_irq);
-		}
+		gmp_mnote_put(n);
 		return;
 	}
 	m = rcu_dereference_sched(n->m);
@@ -182,7 +203,12 @@ int gmp_handoff_register(struct gmp_m *m)
 
 /*
  * The instance goes: unhook every M's notifier, wait until no notifier
- * can still be looking at an M, then drop the instance's references.
+ * can still be looking at an M, then drop the instance's references. A
+ * thread that lives on (its MSTART returned, or it exec'd another program
+ * while running a goroutine) must not keep the notifier, and the module
+ * reference, for the rest of its life: task work takes it off in the
+ * task itself. A task already past its task work (exiting) drops it at
+ * its last switch instead.
  */
 void gmp_handoff_detach(struct gmp_sched *s)
 {
@@ -201,7 +227,11 @@ void gmp_handoff_detach(struct gmp_sched *s)
 	synchronize_rcu();
 	irq_work_sync(&s->sysmon_kick);
 	xa_for_each(&s->ms, tid, m) {
-		if (m->note && refcount_dec_and_test(&m->note->ref))
+		if (!m->note)
+			continue;
+		init_task_work(&m->note->unhook, gmp_mnote_unhook);
+		task_work_add(m->task, &m->note->unhook, TWA_NONE);
+		if (refcount_dec_and_test(&m->note->ref))
 			gmp_mnote_free(m->note);
 		m->note = NULL;
 	}
