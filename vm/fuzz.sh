@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The fuzzer's long run: build gmp.ko for the debug kernel (KASAN,
+# lockdep, DEBUG_ATOMIC_SLEEP, kmemleak), boot it, run gmp_fuzz_test for
+# OPS operations or SECONDS, then scan for leaks and unload the module.
+# Passes when the fuzzer passes, rmmod succeeds (no instance leaked) and
+# the console has no splat (vm/splat.sh: KASAN, lockdep, atomic sleep,
+# kmemleak and the rest).
+#   vm/fuzz.sh [OPS [SECONDS [SEED]]] [-- vm/run.sh options, e.g. --kvm]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ops=${1:-10000000} secs=${2:-3000} seed=${3:-$(date +%s)}
+shift $(( $# < 3 ? $# : 3 ))
+[ "${1:-}" = -- ] && shift
+
+vm/deps.sh
+ktree=$(vm/build-kernel.sh)
+make --no-print-directory module KDIR="$ktree" MODOUT=build/debug W=1 >/dev/null
+make --no-print-directory userlib selftests >/dev/null
+g=build/guest-fuzz
+rm -rf "$g"
+mkdir -p "$g"
+cp build/debug/gmp.ko selftests/gmp_fuzz_test "$g/"
+cat > "$g/fuzz-guest.sh" <<GUEST
+insmod ./gmp.ko || exit 1
+./gmp_fuzz_test -n $ops -t $secs -s $seed
+echo "GMP-FUZZ-EXIT \$?"
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	# Twice: an object must look unreferenced in two scans to count.
+	echo scan > /sys/kernel/debug/kmemleak; sleep 6
+	echo scan > /sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak
+	echo "GMP-KMEMLEAK-SCANNED"
+fi
+rmmod gmp
+echo "GMP-RMMOD \$?"
+GUEST
+log=build/fuzz-console.log
+vm/run.sh --kernel debug --dir "$g" --log "$log" --mem 4096 \
+	--timeout $((secs + 900)) "$@" -- sh fuzz-guest.sh >/dev/null || true
+grep -aE '^# |^(not )?ok 1 fuzz|GMP-(FUZZ-EXIT|RMMOD|KMEMLEAK)' "$log" || true
+rc=0
+grep -aq '^GMP-FUZZ-EXIT 0' "$log" || { echo "fuzz: the fuzzer failed"; rc=1; }
+grep -aq '^GMP-RMMOD 0' "$log" || { echo "fuzz: rmmod gmp failed after the run"; rc=1; }
+grep -aq '^GMP-KMEMLEAK-SCANNED' "$log" || { echo "fuzz: no kmemleak in this kernel"; rc=1; }
+if vm/splat.sh "$log"; then echo "fuzz: kernel splat (above)"; rc=1; fi
+[ $rc = 0 ] && echo "fuzz: clean ($log)"
+exit $rc
