@@ -202,7 +202,8 @@ static long gmp_ioc_mstart(struct gmp_sched *s, unsigned long arg)
 	u32 __user *locks = (u32 __user *)arg;
 
 	if (!IS_ALIGNED(arg, sizeof(u32)) ||
-	    (arg && !access_ok(locks, sizeof(*locks))))
+	    (arg && (!gmp_user_addr_ok(arg) ||
+		     !access_ok(locks, sizeof(*locks)))))
 		return -EINVAL;
 	return gmp_mstart(s, current_pt_regs(), locks);
 }

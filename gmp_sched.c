@@ -1033,6 +1033,8 @@ void gmp_sched_destroy(struct gmp_sched *s)
 		for (i = 0; i < s->maxprocs; i++)
 			kfree(s->allp[i]);
 		kfree(s->allp);
+		/* A failed CREATE may be retried on the same file. */
+		s->allp = NULL;
 	}
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_sched_destroy);

@@ -434,6 +434,9 @@ TEST_F(inst, ioctl_args)
 	/* MSTART's locks word: aligned, in user memory. */
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 1));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 4098));
+	/* Page zero is no user address (gmp_user_addr_ok), aligned or not. */
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 8));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 4092));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 0xffffffff81000000UL));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 1));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 1));
