@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* A "Name:   value kB" line of a /proc file, in kB; -1 if missing. */
 static inline long proc_kb(const char *path, const char *name)
@@ -88,6 +90,26 @@ static inline double jain(const long *c, int n)
 		sq += (double)c[i] * c[i];
 	}
 	return sq > 0 ? sum * sum / (n * sq) : 0;
+}
+
+/*
+ * sysmix's writer, a plain thread: a byte to the next of @n pipes every
+ * 50 us until *@stop, then a 'q' to each to end its reader.
+ */
+static inline void mix_write(int (*pipes)[2], int n, volatile int *stop)
+{
+	struct timespec ts = { 0, 50000 };
+	int k = 0;
+
+	while (!*stop) {
+		if (write(pipes[k][1], "x", 1) != 1)
+			abort();
+		k = (k + 1) % n;
+		nanosleep(&ts, NULL);
+	}
+	for (k = 0; k < n; k++)
+		if (write(pipes[k][1], "q", 1) != 1)
+			abort();
 }
 
 #endif

@@ -397,19 +397,8 @@ static void *mix_reader(void *arg)
 
 static void *mix_writer(void *arg)
 {
-	struct timespec ts = { .tv_nsec = 50000 };
-	int k = 0;
-
 	(void)arg;
-	while (!stop) {
-		if (write(mix_pipe[k][1], "x", 1) != 1)
-			abort();
-		k = (k + 1) % mix_nreaders;
-		nanosleep(&ts, NULL);
-	}
-	for (k = 0; k < mix_nreaders; k++)
-		if (write(mix_pipe[k][1], "q", 1) != 1)
-			abort();
+	mix_write(mix_pipe, mix_nreaders, &stop);
 	return NULL;
 }
 
