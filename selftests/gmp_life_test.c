@@ -340,7 +340,11 @@ TEST(passed_fd_serves_only_its_creator)
 	pid_t pid;
 
 	SKIP_WITHOUT_GMP();
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+		if (errno == EAFNOSUPPORT)
+			SKIP(return, "no AF_UNIX in this kernel (the debug kernel's tinyconfig)");
+		ASSERT_EQ(0, -errno);
+	}
 	pid = fork();			/* before the instance exists */
 	ASSERT_LE(0, pid);
 	if (!pid) {
