@@ -93,6 +93,44 @@ static inline double jain(const long *c, int n)
 }
 
 /*
+ * fair's goroutine @k: units of work until *@stop; its count goes to
+ * @shares[@k], its result to *@sink (so the work is not thrown away).
+ */
+static inline void fair_spin(volatile int *stop, long *shares, int k,
+			     unsigned long long *sink)
+{
+	unsigned long long x = k;
+	long c = 0;
+
+	while (!*stop) {
+		x = work(x);
+		c++;
+	}
+	shares[k] = c;
+	__atomic_xor_fetch(sink, x, __ATOMIC_RELAXED);
+}
+
+/* sysmix's computer @k: @n units of work. */
+static inline void mix_compute(long n, int k, unsigned long long *sink)
+{
+	unsigned long long x = k;
+	long i;
+
+	for (i = 0; i < n; i++)
+		x = work(x);
+	__atomic_xor_fetch(sink, x, __ATOMIC_RELAXED);
+}
+
+/* sysmix's reader: read(2) a byte at a time from @fd until a 'q'. */
+static inline void mix_read(int fd, long *reads)
+{
+	char c;
+
+	while (read(fd, &c, 1) == 1 && c != 'q')
+		__atomic_add_fetch(reads, 1, __ATOMIC_RELAXED);
+}
+
+/*
  * sysmix's writer, a plain thread: a byte to the next of @n pipes every
  * 50 us until *@stop, then a 'q' to each to end its reader.
  */

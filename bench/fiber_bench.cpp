@@ -9,7 +9,6 @@
 #include <boost/fiber/all.hpp>
 #include <unistd.h>
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -191,7 +190,7 @@ static int parked(long n)
 }
 
 static const unsigned per_p = 4;	// fair's and sysmix's fibers per P
-static std::atomic<unsigned long long> sink;
+static unsigned long long sink;
 
 // fair: four CPU-bound fibers per P for n ms; Jain's index. Fibers are
 // never preempted, so a plain thread ends the run: a fiber's own sleep
@@ -200,25 +199,17 @@ static int fair(long n, unsigned procs)
 {
 	unsigned g = per_p * procs;
 	std::vector<long> shares(g);
-	std::atomic<bool> stop{false};
+	volatile int stop = 0;
 	latch all(g);
 
 	for (unsigned k = 0; k < g; k++)
 		fibers::fiber(std::allocator_arg, stack(), [&, k] {
-			unsigned long long x = k;
-			long c = 0;
-
-			while (!stop.load(std::memory_order_relaxed)) {
-				x = work(x);
-				c++;
-			}
-			shares[k] = c;
-			sink ^= x;
+			fair_spin(&stop, shares.data(), (int)k, &sink);
 			all.done();
 		}).detach();
 	std::thread stopper([&] {
 		std::this_thread::sleep_for(std::chrono::milliseconds(n));
-		stop = true;
+		stop = 1;
 	});
 	all.wait();
 	stopper.join();
@@ -230,17 +221,20 @@ static int fair(long n, unsigned procs)
 // blocked in read(2) beside them (which blocks their thread: Boost.Fiber
 // has no hand-off) that a plain thread feeds a byte every 50 us; over
 // the time alone.
+static int mix_pipe[256][2];
+
 static double mix_phase(long n, unsigned procs, unsigned readers,
 			std::atomic<long> &reads)
 {
 	unsigned g = per_p * procs;
-	std::vector<std::array<int, 2>> pipes(readers);
-	std::atomic<bool> stop{false};
+	volatile int stop = 0;
 	latch rdone(readers), cdone(g);
 	std::thread writer;
 
+	if (g > 256 || readers > 256)
+		std::abort();
 	for (unsigned k = 0; k < readers; k++) {
-		if (pipe(pipes[k].data()))
+		if (pipe(mix_pipe[k]))
 			std::abort();
 		fibers::fiber(std::allocator_arg, stack(), [&, k] {
 			char c;
@@ -248,7 +242,7 @@ static double mix_phase(long n, unsigned procs, unsigned readers,
 			// A yield after each read: with no preemption, a
 			// reader that loops on read() keeps its thread
 			// until the run ends, and the run never ends.
-			while (read(pipes[k][0], &c, 1) == 1 && c != 'q') {
+			while (read(mix_pipe[k][0], &c, 1) == 1 && c != 'q') {
 				reads++;
 				boost::this_fiber::yield();
 			}
@@ -257,36 +251,25 @@ static double mix_phase(long n, unsigned procs, unsigned readers,
 	}
 	if (readers)
 		writer = std::thread([&] {
-			for (unsigned k = 0; !stop; k = (k + 1) % readers) {
-				if (write(pipes[k][1], "x", 1) != 1)
-					std::abort();
-				std::this_thread::sleep_for(std::chrono::microseconds(50));
-			}
-			for (auto &p : pipes)
-				if (write(p[1], "q", 1) != 1)
-					std::abort();
+			mix_write(mix_pipe, (int)readers, &stop);
 		});
 	auto t = clk::now();
 	for (unsigned k = 0; k < g; k++)
 		fibers::fiber(std::allocator_arg, stack(), [&, k] {
-			unsigned long long x = k;
-
-			for (long i = 0; i < n; i++)
-				x = work(x);
-			sink ^= x;
+			mix_compute(n, (int)k, &sink);
 			cdone.done();
 		}).detach();
 	cdone.wait();
 	double d = std::chrono::duration<double, std::nano>(clk::now() - t).count();
 
-	stop = true;
+	stop = 1;
 	if (readers) {
 		writer.join();
 		rdone.wait();
 	}
-	for (auto &p : pipes) {
-		close(p[0]);
-		close(p[1]);
+	for (unsigned k = 0; k < readers; k++) {
+		close(mix_pipe[k][0]);
+		close(mix_pipe[k][1]);
 	}
 	return d;
 }

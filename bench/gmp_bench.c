@@ -473,15 +473,7 @@ static struct latch computed, readers_done;
 
 static void fair_spinner(void *arg)
 {
-	unsigned long long x = (uintptr_t)arg;
-	long c = 0;
-
-	while (!stop) {
-		x = work(x);
-		c++;
-	}
-	shares[(uintptr_t)arg] = c;
-	__atomic_xor_fetch(&sink, x, __ATOMIC_RELAXED);
+	fair_spin(&stop, shares, (int)(uintptr_t)arg, &sink);
 	latch_done(&computed);
 }
 
@@ -509,23 +501,14 @@ static long mix_reads;
 
 static void mix_computer(void *arg)
 {
-	unsigned long long x = (uintptr_t)arg;
-	long i;
-
-	for (i = 0; i < n; i++)
-		x = work(x);
-	__atomic_xor_fetch(&sink, x, __ATOMIC_RELAXED);
+	mix_compute(n, (int)(uintptr_t)arg, &sink);
 	latch_done(&computed);
 }
 
 /* Blocks in read(2) itself: the M blocks and sysmon hands its P on. */
 static void mix_reader(void *arg)
 {
-	int fd = mix_pipe[(uintptr_t)arg][0];
-	char c;
-
-	while (read(fd, &c, 1) == 1 && c != 'q')
-		__atomic_add_fetch(&mix_reads, 1, __ATOMIC_RELAXED);
+	mix_read(mix_pipe[(uintptr_t)arg][0], &mix_reads);
 	latch_done(&readers_done);
 }
 

@@ -65,6 +65,15 @@ static void *nothing(void *arg)
 	return NULL;
 }
 
+/* Until every thread counted by wg_left has called nothing(). */
+static void wg_wait(void)
+{
+	pthread_mutex_lock(&wg_mu);
+	while (wg_left)
+		pthread_cond_wait(&wg_cv, &wg_mu);
+	pthread_mutex_unlock(&wg_mu);
+}
+
 static double spawn(void)
 {
 	double t = now_ns();
@@ -76,10 +85,7 @@ static double spawn(void)
 	for (i = 0; i < n; i++)
 		while (start(&th, nothing, NULL))
 			sched_yield();	/* out of threads for a moment */
-	pthread_mutex_lock(&wg_mu);
-	while (wg_left)
-		pthread_cond_wait(&wg_cv, &wg_mu);
-	pthread_mutex_unlock(&wg_mu);
+	wg_wait();
 	return (now_ns() - t) / n;
 }
 
@@ -320,10 +326,7 @@ static double parked(void)
 	released = 1;
 	pthread_cond_broadcast(&park_cv);
 	pthread_mutex_unlock(&park_mu);
-	pthread_mutex_lock(&wg_mu);
-	while (wg_left)
-		pthread_cond_wait(&wg_cv, &wg_mu);
-	pthread_mutex_unlock(&wg_mu);
+	wg_wait();
 	mem_print(before, after, n);
 	return 0;
 }
@@ -339,15 +342,7 @@ static unsigned long long sink;
 
 static void *fair_spinner(void *arg)
 {
-	unsigned long long x = (uintptr_t)arg;
-	long c = 0;
-
-	while (!stop) {
-		x = work(x);
-		c++;
-	}
-	shares[(uintptr_t)arg] = c;
-	__atomic_xor_fetch(&sink, x, __ATOMIC_RELAXED);
+	fair_spin(&stop, shares, (int)(uintptr_t)arg, &sink);
 	return NULL;
 }
 
@@ -376,22 +371,13 @@ static long mix_reads;
 
 static void *mix_computer(void *arg)
 {
-	unsigned long long x = (uintptr_t)arg;
-	long i;
-
-	for (i = 0; i < n; i++)
-		x = work(x);
-	__atomic_xor_fetch(&sink, x, __ATOMIC_RELAXED);
+	mix_compute(n, (int)(uintptr_t)arg, &sink);
 	return NULL;
 }
 
 static void *mix_reader(void *arg)
 {
-	int fd = mix_pipe[(uintptr_t)arg][0];
-	char c;
-
-	while (read(fd, &c, 1) == 1 && c != 'q')
-		__atomic_add_fetch(&mix_reads, 1, __ATOMIC_RELAXED);
+	mix_read(mix_pipe[(uintptr_t)arg][0], &mix_reads);
 	return NULL;
 }
 
