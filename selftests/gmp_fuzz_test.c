@@ -634,11 +634,11 @@ int main(int argc, char **argv)
 	       (unsigned long long)seed, (unsigned long long)ops, limit);
 	fflush(stdout);
 	rnd_state = seed | 1;
+	budget = ops;		/* each session narrows its own copy */
 	while (cnt->ops < ops && (t = now() - t0) < limit) {
 		uint64_t s = rnd();
 		double deadline = now() + 0.05 + below(2000) / 1000.0;
 
-		budget = ops;
 		sessions++;
 		pid = fork();
 		if (pid < 0)

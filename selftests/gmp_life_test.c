@@ -379,7 +379,6 @@ TEST(passed_fd_serves_only_its_creator)
 
 static struct kgo_chan *items;
 static struct kgo_waitgroup done_wg;
-static long total;
 
 static void producer(void *arg)
 {
@@ -409,7 +408,6 @@ static int one_process(void *arg)
 		want += (mine * NWORKERS + i / NITEMS) * 1000 + i % NITEMS;
 	}
 	kgo_waitgroup_wait(&done_wg);
-	total = sum;
 	return sum == want ? 0 : 1;
 }
 

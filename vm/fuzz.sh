@@ -21,19 +21,12 @@ make --no-print-directory userlib selftests >/dev/null
 g=build/guest-fuzz
 rm -rf "$g"
 mkdir -p "$g"
-cp build/debug/gmp.ko selftests/gmp_fuzz_test "$g/"
+cp build/debug/gmp.ko selftests/gmp_fuzz_test vm/guest/kmemleak-scan.sh "$g/"
 cat > "$g/fuzz-guest.sh" <<GUEST
 insmod ./gmp.ko || exit 1
 ./gmp_fuzz_test -n $ops -t $secs -s $seed
 echo "GMP-FUZZ-EXIT \$?"
-mount -t debugfs none /sys/kernel/debug 2>/dev/null
-if [ -w /sys/kernel/debug/kmemleak ]; then
-	# Twice: an object must look unreferenced in two scans to count.
-	echo scan > /sys/kernel/debug/kmemleak; sleep 6
-	echo scan > /sys/kernel/debug/kmemleak
-	cat /sys/kernel/debug/kmemleak
-	echo "GMP-KMEMLEAK-SCANNED"
-fi
+sh kmemleak-scan.sh && echo "GMP-KMEMLEAK-SCANNED"
 rmmod gmp
 echo "GMP-RMMOD \$?"
 GUEST

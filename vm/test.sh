@@ -46,7 +46,8 @@ for k in debug stock; do
 	rm -rf "$g"
 	mkdir -p "$g"
 	cp build/$k/gmp.ko selftests/gmp_*_test examples/hello examples/workers \
-		examples/sieve examples/pipeline vm/guest/run-tests.sh "$g/"
+		examples/sieve examples/pipeline vm/guest/run-tests.sh \
+		vm/guest/kmemleak-scan.sh "$g/"
 	[ $k = debug ] && cp build/debug/gmp_kunit.ko "$g/"
 done
 declare -A vmrc
