@@ -8,5 +8,5 @@ pattern='BUG:|WARNING:|Oops|KASAN|UBSAN|general protection fault|kernel BUG at|'
 'soft lockup|hard LOCKUP|blocked for more than|Kernel panic|kmemleak: .* new suspected|unreferenced object|Call Trace:'
 # "traps: prog[pid] general protection fault ... in prog[...]" is a user
 # program's own fault (the fuzzer's goroutines run scribbled frames).
-grep -nE "$pattern" "$1" | grep -v 'GMP-' | grep -vE '\] traps: [^ ]+\[[0-9]+\] ' | head -40 | sed 's/^/splat: /' | grep . && exit 0
+grep -nE "$pattern" "$1" | grep -v 'GMP-' | grep -vE '(^[0-9]+:|\] )traps: [^ ]+\[[0-9]+\] ' | head -40 | sed 's/^/splat: /' | grep . && exit 0
 exit 1
