@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The fuzzer's long run: build gmp.ko for the debug kernel (KASAN,
-# lockdep, DEBUG_ATOMIC_SLEEP), boot it, run gmp_fuzz_test for OPS
-# operations or SECONDS, then scan for leaks (if the kernel has kmemleak;
-# else it says SKIP) and unload the module. Passes when the fuzzer
-# passes, rmmod succeeds (no instance leaked) and the console has no
-# splat (vm/splat.sh: KASAN, lockdep, atomic sleep, kmemleak and the rest).
+# lockdep, DEBUG_ATOMIC_SLEEP, kmemleak, UBSAN), boot it, run
+# gmp_fuzz_test for OPS operations or SECONDS, then scan for leaks (a
+# kernel without kmemleak makes it say SKIP) and unload the module.
+# Passes when the fuzzer passes, rmmod succeeds (no instance leaked) and
+# the console has no splat (vm/splat.sh: KASAN, lockdep, atomic sleep,
+# kmemleak and the rest).
 #   vm/fuzz.sh [OPS [SECONDS [SEED]]] [-- vm/run.sh options, e.g. --kvm]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,7 @@ rm -rf "$g"
 mkdir -p "$g"
 cp build/debug/gmp.ko selftests/gmp_fuzz_test vm/guest/kmemleak-scan.sh "$g/"
 cat > "$g/fuzz-guest.sh" <<GUEST
+sh kmemleak-scan.sh baseline
 insmod ./gmp.ko || exit 1
 ./gmp_fuzz_test -n $ops -t $secs -s $seed
 echo "GMP-FUZZ-EXIT \$?"
