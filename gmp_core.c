@@ -407,7 +407,7 @@ static int gmp_mmap(struct file *file, struct vm_area_struct *vma)
 
 static int gmp_open(struct inode *inode, struct file *file)
 {
-	struct gmp_sched *s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+	struct gmp_sched *s = kzalloc(sizeof(*s), GMP_GFP);
 
 	if (!s)
 		return -ENOMEM;

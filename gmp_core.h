@@ -9,6 +9,7 @@
 
 #include <linux/atomic.h>
 #include <linux/cpumask.h>
+#include <linux/gfp.h>
 #include <linux/irq_work.h>
 #include <linux/list.h>
 #include <linux/mm_types.h>
@@ -54,6 +55,13 @@ struct gmp_gk {
 	struct gmp_m *lockedm;	/* the M it is wired to (LOCKOSTHREAD) */
 	struct list_head link;
 };
+
+/*
+ * What a process asks of the kernel (its instance, M's, G table pages) is
+ * charged to its memory cgroup and, at the cgroup's limit, refused with
+ * ENOMEM rather than paid for by the OOM killer.
+ */
+#define GMP_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
 #define GMP_GSLOTS_PER_PAGE	(PAGE_SIZE / sizeof(struct gmp_gslot))
 #define GMP_GLOBAL_TICK	61	/* every 61st schedtick checks global queue first */
@@ -231,7 +239,7 @@ int gmp_region_alloc(struct gmp_region *r, size_t size, size_t vmap_size);
 void gmp_region_free(struct gmp_region *r);
 int gmp_gtab_init(struct gmp_sched *s, u32 nprocs, u32 maxg);
 void gmp_gtab_destroy(struct gmp_sched *s);
-struct page *gmp_gtab_populate(struct gmp_sched *s, unsigned int pg);
+struct page *gmp_gtab_populate(struct gmp_sched *s, unsigned int pg, gfp_t gfp);
 struct gmp_gslot *gmp_gslot(struct gmp_sched *s, u32 gidx,
 			    struct gmp_gk **gkp);
 u64 gmp_sched_area_size(u32 nprocs, u32 maxg, u64 *gtab_off);

@@ -186,7 +186,7 @@ int gmp_handoff_register(struct gmp_m *m)
 {
 	struct gmp_mnote *n;
 
-	n = kzalloc(sizeof(*n), GFP_KERNEL_ACCOUNT);
+	n = kzalloc(sizeof(*n), GMP_GFP);
 	if (!n)
 		return -ENOMEM;
 	__module_get(THIS_MODULE);

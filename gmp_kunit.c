@@ -377,7 +377,7 @@ static int runq_fixture_setup(struct kunit *test, struct runq_fixture *fx)
 	fx->p[0]->sh = (struct gmp_pshared *)s->sched_region.vaddr;
 	fx->p[1]->sh = fx->p[0]->sh + 1;
 	for (pg = 0; pg <= NG / GMP_GSLOTS_PER_PAGE; pg++)
-		if (!gmp_gtab_populate(s, s->gtab_pgoff + pg))
+		if (!gmp_gtab_populate(s, s->gtab_pgoff + pg, GMP_GFP))
 			return -ENOMEM;
 	return 0;
 }
@@ -433,11 +433,12 @@ static void gmp_gtab_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&gk->kstate), GMP_GK_NONE);
 	KUNIT_EXPECT_PTR_EQ(test, gs + 1, gmp_gslot(s, 66, NULL));
 	/* A populated page stays; beyond the area there are no pages. */
-	KUNIT_EXPECT_NOT_NULL(test, gmp_gtab_populate(s, s->gtab_pgoff));
-	KUNIT_EXPECT_NULL(test, gmp_gtab_populate(s, s->sched_region.npages));
+	KUNIT_EXPECT_NOT_NULL(test, gmp_gtab_populate(s, s->gtab_pgoff, GMP_GFP));
+	KUNIT_EXPECT_NULL(test, gmp_gtab_populate(s, s->sched_region.npages, GMP_GFP));
 	/* Touching the far page makes its indices goroutines. */
 	KUNIT_ASSERT_NOT_NULL(test, gmp_gtab_populate(s, s->gtab_pgoff +
-						      FAR_G / GMP_GSLOTS_PER_PAGE));
+						      FAR_G / GMP_GSLOTS_PER_PAGE,
+						      GMP_GFP));
 	KUNIT_EXPECT_NOT_NULL(test, gmp_gslot(s, FAR_G, NULL));
 }
 

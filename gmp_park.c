@@ -24,7 +24,7 @@ int gmp_waitq_init(struct gmp_sched *s)
 {
 	u32 i, n = 1U << GMP_WAITQ_BITS;
 
-	s->waitq = kcalloc(n, sizeof(*s->waitq), GFP_KERNEL_ACCOUNT);
+	s->waitq = kcalloc(n, sizeof(*s->waitq), GMP_GFP);
 	if (!s->waitq)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {

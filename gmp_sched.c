@@ -659,12 +659,12 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 
 static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 {
-	struct gmp_m *m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
+	struct gmp_m *m = kzalloc(sizeof(*m), GMP_GFP);
 	int ret;
 
 	if (!m)
 		return ERR_PTR(-ENOMEM);
-	if (!alloc_cpumask_var(&m->allowed, GFP_KERNEL_ACCOUNT)) {
+	if (!alloc_cpumask_var(&m->allowed, GMP_GFP)) {
 		kfree(m);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -691,7 +691,7 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 		WRITE_ONCE(s->nmstarting, s->nmstarting - 1);
 	spin_unlock(&s->lock);
 
-	ret = xa_insert(&s->ms, m->tid, m, GFP_KERNEL_ACCOUNT);
+	ret = xa_insert(&s->ms, m->tid, m, GMP_GFP);
 	if (!ret && s->handoff) {
 		ret = gmp_handoff_register(m);
 		if (ret)
@@ -994,11 +994,11 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxprocs,
 	s->maxmcount = maxmcount;
 	if (gmp_waitq_init(s))
 		return -ENOMEM;
-	s->allp = kcalloc(maxprocs, sizeof(*s->allp), GFP_KERNEL_ACCOUNT);
+	s->allp = kcalloc(maxprocs, sizeof(*s->allp), GMP_GFP);
 	if (!s->allp)
 		return -ENOMEM;
 	for (i = 0; i < maxprocs; i++) {
-		s->allp[i] = kzalloc(sizeof(*s->allp[i]), GFP_KERNEL_ACCOUNT);
+		s->allp[i] = kzalloc(sizeof(*s->allp[i]), GMP_GFP);
 		if (!s->allp[i])
 			return -ENOMEM;	/* gmp_sched_destroy() frees the rest */
 		s->allp[i]->id = i;

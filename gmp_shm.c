@@ -28,11 +28,11 @@ int gmp_region_alloc(struct gmp_region *r, size_t size, size_t vmap_size)
 
 	r->npages = PAGE_ALIGN(size) >> PAGE_SHIFT;
 	r->nvmap = PAGE_ALIGN(vmap_size) >> PAGE_SHIFT;
-	r->pages = kvcalloc(r->npages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	r->pages = kvcalloc(r->npages, sizeof(*r->pages), GMP_GFP);
 	if (!r->pages)
 		return -ENOMEM;
 	for (i = 0; i < r->nvmap; i++) {
-		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		r->pages[i] = alloc_page(GMP_GFP | __GFP_ZERO);
 		if (!r->pages[i])
 			return -ENOMEM;	/* gmp_region_free() undoes */
 	}
@@ -74,7 +74,7 @@ int gmp_gtab_init(struct gmp_sched *s, u32 nprocs, u32 maxg)
 	s->maxg = maxg;
 	s->gtab_pgoff = gtab_off >> PAGE_SHIFT;
 	s->gk = kvcalloc(DIV_ROUND_UP(maxg, GMP_GSLOTS_PER_PAGE),
-			 sizeof(*s->gk), GFP_KERNEL_ACCOUNT);
+			 sizeof(*s->gk), GMP_GFP);
 	if (!s->gk)
 		return -ENOMEM;
 	ret = gmp_region_alloc(&s->sched_region, size, gtab_off);
@@ -101,10 +101,10 @@ EXPORT_SYMBOL_IF_KUNIT(gmp_gtab_destroy);
 
 /*
  * Page @pg of the scheduler area, allocating it (and, for the G table,
- * its goroutines' private halves) if this is the first touch. NULL: no
- * memory, or outside the area.
+ * its goroutines' private halves) with @gfp if this is the first touch.
+ * NULL: no memory, or outside the area.
  */
-struct page *gmp_gtab_populate(struct gmp_sched *s, unsigned int pg)
+struct page *gmp_gtab_populate(struct gmp_sched *s, unsigned int pg, gfp_t gfp)
 {
 	struct gmp_region *r = &s->sched_region;
 	unsigned int gpg, i;
@@ -124,10 +124,10 @@ struct page *gmp_gtab_populate(struct gmp_sched *s, unsigned int pg)
 	if (page)
 		goto out;
 	gpg = pg - s->gtab_pgoff;
-	gk = kvcalloc(GMP_GSLOTS_PER_PAGE, sizeof(*gk), GFP_KERNEL_ACCOUNT);
+	gk = kvcalloc(GMP_GSLOTS_PER_PAGE, sizeof(*gk), gfp);
 	if (!gk)
 		goto out;
-	page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	page = alloc_page(gfp | __GFP_ZERO);
 	if (!page) {
 		kvfree(gk);
 		goto out;
@@ -174,16 +174,22 @@ EXPORT_SYMBOL_IF_KUNIT(gmp_gslot);
 /*
  * A fault in the scheduler area maps the page, allocating it on the first
  * touch. The mapping holds the file, so the instance outlives it.
+ *
+ * kgo claims G table pages with MADV_POPULATE_WRITE, whose faults are not
+ * the user's: at the memory cgroup's limit that call fails with ENOMEM and
+ * the process goes on. A plain touch is like any page the process touches:
+ * the limit is then the memory cgroup OOM killer's business.
  */
 static vm_fault_t gmp_sched_fault(struct vm_fault *vmf)
 {
 	struct gmp_sched *s = vmf->vma->vm_private_data;
 	unsigned long pg = vmf->pgoff - (GMP_OFF_SCHED >> PAGE_SHIFT);
+	gfp_t gfp = vmf->flags & FAULT_FLAG_USER ? GFP_KERNEL_ACCOUNT : GMP_GFP;
 	struct page *page;
 
 	if (pg >= s->sched_region.npages)
 		return VM_FAULT_SIGBUS;
-	page = gmp_gtab_populate(s, pg);
+	page = gmp_gtab_populate(s, pg, gfp);
 	if (!page)
 		return VM_FAULT_OOM;
 	get_page(page);
