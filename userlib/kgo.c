@@ -27,6 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
+#endif
+
 #include "../gmp_uapi.h"
 #include "kgo.h"
 #include "kgo_runtime.h"
@@ -77,6 +81,7 @@ static struct {
 	struct gmp_gslot *gtab;		/* the G table */
 	uint32_t maxg;
 	uint32_t gidxgen;		/* G indices handed to stacks so far */
+	uint32_t gtabclaimed;		/* G table slots below are allocated */
 	uint64_t goidgen;
 	pthread_mutex_t ring_lock;	/* spawn ring producers */
 	pthread_mutex_t stack_lock;
@@ -321,16 +326,46 @@ static uintptr_t stack_top(const struct kgo_g *g)
 	return (uintptr_t)g->stack + g->stack_size;
 }
 
-/* Claim @n fresh G indices; stack_lock held. 0: the G table is full. */
-static uint32_t gidx_alloc(uint32_t n)
+/*
+ * Have the kernel allocate the G table's pages up to slot @end (not
+ * included) now, where it can say ENOMEM (its memory cgroup is at its
+ * limit), rather than on the first store to a slot, where the answer
+ * would be the OOM killer. Kernels before 5.14 lack the advice: their
+ * pages still come on first touch. stack_lock held.
+ */
+static int gtab_claim(uint32_t end)
 {
-	uint32_t first = rt.gidxgen + 1;	/* index 0 is no goroutine */
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t from = (uintptr_t)&rt.gtab[rt.gtabclaimed];
+	uintptr_t to = (uintptr_t)&rt.gtab[end];
+
+	if (end <= rt.gtabclaimed)
+		return 0;
+	from &= ~(page - 1);
+	to = (to + page - 1) & ~(page - 1);
+	if (madvise((void *)from, to - from, MADV_POPULATE_WRITE) &&
+	    errno != EINVAL)
+		return -ENOMEM;
+	rt.gtabclaimed = end;
+	return 0;
+}
+
+/*
+ * Claim @n fresh G indices, the first in *@first; stack_lock held.
+ * -EAGAIN: the G table is full. -ENOMEM: the kernel has no memory for it.
+ */
+static int gidx_alloc(uint32_t n, uint32_t *first)
+{
+	uint32_t f = rt.gidxgen + 1;	/* index 0 is no goroutine */
 
 	/* maxg may be below a chunk's 64: no unsigned wrap. */
-	if (n > rt.maxg || first > rt.maxg - n)
-		return 0;
+	if (n > rt.maxg || f > rt.maxg - n)
+		return -EAGAIN;
+	if (gtab_claim(f + n))
+		return -ENOMEM;
 	rt.gidxgen += n;
-	return first;
+	*first = f;
+	return 0;
 }
 
 static void stack_free_push(struct kgo_g *g)
@@ -370,14 +405,16 @@ static void unmap_guarded(char *stack, size_t size)
 static int stack_guarded(void)
 {
 	struct kgo_g *g = calloc(1, sizeof(*g));
-	uint32_t gidx = gidx_alloc(1);
+	uint32_t gidx;
 	char *stack;
+	int err;
 
-	if (!g || !gidx) {
+	if (!g)
+		return -ENOMEM;
+	err = gidx_alloc(1, &gidx);
+	if (err) {
 		free(g);
-		if (gidx)
-			rt.gidxgen--;
-		return g ? -EAGAIN : -ENOMEM;
+		return err;
 	}
 	stack = map_guarded(rt.stack_size);
 	if (!stack) {
@@ -399,6 +436,7 @@ static struct kgo_g *stack_own(size_t size, int *err)
 {
 	char *stack = map_guarded(size);
 	struct kgo_g *g;
+	uint32_t gidx;
 
 	if (!stack) {
 		*err = -ENOMEM;
@@ -409,18 +447,18 @@ static struct kgo_g *stack_own(size_t size, int *err)
 	if (g) {
 		rt.free_own = g->next;
 	} else {
-		uint32_t gidx = gidx_alloc(1);
-
-		g = gidx ? calloc(1, sizeof(*g)) : NULL;
+		g = calloc(1, sizeof(*g));
+		*err = g ? gidx_alloc(1, &gidx) : -ENOMEM;
+		if (g && *err) {
+			free(g);
+			g = NULL;
+		}
 		if (g)
 			g->gidx = gidx;
-		else if (gidx)
-			rt.gidxgen--;
 	}
 	pthread_mutex_unlock(&rt.stack_lock);
 	if (!g) {
 		unmap_guarded(stack, size);
-		*err = rt.gidxgen >= rt.maxg ? -EAGAIN : -ENOMEM;
 		return NULL;
 	}
 	g->stack = stack;
@@ -445,14 +483,17 @@ static int stack_chunk(void)
 {
 	size_t size = rt.stack_size * KGO_CHUNK_STACKS;
 	struct kgo_chunk *c = calloc(1, sizeof(*c));
-	uint32_t gidx = gidx_alloc(KGO_CHUNK_STACKS);
 	unsigned int i;
+	uint32_t gidx;
+	int err;
 
-	if (!c || !gidx) {
+	if (!c)
+		return -ENOMEM;
+	/* Indices first: a full or refused G table costs no mapping. */
+	err = gidx_alloc(KGO_CHUNK_STACKS, &gidx);
+	if (err) {
 		free(c);
-		if (gidx)
-			rt.gidxgen -= KGO_CHUNK_STACKS;
-		return c ? -EAGAIN : -ENOMEM;
+		return err;
 	}
 	c->base = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
