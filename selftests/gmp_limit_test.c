@@ -147,6 +147,19 @@ static int in_cgroup(const char *cg, int (*fn)(const char *cg))
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* A test running @fn in a child, in a memory cgroup of its own. */
+#define MEMCG_TEST(name, fn)						\
+	TEST(name)							\
+	{								\
+		char cg[128];						\
+		const char *why = cg_make(cg, sizeof(cg), #fn);		\
+									\
+		if (why)						\
+			SKIP(return, "%s", why);			\
+		EXPECT_EQ(0, in_cgroup(cg, fn));			\
+		rmdir(cg);						\
+	}
+
 static int create(int fd, uint32_t maxprocs, uint32_t maxg,
 		  struct gmp_create *c)
 {
@@ -206,16 +219,7 @@ static int charged(const char *cg)
 	return 0;
 }
 
-TEST(instance_memory_is_charged_and_given_back)
-{
-	char cg[128];
-	const char *why = cg_make(cg, sizeof(cg), "charged");
-
-	if (why)
-		SKIP(return, "%s", why);
-	EXPECT_EQ(0, in_cgroup(cg, charged));
-	rmdir(cg);
-}
+MEMCG_TEST(instance_memory_is_charged_and_given_back, charged)
 
 /* --- CREATE at the limit ---------------------------------------------------- */
 
@@ -234,16 +238,7 @@ static int create_at_limit(const char *cg)
 	return 0;
 }
 
-TEST(create_at_the_limit_is_enomem)
-{
-	char cg[128];
-	const char *why = cg_make(cg, sizeof(cg), "create");
-
-	if (why)
-		SKIP(return, "%s", why);
-	EXPECT_EQ(0, in_cgroup(cg, create_at_limit));
-	rmdir(cg);
-}
+MEMCG_TEST(create_at_the_limit_is_enomem, create_at_limit)
 
 /* --- G table pages at the limit --------------------------------------------- */
 
@@ -270,16 +265,7 @@ static int gtab_at_limit(const char *cg)
 	return 0;
 }
 
-TEST(gtab_pages_at_the_limit_are_enomem)
-{
-	char cg[128];
-	const char *why = cg_make(cg, sizeof(cg), "gtab");
-
-	if (why)
-		SKIP(return, "%s", why);
-	EXPECT_EQ(0, in_cgroup(cg, gtab_at_limit));
-	rmdir(cg);
-}
+MEMCG_TEST(gtab_pages_at_the_limit_are_enomem, gtab_at_limit)
 
 /* --- A full G table ---------------------------------------------------------- */
 
