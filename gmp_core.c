@@ -379,6 +379,10 @@ static int gmp_mmap(struct file *file, struct vm_area_struct *vma)
 		return ret;
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	/* Kernel pages user space writes are never code, nor made so later. */
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+	gmp_vma_flags_clear(vma, VM_MAYEXEC);
 	if (vma->vm_pgoff == GMP_OFF_STATE >> PAGE_SHIFT) {
 		r = &s->state_region;
 		if (vma->vm_flags & VM_WRITE)

@@ -376,6 +376,20 @@ TEST_F(inst, mmap_rules)
 	EXPECT_EQ(EPERM, errno);
 	EXPECT_EQ(-1, mprotect(self->state, 4096, PROT_READ | PROT_WRITE));
 	EXPECT_EQ(EACCES, errno);
+	/* No mapping is executable, nor can become so. */
+	p = mmap(NULL, self->c.ring_size, PROT_READ | PROT_EXEC, MAP_SHARED,
+		 self->fd, GMP_OFF_RING);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EPERM, errno);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED,
+		 self->fd, GMP_OFF_SCHED);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, mprotect(self->ring, self->c.ring_size,
+			       PROT_READ | PROT_WRITE | PROT_EXEC));
+	EXPECT_EQ(EACCES, errno);
+	EXPECT_EQ(-1, mprotect(self->p0, 4096, PROT_READ | PROT_EXEC));
+	EXPECT_EQ(EACCES, errno);
 	/* Shared only, known offsets only, no larger than the region. */
 	p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, self->fd, GMP_OFF_STATE);
 	EXPECT_EQ(MAP_FAILED, p);
