@@ -81,7 +81,7 @@ static struct {
 	struct gmp_gslot *gtab;		/* the G table */
 	uint32_t maxg;
 	uint32_t gidxgen;		/* G indices handed to stacks so far */
-	uint32_t gtabclaimed;		/* G table slots below are allocated */
+	uint32_t gtabclaimed;		/* slots below it are allocated (whole pages) */
 	uint64_t goidgen;
 	pthread_mutex_t ring_lock;	/* spawn ring producers */
 	pthread_mutex_t stack_lock;
@@ -346,7 +346,9 @@ static int gtab_claim(uint32_t end)
 	if (madvise((void *)from, to - from, MADV_POPULATE_WRITE) &&
 	    errno != EINVAL)
 		return -ENOMEM;
-	rt.gtabclaimed = end;
+	/* The table is page-aligned: whole pages hold whole slots. */
+	rt.gtabclaimed = (uint32_t)((to - (uintptr_t)rt.gtab) /
+				    sizeof(*rt.gtab));
 	return 0;
 }
 
@@ -436,7 +438,6 @@ static struct kgo_g *stack_own(size_t size, int *err)
 {
 	char *stack = map_guarded(size);
 	struct kgo_g *g;
-	uint32_t gidx;
 
 	if (!stack) {
 		*err = -ENOMEM;
@@ -448,13 +449,11 @@ static struct kgo_g *stack_own(size_t size, int *err)
 		rt.free_own = g->next;
 	} else {
 		g = calloc(1, sizeof(*g));
-		*err = g ? gidx_alloc(1, &gidx) : -ENOMEM;
-		if (g && *err) {
+		*err = g ? gidx_alloc(1, &g->gidx) : -ENOMEM;
+		if (*err) {
 			free(g);
 			g = NULL;
 		}
-		if (g)
-			g->gidx = gidx;
 	}
 	pthread_mutex_unlock(&rt.stack_lock);
 	if (!g) {
