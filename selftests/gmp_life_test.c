@@ -167,18 +167,11 @@ static int everything(void *arg)
 	return 0;
 }
 
-FIXTURE(slow) {
-	int unused;
-};
-
-FIXTURE_SETUP(slow) {}
-FIXTURE_TEARDOWN(slow) {}
-
 /*
  * 10,000 goroutines starting beside spinners take most of the harness's
  * default 30 s on the debug kernel with kmemleak: give it 180.
  */
-TEST_F_TIMEOUT(slow, sigkill_releases_everything, 180)
+TEST_TIMEOUT(sigkill_releases_everything, 180)
 {
 	int fds[2], status, before_sysmon;
 	long before;

@@ -79,25 +79,14 @@ static long cg_read(const char *cg, const char *file, const char *key)
 	return strtol(p, NULL, 10);
 }
 
-/*
- * memory.max = what the cgroup uses now + @margin bytes. The file stays
- * open (its fd is returned) for raising the limit later: at the limit,
- * opening a file or reading one costs memory the cgroup no longer has.
- */
+/* memory.max = what the cgroup uses now + @margin bytes. */
 static int cg_limit(const char *cg, long margin)
 {
-	char path[160], v[32];
-	int fd;
+	char v[32];
 
-	snprintf(path, sizeof(path), "%s/memory.max", cg);
 	snprintf(v, sizeof(v), "%ld", cg_read(cg, "memory.current", NULL) +
 		 margin);
-	fd = open(path, O_WRONLY);
-	if (fd >= 0 && write(fd, v, strlen(v)) != (ssize_t)strlen(v)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return cg_write(cg, "memory.max", v);
 }
 
 /*
@@ -229,7 +218,7 @@ static int create_at_limit(const char *cg)
 	int fd = open(GMP_DEVICE_PATH, O_RDWR);
 
 	CHECK(fd >= 0);
-	CHECK(cg_limit(cg, 2 * MIB) >= 0);
+	CHECK(cg_limit(cg, 2 * MIB) == 0);
 	/* Wants 4 MiB and more: refused, not paid for by the OOM killer. */
 	CHECK(create(fd, 1024, BIG_MAXG, &c) == -1 && errno == ENOMEM);
 	/* The same file can still make an instance that fits. */
@@ -255,7 +244,7 @@ static int gtab_at_limit(const char *cg)
 	CHECK(gtab != MAP_FAILED);
 	gtab += c.gtab_off;
 	CHECK(madvise(gtab, 4096, MADV_POPULATE_WRITE) == 0);
-	CHECK(cg_limit(cg, 2 * MIB) >= 0);
+	CHECK(cg_limit(cg, 2 * MIB) == 0);
 	CHECK(madvise(gtab, c.sched_size - c.gtab_off,
 		      MADV_POPULATE_WRITE) == -1 && errno == ENOMEM);
 	/* A page the kernel had still serves. */
@@ -285,6 +274,8 @@ static void parker(void *arg)
 }
 
 #define SMALL_MAXG	192	/* slot 0 is no goroutine: two chunks fit */
+#define STR(x)		#x
+#define XSTR(x)		STR(x)
 
 static int full_main(void *arg)
 {
@@ -338,7 +329,7 @@ TEST(full_gtable_is_eagain_and_its_slots_come_back)
 	if (pid == 0) {
 		int ret;
 
-		setenv("KGO_MAXG", "192", 1);
+		setenv("KGO_MAXG", XSTR(SMALL_MAXG), 1);
 		/* One P: an ended G waits on its P's free list for reuse. */
 		setenv("GMPMAXPROCS", "1", 1);
 		CHECK(kgo_run(full_main, NULL, &ret) == 0);

@@ -244,15 +244,8 @@ static long env_or(const char *name, long def, long max)
 	return n < 1 ? 1 : n > max ? max : n;
 }
 
-FIXTURE(soak) {
-	int unused;
-};
-
-FIXTURE_SETUP(soak) {}
-FIXTURE_TEARDOWN(soak) {}
-
 /* GMP_SOAK_SECS bounds the run; the harness's own limit is a day. */
-TEST_F_TIMEOUT(soak, run, 24 * 3600 + 600)
+TEST_TIMEOUT(soak, 24 * 3600 + 600)
 {
 	long secs = env_or("GMP_SOAK_SECS", 20, 24 * 3600);
 	int nproc = (int)env_or("GMP_SOAK_PROCS", 3, MAXPROCS), i, st;

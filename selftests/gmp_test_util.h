@@ -27,6 +27,19 @@
 			SKIP(return, "/dev/gmp missing: gmp.ko is not loaded"); \
 	} while (0)
 
+/*
+ * A harness test with a timeout of its own (@secs): TEST() takes none, so
+ * it runs as "run" of an empty fixture named @name. kselftest_harness.h
+ * must be included where it is used.
+ */
+#define TEST_TIMEOUT(name, secs)					\
+	FIXTURE(name) {							\
+		int unused;						\
+	};								\
+	FIXTURE_SETUP(name) {}						\
+	FIXTURE_TEARDOWN(name) {}					\
+	TEST_F_TIMEOUT(name, run, secs)
+
 /* CLOCK_MONOTONIC, ns. */
 static inline long long now_ns(void)
 {
