@@ -257,7 +257,7 @@ void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, u32 gidx, bool next);
 u32 gmp_runqget(struct gmp_sched *s, struct gmp_p *pp, bool *inherit);
 u32 gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim, bool stealrunnext);
 bool gmp_globrunqput(struct gmp_sched *s, u32 gidx);
-void gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx);
+bool gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx);
 u32 gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max);
 
 /* gmp_core.c */

@@ -617,6 +617,17 @@ static void gmp_globrunq_forged_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic64_read(&s->nbadg), 5LL);
 	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 9U);
 	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 0U);
+
+	/* Each put answers for itself, not from the shared drop count. */
+	spin_lock(&s->lock);
+	KUNIT_EXPECT_TRUE(test, gmp_globrunqput_locked(s, 9));
+	KUNIT_EXPECT_FALSE(test, gmp_globrunqput_locked(s, 9));
+	KUNIT_EXPECT_FALSE(test, gmp_globrunqput_locked(s, FAR_G));
+	KUNIT_EXPECT_TRUE(test, gmp_globrunqput_locked(s, 10));
+	spin_unlock(&s->lock);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&s->nbadg), 7LL);
+	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 9U);
+	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 10U);
 }
 
 /*

@@ -71,9 +71,10 @@ static void gmp_runqsize_set(struct gmp_sched *s, u32 n)
 
 /*
  * Link @gidx on the global queue; sched.lock held. An index that is no
- * goroutine, or one already on a kernel queue, is dropped and counted.
+ * goroutine, or one already on a kernel queue, is dropped and counted:
+ * then false.
  */
-void gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx)
+bool gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx)
 {
 	struct gmp_gk *gk;
 
@@ -82,22 +83,23 @@ void gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx)
 	    atomic_cmpxchg(&gk->kstate, GMP_GK_NONE, GMP_GK_GLOBALQ) !=
 	    GMP_GK_NONE) {
 		atomic64_inc(&s->nbadg);
-		return;
+		return false;
 	}
 	list_add_tail(&gk->link, &s->runq);
 	gmp_runqsize_set(s, s->runqsize + 1);
+	return true;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_globrunqput_locked);
 
 /* The same, taking sched.lock. Returns false if @gidx was dropped. */
 bool gmp_globrunqput(struct gmp_sched *s, u32 gidx)
 {
-	u64 bad = atomic64_read(&s->nbadg);
+	bool queued;
 
 	spin_lock(&s->lock);
-	gmp_globrunqput_locked(s, gidx);
+	queued = gmp_globrunqput_locked(s, gidx);
 	spin_unlock(&s->lock);
-	return atomic64_read(&s->nbadg) == bad;
+	return queued;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_globrunqput);
 
