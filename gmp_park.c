@@ -123,10 +123,16 @@ long gmp_goready(struct gmp_sched *s, const struct gmp_wait *w)
 	LIST_HEAD(ready);
 	long n = 0;
 
+	/*
+	 * A bucket may hold every parked G of the instance, under keys the
+	 * process chose: the walks may be long, so they give the CPU up.
+	 * Sleeping here is no system call to sched_out (ingmp is set).
+	 */
 	mutex_lock(&q->lock);
 	list_for_each_entry_safe(gk, tmp, &q->gs, link) {
 		if (n == w->val)
 			break;
+		cond_resched();
 		if (gk->waitkey != w->uaddr)
 			continue;
 		list_move_tail(&gk->link, &ready);
@@ -137,6 +143,7 @@ long gmp_goready(struct gmp_sched *s, const struct gmp_wait *w)
 	list_for_each_entry_safe(gk, tmp, &ready, link) {
 		struct gmp_gslot *gs = gmp_gslot(s, gk->gidx, NULL);
 
+		cond_resched();
 		list_del_init(&gk->link);
 		atomic_set(&gk->kstate, GMP_GK_NONE);
 		atomic64_dec(&s->nparked);
