@@ -633,6 +633,84 @@ TEST(bad_stack_not_preempted)
 	EXPECT_GE(taken, 1);
 }
 
+/*
+ * --- Preempted inside malloc, on P = 1 -----------------------------------
+ *
+ * A goroutine preempted inside malloc keeps its thread's arena lock until
+ * it runs again. With guarded stacks every fresh goroutine needs a new
+ * record, made inside newproc's no-preemption section; were it malloc'd
+ * there, the spawner would block on the lock on the one M that holds the
+ * one P, and the preempted goroutine could never run to release it.
+ */
+#define MALLOC_SPAWNS	3000
+
+static volatile int malloc_stop;
+static uint64_t mallocs;
+static uint32_t holders_go;
+static struct latch malloc_done;
+
+static void mallocer(void *arg)
+{
+	unsigned int i = 0;
+	char *p;
+
+	(void)arg;
+	while (!malloc_stop) {
+		/* Past the tcache, below the mmap threshold: the arena's lock. */
+		p = malloc(2048 + (i++ % 64) * 512);
+		if (p) {
+			p[0] = 1;
+			free(p);
+		}
+		__atomic_add_fetch(&mallocs, 1, __ATOMIC_RELAXED);
+	}
+	latch_done(&malloc_done);
+}
+
+static void holder(void *arg)
+{
+	(void)arg;
+	latch_wait_word(&holders_go);	/* alive, so every spawn is fresh */
+	latch_done(&malloc_done);
+}
+
+static int malloc_main(void *arg)
+{
+	int i;
+
+	(void)arg;
+	malloc_done.target = MALLOC_SPAWNS + 1;
+	if (kgo_go(mallocer, NULL))
+		return 1;
+	kgo_yield();
+	for (i = 0; i < MALLOC_SPAWNS; i++)
+		if (kgo_go(holder, NULL))
+			return 2;
+	malloc_stop = 1;
+	latch_open(&holders_go);
+	latch_wait(&malloc_done);
+	return 0;
+}
+
+TEST(spawn_while_preempted_in_malloc_p1)
+{
+	uint64_t taken, deferred;
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "1", 1);
+	setenv("KGO_SLICE_US", "1000", 1);
+	setenv("KGO_STACK_GUARD", "1", 1);
+	ASSERT_EQ(0, kgo_run(malloc_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	kgo_preempt_stats(&taken, &deferred);
+	TH_LOG("%d spawns, %llu mallocs, %llu preemptions taken",
+	       MALLOC_SPAWNS, (unsigned long long)mallocs,
+	       (unsigned long long)taken);
+	EXPECT_LT(0, mallocs);
+	EXPECT_LT(0, taken);
+}
+
 /* Preemption off: a spinner is never interrupted (KGO_PREEMPT=0). */
 static int nopreempt_main(void *arg)
 {

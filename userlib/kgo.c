@@ -370,6 +370,39 @@ static int gidx_alloc(uint32_t n, uint32_t *first)
 	return 0;
 }
 
+/*
+ * Go's persistentalloc: zeroed memory kgo keeps for the life of the
+ * process (chunk headers, G records), carved from mappings of its own.
+ * Those records are made inside kgo_acquirem(), where malloc must not be
+ * called: a goroutine preempted inside malloc still holds its thread's
+ * arena lock, and an M that blocks on that lock in a section no one can
+ * hand off keeps its P, and maybe the preempted goroutine, from running.
+ * Never freed, so callers allocate last, after every step that can fail.
+ * stack_lock held.
+ */
+#define KGO_PERSIST_BLOCK	(256 * 1024)
+
+static void *persistentalloc(size_t size)
+{
+	static char *cur, *end;
+	char *p;
+
+	size = (size + 63) & ~(size_t)63;
+	if (size > KGO_PERSIST_BLOCK)
+		return NULL;
+	if (!cur || (size_t)(end - cur) < size) {
+		p = mmap(NULL, KGO_PERSIST_BLOCK, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		cur = p;
+		end = p + KGO_PERSIST_BLOCK;
+	}
+	p = cur;
+	cur += size;
+	return p;
+}
+
 static void stack_free_push(struct kgo_g *g)
 {
 	g->next = rt.free_stacks;
@@ -406,21 +439,19 @@ static void unmap_guarded(char *stack, size_t size)
 /* Refill the free list with one guarded stack; stack_lock held. */
 static int stack_guarded(void)
 {
-	struct kgo_g *g = calloc(1, sizeof(*g));
+	struct kgo_g *g;
 	uint32_t gidx;
 	char *stack;
 	int err;
 
-	if (!g)
-		return -ENOMEM;
 	err = gidx_alloc(1, &gidx);
-	if (err) {
-		free(g);
+	if (err)
 		return err;
-	}
 	stack = map_guarded(rt.stack_size);
-	if (!stack) {
-		free(g);
+	g = stack ? persistentalloc(sizeof(*g)) : NULL;
+	if (!g) {
+		if (stack)
+			unmap_guarded(stack, rt.stack_size);
 		rt.gidxgen--;
 		return -ENOMEM;
 	}
@@ -448,11 +479,15 @@ static struct kgo_g *stack_own(size_t size, int *err)
 	if (g) {
 		rt.free_own = g->next;
 	} else {
-		g = calloc(1, sizeof(*g));
-		*err = g ? gidx_alloc(1, &g->gidx) : -ENOMEM;
-		if (*err) {
-			free(g);
-			g = NULL;
+		uint32_t gidx;
+
+		*err = gidx_alloc(1, &gidx);
+		g = *err ? NULL : persistentalloc(sizeof(*g));
+		if (g) {
+			g->gidx = gidx;
+		} else if (!*err) {
+			rt.gidxgen--;
+			*err = -ENOMEM;
 		}
 	}
 	pthread_mutex_unlock(&rt.stack_lock);
@@ -481,27 +516,27 @@ static void stack_own_put(struct kgo_g *g)
 static int stack_chunk(void)
 {
 	size_t size = rt.stack_size * KGO_CHUNK_STACKS;
-	struct kgo_chunk *c = calloc(1, sizeof(*c));
+	struct kgo_chunk *c;
 	unsigned int i;
 	uint32_t gidx;
+	char *base;
 	int err;
 
-	if (!c)
-		return -ENOMEM;
 	/* Indices first: a full or refused G table costs no mapping. */
 	err = gidx_alloc(KGO_CHUNK_STACKS, &gidx);
-	if (err) {
-		free(c);
+	if (err)
 		return err;
-	}
-	c->base = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
-		       -1, 0);
-	if (c->base == MAP_FAILED) {
-		free(c);
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+		    -1, 0);
+	c = base == MAP_FAILED ? NULL : persistentalloc(sizeof(*c));
+	if (!c) {
+		if (base != MAP_FAILED)
+			munmap(base, size);
 		rt.gidxgen -= KGO_CHUNK_STACKS;
 		return -ENOMEM;
 	}
+	c->base = base;
 	/*
 	 * A goroutine touches the top page or two of its stack: a huge page
 	 * would zero and pin 2 MiB for 32 of them (measured: 13x slower
