@@ -220,9 +220,17 @@ bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 	putp_locked(s, releasep(m));
 	spin_unlock(&s->lock);
 	atomic64_inc(&s->nhandoff);
-	if (gmp_work_pending(s))
-		gmp_wakep(s);
+	/*
+	 * User space's wakep reads npidle from the state page: publish it
+	 * before looking for work, or a G queued meanwhile could see no idle
+	 * P while this finds no work (as in gmp_schedule).
+	 */
 	gmp_publish_state(s);
+	smp_mb(); /* npidle published before the work loads; pairs with wakers */
+	if (gmp_work_pending(s)) {
+		gmp_wakep(s);
+		gmp_publish_state(s);
+	}
 	return true;
 }
 
@@ -465,7 +473,8 @@ static int gmp_stoplockedm(struct gmp_sched *s, struct gmp_m *m,
 {
 	if (m->p) {
 		gmp_dropp(s, m);
-		smp_mb(); /* npidle store before the work loads, as in schedule */
+		gmp_publish_state(s);
+		smp_mb(); /* npidle published before the work loads, as in schedule */
 		if (gmp_work_pending(s))
 			gmp_wakep(s);
 	}
