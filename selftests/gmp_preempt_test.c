@@ -711,6 +711,83 @@ TEST(spawn_while_preempted_in_malloc_p1)
 	EXPECT_LT(0, taken);
 }
 
+/*
+ * --- A runnext chain does not starve the local queue, on P = 1 -----------
+ *
+ * Two goroutines that ready each other through unbuffered channels run
+ * from runnext by turns; a third waits in the P's queue behind them. As in
+ * Go, a G taken from runnext inherits its predecessor's time slice, so the
+ * chain as a whole is preempted after a slice and the third gets its turn.
+ */
+static struct kgo_chan *ab, *ba;
+static volatile int chain_stop;
+static uint64_t chain_trips;
+static int64_t starved_from, starved_ns;
+static uint32_t starved_ran;
+
+static void starved(void *arg)
+{
+	(void)arg;
+	starved_ns = now_ns() - starved_from;
+	chain_stop = 1;
+	latch_open(&starved_ran);
+}
+
+static void chain_b(void *arg)
+{
+	int v;
+
+	(void)arg;
+	while (kgo_chan_recv(ab, &v) == 1)
+		kgo_chan_send(ba, &v);
+}
+
+static void chain_a(void *arg)
+{
+	int v = 0;
+
+	(void)arg;
+	starved_from = now_ns();
+	if (kgo_go(starved, NULL))	/* into runnext ... */
+		return;
+	while (!chain_stop) {
+		kgo_chan_send(ab, &v);	/* ... which B takes: C to the queue */
+		if (kgo_chan_recv(ba, &v) != 1)
+			break;
+		chain_trips++;
+	}
+	kgo_chan_close(ab);
+}
+
+static int chain_main(void *arg)
+{
+	(void)arg;
+	ab = kgo_chan_make(sizeof(int), 0);
+	ba = kgo_chan_make(sizeof(int), 0);
+	if (!ab || !ba || kgo_go(chain_b, NULL))
+		return 1;
+	kgo_yield();		/* B waits on ab */
+	if (kgo_go(chain_a, NULL))
+		return 2;
+	latch_wait_word(&starved_ran);
+	return 0;
+}
+
+TEST(runnext_chain_does_not_starve_queue_p1)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "1", 1);
+	setenv("KGO_SLICE_US", "1000", 1);
+	ASSERT_EQ(0, kgo_run(chain_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	TH_LOG("the queued goroutine ran after %lld us and %llu round trips",
+	       (long long)starved_ns / 1000, (unsigned long long)chain_trips);
+	/* It waited behind the chain: the test tested something. */
+	EXPECT_LT(0, chain_trips);
+}
+
 /* Preemption off: a spinner is never interrupted (KGO_PREEMPT=0). */
 static int nopreempt_main(void *arg)
 {

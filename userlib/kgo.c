@@ -785,13 +785,20 @@ static bool runqput_next(struct gmp_pshared *pp, uint32_t gidx,
 	return !old || runqput_tail(pp, old);
 }
 
-static KGO_INLINE uint32_t runqget(struct gmp_pshared *pp)
+/*
+ * Go's runqget: runnext first, and then *@inherit is set: the G inherits
+ * the time slice of the one it replaces, so the schedtick is not bumped
+ * and sysmon still preempts a chain of goroutines readying each other
+ * through runnext after a slice, rather than letting it starve the queue.
+ */
+static KGO_INLINE uint32_t runqget(struct gmp_pshared *pp, bool *inherit)
 {
 	uint32_t next = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
 
-	if (next && __atomic_compare_exchange_n(&pp->runnext, &next, 0, false,
-						__ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED))
+	*inherit = next && __atomic_compare_exchange_n(&pp->runnext, &next, 0,
+						       false, __ATOMIC_ACQ_REL,
+						       __ATOMIC_RELAXED);
+	if (*inherit)
 		return next;
 	for (;;) {
 		uint32_t head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
@@ -961,12 +968,22 @@ static KGO_INLINE bool globrunq_due(uint32_t tick)
  * due, when the P is taken away, and with the queue full, since the next
  * G may come from runnext and leave no room for the yielding one.
  */
-static KGO_INLINE uint32_t yield_next(struct gmp_pshared *pp, uint32_t tick)
+static KGO_INLINE uint32_t yield_next(struct gmp_pshared *pp, uint32_t tick,
+				       bool *inherit)
 {
+	*inherit = false;
 	if (globrunq_due(tick) ||
 	    __atomic_load_n(&pp->retire, __ATOMIC_RELAXED) || runqfull(pp))
 		return 0;
-	return runqget(pp);
+	return runqget(pp, inherit);
+}
+
+/* Count a switch to a G that does not inherit its predecessor's slice. */
+static KGO_INLINE void schedtick_set(struct gmp_pshared *pp, uint32_t tick,
+				     bool inherit)
+{
+	if (!inherit)
+		__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
 }
 
 /*
@@ -980,19 +997,22 @@ static void gosched_m(void *arg)
 	struct kgo_g *g = arg;
 	struct gmp_pshared *pp = thisp();
 	uint32_t tick = pp->schedtick + 1, next;
+	bool inherit;
 
 	/* A wired M runs nothing else: the kernel parks it (stoplockedm). */
 	if (getm()->lockedg)
 		kschedule(GMP_IOC_GOSCHED, 0);
 
-	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
-	next = yield_next(pp, tick);
+	next = yield_next(pp, tick, &inherit);
 	if (next) {
+		schedtick_set(pp, tick, inherit);
 		__atomic_store_n(&gslot(g->gidx)->status, GMP_GRUNNABLE,
 				 __ATOMIC_RELAXED);
 		runqput_tail(pp, g->gidx);	/* not full: room */
 		execute(pp, next);
 	}
+	/* The kernel sees the 61st tick and looks at the global queue first. */
+	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
 	kschedule(GMP_IOC_GOSCHED, 0);
 }
 
@@ -1011,6 +1031,7 @@ void kgo_yield(void)
 	struct kgo_m *m;
 	uint32_t tick, tail, next;
 	int saved_errno;
+	bool inherit;
 
 	acquirem();
 	m = getm();
@@ -1019,10 +1040,10 @@ void kgo_yield(void)
 		goto slow;
 	pp = &rt.allp[m->p];
 	tick = pp->schedtick + 1;
-	next = yield_next(pp, tick);
+	next = yield_next(pp, tick, &inherit);
 	if (!next)
 		goto slow;
-	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
+	schedtick_set(pp, tick, inherit);
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GRUNNABLE,
 			 __ATOMIC_RELAXED);
 	tail = pp->runqtail;		/* not full: a thief only makes room */
@@ -1175,16 +1196,16 @@ int kgo_stats(struct kgo_stats *st)
 static __attribute__((noreturn)) void schedule_next(struct gmp_pshared *pp)
 {
 	uint32_t tick = pp->schedtick + 1, next;
+	bool inherit;
 
 	if (globrunq_due(tick)) {
 		/* The kernel sees the 61st tick and looks there first. */
 		__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
 	} else if (!__atomic_load_n(&pp->retire, __ATOMIC_RELAXED) &&
 		   !getm()->lockedg) {
-		next = runqget(pp);
+		next = runqget(pp, &inherit);
 		if (next) {
-			__atomic_store_n(&pp->schedtick, tick,
-					 __ATOMIC_RELAXED);
+			schedtick_set(pp, tick, inherit);
 			execute(pp, next);
 		}
 	}
