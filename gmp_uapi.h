@@ -276,7 +276,7 @@ struct gmp_pshared {
 	__u32 resv0[15];
 	__u32 runqtail;		/* the owner only */
 	__u32 runnext;		/* a G index or 0 */
-	__u32 schedtick;	/* incremented at every goroutine switch */
+	__u32 schedtick;	/* at every switch but to runnext's G */
 	__u32 curg;		/* the goroutine its M runs, or 0 */
 	__u32 retire;		/* kernel: give this P back (procresize) */
 	__u32 resv1[11];
