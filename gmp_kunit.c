@@ -775,6 +775,27 @@ static void gmp_findrunnable_order_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(other), 1U);
 }
 
+/*
+ * The last stealing pass looks at every other P's runnext: one G there
+ * and nowhere else is found every time, whatever the random start.
+ */
+static void gmp_findrunnable_steal_runnext_test(struct kunit *test)
+{
+	struct sched_fixture *fx = test->priv;
+	struct gmp_sched *s = &fx->rq.s;
+	struct gmp_p *pp = fx->rq.p[0], *other = fx->rq.p[1];
+	unsigned int round, found = 0;
+	bool inherit;
+
+	pp->sh->schedtick = 1;
+	for (round = 0; round < 32; round++) {
+		gmp_runqput(s, other, 6, true);
+		found += gmp_findrunnable(s, &fx->m, &inherit) == 6;
+		WRITE_ONCE(other->sh->runnext, 0);
+	}
+	KUNIT_EXPECT_EQ(test, found, 32U);
+}
+
 /* Ring entries make their G's runnable in runnext, newest first. */
 static void gmp_findrunnable_ring_test(struct kunit *test)
 {
@@ -805,6 +826,7 @@ static void gmp_findrunnable_ring_test(struct kunit *test)
 static struct kunit_case gmp_sched_cases[] = {
 	KUNIT_CASE(gmp_findrunnable_global_tick_test),
 	KUNIT_CASE(gmp_findrunnable_order_test),
+	KUNIT_CASE(gmp_findrunnable_steal_runnext_test),
 	KUNIT_CASE(gmp_findrunnable_ring_test),
 	{}
 };

@@ -345,7 +345,7 @@ static bool gmp_work_pending(struct gmp_sched *s)
 u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 {
 	struct gmp_p *pp = m->p;
-	u32 naccepted, i, n, gidx;
+	u32 naccepted, i, n, gidx, start;
 
 	*inherit = false;
 	gmp_ring_drain(s, pp, &naccepted);
@@ -372,8 +372,9 @@ u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 
 	/* Steal: four passes over the P's from a random start, runnext last. */
 	n = READ_ONCE(s->nprocs);
+	start = n > 1 ? prandom_u32_max(n) : 0;
 	for (i = 0; n > 1 && i < 4 * n; i++) {
-		struct gmp_p *victim = s->allp[(prandom_u32_max(n) + i) % n];
+		struct gmp_p *victim = s->allp[(start + i) % n];
 
 		if (victim == pp)
 			continue;
