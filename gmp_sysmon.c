@@ -137,6 +137,14 @@ static void gmp_preempt_twork(struct callback_head *cb)
 		m->preempt_injected = true;
 		m->preempt_injected_tick = m->preempt_tick;
 		atomic64_inc(&s->npreempt);
+		/*
+		 * Start a new slice: a G that takes over this one's slice
+		 * through runnext (inheritTime), switched to in user space
+		 * without the M entering the scheduler, must be preemptible
+		 * a slice from now, not refused as this call's goroutine. The
+		 * M is in the kernel: its user code cannot race this store.
+		 */
+		WRITE_ONCE(m->p->sh->schedtick, m->preempt_tick + 1);
 	}
 	m->ingmp = false;
 	atomic_set_release(&m->preempt_queued, 0);
