@@ -55,8 +55,10 @@ for k in debug stock; do
 	echo "test: === $k kernel ===" >&2
 	vmrc[$k]=0
 	# 6 GiB: a million parked goroutines (gmp_scale_test) need ~4.5.
+	# 30 min: room for a test's own watchdog (the soak's reports a hang
+	# after 200 s) to speak before the VM's limit cuts it off.
 	vm/run.sh --kernel $k --dir build/guest-$k --log build/$k-console.log \
-		--mem 6144 "$@" -- sh run-tests.sh || vmrc[$k]=$?
+		--mem 6144 --timeout 1800 "$@" -- sh run-tests.sh || vmrc[$k]=$?
 done
 
 echo "test: total $((SECONDS - start)) s" >&2
