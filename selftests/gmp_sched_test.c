@@ -416,11 +416,15 @@ TEST(yield_stays_in_user_space)
 }
 
 /*
- * Go's 61st schedtick: goroutines that keep their P busy between them, by
- * yielding or by readying each other, cannot starve a goroutine waiting
- * on the global queue (here one that sysmon preempted) or a spawn from a
- * thread with no P, still in the ring. Before the park/ready path looked,
- * two goroutines ping-ponging on P=1 starved a preempted one forever.
+ * Goroutines that keep their P busy between them cannot starve a
+ * goroutine waiting on the global queue (here one that sysmon preempted)
+ * or a spawn from a thread with no P, still in the ring. Yielding ones
+ * pass Go's 61st schedtick, where the global queue goes first. A pair
+ * readying each other through runnext shares one time slice instead (Go's
+ * inheritTime): sysmon preempts the pair when it runs out, and the
+ * preempted goroutine's turn comes then. Before the park/ready path
+ * looked, two goroutines ping-ponging on P=1 starved a preempted one
+ * forever.
  */
 enum starve_mode { BY_YIELD, BY_PINGPONG };
 
@@ -428,6 +432,7 @@ static enum starve_mode starve_mode;
 static uint32_t busy_turn;		/* 0, 1: whose turn; 2: stop */
 static uint64_t busy_count;
 static int starve_timedout;
+static long long spin_from, spin_ns;	/* the spinner's start, its wait */
 static struct latch busy_done = { .target = 2 };
 
 static void busy_stop(void)
@@ -470,9 +475,11 @@ static void spinner(void *arg)
 	uint64_t start = __atomic_load_n(&busy_count, __ATOMIC_RELAXED);
 
 	(void)arg;
+	spin_from = now_ns();
 	while (__atomic_load_n(&busy_count, __ATOMIC_RELAXED) == start &&
 	       __atomic_load_n(&busy_turn, __ATOMIC_ACQUIRE) != 2)
 		;
+	spin_ns = now_ns() - spin_from;
 	busy_stop();
 }
 
@@ -492,13 +499,23 @@ static void starve_run(struct __test_metadata *_metadata, enum starve_mode m)
 
 	starve_mode = m;
 	setenv("GMPMAXPROCS", "1", 1);
+	setenv("KGO_SLICE_US", "1000", 1);
 	ASSERT_EQ(0, kgo_run(starve_main, NULL, &status));
 	ASSERT_EQ(0, status);
-	TH_LOG("%llu turns before the preempted goroutine came back",
-	       (unsigned long long)busy_count);
+	TH_LOG("%llu turns, %lld us before the preempted goroutine came back",
+	       (unsigned long long)busy_count, spin_ns / 1000);
 	EXPECT_EQ(0, starve_timedout);
-	/* Back at the first or second 61st tick after its preemption. */
-	EXPECT_GE(4 * 61, busy_count);
+	if (m == BY_YIELD) {
+		/* Back at the first or second 61st tick after its preemption. */
+		EXPECT_GE(4 * 61, busy_count);
+	} else {
+		/*
+		 * Back when the pair's slice (1 ms) runs out: a second at
+		 * most, however slowly the VM runs, against the 20 s the
+		 * pair waits for it.
+		 */
+		EXPECT_GT(1000000000LL, spin_ns);
+	}
 }
 
 TEST(global_queue_not_starved_by_yields)
