@@ -101,9 +101,17 @@ static void gmp_reap_irqfn(struct irq_work *work)
 
 static DEFINE_IRQ_WORK(gmp_reap_irq, gmp_reap_irqfn);
 
-/* The last reference went: free it (and the module reference) from a work. */
+/*
+ * The last reference went: free it (and the module reference) from a
+ * work. Preemption off (the scheduler's, or the caller's own) from the
+ * drop through irq_work_queue(): the reaper on another CPU may free the
+ * object and put the module's last reference in between, and
+ * gmp_handoff_exit() waits for such a putter with a grace period before
+ * it syncs the irq_work.
+ */
 static void gmp_mnote_put(struct gmp_mnote *n)
 {
+	lockdep_assert_preemption_disabled();
 	if (refcount_dec_and_test(&n->ref)) {
 		llist_add(&n->reap, &gmp_reap_list);
 		irq_work_queue(&gmp_reap_irq);
@@ -120,8 +128,12 @@ static void gmp_mnote_unhook(struct callback_head *cb)
 
 	preempt_disable();
 	preempt_notifier_unregister(&n->pn);
-	preempt_enable();
+	/*
+	 * Under preempt_disable(): the reaper's grace period waits for the
+	 * put, and only the return is left in module text after it.
+	 */
 	gmp_mnote_put(n);
+	preempt_enable();
 }
 
 /* The M blocked: it is in a system call now, as far as its P goes. */
@@ -249,7 +261,12 @@ void gmp_handoff_init(void)
 
 void gmp_handoff_exit(void)
 {
-	/* No object is left (each held a module reference): flush the tail. */
+	/*
+	 * No object is left (each held a module reference), but the putter
+	 * of the last may still be about to queue gmp_reap_irq: wait for it
+	 * to leave its preemption-off section, then flush the tail.
+	 */
+	synchronize_rcu();
 	irq_work_sync(&gmp_reap_irq);
 	flush_work(&gmp_reap_work);
 	preempt_notifier_dec();
