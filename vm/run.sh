@@ -14,6 +14,8 @@
 #   --smp N          guest CPUs (default 2)   --mem MB  (default 2048)
 #   --kvm            use KVM instead of TCG (for real machines; nested
 #                    KVM is far slower than TCG on the development VMs)
+#   --gdb PORT       QEMU's gdb stub on localhost:PORT and no KASLR, to
+#                    look at a hung guest's CPUs (Documentation/testing.rst)
 #
 # Exit status: the command's, or 1 if the kernel printed a splat (BUG,
 # WARNING, Oops, KASAN, lockdep, scheduling while atomic, soft lockup,
@@ -21,7 +23,7 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-kernel=stock dir= log= timeout=900 smp=2 mem=2048 accel=tcg
+kernel=stock dir= log= timeout=900 smp=2 mem=2048 accel=tcg gdb=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
 	--smp) smp=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--kvm) accel=kvm; shift ;;
+	--gdb) gdb=$2; shift 2 ;;
 	--) shift; break ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -64,13 +67,18 @@ printf '%s\n' "$*" > "$root/gmp/cmd.sh"
 
 cpu=max
 [ $accel = kvm ] && cpu=host
+extra=() append="console=ttyS0 quiet panic=-1 rdinit=/init"
+if [ -n "$gdb" ]; then
+	extra=(-gdb "tcp:127.0.0.1:$gdb")
+	append="$append nokaslr"
+fi
 start=$SECONDS
 timeout --foreground -k 10 "$timeout" \
 	qemu-system-x86_64 -machine pc,accel=$accel -cpu $cpu -smp "$smp" -m "$mem" \
-		-nographic -no-reboot -nodefaults -serial stdio \
+		-nographic -no-reboot -nodefaults -serial stdio "${extra[@]}" \
 		-kernel "$image" -initrd "$work/initramfs.cpio" \
-		-append "console=ttyS0 quiet panic=-1 rdinit=/init" \
-		< /dev/null 2>&1 | tr -d '\r' | tee "$log" | sed -n '/GMP-DMESG-BEGIN/,/GMP-DMESG-END/!p'
+		-append "$append" \
+		< /dev/null 2>&1 | stdbuf -o0 tr -d '\r' | tee "$log" | sed -n '/GMP-DMESG-BEGIN/,/GMP-DMESG-END/!p'
 qrc=${PIPESTATUS[0]}
 echo "run.sh: $kernel kernel, $((SECONDS - start)) s in the VM" >&2
 

@@ -43,6 +43,13 @@ check example_sieve sh -c './sieve 1000 | tee /dev/stderr | grep -q "the 1000th 
 check example_pipeline ./pipeline
 check rmmod rmmod gmp
 check dev_gmp_gone sh -c '! test -e /dev/gmp'
+# Load, run goroutines on several M's, unload, again: every round's M
+# threads have exited and their notifiers gone before rmmod, and the
+# preempt notifiers' static key flips in the running scheduler each time.
+check module_reload_20_rounds sh -c 'for i in $(seq 20); do
+	insmod ./gmp.ko && ./hello 4 > /dev/null && ./pipeline > /dev/null &&
+		rmmod gmp || { echo "reload: round $i failed"; exit 1; }
+done'
 # On a kernel with kmemleak, what gmp leaked shows as a report.
 sh kmemleak-scan.sh && check kmemleak_scanned true
 exit 0
