@@ -72,17 +72,31 @@ static void blocker(void *arg)
 
 static int block_main(void *arg)
 {
+	long long t0;
+
 	(void)arg;
 	if (kgo_go(blocker, NULL))
 		return 1;
 	/* P = 1: the blocker runs now and blocks holding the only P. */
 	while (!b.blocking)
 		kgo_yield();
-	/* Here only because sysmon handed the P to another M. */
+	/*
+	 * Here because sysmon handed the P to another M, or because it
+	 * preempted the blocker before its call: the blocker took over this
+	 * goroutine's slice from runnext (Go's inheritTime), and a slow
+	 * guest can spend it. Then yield to it until it blocks and the
+	 * hand-off comes.
+	 */
+	for (t0 = now_ns(); ; kgo_yield()) {
+		if (trace_counter("handoff", &b.handoffs)) {
+			b.handoffs = -1;	/* no debugfs: nothing to wait on */
+			break;
+		}
+		if (b.handoffs >= 1 || now_ns() - t0 > 10LL * 1000000000)
+			break;
+	}
 	if (b.done && b.kind != NANOSLEEP)
 		return 2;	/* it did not block at all */
-	if (trace_counter("handoff", &b.handoffs))
-		b.handoffs = -1;
 	switch (b.kind) {
 	case PIPE_READ:
 		if (write(b.fds[1], "x", 1) != 1)
