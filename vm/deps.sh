@@ -38,7 +38,7 @@ qemu_major() {
 	dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null |
 		sed -n 's/^\([0-9]*:\)\{0,1\}\([0-9]*\)\..*/\2/p'
 }
-qemu=$(qemu_major)
+qemu=$(qemu_major || true)	# empty when not installed
 if [ -z "$qemu" ] || [ "$qemu" -lt 8 ]; then
 	bp=/etc/apt/sources.list.d/bookworm-backports.sources
 	if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d; then
