@@ -9,6 +9,8 @@
  * Copyright (C) 2026 The gmp developers
  */
 #include <linux/build_bug.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/cpumask.h>
 #include <linux/fs.h>
 #include <linux/log2.h>
@@ -23,10 +25,71 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <linux/xarray.h>
 #include <asm/ptrace.h>
 
 #include "gmp_compat.h"
 #include "gmp_core.h"
+
+/* --- Instances per user ---------------------------------------------- */
+
+/*
+ * Each instance costs a kernel thread (sysmon) and a debugfs directory
+ * that no memory cgroup or RLIMIT_NPROC pays for, so a user may have at
+ * most this many at once (like inotify's max_user_instances); a CREATE
+ * over it gets -EMFILE. CAP_SYS_RESOURCE goes past it; 0 lifts it.
+ */
+static unsigned int gmp_max_user_instances = 128;
+module_param_named(max_user_instances, gmp_max_user_instances, uint, 0644);
+MODULE_PARM_DESC(max_user_instances,
+		 "Instances (each with a sysmon thread) one user may have at once, 0: no limit (default 128)");
+
+static DEFINE_MUTEX(gmp_users_lock);
+static DEFINE_XARRAY(gmp_users);	/* euid -> its instances, an xa value */
+
+static unsigned long gmp_user_count(kuid_t uid)
+{
+	return xa_to_value(xa_load(&gmp_users, __kuid_val(uid)));
+}
+
+static int gmp_user_charge(struct gmp_sched *s)
+{
+	unsigned int max = READ_ONCE(gmp_max_user_instances);
+	kuid_t uid = current_euid();
+	unsigned long n;
+	int ret;
+
+	mutex_lock(&gmp_users_lock);
+	n = gmp_user_count(uid);
+	if (max && n >= max && !capable(CAP_SYS_RESOURCE))
+		ret = -EMFILE;
+	else
+		ret = xa_err(xa_store(&gmp_users, __kuid_val(uid),
+				      xa_mk_value(n + 1), GMP_GFP));
+	mutex_unlock(&gmp_users_lock);
+	if (!ret) {
+		s->uid = uid;
+		s->uid_charged = true;
+	}
+	return ret;
+}
+
+static void gmp_user_uncharge(struct gmp_sched *s)
+{
+	unsigned long n;
+
+	if (!s->uid_charged)
+		return;
+	mutex_lock(&gmp_users_lock);
+	n = gmp_user_count(s->uid);
+	if (n > 1)	/* replacing a present entry allocates nothing */
+		xa_store(&gmp_users, __kuid_val(s->uid), xa_mk_value(n - 1),
+			 GFP_KERNEL);
+	else
+		xa_erase(&gmp_users, __kuid_val(s->uid));
+	mutex_unlock(&gmp_users_lock);
+	s->uid_charged = false;
+}
 
 /* --- GMP_IOC_CREATE -------------------------------------------------- */
 
@@ -115,6 +178,20 @@ static void gmp_instance_free(struct gmp_sched *s)
 	if (s->mm)
 		mmdrop(s->mm);
 	s->mm = NULL;
+	gmp_user_uncharge(s);
+}
+
+/*
+ * A CREATE failed: free what it set up and return the instance to what
+ * gmp_open() left, so that nothing a retry builds can be chained to a
+ * freed P, M or page (the idle P list, its counts, the M table).
+ */
+static void gmp_instance_reset(struct gmp_sched *s)
+{
+	size_t from = offsetof(struct gmp_sched, mm);
+
+	gmp_instance_free(s);
+	memset((char *)s + from, 0, sizeof(*s) - from);
 }
 
 static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
@@ -124,6 +201,8 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 
 	/* First: it sets up the locks gmp_sched_destroy() takes. */
 	ret = gmp_sched_init(s, c->nprocs, c->maxprocs, c->maxmcount);
+	if (!ret)
+		ret = gmp_user_charge(s);
 	if (!ret)
 		ret = gmp_gtab_init(s, c->maxprocs, c->maxg);
 	if (!ret)
@@ -186,7 +265,7 @@ static long gmp_ioc_create(struct gmp_sched *s, unsigned long arg)
 	if (!ret && copy_to_user(uarg, &c, min_t(size_t, usize, sizeof(c))))
 		ret = -EFAULT;
 	if (ret)
-		gmp_instance_free(s);
+		gmp_instance_reset(s);
 	else
 		/* Publish the set-up instance; pairs with gmp_instance_access(). */
 		smp_store_release(&s->created, true);
@@ -467,6 +546,8 @@ static void __exit gmp_exit(void)
 	misc_deregister(&gmp_misc);
 	gmp_handoff_exit();
 	gmp_trace_exit();
+	WARN_ON_ONCE(!xa_empty(&gmp_users));
+	xa_destroy(&gmp_users);
 }
 
 module_init(gmp_init);

@@ -17,6 +17,7 @@
 #include <linux/spinlock.h>
 #include <linux/task_work.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 #include <kunit/visibility.h>
@@ -161,6 +162,13 @@ struct gmp_sched {
 	struct mutex setup_lock;	/* create vs. mmap */
 	bool created;			/* set once under setup_lock */
 	struct file *file;		/* the /dev/gmp file it belongs to */
+
+	/*
+	 * Everything from mm on is set up by CREATE. A CREATE that fails
+	 * frees what it set up and zeroes all of it (gmp_instance_reset()),
+	 * so a retry on the same file starts from what open left, with no
+	 * list or count pointing at what was freed.
+	 */
 	struct mm_struct *mm;		/* the owner's, held with mmgrab */
 
 	spinlock_t lock;		/* sched.lock */
@@ -222,6 +230,8 @@ struct gmp_sched {
 	struct gmp_waitq *waitq;	/* gmp_park.c */
 	struct dentry *debugfs;		/* gmp_trace.c */
 	unsigned long created_at;	/* jiffies */
+	kuid_t uid;			/* charged one of its instances */
+	bool uid_charged;
 };
 
 /* gmp_frame.c + gmp_arch_x86.S */
