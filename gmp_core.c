@@ -471,21 +471,21 @@ static int gmp_mmap(struct file *file, struct vm_area_struct *vma)
 		r = &s->ring_region;
 	} else if (vma->vm_pgoff == GMP_OFF_SCHED >> PAGE_SHIFT) {
 		/* Pages come on first touch: the G table is mostly empty. */
-		if (vma_pages(vma) > s->sched_region.npages)
-			return -EINVAL;
-		gmp_vma_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND |
-				  VM_DONTDUMP);
-		vma->vm_private_data = s;
-		vma->vm_ops = &gmp_sched_vm_ops;
-		return 0;
+		r = &s->sched_region;
+		gmp_vma_flags_set(vma, VM_DONTDUMP);
 	} else {
 		return -EINVAL;
 	}
 	if (vma_pages(vma) > r->npages)
 		return -EINVAL;
-	/* A forked child gets no mapping rather than a shared scheduler. */
+	/*
+	 * A forked child gets no mapping rather than a shared scheduler; if
+	 * MADV_DOFORK gives it one, gmp_vm_fault() serves it nothing.
+	 */
 	gmp_vma_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND);
-	return vm_map_pages_zero(vma, r->pages, r->npages);
+	vma->vm_private_data = s;
+	vma->vm_ops = &gmp_vm_ops;
+	return 0;
 }
 
 static int gmp_open(struct inode *inode, struct file *file)

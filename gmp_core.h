@@ -253,7 +253,7 @@ struct page *gmp_gtab_populate(struct gmp_sched *s, unsigned int pg, gfp_t gfp);
 struct gmp_gslot *gmp_gslot(struct gmp_sched *s, u32 gidx,
 			    struct gmp_gk **gkp);
 u64 gmp_sched_area_size(u32 nprocs, u32 maxg, u64 *gtab_off);
-extern const struct vm_operations_struct gmp_sched_vm_ops;
+extern const struct vm_operations_struct gmp_vm_ops;
 
 /* gmp_ring.c */
 int gmp_spawn_check(const struct gmp_spawn *sp, u32 maxg);

@@ -172,24 +172,66 @@ struct gmp_gslot *gmp_gslot(struct gmp_sched *s, u32 gidx, struct gmp_gk **gkp)
 EXPORT_SYMBOL_IF_KUNIT(gmp_gslot);
 
 /*
- * A fault in the scheduler area maps the page, allocating it on the first
- * touch. The mapping holds the file, so the instance outlives it.
+ * Which region of @s the mapping offset @pgoff (in pages) falls in, and
+ * the page index within it; NULL if none.
+ */
+static struct gmp_region *gmp_region_at(struct gmp_sched *s,
+					unsigned long pgoff,
+					unsigned long *pg)
+{
+	static const unsigned long offs[] = {
+		GMP_OFF_SCHED >> PAGE_SHIFT,
+		GMP_OFF_RING >> PAGE_SHIFT,
+		GMP_OFF_STATE >> PAGE_SHIFT,
+	};
+	struct gmp_region *regions[] = {
+		&s->sched_region, &s->ring_region, &s->state_region,
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(offs); i++) {
+		if (pgoff < offs[i])
+			continue;
+		*pg = pgoff - offs[i];
+		return *pg < regions[i]->npages ? regions[i] : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * A fault in any of the three mappings maps the page; in the scheduler
+ * area it allocates it on the first touch. The mapping holds the file, so
+ * the instance outlives it.
+ *
+ * Only the owner's address space is served. The mappings are VM_DONTCOPY,
+ * but madvise(MADV_DOFORK) clears that, and a forked child would then
+ * share the parent's state page, run queues and G table. Its copy of the
+ * mapping has no page table entries (these are plain shared mappings, not
+ * VM_MIXEDMAP, so fork does not copy them): every access faults here and
+ * gets SIGBUS.
  *
  * kgo claims G table pages with MADV_POPULATE_WRITE, whose faults are not
  * the user's: at the memory cgroup's limit that call fails with ENOMEM and
  * the process goes on. A plain touch is like any page the process touches:
  * the limit is then the memory cgroup OOM killer's business.
  */
-static vm_fault_t gmp_sched_fault(struct vm_fault *vmf)
+static vm_fault_t gmp_vm_fault(struct vm_fault *vmf)
 {
 	struct gmp_sched *s = vmf->vma->vm_private_data;
-	unsigned long pg = vmf->pgoff - (GMP_OFF_SCHED >> PAGE_SHIFT);
 	gfp_t gfp = vmf->flags & FAULT_FLAG_USER ? GFP_KERNEL_ACCOUNT : GMP_GFP;
+	struct gmp_region *r;
 	struct page *page;
+	unsigned long pg;
 
-	if (pg >= s->sched_region.npages)
+	if (vmf->vma->vm_mm != s->mm)
 		return VM_FAULT_SIGBUS;
-	page = gmp_gtab_populate(s, pg, gfp);
+	r = gmp_region_at(s, vmf->pgoff, &pg);
+	if (!r)
+		return VM_FAULT_SIGBUS;
+	if (r == &s->sched_region)
+		page = gmp_gtab_populate(s, pg, gfp);
+	else
+		page = r->pages[array_index_nospec(pg, r->npages)];
 	if (!page)
 		return VM_FAULT_OOM;
 	get_page(page);
@@ -197,6 +239,6 @@ static vm_fault_t gmp_sched_fault(struct vm_fault *vmf)
 	return 0;
 }
 
-const struct vm_operations_struct gmp_sched_vm_ops = {
-	.fault = gmp_sched_fault,
+const struct vm_operations_struct gmp_vm_ops = {
+	.fault = gmp_vm_fault,
 };
