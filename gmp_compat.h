@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
+#include <linux/uprobes.h>
 
 /* vm_flags became read-only behind vm_flags_set()/vm_flags_clear() in 6.3. */
 static inline void gmp_vma_flags_set(struct vm_area_struct *vma,
@@ -72,6 +73,20 @@ static inline bool gmp_task_blocked(struct task_struct *t)
 static inline bool gmp_current_dead(void)
 {
 	return READ_ONCE(current->__state) == TASK_DEAD;
+}
+
+/*
+ * Is a uprobe single-stepping @t's probed instruction out of line? Its
+ * user rip then points into the uprobe's XOL slot, and the step must end
+ * before anything moves rip (signals wait too: uprobe_deny_signal()).
+ */
+static inline bool gmp_uprobe_stepping(struct task_struct *t)
+{
+#ifdef CONFIG_UPROBES
+	return t->utask && READ_ONCE(t->utask->state) != UTASK_RUNNING;
+#else
+	return false;
+#endif
 }
 
 #endif /* _GMP_COMPAT_H */

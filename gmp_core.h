@@ -85,6 +85,7 @@ struct gmp_p {
 	int cpu;		/* the CPU its M is bound to */
 	struct gmp_m *m;	/* the M holding it, if any */
 	struct gmp_p *link;	/* sched.pidle */
+	struct gmp_m *waitm;	/* the M it was taken from wants it back */
 	struct gmp_pshared *sh;	/* in the scheduler area */
 	/* sysmon's view (Go's p.sysmontick): sysmon's thread only */
 	u32 sysmontick;		/* the schedtick it last saw */
@@ -135,6 +136,10 @@ struct gmp_m {
 	atomic_t sysstate;	/* GMP_M*, plus a count of blocks */
 	u64 syscallwhen;	/* when it last blocked (mono fast ns) */
 	u32 syscallg;		/* the goroutine whose P sysmon took */
+	struct gmp_p *syscallp;	/* ... and that P */
+	/* ... comes back to restart_syscall(): it must run on this M */
+	bool restartblock;
+	bool lockedg_restart;	/* lockedg is wired only for that call */
 	struct callback_head syscall_work;
 	atomic_t syscall_queued;	/* syscall_work is queued */
 	/* The call went in, for that schedtick, and the M has not entered
@@ -332,6 +337,7 @@ u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
 void gmp_wakep(struct gmp_sched *s);
 bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 		  int v);
+int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m);
 void gmp_publish_state(struct gmp_sched *s);
 
 #endif /* _GMP_CORE_H */

@@ -168,6 +168,14 @@ static void gmp_sched_out(struct preempt_notifier *pn,
 	m = rcu_dereference_sched(n->m);
 	if (!m || m->ingmp || !m->incg || !gmp_task_blocked(current))
 		return;
+	/*
+	 * Blocked inside a uprobe's breakpoint handling: its way back to
+	 * user mode steps an instruction out of line, and the exitsyscall
+	 * work could not move rip then. Keep the P (as Go keeps it for an
+	 * M that is not at a safe point).
+	 */
+	if (gmp_uprobe_stepping(current))
+		return;
 	pp = READ_ONCE(m->p);
 	if (pp)
 		gmp_entersyscall(m, pp);
@@ -320,7 +328,7 @@ void gmp_handoff_instance_init(struct gmp_sched *s)
  * system call instruction. (With a handler to run, the call now restarts
  * after the handler instead of failing with EINTR.)
  */
-static bool gmp_restart_syscall_now(struct pt_regs *regs)
+static bool gmp_restart_syscall_now(struct gmp_m *m, struct pt_regs *regs)
 {
 	long ret;
 
@@ -332,6 +340,12 @@ static bool gmp_restart_syscall_now(struct pt_regs *regs)
 		return true;
 	if (in_ia32_syscall())
 		return false;
+	/*
+	 * restart_syscall() continues from this thread's restart_block
+	 * (the sleep's end, the futex word, ...): the goroutine must make
+	 * that call on this M, whichever P it gets (gmp_exitsyscall()).
+	 */
+	m->restartblock = ret == -ERESTART_RESTARTBLOCK;
 	regs->ax = ret == -ERESTART_RESTARTBLOCK ? __NR_restart_syscall :
 						     regs->orig_ax;
 	regs->ip -= 2;
@@ -343,15 +357,27 @@ static bool gmp_restart_syscall_now(struct pt_regs *regs)
  * must not run on without one, so make it call the stub, which yields
  * (GOSCHED, on an M without a P: gmp_exitsyscall).
  */
-static void gmp_exitsyscall_frame(struct gmp_sched *s)
+static void gmp_exitsyscall_frame(struct gmp_sched *s, struct gmp_m *m)
 {
 	struct pt_regs *regs = current_pt_regs();
 
 	if ((current->flags & PF_EXITING) || current->mm != s->mm)
 		return;
-	if (gmp_restart_syscall_now(regs) && !gmp_inject_call(s, regs))
+	m->restartblock = false;
+	if (gmp_uprobe_stepping(current)) {
+		if (!gmp_exitsyscall_inplace(s, m) ||
+		    fatal_signal_pending(current) || READ_ONCE(s->exiting))
+			return;
+		pr_warn_ratelimited("gmp: pid %d: goroutine %u lost its P while a uprobe stepped it and cannot go on\n",
+				    task_tgid_nr(current), m->syscallg);
+		force_sig(SIGSEGV);
+		return;
+	}
+	if (gmp_restart_syscall_now(m, regs) && !gmp_inject_call(s, regs))
 		return;
 	/* Its stack cannot take the call: as if the goroutine faulted. */
+	pr_warn_ratelimited("gmp: pid %d: goroutine %u lost its P in a system call and its stack cannot take the call back\n",
+			    task_tgid_nr(current), m->syscallg);
 	force_sig(SIGSEGV);
 }
 
@@ -372,7 +398,7 @@ static void gmp_exitsyscall_twork(struct callback_head *cb)
 		spin_unlock(&s->lock);
 		m->ingmp = true;
 		atomic_set(&m->sysstate, (v & ~GMP_MSTATE_MASK) | GMP_MRUN);
-		gmp_exitsyscall_frame(s);
+		gmp_exitsyscall_frame(s, m);
 		m->ingmp = false;
 	}
 	atomic_set_release(&m->syscall_queued, 0);

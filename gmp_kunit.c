@@ -823,7 +823,31 @@ static void gmp_findrunnable_ring_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, s->ring->head, 4U);
 }
 
+/*
+ * sysmon read P0's M, then that M's state word, without the lock; in
+ * between, the M gave P0 up, took P1 and blocked again. The claim must
+ * not take P0 (nor P1 under P0's name) on the strength of that word.
+ */
+static void gmp_handoffp_wrong_p_test(struct kunit *test)
+{
+	struct sched_fixture *fx = test->priv;
+	struct gmp_sched *s = &fx->rq.s;
+	struct gmp_p *p0 = fx->rq.p[0], *p1 = fx->rq.p[1];
+	int v = GMP_MSTATE_SEQ | GMP_MSYSCALL;
+
+	fx->m.p = p1;
+	atomic_set(&fx->m.sysstate, v);
+	p0->sh->curg = 7;
+	KUNIT_EXPECT_FALSE(test, gmp_handoffp(s, &fx->m, p0, v));
+	KUNIT_EXPECT_EQ(test, atomic_read(&fx->m.sysstate), v);
+	KUNIT_EXPECT_PTR_EQ(test, fx->m.p, p1);
+	KUNIT_EXPECT_EQ(test, p0->sh->curg, 7U);
+	KUNIT_EXPECT_EQ(test, fx->m.syscallg, 0U);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&s->nhandoff), 0LL);
+}
+
 static struct kunit_case gmp_sched_cases[] = {
+	KUNIT_CASE(gmp_handoffp_wrong_p_test),
 	KUNIT_CASE(gmp_findrunnable_global_tick_test),
 	KUNIT_CASE(gmp_findrunnable_order_test),
 	KUNIT_CASE(gmp_findrunnable_steal_runnext_test),

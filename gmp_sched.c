@@ -38,6 +38,23 @@ static void pidleput(struct gmp_sched *s, struct gmp_p *pp)
 	WRITE_ONCE(s->npidle, s->npidle + 1);
 }
 
+/* Take @pp, which is idle, off the idle list. */
+static void pidleremove(struct gmp_sched *s, struct gmp_p *pp)
+{
+	struct gmp_p **link;
+
+	lockdep_assert_held(&s->lock);
+	for (link = &s->pidle; *link; link = &(*link)->link) {
+		if (*link != pp)
+			continue;
+		*link = pp->link;
+		pp->link = NULL;
+		WRITE_ONCE(s->npidle, s->npidle - 1);
+		gmp_sysmon_wake(s);
+		return;
+	}
+}
+
 static struct gmp_p *pidleget(struct gmp_sched *s)
 {
 	struct gmp_p *pp = s->pidle;
@@ -60,12 +77,22 @@ static struct gmp_p *pidleget(struct gmp_sched *s)
  */
 static void putp_locked(struct gmp_sched *s, struct gmp_p *pp)
 {
+	struct gmp_m *waitm = pp->waitm;
 	bool inherit;
 	u32 gidx;
 	int i;
 
 	lockdep_assert_held(&s->lock);
 	WRITE_ONCE(pp->sh->retire, 0);
+	if (waitm) {
+		/* Back to the M it was taken from (gmp_exitsyscall_inplace()). */
+		pp->waitm = NULL;
+		pp->status = GMP_PRUNNING;
+		pp->m = waitm;
+		WRITE_ONCE(waitm->nextp, pp);
+		wake_up(&waitm->park);
+		return;
+	}
 	if (pp->id < s->nprocs) {
 		pidleput(s, pp);
 		return;
@@ -204,16 +231,27 @@ void gmp_wakep(struct gmp_sched *s)
 bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 		  int v)
 {
-	u32 gidx = READ_ONCE(pp->sh->curg);
-	struct gmp_gslot *gs = gmp_gslot(s, gidx, NULL);
+	struct gmp_gslot *gs;
+	u32 gidx;
 
 	spin_lock(&s->lock);
-	if (atomic_cmpxchg(&m->sysstate, v,
+	/*
+	 * sysmon read pp->m and then v without the lock: meanwhile @m may
+	 * have given @pp up, taken another P and blocked again, with a v
+	 * the claim below would accept. Only the P @m holds now is its to
+	 * lose (and only its goroutine is in the system call). @m is
+	 * asleep at v, so its P cannot change unless the claim fails.
+	 */
+	if (READ_ONCE(m->p) != pp ||
+	    atomic_cmpxchg(&m->sysstate, v,
 			   (v & ~GMP_MSTATE_MASK) | GMP_MHANDOFF) != v) {
 		spin_unlock(&s->lock);
 		return false;	/* the queued work finds RUN */
 	}
+	gidx = READ_ONCE(pp->sh->curg);
+	gs = gmp_gslot(s, gidx, NULL);
 	m->syscallg = gidx;	/* for its exitsyscall */
+	m->syscallp = pp;
 	if (gs)
 		WRITE_ONCE(gs->status, GMP_GSYSCALL);
 	WRITE_ONCE(pp->sh->curg, 0);
@@ -233,6 +271,7 @@ bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 	}
 	return true;
 }
+EXPORT_SYMBOL_IF_KUNIT(gmp_handoffp);
 
 /* --- Publishing the read-only state page ----------------------------- */
 
@@ -560,6 +599,23 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
 }
 
 /*
+ * @m's goroutine, wired to it by gmp_exitsyscall() only so that its
+ * restart_syscall() runs on this thread, is back on it: unwire it. Until
+ * it leaves the kernel it cannot be switched away from.
+ */
+static void gmp_restart_unwire(struct gmp_sched *s, struct gmp_m *m)
+{
+	struct gmp_gk *gk;
+
+	if (!m->lockedg_restart)
+		return;
+	if (gmp_gslot(s, m->lockedg, &gk))
+		WRITE_ONCE(gk->lockedm, NULL);
+	m->lockedg = 0;
+	m->lockedg_restart = false;
+}
+
+/*
  * The scheduling loop (Go's schedule). On entry @m runs no goroutine and
  * the frame in @regs has been saved where it needs to be (or is dead).
  * Returns 0 with a goroutine's frame loaded, or MSTART's result with the
@@ -596,11 +652,15 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 			m->nextg = 0;
 			if (m->p && gidx &&
 			    !gmp_execute(s, m, gidx, false, regs)) {
+				gmp_restart_unwire(s, m);
 				gmp_publish_state(s);
 				return 0;
 			}
 			continue;
 		}
+		/* The M this P was taken from waits for it: hand it back. */
+		if (m->p && READ_ONCE(m->p->waitm))
+			gmp_dropp(s, m);
 		/* procresize took this P away: give it back, take another. */
 		if (m->p && m->p->id >= READ_ONCE(s->nprocs)) {
 			spin_lock(&s->lock);
@@ -837,12 +897,16 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 static long gmp_exitsyscall(struct gmp_sched *s, struct gmp_m *m,
 			    struct pt_regs *regs)
 {
+	bool restart = m->restartblock;
 	u32 gidx = m->syscallg;
-	struct gmp_gslot *gs = gmp_gslot(s, gidx, NULL);
+	struct gmp_gslot *gs;
 	struct gmp_p *pp;
+	struct gmp_gk *gk;
 
 	m->syscallg = 0;
+	m->restartblock = false;
 	m->incg = false;
+	gs = gmp_gslot(s, gidx, &gk);
 	if (!gs || READ_ONCE(gs->status) != GMP_GSYSCALL) {
 		atomic64_inc(&s->nbadg);	/* user space rewrote it */
 		return gmp_schedule(s, m, regs);
@@ -853,12 +917,87 @@ static long gmp_exitsyscall(struct gmp_sched *s, struct gmp_m *m,
 	spin_unlock(&s->lock);
 	if (pp) {
 		acquirep(m, pp);
-		gmp_runqput(s, pp, gidx, true);
 		atomic64_inc(&s->nexitsyscall);
+		/* Its restart_syscall() needs this thread: run it here now. */
+		if (restart && !gmp_execute(s, m, gidx, false, regs)) {
+			gmp_publish_state(s);
+			return 0;
+		}
+		if (!restart)
+			gmp_runqput(s, pp, gidx, true);
 	} else {
+		/*
+		 * As a wired goroutine does (Go's stoplockedm), wait here for
+		 * the M that takes it from the queue to hand over its P; the
+		 * wiring ends once it runs here again (gmp_schedule()).
+		 */
+		if (restart && !m->lockedg) {
+			m->lockedg = gidx;
+			m->lockedg_restart = true;
+			WRITE_ONCE(gk->lockedm, m);
+		}
 		gmp_globrunqput(s, gidx);
 	}
 	return gmp_schedule(s, m, regs);
+}
+
+/*
+ * The hand-off work found @m unable to take the stub call: a uprobe is
+ * stepping an instruction out of line, with rip in its slot (the M blocked
+ * while the probe was being handled). The goroutine must go on in place,
+ * on this M and with the P it had, whose index the library keeps: take
+ * that P back now if it is idle, else reserve it, so that the M holding it
+ * hands it back when it next schedules (sysmon preempts it at once).
+ * 0 with the goroutine running on it again; -EINTR on a fatal signal or
+ * when the instance exits; -EINVAL if the P or goroutine went.
+ */
+int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m)
+{
+	struct gmp_p *pp = m->syscallp;
+	u32 gidx = m->syscallg;
+	struct gmp_gslot *gs = gmp_gslot(s, gidx, NULL);
+	int ret = 0;
+
+	if (!gs || !pp || READ_ONCE(gs->status) != GMP_GSYSCALL)
+		return -EINVAL;
+	spin_lock(&s->lock);
+	if (pp->id >= s->nprocs || pp->waitm || s->exiting) {
+		ret = -EINVAL;	/* procresize took it away */
+	} else if (pp->status == GMP_PIDLE) {
+		pidleremove(s, pp);
+		acquirep(m, pp);
+	} else {
+		WRITE_ONCE(m->nextp, NULL);
+		pp->waitm = m;
+		WRITE_ONCE(pp->sh->retire, 1);
+	}
+	spin_unlock(&s->lock);
+	if (ret)
+		return ret;
+	if (!m->p) {
+		wait_event_killable(m->park, READ_ONCE(m->nextp) ||
+				    READ_ONCE(s->exiting));
+		spin_lock(&s->lock);
+		if (m->nextp) {
+			m->p = m->nextp;
+			m->nextp = NULL;
+		} else {
+			pp->waitm = NULL;
+		}
+		spin_unlock(&s->lock);
+		if (!m->p)
+			return -EINTR;
+	}
+	m->syscallg = 0;
+	m->syscallp = NULL;
+	WRITE_ONCE(gs->p, pp->id);
+	WRITE_ONCE(gs->status, GMP_GRUNNING);
+	WRITE_ONCE(pp->sh->curg, gidx);
+	WRITE_ONCE(pp->sh->schedtick, READ_ONCE(pp->sh->schedtick) + 1);
+	gmp_wirep(m);
+	atomic64_inc(&s->nexitsyscall);
+	gmp_publish_state(s);
+	return 0;
 }
 
 /* GMP_IOC_GOSCHED: yield through the kernel (Go's goschedImpl). */

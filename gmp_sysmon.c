@@ -56,7 +56,9 @@ static bool gmp_syscall_restarts(struct pt_regs *regs)
  * Where the preemption call's return address goes for the user frame
  * @regs: 0 and *@newsp, or why the frame cannot take the call now. A
  * system call about to be restarted has its rip rewound by the signal
- * code after task works run, so it is left alone (-EAGAIN).
+ * code after task works run, and a uprobe stepping an instruction out of
+ * line has rip in its XOL slot: both are left alone (-EAGAIN), and sysmon
+ * asks again on its next pass.
  */
 int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp)
 {
@@ -64,7 +66,7 @@ int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp)
 
 	if (!pc || !user_mode(regs))
 		return -EINVAL;
-	if (gmp_syscall_restarts(regs))
+	if (gmp_syscall_restarts(regs) || gmp_uprobe_stepping(current))
 		return -EAGAIN;
 	if (regs->sp < sp || !gmp_user_addr_ok(sp) ||
 	    !gmp_user_addr_ok(regs->sp))
