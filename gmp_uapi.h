@@ -39,7 +39,9 @@
  * GMP_IOC_CREATE: make the scheduler instance of this open file. Once per
  * file; the calling process owns it (other processes get -EPERM). G table
  * index 0 is never a goroutine: at most maxg - 1 are live at once.
- * maxprocs defaults to the larger of nprocs and the possible CPUs.
+ * maxprocs defaults to the larger of nprocs and the possible CPUs. A
+ * failed CREATE may be retried on the same file. -EMFILE: the caller's
+ * user has max_user_instances (module parameter) instances already.
  */
 struct gmp_create {
 	__u32 size;		/* in: sizeof(struct gmp_create) */
