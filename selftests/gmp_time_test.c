@@ -14,30 +14,48 @@
 
 #define MS 1000000LL
 
-/* One P: while main sleeps, another goroutine runs on the only M. */
+/*
+ * One P: while main sleeps, another goroutine runs on the only M. It runs
+ * during every sleep of main's; main sleeps 50 ms at a time until the
+ * other has run SLEEP_COUNTS times during its sleeps in all (one sleep on
+ * the stock kernel), or for SLEEPS_MAX sleeps. A count within one fixed
+ * sleep would be a rate, which a slow or busy guest can miss.
+ */
+#define SLEEP_COUNTS	100
+#define SLEEPS_MAX	200
 static uint32_t stop_counting;
-static long counted;
-static int64_t slept;
+static long counted, counted_asleep;
+static int64_t slept_min = INT64_MAX;
+static int sleeps, idle_sleeps;
 
 static void counter(void *arg)
 {
 	(void)arg;
 	while (!__atomic_load_n(&stop_counting, __ATOMIC_ACQUIRE)) {
-		counted++;
+		__atomic_add_fetch(&counted, 1, __ATOMIC_RELAXED);
 		kgo_yield();
 	}
 }
 
 static int sleep_main(void *arg)
 {
-	int64_t t0;
+	int64_t t0, slept;
+	long before, during;
 
 	(void)arg;
 	kgo_go(counter, NULL);
-	t0 = now_ns();
-	if (kgo_sleep(50 * MS))
-		return 1;
-	slept = now_ns() - t0;
+	for (sleeps = 0; sleeps < SLEEPS_MAX &&
+	     counted_asleep < SLEEP_COUNTS; sleeps++) {
+		before = __atomic_load_n(&counted, __ATOMIC_RELAXED);
+		t0 = now_ns();
+		if (kgo_sleep(50 * MS))
+			return 1;
+		slept = now_ns() - t0;
+		during = __atomic_load_n(&counted, __ATOMIC_RELAXED) - before;
+		slept_min = slept < slept_min ? slept : slept_min;
+		idle_sleeps += !during;
+		counted_asleep += during;
+	}
 	__atomic_store_n(&stop_counting, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -46,10 +64,13 @@ TEST(sleep_parks_the_goroutine_not_the_m)
 {
 	REQUIRE_GMP();
 	ASSERT_EQ(0, run_with_procs(sleep_main, NULL, "1"));
-	EXPECT_GE(slept, 50 * MS);
-	EXPECT_GT(counted, 100);
-	TH_LOG("slept %lld us; the other goroutine ran %ld times meanwhile",
-	       (long long)slept / 1000, counted);
+	TH_LOG("%d sleeps, the shortest %lld us; the other goroutine ran %ld times meanwhile",
+	       sleeps, (long long)slept_min / 1000, counted_asleep);
+	EXPECT_GE(slept_min, 50 * MS);
+	EXPECT_EQ(0, idle_sleeps)
+		TH_LOG("%d of %d sleeps held the M: nothing else ran",
+		       idle_sleeps, sleeps);
+	EXPECT_GE(counted_asleep, SLEEP_COUNTS);
 }
 
 /*
@@ -97,59 +118,85 @@ TEST(many_sleepers_none_early)
  * start; each channel holds its fire time. A timer's deadline is only
  * known to lie between the clock before and after kgo_timer_start(), so
  * the order is checked where those windows do not overlap.
+ *
+ * Setting 500 up takes 50 ms on KASAN, longer on a busy machine, and a
+ * call that takes over 100 us overlaps its neighbours' windows. A try
+ * whose setup outran the first deadline, or that left most neighbours
+ * unordered, is drained and redone with twice the head start and twice
+ * the spacing, up to TIMERS_TRIES times.
  */
 #define NTIMERS 500
-#define TIMERS_START (200 * MS)	/* setting 500 up takes 50 ms on KASAN */
+#define TIMERS_START (200 * MS)
+#define TIMERS_GAP (MS / 10)
+#define TIMERS_TRIES 5
 static int64_t fire_at[NTIMERS], lo[NTIMERS], hi[NTIMERS];
+static int64_t timers_start, timers_gap;
+static int timers_tries, timers_late, early_fires, backwards, checked;
 
 static int timers_main(void *arg)
 {
 	static struct kgo_timer *t[NTIMERS];
-	int64_t base = now_ns(), ns;
+	int64_t base, ns;
 	int i, j;
 
 	(void)arg;
-	for (i = 0; i < NTIMERS; i++) {
-		j = (i * 7919) % NTIMERS;
-		lo[j] = now_ns();
-		ns = base + TIMERS_START + j * MS / 10 - lo[j];
-		t[j] = kgo_timer_start(ns);
-		hi[j] = now_ns() + ns;
-		lo[j] += ns;
-		if (!t[j])
-			return 1;
+	timers_start = TIMERS_START;
+	timers_gap = TIMERS_GAP;
+	for (timers_tries = 1; ; timers_tries++) {
+		base = now_ns();
+		for (i = 0; i < NTIMERS; i++) {
+			j = (i * 7919) % NTIMERS;
+			lo[j] = now_ns();
+			ns = base + timers_start + j * timers_gap - lo[j];
+			t[j] = kgo_timer_start(ns);
+			hi[j] = now_ns() + ns;
+			lo[j] += ns;
+			if (!t[j])
+				return 1;
+		}
+		/* All set before the first is due, or deadlines were clamped. */
+		timers_late = now_ns() >= base + timers_start;
+		for (j = 0; j < NTIMERS; j++) {
+			if (kgo_chan_recv(kgo_timer_chan(t[j]), &fire_at[j]) != 1)
+				return 2;
+			if (kgo_timer_free(t[j]))
+				return 3;
+		}
+		/*
+		 * Early is wrong in any try; order only where no deadline
+		 * was clamped (those fire as they were set).
+		 */
+		checked = 0;
+		for (j = 0; j < NTIMERS; j++) {
+			early_fires += fire_at[j] < lo[j];
+			if (j && hi[j - 1] < lo[j]) {
+				checked++;
+				backwards += !timers_late &&
+					     fire_at[j] < fire_at[j - 1];
+			}
+		}
+		if ((!timers_late && checked > NTIMERS / 2) ||
+		    timers_tries == TIMERS_TRIES)
+			return 0;
+		timers_start *= 2;
+		timers_gap *= 2;
 	}
-	/* All set before the first is due, or deadlines were clamped. */
-	if (now_ns() >= base + TIMERS_START)
-		return 4;
-	for (j = 0; j < NTIMERS; j++) {
-		if (kgo_chan_recv(kgo_timer_chan(t[j]), &fire_at[j]) != 1)
-			return 2;
-		if (kgo_timer_free(t[j]))
-			return 3;
-	}
-	return 0;
 }
 
 TEST(timers_fire_in_deadline_order)
 {
-	int j, early_fires = 0, backwards = 0, checked = 0;
-
 	REQUIRE_GMP();
 	ASSERT_EQ(0, run_with_procs(timers_main, NULL, "2"));
-	for (j = 0; j < NTIMERS; j++) {
-		early_fires += fire_at[j] < lo[j];
-		if (j && hi[j - 1] < lo[j]) {
-			checked++;
-			backwards += fire_at[j] < fire_at[j - 1];
-		}
-	}
+	TH_LOG("try %d: %lld ms ahead, %lld us apart: %d of %d neighbours ordered; the last fired %lld us late",
+	       timers_tries, (long long)timers_start / MS,
+	       (long long)timers_gap / 1000, checked, NTIMERS - 1,
+	       (long long)(fire_at[NTIMERS - 1] - hi[NTIMERS - 1]) / 1000);
 	EXPECT_EQ(0, early_fires);
 	EXPECT_EQ(0, backwards);
+	EXPECT_EQ(0, timers_late)
+		TH_LOG("setting %d timers up outran %lld ms", NTIMERS,
+		       (long long)timers_start / MS);
 	EXPECT_GT(checked, NTIMERS / 2);
-	TH_LOG("%d of %d neighbours ordered; the last fired %lld us late",
-	       checked, NTIMERS - 1,
-	       (long long)(fire_at[NTIMERS - 1] - hi[NTIMERS - 1]) / 1000);
 }
 
 /* select with a timeout, both ways, and stop's answer. */
