@@ -38,8 +38,11 @@ static void pidleput(struct gmp_sched *s, struct gmp_p *pp)
 	WRITE_ONCE(s->npidle, s->npidle + 1);
 }
 
-/* Take @pp, which is idle, off the idle list. */
-static void pidleremove(struct gmp_sched *s, struct gmp_p *pp)
+/*
+ * Take @pp off the idle list if it is there: false if not (pidleget()
+ * takes a P off before its new M marks it running).
+ */
+static bool pidleremove(struct gmp_sched *s, struct gmp_p *pp)
 {
 	struct gmp_p **link;
 
@@ -51,8 +54,9 @@ static void pidleremove(struct gmp_sched *s, struct gmp_p *pp)
 		pp->link = NULL;
 		WRITE_ONCE(s->npidle, s->npidle - 1);
 		gmp_sysmon_wake(s);
-		return;
+		return true;
 	}
+	return false;
 }
 
 static struct gmp_p *pidleget(struct gmp_sched *s)
@@ -963,8 +967,7 @@ int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m)
 	spin_lock(&s->lock);
 	if (pp->id >= s->nprocs || pp->waitm || s->exiting) {
 		ret = -EINVAL;	/* procresize took it away */
-	} else if (pp->status == GMP_PIDLE) {
-		pidleremove(s, pp);
+	} else if (pp->status == GMP_PIDLE && pidleremove(s, pp)) {
 		acquirep(m, pp);
 	} else {
 		WRITE_ONCE(m->nextp, NULL);
