@@ -18,7 +18,14 @@
  *  - M's (threads in MSTART, some through a template thread's NEWM)
  *    running goroutines that themselves call GOSCHED, SCHEDULE, GOPARK,
  *    GOEXIT, LOCKOSTHREAD or random ioctls, and fork children that try
- *    the parent's instance.
+ *    the parent's instance;
+ *  - CREATEs that fail late: the struct is readable but (all or the tail
+ *    of it) not writable, so the kernel sets the instance up and then
+ *    cannot copy the out fields back (EFAULT); the same file is created
+ *    again (read-only once more, or writable) and used as usual;
+ *  - madvise on gmp's mappings with any advice (DOFORK, DONTFORK,
+ *    DONTNEED, REMOVE, WIPEONFORK, POPULATE_*, COLD, PAGEOUT, FREE, ...),
+ *    then a fork whose child reads and writes whatever it inherited.
  *
  * A session ends by itself (exit with M's still in the kernel), by the
  * main goroutine's exit, by a fault of its own (a goroutine run from a
@@ -44,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -61,6 +69,13 @@ static struct counts {
 	uint64_t ops, ioctls, ring, scribbles, frames, mmaps, forks;
 	uint64_t gruns, gexits, mstarts, errnos;
 	uint64_t nbadg, nbadspawn;
+	/* late-failing CREATEs: tried, got EFAULT, file created after */
+	uint64_t late, late_efault, late_then_created;
+	/* madvise: calls, refused, MADV_DOFORK accepted on a gmp mapping */
+	uint64_t madvises, madvise_errs, madv_dofork_ok;
+	/* forks after madvise: children, gmp mappings they could touch,
+	 * touches that faulted, children that died otherwise */
+	uint64_t madv_forks, child_touched, child_touch_faults, child_died;
 } *cnt;
 
 static uint64_t budget;		/* operations in all */
@@ -455,6 +470,154 @@ static void some_fork(void)
 		waitpid(pid, NULL, 0);
 }
 
+/* --- madvise, and forks after it ------------------------------------------ */
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ	22
+#define MADV_POPULATE_WRITE	23
+#endif
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED	24
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE		25
+#endif
+
+static sigjmp_buf touch_jmp;
+
+static void touch_fault(int sig)
+{
+	(void)sig;
+	siglongjmp(touch_jmp, 1);
+}
+
+/*
+ * In a child forked after a madvise: read and write what it inherited of
+ * the parent's gmp mappings (gmp marks them VM_DONTCOPY; MADV_DOFORK
+ * asks to clear that). Exit status: a bit per mapping touched, 0x10 for
+ * any touch that faulted.
+ */
+static void child_touch(void)
+{
+	struct sigaction sa = { .sa_handler = touch_fault };
+	volatile uint32_t sink;
+	volatile int mask = 0;
+	uint32_t g = 1 + (uint32_t)below(cr.maxg - 1);
+
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	if (!sigsetjmp(touch_jmp, 1)) {
+		sink = st->magic + st->npidle;
+		mask |= 1;
+	} else {
+		mask |= 0x10;
+	}
+	if (!sigsetjmp(touch_jmp, 1)) {
+		sink = ring->tail;
+		ring->tail = (uint32_t)rnd();
+		spawns[below(cr.ring_entries)].gidx = some_gidx();
+		mask |= 2;
+	} else {
+		mask |= 0x10;
+	}
+	if (!sigsetjmp(touch_jmp, 1)) {
+		sink = ps[0].runqhead;
+		ps[below(cr.maxprocs)].runq[below(GMP_RUNQ_SIZE)] = some_gidx();
+		ps[below(cr.maxprocs)].runqtail += (uint32_t)below(3);
+		mask |= 4;
+	} else {
+		mask |= 0x10;
+	}
+	/* A G table slot, maybe on a page nobody touched yet. */
+	if (!sigsetjmp(touch_jmp, 1)) {
+		sink = gtab[g].status;
+		gtab[g].status = (uint32_t)below(6);
+		gtab[g].pc = rnd();
+		mask |= 8;
+	} else {
+		mask |= 0x10;
+	}
+	(void)sink;
+	_exit(mask);
+}
+
+static void madv_fork(void)
+{
+	int status;
+	pid_t pid;
+
+	COUNT(madv_forks);
+	pid = fork();
+	if (pid == 0)
+		child_touch();
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return;
+	if (!WIFEXITED(status)) {
+		COUNT(child_died);
+		return;
+	}
+	if (WEXITSTATUS(status) & 0xf)
+		COUNT(child_touched);
+	if (WEXITSTATUS(status) & 0x10)
+		COUNT(child_touch_faults);
+}
+
+/*
+ * madvise on a range of a gmp mapping. Advice that drops the state
+ * page's or the ring's pages ends the session at its next look (they
+ * come back only at mmap): that region is picked less often.
+ */
+static void some_madvise(void)
+{
+	static const int advice[] = {
+		MADV_DOFORK, MADV_DONTFORK, MADV_DONTNEED, MADV_REMOVE,
+		MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_POPULATE_READ,
+		MADV_POPULATE_WRITE, MADV_COLD, MADV_PAGEOUT, MADV_DONTDUMP,
+		MADV_DODUMP, MADV_FREE, MADV_WILLNEED, MADV_NORMAL,
+		MADV_RANDOM, MADV_SEQUENTIAL, MADV_MERGEABLE,
+		MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+		MADV_DONTNEED_LOCKED, MADV_COLLAPSE,
+	};
+	size_t npages, first, len;
+	char *base;
+	int adv, which = (int)below(10);
+
+	COUNT(madvises);
+	if (which == 0) {
+		base = (char *)st;
+		npages = cr.state_size / 4096;
+	} else if (which == 1) {
+		base = (char *)ring;
+		npages = cr.ring_size / 4096;
+	} else {
+		/* The scheduler area: the P's, or the G table's first pages. */
+		base = (char *)ps;
+		npages = cr.gtab_off / 4096 + 4;
+		if (npages > cr.sched_size / 4096)
+			npages = cr.sched_size / 4096;
+	}
+	first = below(npages);
+	len = 4096 * (1 + below(npages - first));
+	if (chance(50)) {
+		first = 0;
+		len = npages * 4096;
+	}
+	/* The destructive ones on the state page and ring: rarely. */
+	adv = chance(90) ? advice[below(sizeof(advice) / sizeof(advice[0]))] :
+			   (int)below(30);
+	if (which < 2 && (adv == MADV_DONTNEED || adv == MADV_FREE ||
+			  adv == MADV_DONTNEED_LOCKED || adv == MADV_REMOVE ||
+			  adv == MADV_PAGEOUT) && !chance(5))
+		adv = MADV_DOFORK;
+	if (madvise(base + first * 4096, len, adv)) {
+		COUNT(madvise_errs);
+	} else if (adv == MADV_DOFORK) {
+		COUNT(madv_dofork_ok);
+	}
+	if (chance(adv == MADV_DOFORK ? 60 : 20))
+		madv_fork();
+}
+
 /* The chaos thread: everything that is not an M's or a goroutine's. */
 static void *chaos_thread(void *arg)
 {
@@ -487,6 +650,8 @@ static void *chaos_thread(void *arg)
 		case 8:
 			if (chance(3))
 				some_fork();
+			else if (chance(10))
+				some_madvise();
 			break;
 		case 9:
 			if (chance(10))
@@ -500,6 +665,47 @@ static void *chaos_thread(void *arg)
 			sched_yield();
 	}
 	return NULL;
+}
+
+/*
+ * A CREATE that fails after the instance is set up: a valid struct the
+ * kernel can read but not write back (its page, or the page its tail is
+ * on, is read-only), so copying the out fields fails with EFAULT. The
+ * session then creates the same file again.
+ */
+static void late_create(void)
+{
+	char *pg = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct gmp_create *c;
+	size_t in_first = 0;
+
+	if (pg == MAP_FAILED)
+		return;
+	/* All of it on the read-only page, or straddling into it. */
+	if (chance(40))
+		in_first = 8 * (1 + below(sizeof(*c) / 8 - 1));
+	c = (void *)(pg + 4096 - in_first);
+	memset(c, 0, sizeof(*c));
+	c->size = chance(80) ? sizeof(*c) : GMP_CREATE_SIZE_VER0;
+	c->nprocs = (uint32_t)below(4);		/* 0: the online CPUs */
+	c->maxprocs = chance(50) ? 0 : 4 + (uint32_t)below(5);
+	c->maxg = chance(80) ? (uint32_t)(NSTACKS + 2 + below(5000)) :
+			       (uint32_t)(chance(50) ? 0 : GMP_MAXG_MAX);
+	c->ring_entries = chance(80) ? 1U << below(7) : 0;
+	c->maxmcount = chance(80) ? 0 : 1 + (uint32_t)below(20);
+	if (c->size > GMP_CREATE_SIZE_VER0) {
+		c->preempt_pc = chance(50) ? 0 : (uintptr_t)fuzz_g_entry;
+		c->slice_us = chance(50) ? 0 : (uint32_t)(100 + below(2000));
+	}
+	if (!mprotect(pg + 4096, 4096, PROT_READ)) {
+		COUNT(late);
+		COUNT(ioctls);
+		op();
+		if (ioctl(fd, GMP_IOC_CREATE, c) && errno == EFAULT)
+			COUNT(late_efault);
+	}
+	munmap(pg, 2 * 4096);
 }
 
 /* Create the instance with a random, mostly valid, create struct. */
@@ -550,18 +756,24 @@ static int session_create(void)
 static void session(uint64_t seed)
 {
 	uint64_t start = __atomic_load_n(&cnt->ops, __ATOMIC_RELAXED);
-	int i;
+	int i, late;
 
 	rnd_state = seed | 1;
 	fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	fd2 = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (fd < 0 || fd2 < 0)
 		_exit(2);
+	/* Late failures first, once or twice; then the usual create. */
+	late = chance(30);
+	for (i = late ? 1 + (int)below(2) : 0; i > 0; i--)
+		late_create();
 	while (session_create()) {	/* bad create structs: errnos */
 		COUNT(errnos);
 		if (!session_budget_left())
 			_exit(0);
 	}
+	if (late)
+		COUNT(late_then_created);
 	budget = start + SESSION_OPS < budget ? start + SESSION_OPS : budget;
 	for (i = 1; i <= NSTACKS; i++)
 		frame((uint32_t)i, 1);
@@ -681,6 +893,18 @@ int main(int argc, char **argv)
 	       (unsigned long long)cnt->gruns, (unsigned long long)cnt->gexits,
 	       (unsigned long long)cnt->mstarts, (unsigned long long)cnt->nbadg,
 	       (unsigned long long)cnt->nbadspawn);
+	printf("# late-failing creates %llu (EFAULT %llu), sessions created again after them %llu\n",
+	       (unsigned long long)cnt->late,
+	       (unsigned long long)cnt->late_efault,
+	       (unsigned long long)cnt->late_then_created);
+	printf("# madvise %llu (refused %llu, MADV_DOFORK accepted %llu); forks after madvise %llu: children touched inherited gmp mappings in %llu, a touch faulted in %llu, %llu died\n",
+	       (unsigned long long)cnt->madvises,
+	       (unsigned long long)cnt->madvise_errs,
+	       (unsigned long long)cnt->madv_dofork_ok,
+	       (unsigned long long)cnt->madv_forks,
+	       (unsigned long long)cnt->child_touched,
+	       (unsigned long long)cnt->child_touch_faults,
+	       (unsigned long long)cnt->child_died);
 	/* The kernel ran goroutines: the fuzzer reached past the checks. */
 	if (stuck || !cnt->gruns || sessions < 2) {
 		printf("not ok 1 fuzz\n");
