@@ -130,20 +130,22 @@ static struct kgo_chan *closing;
 static struct latch blocked_done = { .target = 2 * NBLOCKED };
 static int closed_recv_ok, closed_send_epipe;
 
+/*
+ * Each goroutine gets its channel as its argument: on a loaded machine one
+ * may first run after main moved on to the next channel.
+ */
 static void blocked_receiver(void *arg)
 {
 	long v = 7;
 
-	(void)arg;
-	if (kgo_chan_recv(closing, &v) == 0 && v == 0)
+	if (kgo_chan_recv(arg, &v) == 0 && v == 0)
 		__atomic_add_fetch(&closed_recv_ok, 1, __ATOMIC_RELAXED);
 	latch_done(&blocked_done);
 }
 
 static void blocked_sender(void *arg)
 {
-	(void)arg;
-	if (kgo_chan_send(closing, &(long){ 1 }) == -EPIPE)
+	if (kgo_chan_send(arg, &(long){ 1 }) == -EPIPE)
 		__atomic_add_fetch(&closed_send_epipe, 1, __ATOMIC_RELAXED);
 	latch_done(&blocked_done);
 }
@@ -157,7 +159,7 @@ static int close_main(void *arg)
 	/* Receivers first, on their own channel; then senders on another. */
 	closing = recvside;
 	for (i = 0; i < NBLOCKED; i++)
-		kgo_go(blocked_receiver, NULL);
+		kgo_go(blocked_receiver, closing);
 	for (i = 0; i < 50; i++)
 		kgo_yield();	/* all of them park */
 	if (kgo_chan_free(closing) != -EBUSY)
@@ -167,7 +169,7 @@ static int close_main(void *arg)
 		kgo_yield();
 	closing = kgo_chan_make(sizeof(long), 0);
 	for (i = 0; i < NBLOCKED; i++)
-		kgo_go(blocked_sender, NULL);
+		kgo_go(blocked_sender, closing);
 	for (i = 0; i < 50; i++)
 		kgo_yield();
 	kgo_chan_close(closing);

@@ -136,7 +136,12 @@ TEST(spinner_does_not_block_p1)
 	kgo_preempt_stats(&taken, &deferred);
 	TH_LOG("preemptions taken %llu, deferred %llu",
 	       (unsigned long long)taken, (unsigned long long)deferred);
-	EXPECT_GE(taken, 1);
+	/*
+	 * main ran again, so the spinner was preempted: at once (taken) or,
+	 * if the call landed inside kgo, at the end of kgo's critical
+	 * section (deferred). A busy host can make the only one a deferred.
+	 */
+	EXPECT_GE(taken + deferred, 1);
 }
 
 /* --- CPU shares ----------------------------------------------------------- */
