@@ -156,7 +156,7 @@ int gmp_create_check(struct gmp_create *c)
 	if (c->maxg < 2 || c->maxg > GMP_MAXG_MAX)
 		return -EINVAL;
 	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ |
-		      GMP_FEAT_PREEMPT | GMP_FEAT_LOCKOSTHREAD;
+		      GMP_FEAT_PREEMPT | GMP_FEAT_LOCKOSTHREAD | GMP_FEAT_KEEPM;
 	if (gmp_handoff_supported())
 		c->features |= GMP_FEAT_HANDOFF;
 	c->sched_size = gmp_sched_area_size(c->maxprocs, c->maxg, &c->gtab_off);
@@ -296,7 +296,9 @@ static long gmp_ioc_goexit(struct gmp_sched *s, unsigned long arg)
 
 static long gmp_ioc_gosched(struct gmp_sched *s, unsigned long arg)
 {
-	return arg ? -EINVAL : gmp_gosched(s, current_pt_regs());
+	if (arg & ~GMP_GOSCHED_KEEPM)
+		return -EINVAL;
+	return gmp_gosched(s, current_pt_regs(), arg & GMP_GOSCHED_KEEPM);
 }
 
 static long gmp_ioc_schedule(struct gmp_sched *s, unsigned long arg)

@@ -137,9 +137,10 @@ struct gmp_m {
 	u64 syscallwhen;	/* when it last blocked (mono fast ns) */
 	u32 syscallg;		/* the goroutine whose P sysmon took */
 	struct gmp_p *syscallp;	/* ... and that P */
-	/* ... comes back to restart_syscall(): it must run on this M */
-	bool restartblock;
-	bool lockedg_restart;	/* lockedg is wired only for that call */
+	/* lockedg is wired only until it runs on this M again (KEEPM) */
+	bool lockedg_temp;
+	/* on sched.lockedwait: parked while lockedg sits on the global queue */
+	struct list_head lockedwait;
 	struct callback_head syscall_work;
 	atomic_t syscall_queued;	/* syscall_work is queued */
 	/* The call went in, for that schedtick, and the M has not entered
@@ -183,6 +184,8 @@ struct gmp_sched {
 	struct gmp_p *pidle;		/* idle P's */
 	u32 npidle;
 	struct list_head midle;		/* parked M's */
+	/* wired M's whose goroutine is queued: an idle P goes to them */
+	struct list_head lockedwait;
 	u32 nmidle;
 	u32 mcount;
 	u32 maxmcount;
@@ -231,6 +234,7 @@ struct gmp_sched {
 	bool handoff;			/* blocked M's lose their P */
 	atomic64_t nhandoff;		/* P's taken from blocked M's */
 	atomic64_t nexitsyscall;	/* ... whose G found an idle P after */
+	atomic64_t nkeepm;		/* G's wired to their M for a while */
 
 	struct gmp_waitq *waitq;	/* gmp_park.c */
 	struct dentry *debugfs;		/* gmp_trace.c */
@@ -272,6 +276,7 @@ void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, u32 gidx, bool next);
 u32 gmp_runqget(struct gmp_sched *s, struct gmp_p *pp, bool *inherit);
 u32 gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim, bool stealrunnext);
 bool gmp_globrunqput(struct gmp_sched *s, u32 gidx);
+u32 gmp_globrunqremove_locked(struct gmp_sched *s, struct gmp_gk *gk);
 bool gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx);
 u32 gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max);
 
@@ -323,7 +328,7 @@ int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
 long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs,
 		u32 __user *locks);
 long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
-long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs);
+long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs, bool keepm);
 long gmp_lockosthread(struct gmp_sched *s, bool lock);
 long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_wakep_ioctl(struct gmp_sched *s);
@@ -335,6 +340,7 @@ struct gmp_m *gmp_m_running(struct gmp_sched *s);
 u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
 	     struct gmp_gk **gkp);
 void gmp_wakep(struct gmp_sched *s);
+bool gmp_startlockedm_idle(struct gmp_sched *s);
 bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 		  int v);
 int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m);

@@ -328,7 +328,7 @@ void gmp_handoff_instance_init(struct gmp_sched *s)
  * system call instruction. (With a handler to run, the call now restarts
  * after the handler instead of failing with EINTR.)
  */
-static bool gmp_restart_syscall_now(struct gmp_m *m, struct pt_regs *regs)
+static bool gmp_restart_syscall_now(struct pt_regs *regs)
 {
 	long ret;
 
@@ -342,10 +342,10 @@ static bool gmp_restart_syscall_now(struct gmp_m *m, struct pt_regs *regs)
 		return false;
 	/*
 	 * restart_syscall() continues from this thread's restart_block
-	 * (the sleep's end, the futex word, ...): the goroutine must make
-	 * that call on this M, whichever P it gets (gmp_exitsyscall()).
+	 * (the sleep's end, the futex word, ...): the goroutine makes that
+	 * call on this M, as gmp_exitsyscall() keeps every goroutine whose
+	 * system call lost its P on its M.
 	 */
-	m->restartblock = ret == -ERESTART_RESTARTBLOCK;
 	regs->ax = ret == -ERESTART_RESTARTBLOCK ? __NR_restart_syscall :
 						     regs->orig_ax;
 	regs->ip -= 2;
@@ -363,7 +363,6 @@ static void gmp_exitsyscall_frame(struct gmp_sched *s, struct gmp_m *m)
 
 	if ((current->flags & PF_EXITING) || current->mm != s->mm)
 		return;
-	m->restartblock = false;
 	if (gmp_uprobe_stepping(current)) {
 		if (!gmp_exitsyscall_inplace(s, m) ||
 		    fatal_signal_pending(current) || READ_ONCE(s->exiting))
@@ -373,7 +372,7 @@ static void gmp_exitsyscall_frame(struct gmp_sched *s, struct gmp_m *m)
 		force_sig(SIGSEGV);
 		return;
 	}
-	if (gmp_restart_syscall_now(m, regs) && !gmp_inject_call(s, regs))
+	if (gmp_restart_syscall_now(regs) && !gmp_inject_call(s, regs))
 		return;
 	/* Its stack cannot take the call: as if the goroutine faulted. */
 	pr_warn_ratelimited("gmp: pid %d: goroutine %u lost its P in a system call and its stack cannot take the call back\n",

@@ -284,15 +284,25 @@ u32 gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim, bool stealrunnext)
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_runqsteal);
 
-/* Unlink the first G of the global queue; sched.lock held, not empty. */
-static u32 globrunqpop(struct gmp_sched *s)
+/*
+ * Unlink @gk, which is on the global queue (kstate GMP_GK_GLOBALQ), from
+ * it. sched.lock held.
+ */
+u32 gmp_globrunqremove_locked(struct gmp_sched *s, struct gmp_gk *gk)
 {
-	struct gmp_gk *gk = list_first_entry(&s->runq, struct gmp_gk, link);
-
+	lockdep_assert_held(&s->lock);
 	list_del_init(&gk->link);
 	atomic_set(&gk->kstate, GMP_GK_NONE);
 	gmp_runqsize_set(s, s->runqsize - 1);
 	return gk->gidx;
+}
+
+/* Unlink the first G of the global queue; sched.lock held, not empty. */
+static u32 globrunqpop(struct gmp_sched *s)
+{
+	return gmp_globrunqremove_locked(s, list_first_entry(&s->runq,
+							     struct gmp_gk,
+							     link));
 }
 
 /*

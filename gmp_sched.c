@@ -308,6 +308,7 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->nsysmonwake, READ_ONCE(s->nsysmonwake));
 	WRITE_ONCE(st->nhandoff, atomic64_read(&s->nhandoff));
 	WRITE_ONCE(st->nexitsyscall, atomic64_read(&s->nexitsyscall));
+	WRITE_ONCE(st->nkeepm, atomic64_read(&s->nkeepm));
 	spin_unlock(&s->lock);
 }
 
@@ -473,6 +474,7 @@ static int gmp_mpark(struct gmp_sched *s, struct gmp_m *m)
 	spin_lock(&s->lock);
 	if (m->parked)
 		munlink(s, m);
+	list_del_init(&m->lockedwait);
 	if (m->nextp) {
 		acquirep(m, m->nextp);
 		m->nextp = NULL;
@@ -497,12 +499,47 @@ static bool gmp_startlockedm(struct gmp_sched *s, struct gmp_m *m,
 		spin_unlock(&s->lock);
 		return false;
 	}
+	list_del_init(&lockedm->lockedwait);
 	lockedm->nextg = gidx;
 	lockedm->nextp = releasep(m);
 	lockedm->nextp->m = lockedm;
 	spin_unlock(&s->lock);
 	wake_up(&lockedm->park);
 	return true;
+}
+
+/*
+ * For sysmon: a P that stayed idle for a pass while a wired goroutine
+ * waits on the global queue for its M goes to that M, which needs no new
+ * thread to run it. The goroutine may hold a lock (glibc's malloc arena,
+ * say) that the thread creating new M's, or every other M, waits for:
+ * this is what lets it run and release it. Returns whether it handed any.
+ */
+bool gmp_startlockedm_idle(struct gmp_sched *s)
+{
+	struct gmp_m *lockedm;
+	struct gmp_gk *gk;
+	bool did = false;
+
+	spin_lock(&s->lock);
+	while (s->pidle && !s->exiting) {
+		lockedm = list_first_entry_or_null(&s->lockedwait,
+						   struct gmp_m, lockedwait);
+		if (!lockedm)
+			break;
+		list_del_init(&lockedm->lockedwait);
+		if (lockedm->nextp || !gmp_gslot(s, lockedm->lockedg, &gk) ||
+		    atomic_read(&gk->kstate) != GMP_GK_GLOBALQ)
+			continue;
+		lockedm->nextg = gmp_globrunqremove_locked(s, gk);
+		lockedm->nextp = pidleget(s);	/* gmp_mpark() takes it */
+		wake_up(&lockedm->park);
+		did = true;
+	}
+	spin_unlock(&s->lock);
+	if (did)
+		gmp_publish_state(s);
+	return did;
 }
 
 /*
@@ -515,6 +552,8 @@ static bool gmp_startlockedm(struct gmp_sched *s, struct gmp_m *m,
 static int gmp_stoplockedm(struct gmp_sched *s, struct gmp_m *m,
 			   struct pt_regs *regs)
 {
+	struct gmp_gk *gk;
+
 	if (m->p) {
 		gmp_dropp(s, m);
 		gmp_publish_state(s);
@@ -524,6 +563,18 @@ static int gmp_stoplockedm(struct gmp_sched *s, struct gmp_m *m,
 	}
 	gmp_publish_state(s);
 	gmp_arch_frame_load(regs, &m->g0);
+	/*
+	 * Its goroutine waits on the global queue: a P nobody else takes
+	 * comes here (gmp_startlockedm_idle()), so sysmon must look.
+	 */
+	spin_lock(&s->lock);
+	if (!m->nextp && gmp_gslot(s, m->lockedg, &gk) &&
+	    atomic_read(&gk->kstate) == GMP_GK_GLOBALQ &&
+	    list_empty(&m->lockedwait)) {
+		list_add_tail(&m->lockedwait, &s->lockedwait);
+		gmp_sysmon_wake(s);
+	}
+	spin_unlock(&s->lock);
 	return gmp_mpark(s, m);
 }
 
@@ -603,20 +654,35 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
 }
 
 /*
- * @m's goroutine, wired to it by gmp_exitsyscall() only so that its
- * restart_syscall() runs on this thread, is back on it: unwire it. Until
- * it leaves the kernel it cannot be switched away from.
+ * Wire @gidx to @m until it runs on @m again (gmp_keepm_unwire()): it
+ * was stopped where the thread's state is not its own to leave. A G wired
+ * for good (LOCKOSTHREAD) stays so.
  */
-static void gmp_restart_unwire(struct gmp_sched *s, struct gmp_m *m)
+static void gmp_keepm_wire(struct gmp_sched *s, struct gmp_m *m, u32 gidx,
+			   struct gmp_gk *gk)
+{
+	if (m->lockedg)
+		return;
+	m->lockedg = gidx;
+	m->lockedg_temp = true;
+	WRITE_ONCE(gk->lockedm, m);
+	atomic64_inc(&s->nkeepm);
+}
+
+/*
+ * @m's goroutine, wired to it by gmp_keepm_wire(), is back on it: unwire
+ * it. Until it leaves the kernel it cannot be switched away from.
+ */
+static void gmp_keepm_unwire(struct gmp_sched *s, struct gmp_m *m)
 {
 	struct gmp_gk *gk;
 
-	if (!m->lockedg_restart)
+	if (!m->lockedg_temp)
 		return;
 	if (gmp_gslot(s, m->lockedg, &gk))
 		WRITE_ONCE(gk->lockedm, NULL);
 	m->lockedg = 0;
-	m->lockedg_restart = false;
+	m->lockedg_temp = false;
 }
 
 /*
@@ -656,7 +722,7 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 			m->nextg = 0;
 			if (m->p && gidx &&
 			    !gmp_execute(s, m, gidx, false, regs)) {
-				gmp_restart_unwire(s, m);
+				gmp_keepm_unwire(s, m);
 				gmp_publish_state(s);
 				return 0;
 			}
@@ -750,6 +816,7 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 	m->cpu = -1;
 	init_waitqueue_head(&m->park);
 	INIT_LIST_HEAD(&m->idle);
+	INIT_LIST_HEAD(&m->lockedwait);
 
 	spin_lock(&s->lock);
 	if (s->mcount >= s->maxmcount) {
@@ -894,21 +961,25 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 
 /*
  * Go's exitsyscall, for a goroutine whose M lost its P while blocked
- * (gmp_handoff.c): it has saved its context and yielded. Run it on an idle
- * P at once if there is one (exitsyscallfast), else queue it globally and
- * let the M look for work or park (exitsyscall0).
+ * (gmp_handoff.c): it has saved its context and yielded. Unlike Go's, the
+ * goroutine stays on this M: the call returned into the code that made
+ * it, libc's say, which may hold a lock or per-thread state (malloc's
+ * arena and cache, a FILE's recursive lock, restart_syscall()'s
+ * restart_block) that no other goroutine may see on this thread and this
+ * goroutine must not leave behind. So run it at once on an idle P if
+ * there is one (exitsyscallfast), else wire it here until an M that takes
+ * it from the global queue, or an idle P, comes back to this M (as Go's
+ * stoplockedm waits for a locked G).
  */
 static long gmp_exitsyscall(struct gmp_sched *s, struct gmp_m *m,
 			    struct pt_regs *regs)
 {
-	bool restart = m->restartblock;
 	u32 gidx = m->syscallg;
 	struct gmp_gslot *gs;
 	struct gmp_p *pp;
 	struct gmp_gk *gk;
 
 	m->syscallg = 0;
-	m->restartblock = false;
 	m->incg = false;
 	gs = gmp_gslot(s, gidx, &gk);
 	if (!gs || READ_ONCE(gs->status) != GMP_GSYSCALL) {
@@ -922,24 +993,12 @@ static long gmp_exitsyscall(struct gmp_sched *s, struct gmp_m *m,
 	if (pp) {
 		acquirep(m, pp);
 		atomic64_inc(&s->nexitsyscall);
-		/* Its restart_syscall() needs this thread: run it here now. */
-		if (restart && !gmp_execute(s, m, gidx, false, regs)) {
+		if (!gmp_execute(s, m, gidx, false, regs)) {
 			gmp_publish_state(s);
 			return 0;
 		}
-		if (!restart)
-			gmp_runqput(s, pp, gidx, true);
 	} else {
-		/*
-		 * As a wired goroutine does (Go's stoplockedm), wait here for
-		 * the M that takes it from the queue to hand over its P; the
-		 * wiring ends once it runs here again (gmp_schedule()).
-		 */
-		if (restart && !m->lockedg) {
-			m->lockedg = gidx;
-			m->lockedg_restart = true;
-			WRITE_ONCE(gk->lockedm, m);
-		}
+		gmp_keepm_wire(s, m, gidx, gk);
 		gmp_globrunqput(s, gidx);
 	}
 	return gmp_schedule(s, m, regs);
@@ -1004,9 +1063,10 @@ int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m)
 }
 
 /* GMP_IOC_GOSCHED: yield through the kernel (Go's goschedImpl). */
-long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
+long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs, bool keepm)
 {
 	struct gmp_gslot *gs;
+	struct gmp_gk *gk;
 	struct gmp_m *m;
 	u32 gidx;
 
@@ -1028,6 +1088,8 @@ long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs)
 	}
 	m->incg = false;
 	WRITE_ONCE(m->p->sh->curg, 0);
+	if (keepm && gmp_gslot(s, gidx, &gk))
+		gmp_keepm_wire(s, m, gidx, gk);
 	gmp_globrunqput(s, gidx);
 	return gmp_schedule(s, m, regs);
 }
@@ -1137,6 +1199,7 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxprocs,
 	mutex_init(&s->ring_lock);
 	xa_init(&s->ms);
 	INIT_LIST_HEAD(&s->midle);
+	INIT_LIST_HEAD(&s->lockedwait);
 	INIT_LIST_HEAD(&s->runq);
 	init_waitqueue_head(&s->newm_wait);
 	init_waitqueue_head(&s->sysmon_wait);

@@ -211,8 +211,8 @@ static bool gmp_retake(struct gmp_sched *s, u64 now)
 }
 
 /*
- * Every P idle (or the instance exiting): nothing can need preempting
- * until an M takes a P. Sleep until pidleget() wakes us (Go's
+ * Every P idle and no wired goroutine waiting for one (or the instance
+ * exiting): nothing can need preempting until an M takes a P. Sleep until pidleget() wakes us (Go's
  * sysmonwait). Returns whether it slept.
  */
 static bool gmp_sysmon_wait(struct gmp_sched *s)
@@ -220,7 +220,8 @@ static bool gmp_sysmon_wait(struct gmp_sched *s)
 	bool wait;
 
 	spin_lock(&s->lock);
-	wait = s->npidle >= s->nprocs || s->exiting;
+	wait = (s->npidle >= s->nprocs && list_empty(&s->lockedwait)) ||
+	       s->exiting;
 	if (wait)
 		s->sysmonwait = true;
 	spin_unlock(&s->lock);
@@ -278,6 +279,8 @@ static int gmp_sysmon(void *data)
 			idle = 0;
 			continue;
 		}
+		if (gmp_startlockedm_idle(s))
+			idle = 0;
 		if (gmp_retake(s, ktime_get_ns()))
 			idle = 0;
 		else

@@ -46,10 +46,11 @@ static void gmp_schedtrace_line(struct seq_file *sf, struct gmp_sched *s)
 		seq_printf(sf, i ? " %u" : "%u", gmp_runqlen(s->allp[i]) +
 			   !!READ_ONCE(s->allp[i]->sh->runnext));
 	/* gmp's additions after Go's fields: sysmon's work and cost. */
-	seq_printf(sf, "] preempt=%lld preemptreq=%lld handoff=%lld exitsyscall=%lld sysmon=%lluus\n",
+	seq_printf(sf, "] preempt=%lld preemptreq=%lld handoff=%lld exitsyscall=%lld keepm=%lld sysmon=%lluus\n",
 		   atomic64_read(&s->npreempt), atomic64_read(&s->npreemptreq),
 		   atomic64_read(&s->nhandoff),
 		   atomic64_read(&s->nexitsyscall),
+		   atomic64_read(&s->nkeepm),
 		   div_u64(gmp_sysmon_runtime(s), NSEC_PER_USEC));
 }
 

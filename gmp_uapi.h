@@ -92,6 +92,7 @@ struct gmp_create {
 #define GMP_FEAT_PREEMPT	0x8U	/* sysmon, async preemption (preempt_pc) */
 #define GMP_FEAT_HANDOFF	0x10U	/* P's of blocked M's handed off (MSTART) */
 #define GMP_FEAT_LOCKOSTHREAD	0x20U	/* G's wired to their M (LOCKOSTHREAD) */
+#define GMP_FEAT_KEEPM		0x40U	/* GOSCHED_KEEPM; exitsyscall keeps the M */
 
 /*
  * mmap offsets: the read-only state page(s), the read-write spawn ring,
@@ -138,7 +139,13 @@ struct gmp_create {
  *		the main goroutine the instance exits. arg: the exit status as
  *		a __u32 (kept in gmp_state.exit_code for the main goroutine).
  * GOSCHED	curg has saved its context in its slot: it goes on the global
- *		run queue and the M schedules another (Go's Gosched). arg: 0.
+ *		run queue and the M schedules another (Go's Gosched). arg: 0,
+ *		or GMP_GOSCHED_KEEPM: curg was stopped where its thread's
+ *		state is not its own to leave (inside libc, say), so it is
+ *		wired to this M until it runs here again; the M gives its P
+ *		to others and waits for it, as after LOCKOSTHREAD. A GOSCHED
+ *		that is Go's exitsyscall always keeps the M so: the system
+ *		call returned into the code that made it.
  * SCHEDULE	curg has saved its context and is parked by user space (on a
  *		channel, say) or otherwise put away: the M schedules another
  *		goroutine without touching curg (Go's park_m). arg: 0.
@@ -179,6 +186,9 @@ enum gmp_ioc_nr {
 	GMP_IOC_NR_LOCKOSTHREAD,
 	GMP_IOC_NR_LAST
 };
+
+/* GMP_IOC_GOSCHED's argument */
+#define GMP_GOSCHED_KEEPM	0x1UL
 
 #define GMP_IOC_MAGIC		0xE7
 #define GMP_IOC_CREATE		_IOWR(GMP_IOC_MAGIC, GMP_IOC_NR_CREATE, struct gmp_create)
@@ -341,7 +351,7 @@ struct gmp_state {
 	__aligned_u64 nsysmonwake; /* times sysmon woke up */
 	__aligned_u64 nhandoff;	/* P's sysmon took from blocked M's */
 	__aligned_u64 nexitsyscall; /* of their G's, found an idle P at once */
-	__aligned_u64 resv[1];
+	__aligned_u64 nkeepm;	/* G's kept on their M until it runs them (KEEPM) */
 };
 
 #define GMP_STATE_MAGIC		0x676d7053	/* "Spmg" */
