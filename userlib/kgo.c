@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <cpuid.h>
 #include <dirent.h>
@@ -62,6 +63,8 @@ struct kgo_g {
 	bool own_stack;			/* kgo_go_attr's size: not pooled */
 	bool start_locked;		/* KGO_ATTR_LOCKED */
 	int lockcount;			/* kgo_lock_osthread() nesting */
+	uint64_t eh[2];			/* its C++ exception globals, switched out */
+	bool keepm;			/* preempted where it must keep its M */
 	struct kgo_g *next;		/* free list */
 };
 
@@ -107,6 +110,8 @@ static struct {
 	bool nodeadlock;		/* KGO_DEADLOCK=0 */
 	uint64_t npreempted;		/* preemptions taken */
 	uint64_t npreemptdeferred;	/* ... and put off to releasem */
+	uint64_t npreemptkeepm;		/* taken, at unsafe points: M kept */
+	bool keepm;			/* the kernel has GOSCHED_KEEPM */
 } rt = {
 	.fd = -1,
 	.ring_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -136,6 +141,7 @@ struct kgo_m {
 	bool preempt;
 	char *g0;
 	int *errnop;
+	uint64_t *ehg;	/* the C++ runtime's exception globals, or NULL */
 };
 
 /* Static TLS: one offset from %fs reaches every thread's block. */
@@ -874,8 +880,43 @@ void kgo_tls_moved(uintptr_t *frame)
 }
 
 /*
+ * The C++ runtime keeps, per thread, the exceptions caught and not yet
+ * done with (what "throw;" and std::current_exception() read) and the
+ * count of those in flight (std::uncaught_exceptions()): two words of
+ * __cxa_eh_globals, found through __cxa_get_globals() when libstdc++ is
+ * in the process. A goroutine that parks or is preempted inside a catch
+ * block may resume on another M, and others may throw and catch on this
+ * one meanwhile: so the two words are the goroutine's, switched out with
+ * it (leaving the M's clear for the next one) and back in on resume.
+ */
+extern void *__cxa_get_globals(void) __attribute__((weak));
+
+static KGO_INLINE void eh_switchout(struct kgo_m *m, struct kgo_g *g)
+{
+	uint64_t *ehg = m->ehg;
+
+	if (ehg) {
+		g->eh[0] = ehg[0];
+		g->eh[1] = ehg[1];
+		ehg[0] = 0;
+		ehg[1] = 0;
+	}
+}
+
+static KGO_INLINE void eh_switchin(struct kgo_m *m, const struct kgo_g *g)
+{
+	uint64_t *ehg = m->ehg;
+
+	if (ehg) {
+		ehg[0] = g->eh[0];
+		ehg[1] = g->eh[1];
+	}
+}
+
+/*
  * @g is running again after a switch, maybe on another M (its locks at 1):
- * make it the thread's current goroutine and give it its errno back.
+ * make it the thread's current goroutine and give it its errno and C++
+ * exception state back.
  */
 static KGO_INLINE void resumed(struct kgo_g *g, int saved_errno)
 {
@@ -890,6 +931,7 @@ static KGO_INLINE void resumed(struct kgo_g *g, int saved_errno)
 	m->p = __atomic_load_n(&gslot(g->gidx)->p, __ATOMIC_RELAXED);
 	m->curg = g;
 	*m->errnop = saved_errno;
+	eh_switchin(m, g);
 	releasem();
 }
 
@@ -908,6 +950,7 @@ static void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 	if (!g)
 		kgo_throw("%s called outside a goroutine", who);
 	saved_errno = *m->errnop;
+	eh_switchout(m, g);
 	/*
 	 * The switch is what a pending request asked for. Cleared before it,
 	 * not after: a request that comes right at the resume point (the
@@ -1050,6 +1093,7 @@ void kgo_yield(void)
 	pp->runq[tail % GMP_RUNQ_SIZE] = g->gidx;
 	ns = markrunning(m, pp, next);	/* clears m->preempt, as mcall does */
 	saved_errno = *m->errnop;
+	eh_switchout(m, g);
 	kgo_switch(gslot(g->gidx), g, ns, &pp->runqtail, tail + 1,
 		   (uint64_t)next << 32 | m->p);
 	resumed(g, saved_errno);
@@ -1064,8 +1108,9 @@ slow:
 uint64_t kgo_xsave_size __attribute__((visibility("hidden")));
 uint64_t kgo_xsave_mask __attribute__((visibility("hidden")));
 uint8_t kgo_have_xsave __attribute__((visibility("hidden")));
-void kgo_preempt1(void) __attribute__((visibility("hidden")));
+bool *kgo_preempt1(const uint64_t *frame) __attribute__((visibility("hidden")));
 extern char kgo_asyncpreempt[] __attribute__((visibility("hidden")));
+extern char kgo_asyncpreempt_end[] __attribute__((visibility("hidden")));
 
 /*
  * Which state components a preempted goroutine keeps: all the OS enabled
@@ -1105,6 +1150,98 @@ static void preempt_m(void *arg)
 }
 
 /*
+ * The same for a goroutine stopped at a point not known to be safe: it
+ * stays wired to this M until it runs here again, and the P goes on
+ * without it (GMP_GOSCHED_KEEPM).
+ */
+static void preempt_keepm_m(void *arg)
+{
+	(void)arg;
+	kschedule(GMP_IOC_GOSCHED, GMP_GOSCHED_KEEPM);
+}
+
+/*
+ * Where a preempted goroutine may move to another M (Go's
+ * isAsyncSafePoint): the executable segments of the program's own code
+ * when it is linked dynamically. Everything else (libc, libstdc++, the
+ * dynamic loader, the vDSO, any other library, and all of a static
+ * binary, where libc is part of the program) may keep per-thread state
+ * or hold a lock mid-update: a goroutine stopped there keeps its M. Set
+ * once in kgo_run() before any goroutine runs; KGO_PREEMPT_SAFE=none
+ * keeps every preempted goroutine on its M, =all moves every one (the
+ * unsafe behaviour before 0.7, for measuring).
+ */
+#define KGO_SAFE_TEXT_MAX	8
+
+static struct {
+	uintptr_t lo, hi;
+} safe_text[KGO_SAFE_TEXT_MAX];
+static unsigned int nsafe_text;
+static bool safe_all;
+
+static int safe_text_phdr(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	bool dynamic = false;
+	unsigned int i;
+
+	(void)size;
+	(void)arg;
+	/* The program itself comes first. */
+	for (i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_INTERP)
+			dynamic = true;
+	for (i = 0; dynamic && i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) ||
+		    nsafe_text == KGO_SAFE_TEXT_MAX)
+			continue;
+		safe_text[nsafe_text].lo = info->dlpi_addr + ph->p_vaddr;
+		safe_text[nsafe_text].hi = info->dlpi_addr + ph->p_vaddr +
+					   ph->p_memsz;
+		nsafe_text++;
+	}
+	return 1;	/* only the first object */
+}
+
+static int safe_text_init(void)
+{
+	const char *v = getenv("KGO_PREEMPT_SAFE");
+
+	if (v && !strcmp(v, "all")) {
+		safe_all = true;
+		return 0;
+	}
+	if (v && strcmp(v, "none") && strcmp(v, "exe")) {
+		fprintf(stderr, "kgo: KGO_PREEMPT_SAFE=%s: not exe, none or all\n",
+			v);
+		return -EINVAL;
+	}
+	if (!v || strcmp(v, "none"))
+		dl_iterate_phdr(safe_text_phdr, NULL);
+	return 0;
+}
+
+static KGO_INLINE bool preempt_safe(const struct kgo_g *g, uintptr_t pc)
+{
+	unsigned int i;
+
+	if (safe_all || !rt.keepm)
+		return true;
+	/*
+	 * Still inside the stub of a preemption that found an unsafe point
+	 * (the interrupted code is below on the stack): not safe either.
+	 */
+	if (g->keepm || (pc >= (uintptr_t)kgo_asyncpreempt &&
+			 pc < (uintptr_t)kgo_asyncpreempt_end))
+		return false;
+	for (i = 0; i < nsafe_text; i++)
+		if (pc >= safe_text[i].lo && pc < safe_text[i].hi)
+			return true;
+	return false;
+}
+
+/*
  * Leave kgo after acquirem(): drop the count without honouring a pending
  * preemption (the caller is about to decide about it itself).
  */
@@ -1128,29 +1265,55 @@ void kgo_preempt_park(void)
 		return;
 	}
 	m->preempt = false;
-	mcall_locked("preemption", preempt_m, m->curg);
+	/* Deferred inside kgo_preempt1()'s switch: that one's point holds. */
+	mcall_locked("preemption", m->curg->keepm ? preempt_keepm_m : preempt_m,
+		     m->curg);
 }
 
 /*
  * Called by kgo_asyncpreempt with the goroutine's whole state saved on
- * its stack. Inside kgo (locks set) the switch waits for releasem();
- * else the goroutine goes to the global run queue, as a preempted one
- * does in Go, and this returns when it runs again, maybe on another M.
+ * its stack, @frame (the interrupted rip at frame[16]). Inside kgo (locks
+ * set) the switch waits for releasem(); else the goroutine goes to the
+ * global run queue, as a preempted one does in Go, and this returns when
+ * it runs again: on any M if it was stopped in the program's own code,
+ * else on this one (preempt_safe()). The kernel's hand-off comes here
+ * too, on the way back from a system call: that goroutine always keeps
+ * its M. Returns the goroutine's keepm flag for the stub to clear, or
+ * NULL.
  */
-void kgo_preempt1(void)
+bool *kgo_preempt1(const uint64_t *frame)
 {
+	struct kgo_g *g;
 	struct kgo_m *m;
 
 	acquirem();
 	m = getm();
-	if (m->locks != 1 || !m->curg) {
+	g = m->curg;
+	if (m->locks != 1 || !g) {
 		m->preempt = true;
 		__atomic_add_fetch(&rt.npreemptdeferred, 1, __ATOMIC_RELAXED);
 		releasem_only();
-		return;
+		return NULL;
 	}
 	__atomic_add_fetch(&rt.npreempted, 1, __ATOMIC_RELAXED);
-	mcall_locked("preemption", preempt_m, m->curg);
+	if (preempt_safe(g, frame[16])) {
+		mcall_locked("preemption", preempt_m, g);
+		return NULL;
+	}
+	__atomic_add_fetch(&rt.npreemptkeepm, 1, __ATOMIC_RELAXED);
+	/*
+	 * Until the stub returns to the interrupted code, the goroutine is
+	 * still stopped where it was: a preemption deferred meanwhile (one
+	 * that comes as it resumes, inside kgo) or one that lands in the
+	 * stub must keep its M too.
+	 */
+	if (g->keepm) {
+		mcall_locked("preemption", preempt_keepm_m, g);
+		return NULL;	/* an outer call clears it */
+	}
+	g->keepm = true;
+	mcall_locked("preemption", preempt_keepm_m, g);
+	return &g->keepm;
 }
 
 void kgo_preempt_stats(uint64_t *taken, uint64_t *deferred)
@@ -1182,6 +1345,7 @@ int kgo_stats(struct kgo_stats *st)
 	k.ngfrefill = __atomic_load_n(&rt.ngfrefill, __ATOMIC_RELAXED);
 	k.ngfspill = __atomic_load_n(&rt.ngfspill, __ATOMIC_RELAXED);
 	k.nspawnwait = __atomic_load_n(&rt.nspawnwait, __ATOMIC_RELAXED);
+	k.npreemptkeepm = __atomic_load_n(&rt.npreemptkeepm, __ATOMIC_RELAXED);
 	k.size = st->size < sizeof(k) ? st->size : (uint32_t)sizeof(k);
 	memcpy(st, &k, k.size);
 	return 0;
@@ -1851,12 +2015,19 @@ int kgo_gomaxprocs(int n)
 /* Go's mstart: run goroutines until the instance exits. */
 static int mstart(void)
 {
-	char *g0 = malloc(KGO_G0_STACK);
+	/*
+	 * Not malloc: a goroutine waiting for this M's P may hold malloc's
+	 * arena lock (see gmp_exitsyscall()), and a new M must get to the
+	 * kernel without waiting for it.
+	 */
+	char *g0 = mmap(NULL, KGO_G0_STACK, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	long r;
 
-	if (!g0)
+	if (g0 == MAP_FAILED)
 		return -ENOMEM;
 	getm()->errnop = &errno;
+	getm()->ehg = __cxa_get_globals ? __cxa_get_globals() : NULL;
 	getm()->locks = 1;	/* goroutines it resumes clear it */
 	/* The top, 16-byte aligned, for kgo_mcall's call. */
 	getm()->g0 = (char *)(((uintptr_t)g0 + KGO_G0_STACK) & ~(uintptr_t)15);
@@ -1874,7 +2045,7 @@ static int mstart(void)
 	getm()->preempt = false;
 	getm()->locks = 0;
 	getm()->p = 0;
-	free(g0);
+	munmap(g0, KGO_G0_STACK);
 	return (int)r;
 }
 
@@ -1973,6 +2144,8 @@ static int instance_open(void)
 		r = env_long("KGO_PREEMPT", 0, 1, &preempt);
 	if (r >= 0)
 		r = env_long("KGO_DEADLOCK", 0, 1, &deadlock);
+	if (r >= 0)
+		r = safe_text_init();
 	if (r < 0)
 		return r;
 	rt.nodeadlock = !deadlock;
@@ -2002,6 +2175,7 @@ static int instance_open(void)
 		return r;
 	rt.nprocs = (int)c.nprocs;
 	rt.maxg = c.maxg;
+	rt.keepm = c.features & GMP_FEAT_KEEPM;
 	rt.state_size = c.state_size;
 	rt.ring_size = c.ring_size;
 	rt.sched_size = c.sched_size;

@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define KGO_VERSION_MAJOR	0
-#define KGO_VERSION_MINOR	6
+#define KGO_VERSION_MINOR	7
 
 /* The default goroutine stack size, and the environment knob for it. */
 #define KGO_STACK_SIZE_DEFAULT	(64 * 1024)
@@ -220,10 +220,14 @@ struct kgo_stats {
 	uint64_t ngfspill;		/* batches a P gave the global list */
 	/* KGO_STATS_SIZE_VER1 (0.6) */
 	uint64_t nspawnwait;		/* spawner yields (spawn back-pressure) */
+	/* KGO_STATS_SIZE_VER2 (0.7) */
+	uint64_t npreemptkeepm;		/* of npreempted, stopped outside the
+					 * program's own code: kept their M */
 };
 
 #define KGO_STATS_SIZE_VER0	64
 #define KGO_STATS_SIZE_VER1	72
+#define KGO_STATS_SIZE_VER2	80
 
 int kgo_stats(struct kgo_stats *st);
 

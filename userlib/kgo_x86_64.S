@@ -168,15 +168,29 @@ kgo_gostart:
  * the M call it from 128 bytes below the interrupted rsp, past the red
  * zone: [rsp] is the interrupted rip, and every register and flag is the
  * interrupted code's. Save all of them, the vector and x87 state with
- * XSAVE (or FXSAVE) on a 64-byte aligned area below, call kgo_preempt1()
- * with a C-conforming frame (DF clear, rsp aligned), restore everything
- * and return to the interrupted instruction, dropping the red zone gap.
+ * XSAVE (or FXSAVE) on a 64-byte aligned area below, call
+ * kgo_preempt1(rbp) with a C-conforming frame (DF clear, rsp aligned),
+ * restore everything and return to the interrupted instruction, dropping
+ * the red zone gap.
  *
  *	rbp + 0		r15 ... rax (15 registers)
  *	rbp + 120	rflags
  *	rbp + 128	the interrupted rip
  *	rbp + 136	the red zone the kernel stepped over (128 bytes)
  */
+/*
+ * kgo_preempt1() returns the goroutine's "keep its M" flag if it set it:
+ * cleared only here, inside this stub, whose code kgo never counts as a
+ * safe point, so no preemption can come between the clear and the return
+ * to the interrupted code with the flag already gone.
+ */
+.macro	CLEAR_KEEPM
+	testq	%rax, %rax
+	jz	3f
+	movb	$0, (%rax)
+3:
+.endm
+
 	.globl	kgo_asyncpreempt
 	.hidden	kgo_asyncpreempt
 	.type	kgo_asyncpreempt, @function
@@ -216,13 +230,17 @@ kgo_asyncpreempt:
 	movl	kgo_xsave_mask(%rip), %eax
 	movl	kgo_xsave_mask+4(%rip), %edx
 	xsave64	(%rsp)
+	movq	%rbp, %rdi
 	call	kgo_preempt1
+	CLEAR_KEEPM
 	movl	kgo_xsave_mask(%rip), %eax
 	movl	kgo_xsave_mask+4(%rip), %edx
 	xrstor64 (%rsp)
 	jmp	2f
 1:	fxsave64 (%rsp)
+	movq	%rbp, %rdi
 	call	kgo_preempt1
+	CLEAR_KEEPM
 	fxrstor64 (%rsp)
 2:	movq	%rbp, %rsp
 	popq	%r15
@@ -242,6 +260,9 @@ kgo_asyncpreempt:
 	popq	%rax
 	popfq
 	ret	$128
+	.globl	kgo_asyncpreempt_end
+	.hidden	kgo_asyncpreempt_end
+kgo_asyncpreempt_end:
 	.cfi_endproc
 	.size	kgo_asyncpreempt, . - kgo_asyncpreempt
 
