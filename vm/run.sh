@@ -62,6 +62,14 @@ mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,gmp}
 cp /bin/busybox "$root/bin/busybox"
 cp "$here/guest/init" "$root/init"
 cp -a "$dir"/. "$root/gmp/"
+# What the dynamically linked programs in DIR load, at the host's paths.
+for f in "$dir"/*; do
+	[ -f "$f" ] && [ -x "$f" ] || continue
+	for lib in $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*'); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -Ln "$lib" "$root$lib"
+	done
+done
 printf '%s\n' "$*" > "$root/gmp/cmd.sh"
 (cd "$root" && find . | cpio -o -H newc --quiet) > "$work/initramfs.cpio"
 

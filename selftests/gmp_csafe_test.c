@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Ordinary C in goroutines under preemption (1 ms slices, 2 P's): what a
+ * C programmer writes without thinking must work.
+ *
+ *  - malloc_and_stdio_under_preemption: 8 goroutines malloc, realloc and
+ *    free blocks of every size class (and mmap-sized ones), each filled
+ *    and checked; 8 more fprintf lines to one FILE on a pipe that a
+ *    plain thread reads and checks, line by line, in order per writer.
+ *    Before preemption learnt where it is safe, glibc's tcache broke (a
+ *    segfault in __libc_malloc) and two goroutines on one M both "held"
+ *    the FILE's recursive lock (merged lines).
+ *  - exitsyscall_keeps_the_thread: a goroutine whose blocking call lost
+ *    its P comes back on the thread it blocked on.
+ *
+ * Built twice: gmp_csafe_test statically (libc is inside the program, so
+ * no preempted goroutine may move) and gmp_csafe_dyn_test dynamically
+ * (libc is a library: goroutines stopped in the program's own code move
+ * freely, those stopped in libc keep their M). GMP_CSAFE_SECONDS sets the
+ * run time (default 30).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "gmp_test_util.h"
+#include "kselftest_harness.h"
+
+#define NALLOC		8
+#define NPRINT		8
+#define LIVE		16	/* blocks each allocator holds */
+#define PAYLOAD		72
+
+#ifdef GMP_CSAFE_DYNAMIC
+#define LINKED "dynamic"
+#else
+#define LINKED "static"
+#endif
+
+static long run_seconds(void)
+{
+	const char *v = getenv("GMP_CSAFE_SECONDS");
+	long s = v ? strtol(v, NULL, 10) : 30;
+
+	return s > 0 ? s : 30;
+}
+
+static volatile int stop;
+static struct latch done;
+
+struct result {
+	uint64_t ops;
+	uint64_t bad;		/* blocks whose contents changed */
+	uint64_t moves;		/* times it came back on another thread */
+};
+
+static struct result results[NALLOC];
+
+/* A size from every class: small, tcache, large bins, mmap'd. */
+static size_t pick_size(uint32_t *seed)
+{
+	uint32_t r;
+
+	*seed = *seed * 1103515245 + 12345;
+	r = *seed >> 8;
+	switch (r % 8) {
+	case 0:
+		return 1 + r % 24;
+	case 1: case 2: case 3:
+		return 24 + r % 1000;
+	case 4: case 5:
+		return 1024 + r % 8192;
+	case 6:
+		return 16384 + r % 65536;
+	default:
+		return 128 * 1024 + r % (256 * 1024);	/* above the mmap threshold */
+	}
+}
+
+/*
+ * Fill and check in the program's own code (a byte loop, not memset and
+ * memcmp), so that preemptions land both here and in libc.
+ */
+static __attribute__((noinline)) void fill(unsigned char *p, size_t n,
+					   unsigned char tag)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(tag + i);
+	__asm__ volatile("" : : "r"(p) : "memory");
+}
+
+static __attribute__((noinline)) bool intact(const unsigned char *p, size_t n,
+					     unsigned char tag)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(tag + i))
+			return false;
+	return true;
+}
+
+static void allocator(void *arg)
+{
+	uintptr_t id = (uintptr_t)arg;
+	struct result *res = &results[id];
+	unsigned char *blk[LIVE] = { 0 };
+	size_t len[LIVE] = { 0 };
+	uint32_t seed = (uint32_t)id * 7919 + 1;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	unsigned int i;
+
+	while (!stop) {
+		unsigned int k = (seed >> 4) % LIVE;
+		unsigned char tag = (unsigned char)(id * 31 + k);
+		size_t n = pick_size(&seed);
+
+		if (blk[k]) {
+			if (!intact(blk[k], len[k], tag))
+				res->bad++;
+			if (seed & 1) {
+				/* realloc keeps the old contents. */
+				unsigned char *q = realloc(blk[k], n);
+
+				if (!q)
+					abort();
+				if (!intact(q, n < len[k] ? n : len[k], tag))
+					res->bad++;
+				blk[k] = q;
+			} else {
+				free(blk[k]);
+				blk[k] = malloc(n);
+			}
+		} else {
+			blk[k] = (seed & 2) ? calloc(1, n) : malloc(n);
+		}
+		if (!blk[k])
+			abort();
+		len[k] = n;
+		fill(blk[k], n, tag);
+		res->ops++;
+		if ((pid_t)syscall(SYS_gettid) != tid) {
+			tid = (pid_t)syscall(SYS_gettid);
+			res->moves++;
+		}
+	}
+	for (i = 0; i < LIVE; i++) {
+		if (blk[i] && !intact(blk[i], len[i],
+				      (unsigned char)(id * 31 + i)))
+			res->bad++;
+		free(blk[i]);
+	}
+	latch_done(&done);
+}
+
+static FILE *out;
+static uint64_t lines_written[NPRINT];
+
+static void payload(char *buf, unsigned int g, unsigned int seq)
+{
+	unsigned int i;
+
+	for (i = 0; i < PAYLOAD; i++)
+		buf[i] = (char)('a' + (g * 7 + seq + i) % 26);
+	buf[PAYLOAD] = 0;
+}
+
+static void printer(void *arg)
+{
+	unsigned int g = (unsigned int)(uintptr_t)arg, seq = 0;
+	char buf[PAYLOAD + 1];
+
+	while (!stop) {
+		payload(buf, g, seq);
+		fprintf(out, "g%02u %08u %s\n", g, seq, buf);
+		seq++;
+	}
+	lines_written[g] = seq;
+	latch_done(&done);
+}
+
+/* The reading end: a plain thread checking every line as it comes. */
+struct reader {
+	int fd;
+	uint64_t lines, bad;
+	uint32_t next[NPRINT];
+	char first_bad[160];
+};
+
+static void check_line(struct reader *r, char *line)
+{
+	char want[PAYLOAD + 1];
+	unsigned int g, seq;
+	int pos = 0;
+
+	if (sscanf(line, "g%2u %8u %n", &g, &seq, &pos) != 2 || pos != 13 ||
+	    g >= NPRINT || seq != r->next[g] ||
+	    (payload(want, g, seq), strcmp(line + pos, want))) {
+		if (!r->bad++)
+			snprintf(r->first_bad, sizeof(r->first_bad), "%.150s", line);
+		return;
+	}
+	r->next[g]++;
+	r->lines++;
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	static char buf[1 << 16];
+	size_t have = 0;
+	ssize_t n;
+
+	while ((n = read(r->fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		char *line = buf, *nl;
+
+		have += (size_t)n;
+		buf[have] = 0;
+		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			*nl = 0;
+			check_line(r, line);
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1) {
+			r->bad++;	/* a "line" longer than the buffer */
+			have = 0;
+		}
+	}
+	return NULL;
+}
+
+static struct kgo_stats stats;
+
+static int malloc_stdio_main(void *arg)
+{
+	uintptr_t i;
+
+	(void)arg;
+	done.target = NALLOC + NPRINT;
+	for (i = 0; i < NALLOC; i++)
+		if (kgo_go(allocator, (void *)i))
+			return 10;
+	for (i = 0; i < NPRINT; i++)
+		if (kgo_go(printer, (void *)i))
+			return 11;
+	latch_wait(&done);
+	stats.size = sizeof(stats);
+	kgo_stats(&stats);
+	return 0;
+}
+
+static void *stop_after(void *arg)
+{
+	sleep((unsigned int)(uintptr_t)arg);
+	stop = 1;
+	return NULL;
+}
+
+TEST_TIMEOUT(malloc_and_stdio_under_preemption, 600)
+{
+	uint64_t ops = 0, bad = 0, moves = 0, written = 0;
+	long secs = run_seconds();
+	struct reader r = { 0 };
+	pthread_t rd, timer;
+	int fds[2], status = -1, ret;
+	unsigned int i;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, pipe(fds));
+	r.fd = fds[0];
+	out = fdopen(fds[1], "w");
+	ASSERT_NE(NULL, out);
+	ASSERT_EQ(0, pthread_create(&rd, NULL, reader_main, &r));
+	ASSERT_EQ(0, pthread_create(&timer, NULL, stop_after,
+				    (void *)(uintptr_t)secs));
+	setenv("KGO_SLICE_US", "1000", 1);
+	setenv("GMPMAXPROCS", "2", 1);
+	ret = kgo_run(malloc_stdio_main, NULL, &status);
+	fclose(out);
+	pthread_join(rd, NULL);
+	pthread_join(timer, NULL);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, status);
+
+	for (i = 0; i < NALLOC; i++) {
+		ops += results[i].ops;
+		bad += results[i].bad;
+		moves += results[i].moves;
+	}
+	for (i = 0; i < NPRINT; i++)
+		written += lines_written[i];
+	TH_LOG("%s, %ld s: %llu allocations (%llu moved threads), %llu lines; %llu preemptions, %llu of them kept their M",
+	       LINKED, secs, (unsigned long long)ops,
+	       (unsigned long long)moves, (unsigned long long)r.lines,
+	       (unsigned long long)stats.npreempted,
+	       (unsigned long long)stats.npreemptkeepm);
+	if (r.bad)
+		TH_LOG("first bad line: \"%s\"", r.first_bad);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, r.bad);
+	EXPECT_EQ(written, r.lines);
+	EXPECT_LT(0, ops);
+	EXPECT_LT(0, r.lines);
+	/* Preempted often, and at unsafe points: what the test is about. */
+	EXPECT_LT(10, stats.npreempted);
+	EXPECT_LT(0, stats.npreemptkeepm);
+#ifdef GMP_CSAFE_DYNAMIC
+	/* Stopped in the program's own code: moved as before. */
+	EXPECT_LT(stats.npreemptkeepm, stats.npreempted);
+#else
+	/* libc is part of the program: no preempted goroutine moves. */
+	EXPECT_EQ(stats.npreemptkeepm, stats.npreempted);
+	EXPECT_EQ(0, moves);
+#endif
+}
+
+/* --- A goroutine comes back from a lost P on its own thread ------------- */
+
+static pid_t before[4], after[4];
+
+static void sleeper(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+	struct timespec ts = { 0, 30 * 1000 * 1000 };
+
+	before[i] = (pid_t)syscall(SYS_gettid);
+	nanosleep(&ts, NULL);	/* long enough for sysmon to take the P */
+	after[i] = (pid_t)syscall(SYS_gettid);
+	latch_done(&done);
+}
+
+static volatile int spin_stop;
+
+static void spinner(void *arg)
+{
+	(void)arg;
+	while (!spin_stop)
+		;
+	latch_done(&done);
+}
+
+static int exitsyscall_main(void *arg)
+{
+	uintptr_t i;
+	long long handoff = 0;
+
+	(void)arg;
+	done.count = 0;
+	done.open = 0;
+	done.target = 4;
+	/* Keep both P's busy, so the sleepers come back to no idle P. */
+	for (i = 0; i < 2; i++)
+		kgo_go(spinner, NULL);
+	for (i = 0; i < 4; i++)
+		kgo_go(sleeper, (void *)i);
+	latch_wait(&done);
+	trace_counter("handoff", &handoff);
+	spin_stop = 1;
+	return handoff > 0 ? 0 : 3;
+}
+
+TEST(exitsyscall_keeps_the_thread)
+{
+	int status = -1;
+	unsigned int i;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "2", 1);
+	ASSERT_EQ(0, kgo_run(exitsyscall_main, NULL, &status));
+	if (status == 3)
+		SKIP(return, "no hand-off seen (no debugfs?)");
+	ASSERT_EQ(0, status);
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(before[i], after[i]);
+}
+
+TEST_HARNESS_MAIN
