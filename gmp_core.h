@@ -191,6 +191,11 @@ struct gmp_sched {
 	u32 maxmcount;
 	u32 nmstarting;			/* M's requested, not registered yet */
 	u32 newm_req;			/* of those, not yet taken by NEWM */
+	/*
+	 * wakep found work, an idle P and no M to run it, at maxmcount with
+	 * every M busy or blocked: Go's "thread exhaustion" (NEWM says so)
+	 */
+	bool mexhausted;
 	wait_queue_head_t newm_wait;	/* the template thread */
 	struct xarray ms;		/* tid -> struct gmp_m */
 	struct list_head runq;		/* global run queue of struct gmp_gk */

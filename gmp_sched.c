@@ -216,6 +216,16 @@ void gmp_wakep(struct gmp_sched *s)
 		WRITE_ONCE(s->nmstarting, s->nmstarting + 1);
 		s->newm_req++;
 		newm = true;
+	} else if (s->pidle && s->mcount >= s->maxmcount &&
+		   !s->nmstarting && list_empty(&s->lockedwait) &&
+		   !atomic_read(&s->nmspinning) && !s->exiting) {
+		/*
+		 * Go's checkmcount: every M is running a goroutine or blocked
+		 * (in a system call, or wired) and another is needed. Go
+		 * throws; the template thread does (NEWM returns -EAGAIN).
+		 */
+		s->mexhausted = true;
+		newm = true;
 	}
 	spin_unlock(&s->lock);
 	if (pp)
@@ -1135,11 +1145,16 @@ long gmp_newm_ioctl(struct gmp_sched *s, u32 failed)
 	spin_unlock(&s->lock);
 	gmp_publish_state(s);
 	if (wait_event_interruptible(s->newm_wait, READ_ONCE(s->newm_req) ||
+				     READ_ONCE(s->mexhausted) ||
 				     READ_ONCE(s->exiting)))
 		return -EINTR;
 	spin_lock(&s->lock);
 	n = s->exiting ? 0 : s->newm_req;
 	s->newm_req = 0;
+	if (s->mexhausted && !s->exiting && !n) {
+		spin_unlock(&s->lock);
+		return -EAGAIN;
+	}
 	spin_unlock(&s->lock);
 	gmp_publish_state(s);
 	return n;

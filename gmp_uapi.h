@@ -162,7 +162,10 @@ struct gmp_create {
  *		the scheduler wants more M's, for an idle P with work and no
  *		parked M to run it, then return how many threads to start,
  *		each of which calls MSTART. Returns 0 once the instance exits,
- *		-EINTR on a signal, -EBUSY from a thread that is an M.
+ *		-EINTR on a signal, -EBUSY from a thread that is an M, and
+ *		-EAGAIN once an M was needed at maxmcount with none to come
+ *		(every M running or blocked, none wired and waiting): Go's
+ *		"thread exhaustion", which the user library makes fatal.
  *		arg: how many threads of the last request could not be
  *		started (the kernel stops waiting for them), as a __u32.
  *

@@ -5,7 +5,9 @@
  * an instance or claiming G table pages (MADV_POPULATE_WRITE, as kgo does)
  * is ENOMEM, the OOM killer is never called, and the instance stays whole.
  * A full G table is EAGAIN to kgo_go, the goroutines there run on, and
- * the slots of those that end come back.
+ * the slots of those that end come back. Goroutines blocked in read()
+ * hold a thread each: below maxmcount they all run, and at it the program
+ * stops with Go's "thread exhaustion" instead of freezing.
  *
  * The memory cgroup tests run each case in a child moved into a cgroup
  * of its own, under cgroup2 (mounted at /sys/fs/cgroup if it is not).
@@ -13,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +341,84 @@ TEST(full_gtable_is_eagain_and_its_slots_come_back)
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	ASSERT_TRUE(WIFEXITED(st));
 	EXPECT_EQ(0, WEXITSTATUS(st));
+}
+
+/* --- Threads: goroutines blocked in read() hold one each ---------------- */
+
+static int readers_pipe[2];
+static uint32_t nreaders;
+static struct latch readers_done;
+
+static void reader(void *arg)
+{
+	char c;
+
+	(void)arg;
+	if (read(readers_pipe[0], &c, 1) != 1)
+		abort();
+	latch_done(&readers_done);
+}
+
+/*
+ * @nreaders goroutines each read one byte of a pipe nobody has written
+ * yet, so each blocks its thread. Main sleeps until there are as many
+ * threads (it needs an M of its own to wake up and look), then writes a
+ * byte for each.
+ */
+static int readers_main(void *arg)
+{
+	long long threads = 0;
+	uint32_t i;
+
+	(void)arg;
+	readers_done.target = nreaders;
+	for (i = 0; i < nreaders; i++)
+		if (kgo_go(reader, NULL))
+			return 10;
+	while (threads < nreaders) {
+		kgo_sleep(50 * 1000 * 1000);
+		if (trace_counter("threads", &threads))
+			return 12;
+	}
+	for (i = 0; i < nreaders; i++)
+		if (write(readers_pipe[1], "x", 1) != 1)
+			return 11;
+	latch_wait(&readers_done);
+	return 0;
+}
+
+TEST_TIMEOUT(blocked_readers_below_the_thread_limit_run, 600)
+{
+	char err[512];
+	int status;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, pipe(readers_pipe));
+	nreaders = 2000;
+	status = run_in_child(readers_main, "2", err, sizeof(err));
+	if (status == 12)
+		SKIP(return, "no schedtrace to count threads (debugfs)");
+	EXPECT_EQ(0, status);
+	if (err[0])
+		TH_LOG("stderr: %s", err);
+}
+
+TEST_TIMEOUT(thread_exhaustion_is_reported, 900)
+{
+	char err[512];
+	int status;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, pipe(readers_pipe));
+	/* Go's limit: main needs a 10,001st thread to wake up. */
+	nreaders = 10000;
+	status = run_in_child(readers_main, "2", err, sizeof(err));
+	TH_LOG("exit %d, stderr: %s", status, err);
+	if (status == 12)
+		SKIP(return, "no schedtrace to count threads (debugfs)");
+	EXPECT_EQ(128 + SIGABRT, status);
+	EXPECT_NE(NULL, strstr(err, "fatal error: thread exhaustion"));
+	EXPECT_NE(NULL, strstr(err, "10000-thread limit"));
 }
 
 TEST_HARNESS_MAIN

@@ -2085,6 +2085,9 @@ static void *templatethread(void *unused)
 		failed = 0;
 		if (n == -EINTR)
 			continue;
+		if (n == -EAGAIN)
+			kgo_throw("thread exhaustion: the program exceeds its %u-thread limit (KGO_MAXTHREADS): every M is running a goroutine or blocked, and runnable goroutines need another",
+				  rt.state->maxmcount);
 		if (n <= 0)
 			break;
 		while (n-- > 0)
@@ -2126,7 +2129,7 @@ static int instance_open(void)
 {
 	struct gmp_create c = { .size = sizeof(c) };
 	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 0, maxg = 0;
-	long slice = 0, preempt = 1, deadlock = 1;
+	long slice = 0, preempt = 1, deadlock = 1, maxthreads = 0;
 	int r;
 
 	r = env_long("GMPMAXPROCS", 1, GMP_NPROCS_MAX, &nprocs);
@@ -2145,6 +2148,8 @@ static int instance_open(void)
 	if (r >= 0)
 		r = env_long("KGO_DEADLOCK", 0, 1, &deadlock);
 	if (r >= 0)
+		r = env_long("KGO_MAXTHREADS", 4, GMP_MAXMCOUNT_MAX, &maxthreads);
+	if (r >= 0)
 		r = safe_text_init();
 	if (r < 0)
 		return r;
@@ -2158,6 +2163,7 @@ static int instance_open(void)
 	rt.stack_size = ((size_t)stack + 4095) & ~(size_t)4095;
 	c.nprocs = (uint32_t)nprocs;
 	c.maxg = (uint32_t)maxg;
+	c.maxmcount = (uint32_t)maxthreads;
 
 	rt.fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (rt.fd < 0) {
