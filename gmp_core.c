@@ -455,6 +455,8 @@ static int gmp_mmap(struct file *file, struct vm_area_struct *vma)
 	struct gmp_region *r;
 	int ret;
 
+	if (vma->vm_pgoff >= GMP_OFF_STACKS >> PAGE_SHIFT)
+		return gmp_stack_mmap(vma);
 	ret = gmp_instance_access(s);
 	if (ret)
 		return ret;

@@ -268,6 +268,8 @@ struct gmp_gslot *gmp_gslot(struct gmp_sched *s, u32 gidx,
 			    struct gmp_gk **gkp);
 u64 gmp_sched_area_size(u32 nprocs, u32 maxg, u64 *gtab_off);
 extern const struct vm_operations_struct gmp_vm_ops;
+int gmp_stack_mmap(struct vm_area_struct *vma);
+bool gmp_stack_guard_page(unsigned long pgoff);
 
 /* gmp_ring.c */
 int gmp_spawn_check(const struct gmp_spawn *sp, u32 maxg);

@@ -131,7 +131,38 @@ static void gmp_frame_load_rejects_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, memcmp(&regs, &before, sizeof(regs)), 0);
 }
 
+/*
+ * The stack mapping's guards come from its offset alone: in slots of
+ * guard + stack pages, the first guard pages of each, wherever the
+ * mapping starts and however many slots it has.
+ */
+static void gmp_stack_guard_page_test(struct kunit *test)
+{
+	u64 base = GMP_OFF_STACKS_LAYOUT(16, 16) >> PAGE_SHIFT;
+	u64 odd = GMP_OFF_STACKS_LAYOUT(3, 1) >> PAGE_SHIFT;
+	u64 big = GMP_OFF_STACKS_LAYOUT(0xffff, 0xff) >> PAGE_SHIFT;
+	unsigned long slot;
+
+	for (slot = 0; slot < 64; slot++) {
+		KUNIT_EXPECT_TRUE(test, gmp_stack_guard_page(base + slot * 32));
+		KUNIT_EXPECT_TRUE(test,
+				  gmp_stack_guard_page(base + slot * 32 + 15));
+		KUNIT_EXPECT_FALSE(test,
+				   gmp_stack_guard_page(base + slot * 32 + 16));
+		KUNIT_EXPECT_FALSE(test,
+				   gmp_stack_guard_page(base + slot * 32 + 31));
+		KUNIT_EXPECT_TRUE(test, gmp_stack_guard_page(odd + slot * 4));
+		KUNIT_EXPECT_FALSE(test,
+				   gmp_stack_guard_page(odd + slot * 4 + 3));
+	}
+	/* The largest layout: 64 slots of 65,790 pages fit the offset. */
+	KUNIT_EXPECT_TRUE(test, gmp_stack_guard_page(big + 63 * 65790UL));
+	KUNIT_EXPECT_FALSE(test,
+			   gmp_stack_guard_page(big + 63 * 65790UL + 255));
+}
+
 static struct kunit_case gmp_frame_cases[] = {
+	KUNIT_CASE(gmp_stack_guard_page_test),
 	KUNIT_CASE(gmp_user_addr_ok_test),
 	KUNIT_CASE(gmp_frame_check_test),
 	KUNIT_CASE(gmp_arch_frame_roundtrip_test),

@@ -8,6 +8,9 @@
  * allocated when the process first touches them, with the kernel's private
  * half of their goroutines (struct gmp_gk): a G index whose page was never
  * touched is not a goroutine, and the kernel rejects it.
+ *
+ * Goroutine stacks are the process's own memory, but a fault handler here
+ * knows where their guards are (gmp_stack_fault()).
  */
 #include <linux/errno.h>
 #include <linux/mm.h>
@@ -16,6 +19,7 @@
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
+#include "gmp_compat.h"
 #include "gmp_core.h"
 
 /*
@@ -242,3 +246,71 @@ static vm_fault_t gmp_vm_fault(struct vm_fault *vmf)
 const struct vm_operations_struct gmp_vm_ops = {
 	.fault = gmp_vm_fault,
 };
+
+/* --- Goroutine stacks -------------------------------------------------- */
+
+#define GMP_STACKS_PGOFF_SHIFT	(GMP_STACKS_SIZE_SHIFT - PAGE_SHIFT)
+
+/*
+ * Is page @pgoff of a stack mapping (its offset says the layout, see
+ * gmp_uapi.h) a guard page? Everything comes from the offset: the mapping
+ * keeps no state, so a forked child's copy and the pieces of a split
+ * mapping are served alike.
+ */
+bool gmp_stack_guard_page(unsigned long pgoff)
+{
+	u64 off = (u64)pgoff << PAGE_SHIFT;
+	u64 guard = (off >> GMP_STACKS_GUARD_SHIFT) & 0xff;
+	u64 stack = (off >> GMP_STACKS_SIZE_SHIFT) & 0xffff;
+	u64 page = pgoff & ((1UL << GMP_STACKS_PGOFF_SHIFT) - 1);
+
+	return do_div(page, (u32)(guard + stack)) < guard;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_stack_guard_page);
+
+/*
+ * A stack page on first touch: a guard is SIGSEGV; anything else a zeroed
+ * page, charged to the process's memory cgroup. A write fault copies it
+ * into a private anonymous page of the process's own (the mapping is
+ * private), a read fault maps it until the first write does so.
+ */
+static vm_fault_t gmp_stack_fault(struct vm_fault *vmf)
+{
+	struct page *page;
+
+	if (gmp_stack_guard_page(vmf->pgoff))
+		return VM_FAULT_SIGSEGV;
+	page = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT);
+	if (!page)
+		return VM_FAULT_OOM;
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct gmp_stack_vm_ops = {
+	.fault = gmp_stack_fault,
+};
+
+/*
+ * mmap at GMP_OFF_STACKS_LAYOUT(): private, never executable, not to grow,
+ * with a layout of at least one guard and one stack page.
+ */
+int gmp_stack_mmap(struct vm_area_struct *vma)
+{
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+
+	if ((off & ~(GMP_OFF_STACKS | 0xffULL << GMP_STACKS_GUARD_SHIFT |
+		     0xffffULL << GMP_STACKS_SIZE_SHIFT |
+		     ((1ULL << GMP_STACKS_SIZE_SHIFT) - 1))) ||
+	    !((off >> GMP_STACKS_GUARD_SHIFT) & 0xff) ||
+	    !((off >> GMP_STACKS_SIZE_SHIFT) & 0xffff))
+		return -EINVAL;
+	if (vma->vm_flags & VM_MAYSHARE)
+		return -EINVAL;
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+	gmp_vma_flags_clear(vma, VM_MAYEXEC);
+	gmp_vma_flags_set(vma, VM_DONTEXPAND);
+	vma->vm_ops = &gmp_stack_vm_ops;
+	return 0;
+}

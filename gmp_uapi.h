@@ -103,6 +103,23 @@ struct gmp_create {
 #define GMP_OFF_SCHED		0x20000000ULL
 
 /*
+ * Goroutine stacks with guards (mmap MAP_PRIVATE, read-write, from any
+ * open /dev/gmp, no instance needed): anonymous memory laid out as stack
+ * slots of guard_pages + stack_pages pages, each guard below its stack.
+ * The offset says the layout; the mapping's first byte is a slot's first.
+ * A touch of a guard page is SIGSEGV (SEGV_MAPERR at the address), with
+ * no page and no VMA of its own: one mapping holds any number of stacks.
+ * Pages are private, zero on first touch and copied on fork, as anonymous
+ * memory; MADV_DONTNEED gives them back. Never executable.
+ */
+#define GMP_OFF_STACKS		0x4000000000000000ULL	/* bit 62 */
+#define GMP_STACKS_GUARD_SHIFT	54	/* 8 bits: guard pages, 1..255 */
+#define GMP_STACKS_SIZE_SHIFT	38	/* 16 bits: stack pages, 1..65535 */
+#define GMP_OFF_STACKS_LAYOUT(stack_pages, guard_pages)			\
+	(GMP_OFF_STACKS | (__u64)(guard_pages) << GMP_STACKS_GUARD_SHIFT |	\
+	 (__u64)(stack_pages) << GMP_STACKS_SIZE_SHIFT)
+
+/*
  * Goroutine contexts. A goroutine that is not running is a slot of the G
  * table (struct gmp_gslot) holding where it resumes: pc, sp and one
  * argument. Whoever resumes it, the user library switching in user space
