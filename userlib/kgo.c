@@ -16,6 +16,7 @@
 #include <cpuid.h>
 #include <dirent.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdbool.h>
@@ -88,7 +89,9 @@ static struct {
 	uint64_t goidgen;
 	pthread_mutex_t ring_lock;	/* spawn ring producers */
 	pthread_mutex_t stack_lock;
-	bool stack_guard;
+	int stack_guard;		/* KGO_STACK_GUARD: 0, 1 (module), 2 */
+	size_t stack_stride;		/* a pooled stack and its guard */
+	int stack_fd;			/* /dev/gmp for stack mappings */
 	struct kgo_g *free_stacks;
 	unsigned int nfree_stacks;
 	struct kgo_g *free_own;		/* G's whose own stack was unmapped */
@@ -116,6 +119,7 @@ static struct {
 	.fd = -1,
 	.ring_lock = PTHREAD_MUTEX_INITIALIZER,
 	.stack_lock = PTHREAD_MUTEX_INITIALIZER,
+	.stack_fd = -1,
 	.tids_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
@@ -152,6 +156,14 @@ intptr_t kgo_locks_off, kgo_curg_off, kgo_preempt_off;
 static intptr_t kgo_errno_off;	/* errno's, libc's thread-local */
 
 #define KGO_G0_STACK	(64 * 1024)
+#define KGO_PAGE	4096
+/*
+ * Below every pooled stack: a frame that overshoots its stack by up to
+ * this much faults in the guard, never in a neighbour's stack. It costs
+ * no memory (no page is ever there), only address space, and the page
+ * tables of a million stacks grow by 128 bytes each.
+ */
+#define KGO_STACK_GUARD_SIZE	(64 * 1024)
 
 uint32_t kgo_mcall(struct gmp_gslot *slot, void (*fn)(void *),
 		   struct kgo_g *g, void *g0sp)
@@ -518,10 +530,35 @@ static void stack_own_put(struct kgo_g *g)
 	pthread_mutex_unlock(&rt.stack_lock);
 }
 
+/*
+ * KGO_CHUNK_STACKS stacks in one mapping: the module's stack mapping,
+ * where every stack has a guard below it that only its fault handler
+ * knows of (one VMA for them all, no page for a guard: a million
+ * goroutines stay far below vm.max_map_count), or plain anonymous memory
+ * with KGO_STACK_GUARD=0. MAP_FAILED on failure.
+ */
+static char *map_chunk(size_t size)
+{
+	int flags = MAP_PRIVATE | MAP_STACK | MAP_NORESERVE;
+
+	if (rt.stack_guard != 1)
+		return mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    flags | MAP_ANONYMOUS, -1, 0);
+	if (rt.stack_fd < 0) {
+		rt.stack_fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+		if (rt.stack_fd < 0)
+			return MAP_FAILED;
+	}
+	return mmap(NULL, size, PROT_READ | PROT_WRITE, flags, rt.stack_fd,
+		    (off_t)GMP_OFF_STACKS_LAYOUT(rt.stack_size / KGO_PAGE,
+						 KGO_STACK_GUARD_SIZE / KGO_PAGE));
+}
+
 /* Refill the free list with a new chunk; stack_lock held. */
 static int stack_chunk(void)
 {
-	size_t size = rt.stack_size * KGO_CHUNK_STACKS;
+	size_t size = rt.stack_stride * KGO_CHUNK_STACKS;
+	size_t guard = rt.stack_stride - rt.stack_size;
 	struct kgo_chunk *c;
 	unsigned int i;
 	uint32_t gidx;
@@ -532,9 +569,7 @@ static int stack_chunk(void)
 	err = gidx_alloc(KGO_CHUNK_STACKS, &gidx);
 	if (err)
 		return err;
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
-		    -1, 0);
+	base = map_chunk(size);
 	c = base == MAP_FAILED ? NULL : persistentalloc(sizeof(*c));
 	if (!c) {
 		if (base != MAP_FAILED)
@@ -551,7 +586,8 @@ static int stack_chunk(void)
 	madvise(c->base, size, MADV_NOHUGEPAGE);
 	for (i = KGO_CHUNK_STACKS; i-- > 0;) {
 		c->g[i].chunk = c;
-		stack_record(&c->g[i], c->base + i * rt.stack_size, gidx + i);
+		stack_record(&c->g[i], c->base + i * rt.stack_stride + guard,
+			     gidx + i);
 		stack_free_push(&c->g[i]);
 	}
 	return 0;
@@ -577,7 +613,7 @@ static int stack_refill(void)
 {
 	if (rt.free_stacks)
 		return 0;
-	return rt.stack_guard ? stack_guarded() : stack_chunk();
+	return rt.stack_guard == 2 ? stack_guarded() : stack_chunk();
 }
 
 /* A free stack and its G from the global list, or NULL with *@err set. */
@@ -623,7 +659,7 @@ static struct kgo_g *stack_put_list(struct kgo_g *list, unsigned int n)
 		     now - rt.idle_head->idle_since >= KGO_CHUNK_IDLE_NS; n++) {
 			c = rt.idle_head;
 			chunk_idle_del(c);
-			madvise(c->base, rt.stack_size * KGO_CHUNK_STACKS,
+			madvise(c->base, rt.stack_stride * KGO_CHUNK_STACKS,
 				MADV_DONTNEED);
 		}
 	}
@@ -2012,6 +2048,89 @@ int kgo_gomaxprocs(int n)
 
 /* --- M's and start-up ------------------------------------------------------ */
 
+/* --- Stack overflow ------------------------------------------------------ */
+
+/*
+ * A goroutine that runs off its stack touches the guard below it (the
+ * module's stack mapping, or a PROT_NONE page for kgo_go_attr's stacks
+ * and KGO_STACK_GUARD's big-stack fallback) and gets SIGSEGV. kgo's
+ * handler, installed by kgo_run() if the program has none, runs on each
+ * M's alternate signal stack (the goroutine's is exhausted) and turns a
+ * fault in the running goroutine's guard into Go's fatal "stack overflow",
+ * naming the goroutine and its stack size. Any other fault is left to the
+ * default action: the handler steps aside and the instruction faults
+ * again.
+ */
+#define KGO_SIGSTACK	(64 * 1024)
+
+static void segv_handler(int sig, siginfo_t *info, void *uctx)
+{
+	const struct kgo_g *g = kgo_getg();
+	uintptr_t addr = (uintptr_t)info->si_addr, low;
+	size_t guard;
+
+	(void)uctx;
+	if (g && g->stack) {
+		guard = g->own_stack || rt.stack_guard == 2 ? KGO_PAGE :
+			rt.stack_stride - rt.stack_size;
+		low = (uintptr_t)g->stack;
+		if (addr < low && addr >= low - guard)
+			kgo_throw("stack overflow: goroutine %llu ran off its %zu KiB stack at %p (KGO_STACK_SIZE, or kgo_go_attr()'s stack_size, sets it)",
+				  (unsigned long long)g->goid,
+				  g->stack_size / 1024, info->si_addr);
+	}
+	signal(sig, SIG_DFL);
+	/* A fault faults again; a signal sent (or forced) is sent again. */
+	if (info->si_code <= 0 || info->si_code == SI_KERNEL)
+		raise(sig);
+}
+
+static void segv_handler_install(void)
+{
+	struct sigaction sa, old;
+
+	if (sigaction(SIGSEGV, NULL, &old) || old.sa_handler != SIG_DFL ||
+	    (old.sa_flags & SA_SIGINFO))
+		return;		/* the program's own handler */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = segv_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* This M's alternate signal stack, unless the thread has one: or NULL. */
+static char *sigstack_set(void)
+{
+	stack_t ss, old;
+	char *p;
+
+	if (sigaltstack(NULL, &old) || !(old.ss_flags & SS_DISABLE))
+		return NULL;
+	p = mmap(NULL, KGO_SIGSTACK, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	ss.ss_sp = p;
+	ss.ss_size = KGO_SIGSTACK;
+	ss.ss_flags = 0;
+	if (sigaltstack(&ss, NULL)) {
+		munmap(p, KGO_SIGSTACK);
+		return NULL;
+	}
+	return p;
+}
+
+static void sigstack_clear(char *p)
+{
+	stack_t ss = { .ss_flags = SS_DISABLE };
+
+	if (!p)
+		return;
+	sigaltstack(&ss, NULL);
+	munmap(p, KGO_SIGSTACK);
+}
+
 /* Go's mstart: run goroutines until the instance exits. */
 static int mstart(void)
 {
@@ -2022,10 +2141,12 @@ static int mstart(void)
 	 */
 	char *g0 = mmap(NULL, KGO_G0_STACK, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	char *sigstack;
 	long r;
 
 	if (g0 == MAP_FAILED)
 		return -ENOMEM;
+	sigstack = sigstack_set();
 	getm()->errnop = &errno;
 	getm()->ehg = __cxa_get_globals ? __cxa_get_globals() : NULL;
 	getm()->locks = 1;	/* goroutines it resumes clear it */
@@ -2045,6 +2166,7 @@ static int mstart(void)
 	getm()->preempt = false;
 	getm()->locks = 0;
 	getm()->p = 0;
+	sigstack_clear(sigstack);
 	munmap(g0, KGO_G0_STACK);
 	return (int)r;
 }
@@ -2128,7 +2250,7 @@ static void *map_area(size_t size, int prot, uint64_t off)
 static int instance_open(void)
 {
 	struct gmp_create c = { .size = sizeof(c) };
-	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 0, maxg = 0;
+	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 1, maxg = 0;
 	long slice = 0, preempt = 1, deadlock = 1, maxthreads = 0;
 	int r;
 
@@ -2159,8 +2281,11 @@ static int instance_open(void)
 		xsave_init();
 		c.preempt_pc = (uintptr_t)kgo_asyncpreempt;
 	}
-	rt.stack_guard = guard;
-	rt.stack_size = ((size_t)stack + 4095) & ~(size_t)4095;
+	rt.stack_size = ((size_t)stack + KGO_PAGE - 1) & ~(size_t)(KGO_PAGE - 1);
+	/* The module's layout counts stack pages in 16 bits. */
+	rt.stack_guard = !guard ? 0 : rt.stack_size / KGO_PAGE <= 0xffff ? 1 : 2;
+	rt.stack_stride = rt.stack_size +
+			  (rt.stack_guard == 1 ? KGO_STACK_GUARD_SIZE : 0);
 	c.nprocs = (uint32_t)nprocs;
 	c.maxg = (uint32_t)maxg;
 	c.maxmcount = (uint32_t)maxthreads;
@@ -2230,6 +2355,7 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 		return r;
 	}
 	rt.running = true;
+	segv_handler_install();
 
 	/* newproc(main) */
 	g = stack_get(&r);
