@@ -553,6 +553,40 @@ bool gmp_startlockedm_idle(struct gmp_sched *s)
 }
 
 /*
+ * @m gives up its P with nothing queued on it: if the goroutine its next
+ * schedule would take, the global queue's first, is wired to an M that
+ * waits for it, hand that M the P and the goroutine now, rather than
+ * waking a third M to do it (a preemption that keeps goroutines on their
+ * M's rotates through here). True if it did.
+ */
+static bool gmp_handoff_lockedwait(struct gmp_sched *s, struct gmp_m *m)
+{
+	struct gmp_m *lockedm = NULL;
+	struct gmp_gk *gk;
+
+	if (!gmp_runqempty(m->p) || gmp_ring_pending(s))
+		return false;
+	spin_lock(&s->lock);
+	gk = list_first_entry_or_null(&s->runq, struct gmp_gk, link);
+	if (gk && !s->exiting && m->p->id < s->nprocs && !m->p->waitm) {
+		lockedm = READ_ONCE(gk->lockedm);
+		if (lockedm == m || !lockedm || lockedm->nextp ||
+		    list_empty(&lockedm->lockedwait))
+			lockedm = NULL;
+	}
+	if (lockedm) {
+		list_del_init(&lockedm->lockedwait);
+		lockedm->nextg = gmp_globrunqremove_locked(s, gk);
+		lockedm->nextp = releasep(m);
+		lockedm->nextp->m = lockedm;
+	}
+	spin_unlock(&s->lock);
+	if (lockedm)
+		wake_up(&lockedm->park);
+	return lockedm;
+}
+
+/*
  * Go's stoplockedm: @m's wired goroutine switched out, and nothing else may
  * run on @m. Give its P back (to another M if there is work), then wait
  * until an M that took the goroutine from a queue hands it over with a P
@@ -564,6 +598,8 @@ static int gmp_stoplockedm(struct gmp_sched *s, struct gmp_m *m,
 {
 	struct gmp_gk *gk;
 
+	if (m->p && gmp_handoff_lockedwait(s, m))
+		gmp_publish_state(s);
 	if (m->p) {
 		gmp_dropp(s, m);
 		gmp_publish_state(s);
