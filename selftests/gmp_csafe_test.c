@@ -12,6 +12,10 @@
  *    the FILE's recursive lock (merged lines).
  *  - exitsyscall_keeps_the_thread: a goroutine whose blocking call lost
  *    its P comes back on the thread it blocked on.
+ *  - skynet_million: Go's skynet benchmark, 1,111,111 goroutines each
+ *    with a malloc'd channel, on 2 P's (static build only). It hung at
+ *    10^6 when a goroutine holding malloc's arena lock lost its P in an
+ *    mmap and others ran on its thread.
  *
  * Built twice: gmp_csafe_test statically (libc is inside the program, so
  * no preempted goroutine may move) and gmp_csafe_dyn_test dynamically
@@ -383,5 +387,81 @@ TEST(exitsyscall_keeps_the_thread)
 	for (i = 0; i < 4; i++)
 		EXPECT_EQ(before[i], after[i]);
 }
+
+/* --- Go's skynet -------------------------------------------------------- */
+
+#ifndef GMP_CSAFE_DYNAMIC
+struct sky {
+	struct kgo_chan *up;
+	long num, size;
+};
+
+static void skynet(void *arg)
+{
+	struct sky *me = arg;
+	long sum = 0, v, i;
+
+	if (me->size == 1) {
+		sum = me->num;
+	} else {
+		struct kgo_chan *c = kgo_chan_make(sizeof(long), 10);
+
+		if (!c)
+			abort();
+		for (i = 0; i < 10; i++) {
+			struct sky *child = malloc(sizeof(*child));
+
+			if (!child)
+				abort();
+			child->up = c;
+			child->num = me->num + i * (me->size / 10);
+			child->size = me->size / 10;
+			while (kgo_go(skynet, child) == -EAGAIN)
+				kgo_yield();
+		}
+		for (i = 0; i < 10; i++) {
+			if (kgo_chan_recv(c, &v) != 1)
+				abort();
+			sum += v;
+		}
+		while (kgo_chan_free(c) == -EBUSY)
+			kgo_yield();
+	}
+	if (kgo_chan_send(me->up, &sum))
+		abort();
+	free(me);
+}
+
+static long sky_result;
+
+static int skynet_main(void *arg)
+{
+	struct sky *root = malloc(sizeof(*root));
+	struct kgo_chan *c = kgo_chan_make(sizeof(long), 1);
+
+	(void)arg;
+	if (!root || !c)
+		return 10;
+	root->up = c;
+	root->num = 0;
+	root->size = 1000000;
+	if (kgo_go(skynet, root))
+		return 11;
+	return kgo_chan_recv(c, &sky_result) == 1 ? 0 : 12;
+}
+
+TEST_TIMEOUT(skynet_million, 900)
+{
+	long long t = now_ns();
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "2", 1);
+	ASSERT_EQ(0, kgo_run(skynet_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	TH_LOG("skynet 10^6: %lld ms", (now_ns() - t) / 1000000);
+	EXPECT_EQ(499999500000L, sky_result);
+}
+#endif
 
 TEST_HARNESS_MAIN

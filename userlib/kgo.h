@@ -49,13 +49,22 @@ extern "C" {
  *
  * Environment: GMPMAXPROCS (P count, default the online CPUs),
  * KGO_STACK_SIZE (bytes per goroutine stack, default 64 KiB),
- * KGO_STACK_GUARD=1 (a guard page under every stack, for debugging),
+ * KGO_STACK_GUARD=0 (no guard under each stack: an overflow is no longer
+ * the fatal "stack overflow"; default 1),
  * KGO_MAXG (G table size: at most KGO_MAXG - 1 goroutines live at once,
  * default 1048576; unused slots cost no memory; pooled stacks take
  * indices 64 at a time), KGO_SLICE_US (how long a goroutine runs before
  * sysmon preempts it, default 10000 us, at least 100), KGO_PREEMPT=0 (no
  * asynchronous preemption: goroutines switch only where they call kgo; no
- * blocking hand-off either), KGO_DEADLOCK=0 (no deadlock report).
+ * blocking hand-off either), KGO_DEADLOCK=0 (no deadlock report),
+ * KGO_MAXTHREADS (threads at most, default 10000: past it, the fatal
+ * "thread exhaustion"), KGO_PREEMPT_SAFE=exe|none|all (where a preempted
+ * goroutine may move to another thread: the program's own code only by
+ * default; see Documentation/kgo.rst).
+ *
+ * kgo_run() installs a SIGSEGV handler, for the "stack overflow" message,
+ * if the program has none, and gives each of its threads an alternate
+ * signal stack if it has none.
  *
  * Deadlock: when every goroutine is parked for good (no timer pending,
  * none running, sleeping or in a system call) and every thread of the
