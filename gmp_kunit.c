@@ -877,8 +877,54 @@ static void gmp_handoffp_wrong_p_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic64_read(&s->nhandoff), 0LL);
 }
 
+/*
+ * sysmon gives an idle P to a wired M whose goroutine waits on the global
+ * queue: the goroutine leaves the queue with it, from wherever it is in
+ * it; an M whose goroutine is not queued (any more) is dropped from the
+ * list and given nothing.
+ */
+static void gmp_startlockedm_idle_test(struct kunit *test)
+{
+	struct sched_fixture *fx = test->priv;
+	struct gmp_sched *s = &fx->rq.s;
+	struct gmp_m *m = &fx->m;
+	struct gmp_gk *gk;
+
+	INIT_LIST_HEAD(&m->lockedwait);
+	init_waitqueue_head(&m->park);
+	m->p = NULL;
+	KUNIT_ASSERT_EQ(test, s->npidle, 2U);
+	KUNIT_ASSERT_NOT_NULL(test, gmp_gslot(s, 3, &gk));
+
+	/* Not queued: dropped, nothing handed. */
+	m->lockedg = 3;
+	WRITE_ONCE(gk->lockedm, m);
+	list_add_tail(&m->lockedwait, &s->lockedwait);
+	KUNIT_EXPECT_FALSE(test, gmp_startlockedm_idle(s));
+	KUNIT_EXPECT_TRUE(test, list_empty(&m->lockedwait));
+	KUNIT_EXPECT_NULL(test, m->nextp);
+
+	gmp_globrunqput(s, 4);
+	gmp_globrunqput(s, 3);
+	gmp_globrunqput(s, 5);
+	list_add_tail(&m->lockedwait, &s->lockedwait);
+	KUNIT_EXPECT_TRUE(test, gmp_startlockedm_idle(s));
+	KUNIT_EXPECT_NOT_NULL(test, m->nextp);
+	KUNIT_EXPECT_EQ(test, m->nextg, 3U);
+	KUNIT_EXPECT_TRUE(test, list_empty(&m->lockedwait));
+	KUNIT_EXPECT_EQ(test, s->npidle, 1U);
+	KUNIT_EXPECT_EQ(test, s->runqsize, 2U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&gk->kstate), (int)GMP_GK_NONE);
+	KUNIT_EXPECT_EQ(test, globrunq_pop(&fx->rq), 4U);
+	KUNIT_EXPECT_EQ(test, globrunq_pop(&fx->rq), 5U);
+	/* Nobody waits now: nothing more to hand. */
+	KUNIT_EXPECT_FALSE(test, gmp_startlockedm_idle(s));
+	WRITE_ONCE(gk->lockedm, NULL);
+}
+
 static struct kunit_case gmp_sched_cases[] = {
 	KUNIT_CASE(gmp_handoffp_wrong_p_test),
+	KUNIT_CASE(gmp_startlockedm_idle_test),
 	KUNIT_CASE(gmp_findrunnable_global_tick_test),
 	KUNIT_CASE(gmp_findrunnable_order_test),
 	KUNIT_CASE(gmp_findrunnable_steal_runnext_test),

@@ -551,6 +551,7 @@ bool gmp_startlockedm_idle(struct gmp_sched *s)
 		gmp_publish_state(s);
 	return did;
 }
+EXPORT_SYMBOL_IF_KUNIT(gmp_startlockedm_idle);
 
 /*
  * @m gives up its P with nothing queued on it: if the goroutine its next
