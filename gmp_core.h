@@ -348,6 +348,7 @@ u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
 	     struct gmp_gk **gkp);
 void gmp_wakep(struct gmp_sched *s);
 bool gmp_startlockedm_idle(struct gmp_sched *s);
+void gmp_checkmcount(struct gmp_sched *s);
 bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 		  int v);
 int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m);

@@ -87,6 +87,7 @@ bool gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx)
 	}
 	list_add_tail(&gk->link, &s->runq);
 	gmp_runqsize_set(s, s->runqsize + 1);
+	gmp_sysmon_wake(s);	/* gmp_checkmcount() must look */
 	return true;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_globrunqput_locked);

@@ -190,6 +190,40 @@ struct gmp_m *gmp_m_current(struct gmp_sched *s)
 }
 
 /*
+ * Go's checkmcount, when an M is needed for work and an idle P: every M is
+ * running a goroutine or blocked (in a system call, or wired), none is
+ * parked, starting, spinning or waiting for its wired goroutine, and
+ * maxmcount is reached. Go throws; the template thread does (NEWM returns
+ * -EAGAIN). Marks the instance so. sched.lock held.
+ */
+static bool gmp_mexhausted_locked(struct gmp_sched *s)
+{
+	lockdep_assert_held(&s->lock);
+	if (!s->pidle || !list_empty(&s->midle) ||
+	    s->mcount < s->maxmcount || s->nmstarting ||
+	    !list_empty(&s->lockedwait) || atomic_read(&s->nmspinning) ||
+	    s->exiting)
+		return false;
+	s->mexhausted = true;
+	return true;
+}
+
+/*
+ * For sysmon, which stays awake while goroutines are queued: the same
+ * check, in case no wakep came after the last M blocked.
+ */
+void gmp_checkmcount(struct gmp_sched *s)
+{
+	bool exhausted;
+
+	spin_lock(&s->lock);
+	exhausted = s->runqsize && !s->mexhausted && gmp_mexhausted_locked(s);
+	spin_unlock(&s->lock);
+	if (exhausted)
+		wake_up(&s->newm_wait);
+}
+
+/*
  * Start an idle P on a parked M if there is work for it (Go's wakep and
  * startm). Without a parked M, ask the template thread for a new one
  * (Go's newm through templateThread): M's are threads of the process, so
@@ -216,15 +250,7 @@ void gmp_wakep(struct gmp_sched *s)
 		WRITE_ONCE(s->nmstarting, s->nmstarting + 1);
 		s->newm_req++;
 		newm = true;
-	} else if (s->pidle && s->mcount >= s->maxmcount &&
-		   !s->nmstarting && list_empty(&s->lockedwait) &&
-		   !atomic_read(&s->nmspinning) && !s->exiting) {
-		/*
-		 * Go's checkmcount: every M is running a goroutine or blocked
-		 * (in a system call, or wired) and another is needed. Go
-		 * throws; the template thread does (NEWM returns -EAGAIN).
-		 */
-		s->mexhausted = true;
+	} else if (gmp_mexhausted_locked(s)) {
 		newm = true;
 	}
 	spin_unlock(&s->lock);

@@ -211,17 +211,18 @@ static bool gmp_retake(struct gmp_sched *s, u64 now)
 }
 
 /*
- * Every P idle and no wired goroutine waiting for one (or the instance
- * exiting): nothing can need preempting until an M takes a P. Sleep until pidleget() wakes us (Go's
- * sysmonwait). Returns whether it slept.
+ * Every P idle, no goroutine queued and no wired goroutine waiting for
+ * one (or the instance exiting): nothing can need preempting until an M
+ * takes a P. Sleep until pidleget() or a goroutine queued globally wakes
+ * us (Go's sysmonwait). Returns whether it slept.
  */
 static bool gmp_sysmon_wait(struct gmp_sched *s)
 {
 	bool wait;
 
 	spin_lock(&s->lock);
-	wait = (s->npidle >= s->nprocs && list_empty(&s->lockedwait)) ||
-	       s->exiting;
+	wait = (s->npidle >= s->nprocs && list_empty(&s->lockedwait) &&
+		!s->runqsize) || s->exiting;
 	if (wait)
 		s->sysmonwait = true;
 	spin_unlock(&s->lock);
@@ -281,6 +282,7 @@ static int gmp_sysmon(void *data)
 		}
 		if (gmp_startlockedm_idle(s))
 			idle = 0;
+		gmp_checkmcount(s);
 		if (gmp_retake(s, ktime_get_ns()))
 			idle = 0;
 		else

@@ -322,8 +322,11 @@ TEST_TIMEOUT(malloc_and_stdio_under_preemption, 600)
 	/* Stopped in the program's own code: moved as before. */
 	EXPECT_LT(stats.npreemptkeepm, stats.npreempted);
 #else
-	/* libc is part of the program: no preempted goroutine moves. */
-	EXPECT_EQ(stats.npreemptkeepm, stats.npreempted);
+	/*
+	 * libc is part of the program: no preempted goroutine moves (the
+	 * two counters are read one after the other: keepm may be ahead).
+	 */
+	EXPECT_GE(stats.npreemptkeepm, stats.npreempted);
 	EXPECT_EQ(0, moves);
 #endif
 }

@@ -2212,9 +2212,17 @@ static void *templatethread(void *unused)
 				  rt.state->maxmcount);
 		if (n <= 0)
 			break;
-		while (n-- > 0)
-			if (pthread_create(&t, &attr, mthread, NULL))
-				failed++;
+		while (n-- > 0) {
+			int err = pthread_create(&t, &attr, mthread, NULL);
+
+			/*
+			 * Go's newosproc throws here too: goroutines that need
+			 * the thread would otherwise wait for good.
+			 */
+			if (err)
+				kgo_throw("failed to create new OS thread (have %u already; errno=%d, %s)",
+					  rt.state->mcount, err, strerror(err));
+		}
 	}
 	pthread_attr_destroy(&attr);
 	kgo_thread_register(false);
