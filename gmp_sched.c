@@ -209,15 +209,17 @@ static bool gmp_mexhausted_locked(struct gmp_sched *s)
 }
 
 /*
- * For sysmon, which stays awake while goroutines are queued: the same
- * check, in case no wakep came after the last M blocked.
+ * For sysmon, which stays awake while goroutines are queued (globally or
+ * in the spawn ring, where a plain thread readies them): the same check,
+ * in case no wakep came after the last M blocked.
  */
 void gmp_checkmcount(struct gmp_sched *s)
 {
-	bool exhausted;
+	bool exhausted, ring = gmp_ring_pending(s);
 
 	spin_lock(&s->lock);
-	exhausted = s->runqsize && !s->mexhausted && gmp_mexhausted_locked(s);
+	exhausted = (s->runqsize || ring) && !s->mexhausted &&
+		    gmp_mexhausted_locked(s);
 	spin_unlock(&s->lock);
 	if (exhausted)
 		wake_up(&s->newm_wait);
@@ -252,6 +254,8 @@ void gmp_wakep(struct gmp_sched *s)
 		newm = true;
 	} else if (gmp_mexhausted_locked(s)) {
 		newm = true;
+	} else {
+		gmp_sysmon_wake(s);	/* gmp_checkmcount() looks again */
 	}
 	spin_unlock(&s->lock);
 	if (pp)

@@ -218,11 +218,11 @@ static bool gmp_retake(struct gmp_sched *s, u64 now)
  */
 static bool gmp_sysmon_wait(struct gmp_sched *s)
 {
-	bool wait;
+	bool wait, ring = gmp_ring_pending(s);
 
 	spin_lock(&s->lock);
 	wait = (s->npidle >= s->nprocs && list_empty(&s->lockedwait) &&
-		!s->runqsize) || s->exiting;
+		!s->runqsize && !ring) || s->exiting;
 	if (wait)
 		s->sysmonwait = true;
 	spin_unlock(&s->lock);
