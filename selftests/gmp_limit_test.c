@@ -8,7 +8,7 @@
  * the slots of those that end come back. Goroutines blocked in read()
  * hold a thread each: below maxmcount they all run. (At it, the program
  * should stop with Go's "thread exhaustion": it does in a lone run, but
- * one run in three still freezes, issue 25's open part, so that test is
+ * four runs of nine froze, issue 25's open part, so that test is
  * not in the suite yet.)
  *
  * The memory cgroup tests run each case in a child moved into a cgroup
