@@ -549,6 +549,21 @@ static bool gmp_startlockedm(struct gmp_sched *s, struct gmp_m *m,
 }
 
 /*
+ * Hand @lockedm, waiting on sched.lockedwait, its goroutine @gk (taken off
+ * the global queue) and @pp; the caller wakes it. sched.lock held.
+ */
+static void gmp_lockedwait_hand_locked(struct gmp_sched *s,
+				       struct gmp_m *lockedm,
+				       struct gmp_gk *gk, struct gmp_p *pp)
+{
+	lockdep_assert_held(&s->lock);
+	list_del_init(&lockedm->lockedwait);
+	lockedm->nextg = gmp_globrunqremove_locked(s, gk);
+	lockedm->nextp = pp;	/* gmp_mpark() takes it */
+	pp->m = lockedm;
+}
+
+/*
  * For sysmon: a P that stayed idle for a pass while a wired goroutine
  * waits on the global queue for its M goes to that M, which needs no new
  * thread to run it. The goroutine may hold a lock (glibc's malloc arena,
@@ -571,8 +586,7 @@ bool gmp_startlockedm_idle(struct gmp_sched *s)
 		if (lockedm->nextp || !gmp_gslot(s, lockedm->lockedg, &gk) ||
 		    atomic_read(&gk->kstate) != GMP_GK_GLOBALQ)
 			continue;
-		lockedm->nextg = gmp_globrunqremove_locked(s, gk);
-		lockedm->nextp = pidleget(s);	/* gmp_mpark() takes it */
+		gmp_lockedwait_hand_locked(s, lockedm, gk, pidleget(s));
 		wake_up(&lockedm->park);
 		did = true;
 	}
@@ -605,12 +619,8 @@ static bool gmp_handoff_lockedwait(struct gmp_sched *s, struct gmp_m *m)
 		    list_empty(&lockedm->lockedwait))
 			lockedm = NULL;
 	}
-	if (lockedm) {
-		list_del_init(&lockedm->lockedwait);
-		lockedm->nextg = gmp_globrunqremove_locked(s, gk);
-		lockedm->nextp = releasep(m);
-		lockedm->nextp->m = lockedm;
-	}
+	if (lockedm)
+		gmp_lockedwait_hand_locked(s, lockedm, gk, releasep(m));
 	spin_unlock(&s->lock);
 	if (lockedm)
 		wake_up(&lockedm->park);
