@@ -6,10 +6,8 @@
  * is ENOMEM, the OOM killer is never called, and the instance stays whole.
  * A full G table is EAGAIN to kgo_go, the goroutines there run on, and
  * the slots of those that end come back. Goroutines blocked in read()
- * hold a thread each: below maxmcount they all run. (At it, the program
- * should stop with Go's "thread exhaustion": it does in a lone run, but
- * four runs of nine froze, issue 25's open part, so that test is
- * not in the suite yet.)
+ * hold a thread each: below maxmcount they all run, and at it the program
+ * stops with Go's "thread exhaustion" instead of freezing.
  *
  * The memory cgroup tests run each case in a child moved into a cgroup
  * of its own, under cgroup2 (mounted at /sys/fs/cgroup if it is not).
@@ -403,6 +401,46 @@ TEST_TIMEOUT(blocked_readers_below_the_thread_limit_run, 600)
 	EXPECT_EQ(0, status);
 	if (err[0])
 		TH_LOG("stderr: %s", err);
+}
+
+/*
+ * @nreaders goroutines block in read() and main sleeps in turn, for good:
+ * once every reader holds a thread of the 10,000, main needs a 10,001st
+ * to wake up. Main may well wake before that, on an M whose reader has
+ * not blocked yet (the program runs on then), so it never writes: the
+ * only way out is Go's fatal error, and a freeze is the harness's timeout.
+ */
+static int exhaust_main(void *arg)
+{
+	uint32_t i;
+
+	(void)arg;
+	for (i = 0; i < nreaders; i++)
+		if (kgo_go(reader, NULL))
+			return 10;
+	for (;;)
+		kgo_sleep(50 * 1000 * 1000);
+}
+
+TEST_TIMEOUT(thread_exhaustion_is_reported, 900)
+{
+	char err[512];
+	int status;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, pipe(readers_pipe));
+	nreaders = 10000;
+	status = run_in_child(exhaust_main, "2", err, sizeof(err));
+	TH_LOG("exit %d, stderr: %s", status, err);
+	EXPECT_EQ(128 + SIGABRT, status);
+	/*
+	 * The guest may refuse a thread before kgo's limit (pids, memory):
+	 * that is reported too, as Go's newosproc does.
+	 */
+	if (!strstr(err, "failed to create new OS thread")) {
+		EXPECT_NE(NULL, strstr(err, "fatal error: thread exhaustion"));
+		EXPECT_NE(NULL, strstr(err, "10000-thread limit"));
+	}
 }
 
 TEST_HARNESS_MAIN
