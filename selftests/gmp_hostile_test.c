@@ -218,15 +218,18 @@ TEST_F(hostile, bad_context_dropped)
 /*
  * curg forged from inside: GOSCHED, GOPARK and GOEXIT about a G that is
  * not one get -EINVAL and return to the caller, which goes on; so does a
- * GOSCHED of the caller itself once its slot says it is not running.
+ * GOSCHED of the caller itself once its slot says it is not running, and
+ * first, a GOSCHED with an argument bit no version defines.
  */
-static long forged[4];
+static long forged[6];
 
 static void forge_curg(uint32_t gidx)
 {
 	uint32_t word = 0;
 	struct gmp_wait w = { .uaddr = (uintptr_t)&word, .val = 0 };
 
+	forged[4] = gmp_ioctl(hostile_fd, GMP_IOC_GOSCHED, GMP_GOSCHED_KEEPM << 1);
+	forged[5] = gmp_ioctl(hostile_fd, GMP_IOC_GOSCHED, ~0UL);
 	hostile_p0->curg = 0;
 	forged[0] = gmp_ioctl(hostile_fd, GMP_IOC_GOSCHED, 0);
 	hostile_p0->curg = 1U << 30;
@@ -248,6 +251,8 @@ TEST_F(hostile, forged_curg_refused)
 	EXPECT_EQ(-EINVAL, forged[1]);
 	EXPECT_EQ(-EINVAL, forged[2]);
 	EXPECT_EQ(-EINVAL, forged[3]);
+	EXPECT_EQ(-EINVAL, forged[4]);
+	EXPECT_EQ(-EINVAL, forged[5]);
 }
 
 /*
