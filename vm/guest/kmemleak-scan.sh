@@ -24,4 +24,12 @@ fi
 echo scan > $k
 sleep 6
 echo scan > $k
-cat $k
+# A record allocated by start_kernel() is the boot's, whichever scan
+# found it (under a loaded host the baseline's can miss one of the ACPI
+# caches): it is dropped. Every other record is printed whole.
+awk '
+/^unreferenced object/ { if (rec != "" && !boot) printf "%s", rec; rec = ""; boot = 0 }
+{ rec = rec $0 "\n" }
+/start_kernel\+/ { boot = 1 }
+END { if (rec != "" && !boot) printf "%s", rec }
+' $k
