@@ -725,10 +725,10 @@ static long gmp_ioctl(unsigned long cmd, unsigned long arg)
  * Start an idle P if there is one and no M is already spinning for work
  * (Go's wakep): the kernel hands it to a parked M, or asks the template
  * thread for a new M if none is parked and not enough are on their way.
- * At maxmcount with nothing on its way the kernel is asked too: it is the
- * one to tell thread exhaustion (Go's checkmcount) from an M that will
- * come back, and nobody else may look (sysmon sleeps while every P is
- * idle and nothing is queued where it can see).
+ * At maxmcount, with fewer M's on their way than idle P's, the kernel is
+ * asked too: it is the one to tell thread exhaustion (Go's checkmcount)
+ * from an M that will come back, and nobody else may look (sysmon sleeps
+ * while every P is idle and nothing is queued where it can see).
  */
 static void wakep(void)
 {
