@@ -4,7 +4,8 @@
  *
  * This file is the /dev/gmp misc device and the life cycle of a scheduler
  * instance: open, GMP_IOC_CREATE (Go's schedinit), mmap of the shared
- * pages, ioctl dispatch and release. The scheduler itself is gmp_sched.c.
+ * pages, ioctl dispatch and release. The scheduler itself is gmp_sched.c
+ * (the loop) and gmp_proc.c (its entry points).
  *
  * Copyright (C) 2026 The gmp developers
  */

@@ -326,12 +326,23 @@ void gmp_trace_instance_add(struct gmp_sched *s);
 void gmp_trace_instance_remove(struct gmp_sched *s);
 
 /* gmp_sched.c */
+int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
+		const struct gmp_spawn *sp);
+long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs);
+u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit);
+struct gmp_m *gmp_m_current(struct gmp_sched *s);
+void gmp_wakep(struct gmp_sched *s);
+bool gmp_startlockedm_idle(struct gmp_sched *s);
+void gmp_checkmcount(struct gmp_sched *s);
+bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
+		  int v);
+void gmp_publish_state(struct gmp_sched *s);
+
+/* gmp_proc.c */
 int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxprocs,
 		   u32 maxmcount);
 long gmp_procresize(struct gmp_sched *s, u32 nprocs);
 void gmp_sched_destroy(struct gmp_sched *s);
-int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
-		const struct gmp_spawn *sp);
 long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs,
 		u32 __user *locks);
 long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
@@ -340,18 +351,9 @@ long gmp_lockosthread(struct gmp_sched *s, bool lock);
 long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_wakep_ioctl(struct gmp_sched *s);
 long gmp_newm_ioctl(struct gmp_sched *s, u32 failed);
-long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs);
-u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit);
-struct gmp_m *gmp_m_current(struct gmp_sched *s);
 struct gmp_m *gmp_m_running(struct gmp_sched *s);
 u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
 	     struct gmp_gk **gkp);
-void gmp_wakep(struct gmp_sched *s);
-bool gmp_startlockedm_idle(struct gmp_sched *s);
-void gmp_checkmcount(struct gmp_sched *s);
-bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
-		  int v);
 int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m);
-void gmp_publish_state(struct gmp_sched *s);
 
 #endif /* _GMP_CORE_H */
