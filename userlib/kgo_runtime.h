@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1 OR MIT */
 /*
- * Inside kgo: what kgo.c (the scheduler's user side) gives the rest of
- * the library (channels, select, sync, timers). Hidden symbols only:
- * none of this is ABI.
+ * Inside kgo: what the scheduler's user side (kgo_proc.c and its
+ * neighbours) gives the rest of the library (channels, select, sync,
+ * timers), and below, the types and helpers kgo's own files share.
+ * Hidden symbols only: none of this is ABI.
  */
 #ifndef KGO_RUNTIME_H
 #define KGO_RUNTIME_H
@@ -130,5 +131,367 @@ int64_t kgo_nanotime(void) KGO_HIDDEN;
 
 /* A cheap per-M random number (Go's fastrand). */
 uint32_t kgo_fastrand(void) KGO_HIDDEN;
+
+/* --- The runtime's own types and helpers, for kgo's .c files --------------- */
+
+#include <pthread.h>
+#include <stddef.h>
+#include "../gmp_uapi.h"
+
+/* Hot helpers of the switch paths: under emulation every call counts. */
+#define KGO_INLINE	inline __attribute__((always_inline))
+
+/* A goroutine's user-side record: one per stack, beside it, not on it. */
+struct kgo_chunk;
+
+struct kgo_g {
+	void (*fn)(void *arg);
+	void *arg;
+	int (*main_fn)(void *arg);	/* the main goroutine only */
+	char *stack;			/* its lowest byte, above any guard page */
+	size_t stack_size;
+	struct kgo_chunk *chunk;	/* the pool chunk it is in, if any */
+	uint64_t goid;
+	uint32_t gidx;			/* its slot in the G table, for life */
+	int status;			/* the main goroutine's exit status */
+	const uint32_t *park_addr;	/* kgo_park's arguments and result */
+	uint32_t park_val;
+	int park_result;
+	struct kgo_g *waitlink;		/* its wait queue while parked */
+	bool (*park_commit)(struct kgo_g *g, void *arg); /* kgo_gopark's */
+	void *park_commit_arg;
+	bool park_sleeping;
+	struct kgo_m *lockedm;		/* the M it is wired to, if any */
+	bool own_stack;			/* kgo_go_attr's size: not pooled */
+	bool start_locked;		/* KGO_ATTR_LOCKED */
+	int lockcount;			/* kgo_lock_osthread() nesting */
+	uint64_t eh[2];			/* its C++ exception globals, switched out */
+	bool keepm;			/* preempted where it must keep its M */
+	struct kgo_g *next;		/* free list */
+};
+
+/* The instance and the state of every concern: one per process. */
+struct kgo_rt {
+	int fd;
+	bool running;
+	int nprocs;
+	size_t stack_size;
+	struct gmp_state *state;
+	size_t state_size;
+	struct gmp_ring *ring;
+	struct gmp_spawn *spawn;
+	size_t ring_size;
+	void *sched;			/* the scheduler area */
+	size_t sched_size;
+	struct gmp_pshared *allp;	/* P's public halves */
+	struct gmp_gslot *gtab;		/* the G table */
+	uint32_t maxg;
+	uint32_t gidxgen;		/* G indices handed to stacks so far */
+	uint32_t gtabclaimed;		/* slots below it are allocated (whole pages) */
+	uint64_t goidgen;
+	pthread_mutex_t ring_lock;	/* spawn ring producers */
+	pthread_mutex_t stack_lock;
+	int stack_guard;		/* KGO_STACK_GUARD: 0, 1 (module), 2 */
+	size_t stack_stride;		/* a pooled stack and its guard */
+	int stack_fd;			/* /dev/gmp for stack mappings */
+	struct kgo_g *free_stacks;
+	unsigned int nfree_stacks;
+	struct kgo_g *free_own;		/* G's whose own stack was unmapped */
+	struct kgo_chunk *idle_head, *idle_tail; /* all free, oldest first */
+	uint64_t ngfrefill;		/* batches moved global -> P */
+	uint64_t ngfspill;		/* batches moved P -> global */
+	uint64_t nspawnwait;		/* spawnwait() yields */
+	/*
+	 * checkdead's count (kgo_runtime.h) in the low half, and in the high
+	 * half a generation every kgo_live_add() bumps in the same atomic
+	 * add: a word seen twice unchanged means nothing was counted in
+	 * between.
+	 */
+	uint64_t live;
+	bool mainexited;		/* the instance is ending */
+	pthread_mutex_t tids_lock;	/* kgo's own threads, for checkdead */
+	pid_t *tids;
+	size_t ntids, tids_cap;
+	bool nodeadlock;		/* KGO_DEADLOCK=0 */
+	uint64_t npreempted;		/* preemptions taken */
+	uint64_t npreemptdeferred;	/* ... and put off to releasem */
+	uint64_t npreemptkeepm;		/* taken, at unsafe points: M kept */
+	bool keepm;			/* the kernel has GOSCHED_KEEPM */
+};
+
+/*
+ * Per M (thread): the goroutine it runs, the P it holds while it does,
+ * its g0 stack, where switches that give up the current goroutine's stack
+ * run (Go's mcall), and where its errno lives.
+ *
+ * locks is Go's m.locks: while it is non-zero the M is inside kgo (on g0,
+ * between switching a goroutine out and the next one in, or in a section
+ * that must not move to another M), and a preemption the kernel injects
+ * only sets preempt, which the section's end honours. It is changed only
+ * by one instruction addressing the thread's own block (acquirem), so a
+ * goroutine preempted around it cannot change another M's count. Every M
+ * enters goroutines with locks at 1, and a goroutine clears it once it
+ * knows which M it is on.
+ */
+struct kgo_m {
+	struct kgo_g *curg;
+	struct kgo_g *lockedg;		/* the goroutine wired to it */
+	uint32_t p;
+	int locks;
+	bool preempt;
+	char *g0;
+	int *errnop;
+	uint64_t *ehg;	/* the C++ runtime's exception globals, or NULL */
+};
+
+#define KGO_PAGE	4096
+/*
+ * Below every pooled stack: a frame that overshoots its stack by up to
+ * this much faults in the guard, never in a neighbour's stack. It costs
+ * no memory (no page is ever there), only address space, and the page
+ * tables of a million stacks grow by 128 bytes each.
+ */
+#define KGO_STACK_GUARD_SIZE	(64 * 1024)
+
+/*
+ * Stacks come in chunks of this many (kgo_stack.c): one mapping, and the
+ * back-pressure threshold of spawns (kgo_proc.c).
+ */
+#define KGO_CHUNK_STACKS	64
+
+/*
+ * Each P keeps its own free G's (Go's p.gFree): newproc takes from it and
+ * goexit0 gives back to it without a lock. Only the M holding the P uses
+ * it, with locks raised, so the P cannot be taken meanwhile. An empty list
+ * takes KGO_GFREE_BATCH from the global one in one locked section (gfget),
+ * and one that reaches KGO_GFREE_MAX gives back all but KGO_GFREE_BATCH - 1
+ * (gfput): Go's 32 and 64. Threads without a P use the global list. A P
+ * retired by kgo_gomaxprocs() keeps its list until it comes back; stacks
+ * in P lists are never returned to the system.
+ */
+#define KGO_GFREE_BATCH		32
+#define KGO_GFREE_MAX		64
+
+struct kgo_gfree {
+	struct kgo_g *head;
+	unsigned int n;
+	uint64_t ngfget;		/* G's taken from this list */
+	uint32_t spawnskip;		/* dry lists to pass before a spawnwait */
+	uint32_t spawnshift;		/* fruitless spawnwaits in a row */
+} __attribute__((aligned(64)));
+
+
+/*
+ * The symbols kgo's files share. Hidden from the shared library's users,
+ * and renamed here so that a static link cannot clash with a program's
+ * own (an execute() or a wakep() of its own): kgo's sources use Go's
+ * names, the objects carry __kgo_ ones.
+ */
+#define rt			__kgo_rt
+#define gfree			__kgo_gfree
+#define gmp_ioctl		__kgo_gmp_ioctl
+#define wakep			__kgo_wakep
+#define ring_push		__kgo_ring_push
+#define mcall_locked		__kgo_mcall_locked
+#define kschedule		__kgo_kschedule
+#define goready			__kgo_goready_onp
+#define stack_top		__kgo_stack_top
+#define stack_own		__kgo_stack_own
+#define stack_own_put		__kgo_stack_own_put
+#define stack_get		__kgo_stack_get
+#define gfget			__kgo_gfget
+#define gfput			__kgo_gfput
+#define segv_handler_install	__kgo_segv_handler_install
+#define sigstack_set		__kgo_sigstack_set
+#define sigstack_clear		__kgo_sigstack_clear
+#define xsave_init		__kgo_xsave_init
+#define safe_text_init		__kgo_safe_text_init
+
+extern struct kgo_rt rt KGO_HIDDEN;
+extern struct kgo_gfree gfree[GMP_NPROCS_MAX] KGO_HIDDEN;
+/* Offsets from %fs of this thread's M block and of errno (kgo_setup.c). */
+extern intptr_t kgo_m_off KGO_HIDDEN, kgo_errno_off KGO_HIDDEN;
+
+/* kgo_proc.c: the kernel, the spawn ring, switches through g0. */
+enum { RING_WAKEP, RING_DRAIN, RING_QUIET };
+
+long gmp_ioctl(unsigned long cmd, unsigned long arg) KGO_HIDDEN;
+void wakep(void) KGO_HIDDEN;
+void ring_push(uint32_t gidx, uint32_t flags, int then) KGO_HIDDEN;
+void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
+	KGO_HIDDEN;
+void kschedule(unsigned long cmd, unsigned long arg)
+	__attribute__((noreturn)) KGO_HIDDEN;
+void goready(struct kgo_g *g, bool onp) KGO_HIDDEN;
+
+/* kgo_stack.c: stacks, G records and indices, stack overflow. */
+uintptr_t stack_top(const struct kgo_g *g) KGO_HIDDEN;
+struct kgo_g *stack_own(size_t size, int *err) KGO_HIDDEN;
+void stack_own_put(struct kgo_g *g) KGO_HIDDEN;
+struct kgo_g *stack_get(int *err) KGO_HIDDEN;
+struct kgo_g *gfget(uint32_t pid, int *err) KGO_HIDDEN;
+void gfput(uint32_t pid, struct kgo_g *g) KGO_HIDDEN;
+void segv_handler_install(void) KGO_HIDDEN;
+char *sigstack_set(void) KGO_HIDDEN;
+void sigstack_clear(char *p) KGO_HIDDEN;
+
+/* kgo_preempt.c */
+void xsave_init(void) KGO_HIDDEN;
+int safe_text_init(void) KGO_HIDDEN;
+bool *kgo_preempt1(const uint64_t *frame) KGO_HIDDEN;
+extern char kgo_asyncpreempt[] KGO_HIDDEN, kgo_asyncpreempt_end[] KGO_HIDDEN;
+
+/* libstdc++'s, when it is in the process (see eh_switchout()). */
+extern void *__cxa_get_globals(void) __attribute__((weak));
+
+uint32_t kgo_mcall(struct gmp_gslot *slot, void (*fn)(void *),
+		   struct kgo_g *g, void *g0sp)
+	__attribute__((visibility("hidden")));
+uint32_t kgo_switch(struct gmp_gslot *slot, struct kgo_g *g,
+		    const struct gmp_gslot *next, uint32_t *publish,
+		    uint32_t val, uint64_t next_pid_gidx)
+	__attribute__((visibility("hidden")));
+void kgo_tls_moved(uintptr_t *frame) __attribute__((visibility("hidden")));
+void kgo_gogo(const struct gmp_gslot *slot, uint32_t pid, uint32_t gidx)
+	__attribute__((noreturn, visibility("hidden")));
+void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
+	__attribute__((noreturn, visibility("hidden")));
+extern char kgo_gostart[] __attribute__((visibility("hidden")));
+
+/*
+ * The running thread's M. A goroutine may come back from a switch on
+ * another thread, and the compiler assumes a function never changes
+ * threads: it may keep a TLS address (errno's too: glibc declares
+ * __errno_location() const) across the switch. So getm() reads the
+ * thread pointer afresh with a volatile asm the compiler can neither drop
+ * nor move across a call (it clobbers memory), and every access after a
+ * possible switch calls it again; between switches the pointer is good.
+ */
+static KGO_INLINE uintptr_t thread_pointer(void)
+{
+	uintptr_t tp;
+
+	__asm__ volatile("movq %%fs:0, %0" : "=r"(tp) : : "memory");
+	return tp;
+}
+
+static KGO_INLINE struct kgo_m *getm(void)
+{
+	return (struct kgo_m *)(thread_pointer() + kgo_m_off);
+}
+
+/* Go's names, for kgo's own files. */
+#define getg		kgo_getg
+#define acquirem	kgo_acquirem
+#define releasem	kgo_releasem
+
+/* --- The P's run queue, from user space ------------------------------------ */
+
+/*
+ * The M holding a P owns its queue (gmp_uapi.h): these are Go's runqput
+ * and runqget for the owner, the kernel's gmp_runq.c for everyone else.
+ * Only the owner writes runq[] and runqtail; head and runnext are shared.
+ */
+static KGO_INLINE struct gmp_pshared *thisp(void)
+{
+	return &rt.allp[getm()->p];
+}
+
+static KGO_INLINE struct gmp_gslot *gslot(uint32_t gidx)
+{
+	return &rt.gtab[gidx];
+}
+
+/* Owner only: a thief can make room, nobody else can take it. */
+static KGO_INLINE bool runqfull(struct gmp_pshared *pp)
+{
+	return pp->runqtail - __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE) >=
+	       GMP_RUNQ_SIZE;
+}
+
+/* Put @gidx at the tail; false if the queue is full. */
+static KGO_INLINE bool runqput_tail(struct gmp_pshared *pp, uint32_t gidx)
+{
+	uint32_t head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+	uint32_t tail = pp->runqtail;
+
+	if (tail - head >= GMP_RUNQ_SIZE)
+		return false;
+	pp->runq[tail % GMP_RUNQ_SIZE] = gidx;
+	/* The slot is written before a thief can see it. */
+	__atomic_store_n(&pp->runqtail, tail + 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+/*
+ * Put @gidx in runnext, kicking the old one to the tail; false (with the
+ * kicked G in *@spill) if the queue is full.
+ */
+static inline bool runqput_next(struct gmp_pshared *pp, uint32_t gidx,
+			 uint32_t *spill)
+{
+	uint32_t old = __atomic_exchange_n(&pp->runnext, gidx, __ATOMIC_ACQ_REL);
+
+	*spill = old;
+	return !old || runqput_tail(pp, old);
+}
+
+/*
+ * Go's runqget: runnext first, and then *@inherit is set: the G inherits
+ * the time slice of the one it replaces, so the schedtick is not bumped
+ * and sysmon still preempts a chain of goroutines readying each other
+ * through runnext after a slice, rather than letting it starve the queue.
+ */
+static KGO_INLINE uint32_t runqget(struct gmp_pshared *pp, bool *inherit)
+{
+	uint32_t next = __atomic_load_n(&pp->runnext, __ATOMIC_RELAXED);
+
+	*inherit = next && __atomic_compare_exchange_n(&pp->runnext, &next, 0,
+						       false, __ATOMIC_ACQ_REL,
+						       __ATOMIC_RELAXED);
+	if (*inherit)
+		return next;
+	for (;;) {
+		uint32_t head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+		uint32_t tail = pp->runqtail;
+		uint32_t gidx;
+
+		if (tail == head)
+			return 0;
+		gidx = __atomic_load_n(&pp->runq[head % GMP_RUNQ_SIZE],
+				       __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&pp->runqhead, &head, head + 1,
+						false, __ATOMIC_RELEASE,
+						__ATOMIC_RELAXED))
+			return gidx;
+	}
+}
+
+/*
+ * @gidx, taken from the queue of this M's P @pp, is about to run on @m:
+ * mark it running there. A preemption request still pending was meant for the
+ * goroutine switched away from (or for g0), not for this one.
+ */
+static KGO_INLINE struct gmp_gslot *markrunning(struct kgo_m *m,
+						 struct gmp_pshared *pp,
+						 uint32_t gidx)
+{
+	struct gmp_gslot *gs = gslot(gidx);
+
+	__atomic_store_n(&gs->status, GMP_GRUNNING, __ATOMIC_RELAXED);
+	__atomic_store_n(&gs->p, m->p, __ATOMIC_RELAXED);
+	__atomic_store_n(&pp->curg, gidx, __ATOMIC_RELAXED);
+	m->preempt = false;
+	return gs;
+}
+
+/* Go's execute, in user space: run @gidx on this M. Does not return. */
+static KGO_INLINE __attribute__((noreturn))
+void execute(struct gmp_pshared *pp, uint32_t gidx)
+{
+	struct kgo_m *m = getm();
+
+	kgo_gogo(markrunning(m, pp, gidx), m->p, gidx);
+}
 
 #endif /* KGO_RUNTIME_H */

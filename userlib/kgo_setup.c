@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: LGPL-2.1 OR MIT
+/*
+ * kgo's start and its threads: kgo_run opens /dev/gmp, creates the
+ * instance from the environment (GMPMAXPROCS, KGO_*), maps the state
+ * page, the spawn ring and the scheduler area, queues the main goroutine
+ * and turns the calling thread into M0; the template thread starts the
+ * other M's when the kernel asks (Go's newm through templateThread).
+ * Also the thread-local M block's offsets and kgo_throw.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <signal.h>
+#include <stdarg.h>
+
+#include "../gmp_uapi.h"
+#include "kgo.h"
+#include "kgo_runtime.h"
+
+struct kgo_rt rt = {
+	.fd = -1,
+	.ring_lock = PTHREAD_MUTEX_INITIALIZER,
+	.stack_lock = PTHREAD_MUTEX_INITIALIZER,
+	.stack_fd = -1,
+	.tids_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+/* Static TLS: one offset from %fs reaches every thread's block. */
+static __thread struct kgo_m tls_m __attribute__((tls_model("initial-exec")));
+/* Offsets of tls_m's fields from the %fs base: the same in every thread. */
+intptr_t kgo_m_off;
+intptr_t kgo_locks_off, kgo_curg_off, kgo_preempt_off;
+intptr_t kgo_errno_off;	/* errno's, libc's thread-local */
+
+#define KGO_G0_STACK	(64 * 1024)
+
+/* At load time: getg() must answer NULL before kgo_run() too. */
+static void __attribute__((constructor)) tls_init(void)
+{
+	uintptr_t tp = thread_pointer();
+
+	kgo_m_off = (intptr_t)((uintptr_t)&tls_m - tp);
+	kgo_errno_off = (intptr_t)((uintptr_t)&errno - tp);
+	kgo_locks_off = (intptr_t)((uintptr_t)&tls_m.locks - tp);
+	kgo_curg_off = (intptr_t)((uintptr_t)&tls_m.curg - tp);
+	kgo_preempt_off = (intptr_t)((uintptr_t)&tls_m.preempt - tp);
+}
+
+void kgo_throw(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int n;
+
+	/* One write: the message stays whole beside other threads' output. */
+	n = snprintf(msg, sizeof(msg), "kgo: fatal error: ");
+	va_start(ap, fmt);
+	n += vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(msg) - 2)
+		n = (int)sizeof(msg) - 2;
+	msg[n++] = '\n';
+	if (write(2, msg, (size_t)n) < 0)
+		n = 0;		/* nothing better to do: we abort anyway */
+	abort();
+}
+
+/* --- M's and start-up ------------------------------------------------------ */
+
+/* Go's mstart: run goroutines until the instance exits. */
+static int mstart(void)
+{
+	/*
+	 * Not malloc: a goroutine waiting for this M's P may hold malloc's
+	 * arena lock (see gmp_exitsyscall()), and a new M must get to the
+	 * kernel without waiting for it.
+	 */
+	char *g0 = mmap(NULL, KGO_G0_STACK, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	char *sigstack;
+	long r;
+
+	if (g0 == MAP_FAILED)
+		return -ENOMEM;
+	sigstack = sigstack_set();
+	getm()->errnop = &errno;
+	getm()->ehg = __cxa_get_globals ? __cxa_get_globals() : NULL;
+	getm()->locks = 1;	/* goroutines it resumes clear it */
+	/* The top, 16-byte aligned, for kgo_mcall's call. */
+	getm()->g0 = (char *)(((uintptr_t)g0 + KGO_G0_STACK) & ~(uintptr_t)15);
+	/*
+	 * Our locks word: while it is zero this thread runs goroutine code,
+	 * which can lose the P when it blocks (the kernel's hand-off).
+	 */
+	do {
+		r = gmp_ioctl(GMP_IOC_MSTART, (unsigned long)&getm()->locks);
+	} while (r == -EINTR);
+	/* A plain thread again: kgo's calls take their thread paths. */
+	getm()->g0 = NULL;
+	getm()->curg = NULL;
+	getm()->lockedg = NULL;
+	getm()->preempt = false;
+	getm()->locks = 0;
+	getm()->p = 0;
+	sigstack_clear(sigstack);
+	munmap(g0, KGO_G0_STACK);
+	return (int)r;
+}
+
+static void *mthread(void *unused)
+{
+	int r;
+
+	(void)unused;
+	kgo_thread_register(true);
+	r = mstart();
+	kgo_thread_register(false);
+	if (r)
+		fprintf(stderr, "kgo: M thread: GMP_IOC_MSTART: %s\n",
+			strerror(-r));
+	return NULL;
+}
+
+/*
+ * Go's template thread: a plain thread (never an M) that starts M's when
+ * the kernel asks for them, so M's appear as work does, up to one per P
+ * that has work (and more once M's block, with sysmon's hand-off).
+ */
+static void *templatethread(void *unused)
+{
+	pthread_attr_t attr;
+	uint32_t failed = 0;
+
+	(void)unused;
+	kgo_thread_register(true);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	for (;;) {
+		long n = gmp_ioctl(GMP_IOC_NEWM, failed);
+		pthread_t t;
+
+		failed = 0;
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN)
+			kgo_throw("thread exhaustion: the program exceeds its %u-thread limit (KGO_MAXTHREADS): every M is running a goroutine or blocked, and runnable goroutines need another",
+				  rt.state->maxmcount);
+		if (n <= 0)
+			break;
+		while (n-- > 0) {
+			int err = pthread_create(&t, &attr, mthread, NULL);
+
+			/*
+			 * Go's newosproc throws here too: goroutines that need
+			 * the thread would otherwise wait for good.
+			 */
+			if (err)
+				kgo_throw("failed to create new OS thread (have %u already; errno=%d, %s)",
+					  rt.state->mcount, err, strerror(err));
+		}
+	}
+	pthread_attr_destroy(&attr);
+	kgo_thread_register(false);
+	return NULL;
+}
+
+static int env_long(const char *name, long lo, long hi, long *out)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < lo || n > hi) {
+		fprintf(stderr, "kgo: %s=%s: want an integer in [%ld, %ld]\n",
+			name, v, lo, hi);
+		return -EINVAL;
+	}
+	*out = n;
+	return 1;
+}
+
+static void *map_area(size_t size, int prot, uint64_t off)
+{
+	void *p = mmap(NULL, size, prot, MAP_SHARED, rt.fd, (off_t)off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int instance_open(void)
+{
+	struct gmp_create c = { .size = sizeof(c) };
+	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 1, maxg = 0;
+	long slice = 0, preempt = 1, deadlock = 1, maxthreads = 0;
+	int r;
+
+	r = env_long("GMPMAXPROCS", 1, GMP_NPROCS_MAX, &nprocs);
+	if (r >= 0)
+		r = env_long("KGO_STACK_SIZE", KGO_STACK_SIZE_MIN,
+			     KGO_STACK_SIZE_MAX, &stack);
+	if (r >= 0)
+		r = env_long("KGO_STACK_GUARD", 0, 1, &guard);
+	if (r >= 0)
+		r = env_long("KGO_MAXG", 2, GMP_MAXG_MAX, &maxg);
+	if (r >= 0)
+		r = env_long("KGO_SLICE_US", GMP_SLICE_US_MIN, GMP_SLICE_US_MAX,
+			     &slice);
+	if (r >= 0)
+		r = env_long("KGO_PREEMPT", 0, 1, &preempt);
+	if (r >= 0)
+		r = env_long("KGO_DEADLOCK", 0, 1, &deadlock);
+	if (r >= 0)
+		r = env_long("KGO_MAXTHREADS", 4, GMP_MAXMCOUNT_MAX, &maxthreads);
+	if (r >= 0)
+		r = safe_text_init();
+	if (r < 0)
+		return r;
+	rt.nodeadlock = !deadlock;
+	c.slice_us = (uint32_t)slice;
+	if (preempt) {
+		xsave_init();
+		c.preempt_pc = (uintptr_t)kgo_asyncpreempt;
+	}
+	rt.stack_size = ((size_t)stack + KGO_PAGE - 1) & ~(size_t)(KGO_PAGE - 1);
+	/* The module's layout counts stack pages in 16 bits. */
+	rt.stack_guard = !guard ? 0 : rt.stack_size / KGO_PAGE <= 0xffff ? 1 : 2;
+	rt.stack_stride = rt.stack_size +
+			  (rt.stack_guard == 1 ? KGO_STACK_GUARD_SIZE : 0);
+	c.nprocs = (uint32_t)nprocs;
+	c.maxg = (uint32_t)maxg;
+	c.maxmcount = (uint32_t)maxthreads;
+
+	rt.fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (rt.fd < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			fprintf(stderr, "kgo: %s does not exist: the gmp kernel module is not loaded (insmod gmp.ko)\n",
+				GMP_DEVICE_PATH);
+		else
+			fprintf(stderr, "kgo: open %s: %s\n", GMP_DEVICE_PATH,
+				strerror(-r));
+		return r;
+	}
+	r = (int)gmp_ioctl(GMP_IOC_CREATE, (uintptr_t)&c);
+	if (r)
+		return r;
+	rt.nprocs = (int)c.nprocs;
+	rt.maxg = c.maxg;
+	rt.keepm = c.features & GMP_FEAT_KEEPM;
+	rt.state_size = c.state_size;
+	rt.ring_size = c.ring_size;
+	rt.sched_size = c.sched_size;
+	rt.state = map_area(c.state_size, PROT_READ, GMP_OFF_STATE);
+	rt.ring = map_area(c.ring_size, PROT_READ | PROT_WRITE, GMP_OFF_RING);
+	rt.sched = map_area(c.sched_size, PROT_READ | PROT_WRITE, GMP_OFF_SCHED);
+	if (!rt.state || !rt.ring || !rt.sched)
+		return -errno;
+	if (rt.state->magic != GMP_STATE_MAGIC ||
+	    rt.state->version != GMP_API_VERSION)
+		return -EPROTO;
+	rt.spawn = (struct gmp_spawn *)((char *)rt.ring + GMP_RING_SPAWN_OFF);
+	rt.allp = rt.sched;
+	rt.gtab = (struct gmp_gslot *)((char *)rt.sched + c.gtab_off);
+	return 0;
+}
+
+static void instance_close(void)
+{
+	if (rt.sched)
+		munmap(rt.sched, rt.sched_size);
+	if (rt.ring)
+		munmap(rt.ring, rt.ring_size);
+	if (rt.state)
+		munmap(rt.state, rt.state_size);
+	if (rt.fd >= 0)
+		close(rt.fd);
+	rt.sched = NULL;
+	rt.ring = NULL;
+	rt.state = NULL;
+	rt.fd = -1;
+}
+
+int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
+{
+	struct kgo_g *g;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	if (rt.running || rt.fd >= 0)
+		return -EBUSY;
+	r = instance_open();
+	if (r) {
+		instance_close();
+		return r;
+	}
+	rt.running = true;
+	segv_handler_install();
+
+	/* newproc(main) */
+	g = stack_get(&r);
+	if (!g)
+		goto out;
+	g->main_fn = main_fn;
+	g->arg = arg;
+	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
+	gslot(g->gidx)->pc = (uintptr_t)kgo_gostart;
+	gslot(g->gidx)->sp = stack_top(g);
+	gslot(g->gidx)->arg = (uintptr_t)g;
+	gslot(g->gidx)->goid = g->goid;
+	/* No wakep: the calling thread becomes M0 and runs it. */
+	kgo_live_add();
+	ring_push(g->gidx, GMP_SPAWN_MAIN, RING_QUIET);
+
+	/* Other M's are started on demand by the template thread. */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	kgo_thread_register(true);	/* M0 */
+	r = -pthread_create(&t, &attr, templatethread, NULL);
+	pthread_attr_destroy(&attr);
+	if (r)
+		goto out;
+
+	r = mstart();
+	/* Done: kgo_go() and the like say -ENXIO from now on. */
+	rt.running = false;
+	if (!r && status)
+		*status = __atomic_load_n(&rt.state->exit_code, __ATOMIC_ACQUIRE);
+out:
+	/*
+	 * Other M's may still be running goroutines on the instance, so it
+	 * stays open: it ends with the process, as a Go program's does.
+	 */
+	return r;
+}
