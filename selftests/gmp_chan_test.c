@@ -34,23 +34,33 @@ static void ponger(void *arg)
 static int pingpong_main(void *arg)
 {
 	long i, v;
+	int r;
 
 	(void)arg;
 	ping = kgo_chan_make(sizeof(long), 0);
 	pong = kgo_chan_make(sizeof(long), 0);
-	if (!ping || !pong || kgo_go(ponger, NULL))
-		return 1;
+	GCHECK_RET(ping && pong, 1, "kgo_chan_make of ping and pong failed (errno %d)",
+		   errno);
+	r = kgo_go(ponger, NULL);
+	GCHECK_RET(!r, 1, "kgo_go(ponger) returned %d, want 0", r);
 	for (i = 0; i < PINGS; i++) {
-		if (kgo_chan_send(ping, &i) || kgo_chan_recv(pong, &v) != 1)
-			return 2;
-		if (v != i + 1)
-			return 3;
+		r = kgo_chan_send(ping, &i);
+		GCHECK_RET(!r, 2, "send of %ld on ping returned %d, want 0", i, r);
+		r = kgo_chan_recv(pong, &v);
+		GCHECK_RET(r == 1, 2, "recv %ld from pong returned %d, want 1", i, r);
+		GCHECK_RET(v == i + 1, 3, "ping %ld came back as %ld, want %ld", i,
+			   v, i + 1);
 	}
 	/* Unbuffered: nothing waits, so nothing can be taken without one. */
-	if (kgo_chan_trysend(pong, &i) != -EAGAIN ||
-	    kgo_chan_tryrecv(pong, &v) != -EAGAIN || kgo_chan_len(ping) ||
-	    kgo_chan_cap(ping))
-		return 4;
+	r = kgo_chan_trysend(pong, &i);
+	GCHECK_RET(r == -EAGAIN, 4,
+		   "trysend with no receiver waiting returned %d, want -EAGAIN", r);
+	r = kgo_chan_tryrecv(pong, &v);
+	GCHECK_RET(r == -EAGAIN, 4,
+		   "tryrecv with no sender waiting returned %d, want -EAGAIN", r);
+	GCHECK_RET(!kgo_chan_len(ping) && !kgo_chan_cap(ping), 4,
+		   "unbuffered channel has len %zu, cap %zu, want 0 and 0",
+		   kgo_chan_len(ping), kgo_chan_cap(ping));
 	kgo_chan_close(ping);
 	return 0;
 }
@@ -73,38 +83,64 @@ TEST(unbuffered_pingpong_two_ps)
 static int buffered_main(void *arg)
 {
 	struct kgo_chan *c = kgo_chan_make(sizeof(int), 4);
-	int i, v;
+	int i, v, r;
 
 	(void)arg;
-	if (!c || kgo_chan_cap(c) != 4)
-		return 1;
-	for (i = 0; i < 4; i++)
-		if (kgo_chan_trysend(c, &i))
-			return 2;
-	if (kgo_chan_trysend(c, &i) != -EAGAIN || kgo_chan_len(c) != 4)
-		return 3;
+	GCHECK_RET(c, 1, "kgo_chan_make(int, 4) failed (errno %d)", errno);
+	GCHECK_RET(kgo_chan_cap(c) == 4, 1, "cap is %zu, want 4",
+		   kgo_chan_cap(c));
+	for (i = 0; i < 4; i++) {
+		r = kgo_chan_trysend(c, &i);
+		GCHECK_RET(!r, 2, "trysend %d into a buffer of 4 returned %d, want 0",
+			   i, r);
+	}
+	r = kgo_chan_trysend(c, &i);
+	GCHECK_RET(r == -EAGAIN, 3,
+		   "trysend into a full buffer returned %d, want -EAGAIN", r);
+	GCHECK_RET(kgo_chan_len(c) == 4, 3, "full buffer has len %zu, want 4",
+		   kgo_chan_len(c));
 	/* First in, first out, around the ring twice. */
 	for (i = 0; i < 10; i++) {
-		if (kgo_chan_recv(c, &v) != 1 || v != i)
-			return 4;
+		v = -1;
+		r = kgo_chan_recv(c, &v);
+		GCHECK_RET(r == 1 && v == i, 4,
+			   "recv returned %d with value %d, want 1 with %d", r, v, i);
 		v = i + 4;
-		if (kgo_chan_send(c, &v))
-			return 5;
+		r = kgo_chan_send(c, &v);
+		GCHECK_RET(!r, 5, "send of %d returned %d, want 0", v, r);
 	}
 	/* Closed: the buffered values first, then zero and "closed". */
-	if (kgo_chan_close(c))
-		return 6;
-	for (i = 10; i < 14; i++)
-		if (kgo_chan_recv(c, &v) != 1 || v != i)
-			return 7;
+	r = kgo_chan_close(c);
+	GCHECK_RET(!r, 6, "close returned %d, want 0", r);
+	for (i = 10; i < 14; i++) {
+		v = -1;
+		r = kgo_chan_recv(c, &v);
+		GCHECK_RET(r == 1 && v == i, 7,
+			   "recv of a buffered value after close returned %d with %d, want 1 with %d",
+			   r, v, i);
+	}
 	v = 99;
-	if (kgo_chan_recv(c, &v) != 0 || v != 0 || kgo_chan_tryrecv(c, &v))
-		return 8;
-	if (kgo_chan_send(c, &v) != -EPIPE || kgo_chan_trysend(c, &v) != -EPIPE)
-		return 9;
-	if (kgo_chan_close(c) != -EPIPE || kgo_chan_close(NULL) != -EINVAL)
-		return 10;
-	return kgo_chan_free(c);
+	r = kgo_chan_recv(c, &v);
+	GCHECK_RET(r == 0 && v == 0, 8,
+		   "recv on a closed, drained channel returned %d with %d, want 0 with 0",
+		   r, v);
+	r = kgo_chan_tryrecv(c, &v);
+	GCHECK_RET(!r, 8,
+		   "tryrecv on a closed, drained channel returned %d, want 0", r);
+	r = kgo_chan_send(c, &v);
+	GCHECK_RET(r == -EPIPE, 9,
+		   "send on a closed channel returned %d, want -EPIPE", r);
+	r = kgo_chan_trysend(c, &v);
+	GCHECK_RET(r == -EPIPE, 9,
+		   "trysend on a closed channel returned %d, want -EPIPE", r);
+	r = kgo_chan_close(c);
+	GCHECK_RET(r == -EPIPE, 10,
+		   "second close returned %d, want -EPIPE", r);
+	r = kgo_chan_close(NULL);
+	GCHECK_RET(r == -EINVAL, 10, "close(NULL) returned %d, want -EINVAL", r);
+	r = kgo_chan_free(c);
+	GCHECK_RET(!r, r, "kgo_chan_free returned %d, want 0", r);
+	return 0;
 }
 
 TEST(buffered_fifo_and_close)
@@ -153,7 +189,7 @@ static void blocked_sender(void *arg)
 static int close_main(void *arg)
 {
 	struct kgo_chan *recvside = kgo_chan_make(sizeof(long), 0);
-	int i;
+	int i, r;
 
 	(void)arg;
 	/* Receivers first, on their own channel; then senders on another. */
@@ -162,8 +198,10 @@ static int close_main(void *arg)
 		kgo_go(blocked_receiver, closing);
 	for (i = 0; i < 50; i++)
 		kgo_yield();	/* all of them park */
-	if (kgo_chan_free(closing) != -EBUSY)
-		return 1;
+	r = kgo_chan_free(closing);
+	GCHECK_RET(r == -EBUSY, 1,
+		   "kgo_chan_free with %d receivers blocked returned %d, want -EBUSY",
+		   NBLOCKED, r);
 	kgo_chan_close(closing);
 	for (i = 0; i < 50; i++)
 		kgo_yield();
@@ -174,7 +212,13 @@ static int close_main(void *arg)
 		kgo_yield();
 	kgo_chan_close(closing);
 	latch_wait(&blocked_done);
-	return kgo_chan_free(closing) || kgo_chan_free(recvside);
+	r = kgo_chan_free(closing);
+	GCHECK_RET(!r, 1, "kgo_chan_free of the senders' channel returned %d, want 0",
+		   r);
+	r = kgo_chan_free(recvside);
+	GCHECK_RET(!r, 1,
+		   "kgo_chan_free of the receivers' channel returned %d, want 0", r);
+	return 0;
 }
 
 TEST(close_wakes_blocked_receivers_and_senders)
@@ -191,7 +235,7 @@ static int select_basics_main(void *arg)
 {
 	struct kgo_chan *a = kgo_chan_make(sizeof(int), 1);
 	struct kgo_chan *b = kgo_chan_make(sizeof(int), 1);
-	int va = 0, vb = 0, one = 1;
+	int va = 0, vb = 0, one = 1, r;
 	struct kgo_select_case cs[3] = {
 		{ .c = a, .op = KGO_RECV, .elem = &va },
 		{ .c = b, .op = KGO_RECV, .elem = &vb },
@@ -200,41 +244,63 @@ static int select_basics_main(void *arg)
 
 	(void)arg;
 	/* Nothing ready: the default case. */
-	if (kgo_select(cs, 3, KGO_SELECT_NONBLOCK) != -EAGAIN)
-		return 1;
+	r = kgo_select(cs, 3, KGO_SELECT_NONBLOCK);
+	GCHECK_RET(r == -EAGAIN, 1,
+		   "nonblocking select with nothing ready returned %d, want -EAGAIN",
+		   r);
 	/* Only b ready. */
 	kgo_chan_send(b, &(int){ 5 });
-	if (kgo_select(cs, 3, 0) != 1 || vb != 5 || cs[1].ok != 1)
-		return 2;
+	r = kgo_select(cs, 3, 0);
+	GCHECK_RET(r == 1 && vb == 5 && cs[1].ok == 1, 2,
+		   "select with only b ready returned %d, value %d, ok %d; want 1, 5, 1",
+		   r, vb, cs[1].ok);
 	/* A send case: b has room. */
 	cs[1].op = KGO_SEND;
 	cs[1].elem = &one;
-	if (kgo_select(cs, 3, 0) != 1 || kgo_chan_len(b) != 1)
-		return 3;
+	r = kgo_select(cs, 3, 0);
+	GCHECK_RET(r == 1 && kgo_chan_len(b) == 1, 3,
+		   "select sending into b's room returned %d, b's len %zu; want 1, 1",
+		   r, kgo_chan_len(b));
 	/* b is full again and a is empty: nothing ready. */
-	if (kgo_select(cs, 3, KGO_SELECT_NONBLOCK) != -EAGAIN)
-		return 4;
+	r = kgo_select(cs, 3, KGO_SELECT_NONBLOCK);
+	GCHECK_RET(r == -EAGAIN, 4,
+		   "nonblocking select with a empty and b full returned %d, want -EAGAIN",
+		   r);
 	/* A closed channel's receive is ready, with ok = 0. */
 	kgo_chan_close(a);
 	va = 3;
-	if (kgo_select(cs, 3, 0) != 0 || cs[0].ok != 0 || va != 0)
-		return 5;
+	r = kgo_select(cs, 3, 0);
+	GCHECK_RET(r == 0 && cs[0].ok == 0 && va == 0, 5,
+		   "select receiving from closed a returned %d, ok %d, value %d; want 0, 0, 0",
+		   r, cs[0].ok, va);
 	/* Sending on a closed channel is the caller's error. */
 	cs[0].op = KGO_SEND;
 	cs[0].elem = &one;
 	cs[1].c = NULL;
-	if (kgo_select(cs, 3, 0) != -EPIPE)
-		return 6;
+	r = kgo_select(cs, 3, 0);
+	GCHECK_RET(r == -EPIPE, 6,
+		   "select sending on closed a returned %d, want -EPIPE", r);
 	/* Only nil channels: never ready. */
 	cs[0].c = NULL;
-	if (kgo_select(cs, 3, KGO_SELECT_NONBLOCK) != -EAGAIN)
-		return 7;
+	r = kgo_select(cs, 3, KGO_SELECT_NONBLOCK);
+	GCHECK_RET(r == -EAGAIN, 7,
+		   "nonblocking select on nil channels only returned %d, want -EAGAIN",
+		   r);
 	cs[0].op = 3;
-	if (kgo_select(cs, 3, 0) != -EINVAL ||
-	    kgo_select(cs, KGO_SELECT_MAX + 1, 0) != -EINVAL ||
-	    kgo_select(NULL, 0, 2) != -EINVAL)
-		return 8;
-	return kgo_chan_free(a) || kgo_chan_free(b);
+	r = kgo_select(cs, 3, 0);
+	GCHECK_RET(r == -EINVAL, 8,
+		   "select with a case of op 3 returned %d, want -EINVAL", r);
+	r = kgo_select(cs, KGO_SELECT_MAX + 1, 0);
+	GCHECK_RET(r == -EINVAL, 8,
+		   "select of KGO_SELECT_MAX + 1 cases returned %d, want -EINVAL", r);
+	r = kgo_select(NULL, 0, 2);
+	GCHECK_RET(r == -EINVAL, 8,
+		   "select with flags 2 returned %d, want -EINVAL", r);
+	r = kgo_chan_free(a);
+	GCHECK_RET(!r, 1, "kgo_chan_free(a) returned %d, want 0", r);
+	r = kgo_chan_free(b);
+	GCHECK_RET(!r, 1, "kgo_chan_free(b) returned %d, want 0", r);
+	return 0;
 }
 
 TEST(select_readiness_default_closed)
@@ -262,8 +328,9 @@ static int fairness_main(void *arg)
 	}
 	for (i = 0; i < FAIR_ROUNDS; i++) {
 		r = kgo_select(cs, 3, KGO_SELECT_NONBLOCK);
-		if (r < 0 || v != r)
-			return 1;
+		GCHECK_RET(r >= 0 && v == r, 1,
+			   "round %d: select of 3 ready channels returned %d with value %d, want a case 0-2 and its own index",
+			   i, r, v);
 		fair_count[r]++;
 		kgo_chan_send(c[r], &r);	/* ready again */
 	}
@@ -387,19 +454,29 @@ static int thread_main(void *arg)
 	pthread_t t;
 	long i, v;
 	void *sum;
+	int r;
 
 	(void)arg;
 	to_thread = kgo_chan_make(sizeof(long), 0);
 	from_thread = kgo_chan_make(sizeof(long), 2);
-	if (pthread_create(&t, NULL, thread_side, NULL))
-		return 1;
-	for (i = 1; i <= THREAD_VALUES; i++)
-		if (kgo_chan_send(to_thread, &i) ||
-		    kgo_chan_recv(from_thread, &v) != 1 || v != i)
-			return 2;
+	r = pthread_create(&t, NULL, thread_side, NULL);
+	GCHECK_RET(!r, 1, "pthread_create returned %d, want 0", r);
+	for (i = 1; i <= THREAD_VALUES; i++) {
+		r = kgo_chan_send(to_thread, &i);
+		GCHECK_RET(!r, 2, "send of %ld to the thread returned %d, want 0",
+			   i, r);
+		v = -1;
+		r = kgo_chan_recv(from_thread, &v);
+		GCHECK_RET(r == 1 && v == i, 2,
+			   "recv from the thread returned %d with %ld, want 1 with %ld",
+			   r, v, i);
+	}
 	kgo_chan_close(to_thread);
 	pthread_join(t, &sum);
-	return (long)sum == THREAD_VALUES * (THREAD_VALUES + 1) / 2 ? 0 : 3;
+	GCHECK_RET((long)sum == THREAD_VALUES * (THREAD_VALUES + 1) / 2, 3,
+		   "the thread summed %ld, want %d", (long)sum,
+		   THREAD_VALUES * (THREAD_VALUES + 1) / 2);
+	return 0;
 }
 
 TEST(goroutine_and_plain_thread)
@@ -478,13 +555,13 @@ static int sieve_main(void *arg)
 {
 	static struct filter filters[NPRIMES];
 	struct kgo_chan *ch = kgo_chan_make(sizeof(int), 0);
-	int i, prime;
+	int i, prime, r;
 
 	(void)arg;
 	kgo_go(generate, ch);
 	for (i = 0; i < NPRIMES; i++) {
-		if (kgo_chan_recv(ch, &prime) != 1)
-			return 1;
+		r = kgo_chan_recv(ch, &prime);
+		GCHECK_RET(r == 1, 1, "recv of prime %d returned %d, want 1", i, r);
 		primes[i] = prime;
 		filters[i] = (struct filter){ .in = ch, .prime = prime,
 			.out = kgo_chan_make(sizeof(int), 0) };
@@ -531,18 +608,24 @@ static void fan_sender(void *arg)
 static int fanin_main(void *arg)
 {
 	long i, v, sum = 0;
+	int r;
 
 	(void)arg;
 	fan = kgo_chan_make(sizeof(long), 0);
-	for (i = 1; i <= FANIN; i++)
-		if (kgo_go(fan_sender, (void *)(intptr_t)i))
-			return 1;
+	for (i = 1; i <= FANIN; i++) {
+		r = kgo_go(fan_sender, (void *)(intptr_t)i);
+		GCHECK_RET(!r, 1, "kgo_go of sender %ld returned %d, want 0", i, r);
+	}
 	for (i = 0; i < FANIN; i++) {
-		if (kgo_chan_recv(fan, &v) != 1)
-			return 2;
+		r = kgo_chan_recv(fan, &v);
+		GCHECK_RET(r == 1, 2, "recv %ld of %d returned %d, want 1", i + 1,
+			   FANIN, r);
 		sum += v;
 	}
-	return sum == (long)FANIN * (FANIN + 1) / 2 ? 0 : 3;
+	GCHECK_RET(sum == (long)FANIN * (FANIN + 1) / 2, 3,
+		   "the values received sum to %ld, want %ld", sum,
+		   (long)FANIN * (FANIN + 1) / 2);
+	return 0;
 }
 
 TEST_TIMEOUT(fan_in_10000, 180)
@@ -583,12 +666,13 @@ static void *late_sender(void *arg)
 static int not_deadlock_main(void *arg)
 {
 	pthread_t t;
-	int v = 0;
+	int v = 0, r;
 
 	(void)arg;
 	late = kgo_chan_make(sizeof(int), 0);
-	if (pthread_create(&t, NULL, late_sender, NULL))
-		return -1;
+	r = pthread_create(&t, NULL, late_sender, NULL);
+	GCHECK_RET(!r, -1, "pthread_create of the late sender returned %d, want 0",
+		   r);
 	kgo_chan_recv(late, &v);
 	pthread_join(t, NULL);
 	return v;

@@ -248,15 +248,20 @@ static struct kgo_stats stats;
 static int malloc_stdio_main(void *arg)
 {
 	uintptr_t i;
+	int r;
 
 	(void)arg;
 	done.target = NALLOC + NPRINT;
-	for (i = 0; i < NALLOC; i++)
-		if (kgo_go(allocator, (void *)i))
-			return 10;
-	for (i = 0; i < NPRINT; i++)
-		if (kgo_go(printer, (void *)i))
-			return 11;
+	for (i = 0; i < NALLOC; i++) {
+		r = kgo_go(allocator, (void *)i);
+		GCHECK_RET(!r, 10, "kgo_go of allocator %lu returned %d, want 0",
+			   (unsigned long)i, r);
+	}
+	for (i = 0; i < NPRINT; i++) {
+		r = kgo_go(printer, (void *)i);
+		GCHECK_RET(!r, 11, "kgo_go of printer %lu returned %d, want 0",
+			   (unsigned long)i, r);
+	}
 	latch_wait(&done);
 	stats.size = sizeof(stats);
 	kgo_stats(&stats);
@@ -294,7 +299,7 @@ TEST_TIMEOUT(malloc_and_stdio_under_preemption, 600)
 	pthread_join(rd, NULL);
 	pthread_join(timer, NULL);
 	ASSERT_EQ(0, ret);
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 
 	for (i = 0; i < NALLOC; i++) {
 		ops += results[i].ops;
@@ -386,7 +391,7 @@ TEST(exitsyscall_keeps_the_thread)
 	ASSERT_EQ(0, kgo_run(exitsyscall_main, NULL, &status));
 	if (status == 3)
 		SKIP(return, "no hand-off seen (no debugfs?)");
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	for (i = 0; i < 4; i++)
 		EXPECT_EQ(before[i], after[i]);
 }
@@ -441,16 +446,19 @@ static int skynet_main(void *arg)
 {
 	struct sky *root = malloc(sizeof(*root));
 	struct kgo_chan *c = kgo_chan_make(sizeof(long), 1);
+	int r;
 
 	(void)arg;
-	if (!root || !c)
-		return 10;
+	GCHECK_RET(root && c, 10, "malloc or kgo_chan_make failed: root %p, chan %p",
+		   (void *)root, (void *)c);
 	root->up = c;
 	root->num = 0;
 	root->size = 1000000;
-	if (kgo_go(skynet, root))
-		return 11;
-	return kgo_chan_recv(c, &sky_result) == 1 ? 0 : 12;
+	r = kgo_go(skynet, root);
+	GCHECK_RET(!r, 11, "kgo_go of the root returned %d, want 0", r);
+	r = kgo_chan_recv(c, &sky_result);
+	GCHECK_RET(r == 1, 12, "recv of the root's sum returned %d, want 1", r);
+	return 0;
 }
 
 TEST_TIMEOUT(skynet_million, 900)
@@ -461,7 +469,7 @@ TEST_TIMEOUT(skynet_million, 900)
 	REQUIRE_GMP();
 	setenv("GMPMAXPROCS", "2", 1);
 	ASSERT_EQ(0, kgo_run(skynet_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	TH_LOG("skynet 10^6: %lld ms", (now_ns() - t) / 1000000);
 	EXPECT_EQ(499999500000L, sky_result);
 }

@@ -70,13 +70,19 @@ static void blocker(void *arg)
 	b.done = 1;
 }
 
+static const char *const blocker_names[] = {
+	[PIPE_READ] = "read", [NANOSLEEP] = "nanosleep",
+	[FUTEX_WAIT_] = "futex wait",
+};
+
 static int block_main(void *arg)
 {
 	long long t0;
+	int r;
 
 	(void)arg;
-	if (kgo_go(blocker, NULL))
-		return 1;
+	r = kgo_go(blocker, NULL);
+	GCHECK_RET(!r, 1, "kgo_go(blocker) returned %d, want 0", r);
 	/* P = 1: the blocker runs now and blocks holding the only P. */
 	while (!b.blocking)
 		kgo_yield();
@@ -95,12 +101,13 @@ static int block_main(void *arg)
 		if (b.handoffs >= 1 || now_ns() - t0 > 10LL * 1000000000)
 			break;
 	}
-	if (b.done && b.kind != NANOSLEEP)
-		return 2;	/* it did not block at all */
+	GCHECK_RET(!b.done || b.kind == NANOSLEEP, 2,
+		   "the blocker's %s returned %ld (errno %d) before it was woken: it did not block at all",
+		   blocker_names[b.kind], b.ret, b.err);
 	switch (b.kind) {
 	case PIPE_READ:
-		if (write(b.fds[1], "x", 1) != 1)
-			return 3;
+		GCHECK_RET(write(b.fds[1], "x", 1) == 1, 3,
+			   "write to the blocker's pipe failed (errno %d)", errno);
 		break;
 	case NANOSLEEP:
 		break;
@@ -128,7 +135,7 @@ static void run_blocker(struct __test_metadata *_metadata, enum blocker kind)
 	ASSERT_EQ(0, pipe(b.fds));
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(block_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	close(b.fds[0]);
 	close(b.fds[1]);
 	TH_LOG("blocked %lld us; handoffs by then %lld", b.slept_ns / 1000,
@@ -194,18 +201,22 @@ static void many_reader(void *arg)
 static int many_main(void *arg)
 {
 	intptr_t i;
+	int r;
 
 	(void)arg;
-	for (i = 0; i < NBLOCK; i++)
-		if (kgo_go(many_reader, (void *)i))
-			return 1;
+	for (i = 0; i < NBLOCK; i++) {
+		r = kgo_go(many_reader, (void *)i);
+		GCHECK_RET(!r, 1, "kgo_go of reader %ld returned %d, want 0",
+			   (long)i, r);
+	}
 	while (many_reading < NBLOCK)
 		kgo_yield();
 	for (i = 0; i < NBLOCK; i++) {
 		char c = 'a' + i;
 
-		if (write(many_fds[i][1], &c, 1) != 1)
-			return 2;
+		GCHECK_RET(write(many_fds[i][1], &c, 1) == 1, 2,
+			   "write to reader %ld's pipe failed (errno %d)", (long)i,
+			   errno);
 	}
 	latch_wait(&many_done);
 	return 0;
@@ -224,7 +235,7 @@ static void run_many(struct __test_metadata *_metadata, const char *procs)
 		ASSERT_EQ(0, pipe(many_fds[i]));
 	setenv("GMPMAXPROCS", procs, 1);
 	ASSERT_EQ(0, kgo_run(many_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	for (i = 0; i < NBLOCK; i++) {
 		EXPECT_EQ(1, many_runs[i]);
 		EXPECT_EQ('a' + i, many_got[i]);
@@ -261,12 +272,13 @@ static void kill_reader(void *arg)
 
 static int kill_main(void *arg)
 {
-	int i;
+	int i, r;
 
 	(void)arg;
-	for (i = 0; i < 8; i++)
-		if (kgo_go(kill_reader, NULL))
-			return 1;
+	for (i = 0; i < 8; i++) {
+		r = kgo_go(kill_reader, NULL);
+		GCHECK_RET(!r, 1, "kgo_go of reader %d returned %d, want 0", i, r);
+	}
 	while (many_reading < 8)
 		kgo_yield();
 	/* Tell the parent, then block too: every M is in a read. */
@@ -295,6 +307,7 @@ TEST(killed_while_blocked)
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
+		gcheck_child(2);	/* the parent sees only child_ready */
 		many_reading = 0;
 		if (pipe(kill_fds))
 			_exit(3);

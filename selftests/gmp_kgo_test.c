@@ -55,10 +55,12 @@ static void first(void *arg)
 
 static int spawn_first(void *arg)
 {
+	int r;
+
 	(void)arg;
 	main_id = kgo_id();
-	if (kgo_go(first, (void *)7))
-		return 1;
+	r = kgo_go(first, (void *)7);
+	GCHECK_RET(!r, 1, "kgo_go(first) returned %d, want 0", r);
 	while (!__atomic_load_n(&first_ran, __ATOMIC_ACQUIRE))
 		kgo_yield();
 	return 0;
@@ -70,7 +72,7 @@ TEST(first_goroutine)
 
 	REQUIRE_GMP();
 	ASSERT_EQ(0, kgo_run(spawn_first, NULL, &status));
-	EXPECT_EQ(0, status);
+	EXPECT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(7, first_ran);
 	EXPECT_EQ(1, main_id);
 	EXPECT_EQ(2, first_id);
@@ -94,11 +96,14 @@ static void count_run(void *arg)
 static int spawn_many(void *arg)
 {
 	intptr_t i;
+	int r;
 
 	(void)arg;
-	for (i = 0; i < NGO; i++)
-		if (kgo_go(count_run, (void *)i))
-			return 1;
+	for (i = 0; i < NGO; i++) {
+		r = kgo_go(count_run, (void *)i);
+		GCHECK_RET(!r, 1, "kgo_go of goroutine %ld of %d returned %d, want 0",
+			   (long)i, NGO, r);
+	}
 	while (__atomic_load_n(&finished, __ATOMIC_ACQUIRE) < NGO)
 		kgo_yield();
 	return 0;
@@ -132,7 +137,7 @@ TEST(many_each_once)
 
 	REQUIRE_GMP();
 	ASSERT_EQ(0, kgo_run(spawn_many, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	check_many(_metadata);
 }
 
@@ -143,7 +148,7 @@ TEST(many_each_once_one_p)
 	REQUIRE_GMP();
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(spawn_many, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	check_many(_metadata);
 }
 
@@ -222,11 +227,13 @@ static void wait_count(const int *count, int target)
 
 static int gf_wave(int n, void (*fn)(void *arg))
 {
-	int target = __atomic_load_n(&gf_done, __ATOMIC_ACQUIRE) + n, i;
+	int target = __atomic_load_n(&gf_done, __ATOMIC_ACQUIRE) + n, i, r;
 
-	for (i = 0; i < n; i++)
-		if (kgo_go(fn, NULL))
-			return -1;
+	for (i = 0; i < n; i++) {
+		r = kgo_go(fn, NULL);
+		GCHECK_RET(!r, -1, "kgo_go %d of a wave of %d returned %d, want 0",
+			   i + 1, n, r);
+	}
 	if (fn == gf_gated_exit) {
 		__atomic_store_n(&gf_gate, 1, __ATOMIC_RELEASE);
 		kgo_ready(&gf_gate, n);
@@ -237,22 +244,24 @@ static int gf_wave(int n, void (*fn)(void *arg))
 
 static int gf_main(void *arg)
 {
-	int r;
+	int r, ret;
 
 	(void)arg;
 	for (r = 0; r < GF_ROUNDS; r++)
 		if (gf_wave(GF_LIVE, gf_exit))
-			return 1;
+			return 1;	/* gf_wave said why */
 	gf_steady.size = sizeof(gf_steady);
-	if (kgo_stats(&gf_steady))
-		return 2;
+	ret = kgo_stats(&gf_steady);
+	GCHECK_RET(!ret, 2, "kgo_stats (steady) returned %d, want 0", ret);
 	if (gf_wave(GF_BURST, gf_gated_exit))
-		return 3;
+		return 3;	/* gf_wave said why */
 	/* One preempted right after counting itself has exited by now. */
 	for (r = 0; r < 4; r++)
 		kgo_yield();
 	gf_burst.size = sizeof(gf_burst);
-	return kgo_stats(&gf_burst) ? 4 : 0;
+	ret = kgo_stats(&gf_burst);
+	GCHECK_RET(!ret, 4, "kgo_stats (burst) returned %d, want 0", ret);
+	return 0;
 }
 
 TEST(free_gs_reused_per_p)
@@ -263,7 +272,7 @@ TEST(free_gs_reused_per_p)
 	REQUIRE_GMP();
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(gf_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	ASSERT_EQ(-EINVAL, kgo_stats(&old));
 
 	/* Every spawn took a G from the P's list, refilled once: one chunk. */
@@ -311,14 +320,16 @@ static void sw_parked(void *arg)
 static int sr_main(void *arg)
 {
 	void (*fn)(void *arg) = arg;
-	int n = fn == sr_exit ? SR_SPAWNS : SW_PARKED, i;
+	int n = fn == sr_exit ? SR_SPAWNS : SW_PARKED, i, r;
 
-	for (i = 0; i < n; i++)
-		if (kgo_go(fn, NULL))
-			return 1;
+	for (i = 0; i < n; i++) {
+		r = kgo_go(fn, NULL);
+		GCHECK_RET(!r, 1, "kgo_go %d of %d returned %d, want 0", i + 1, n,
+			   r);
+	}
 	sr_stats.size = sizeof(sr_stats);
-	if (kgo_stats(&sr_stats))
-		return 2;
+	r = kgo_stats(&sr_stats);
+	GCHECK_RET(!r, 2, "kgo_stats returned %d, want 0", r);
 	__atomic_store_n(&sw_gate, 1, __ATOMIC_RELEASE);
 	while (kgo_ready(&sw_gate, n))
 		;
@@ -333,7 +344,7 @@ TEST(spawn_recycles_stacks)
 	REQUIRE_GMP();
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(sr_main, sr_exit, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(SR_SPAWNS, sr_done);
 	/* Without the waits: one fresh stack for nearly every spawn. */
 	EXPECT_LE(sr_stats.ngcreated, 4 * 64);
@@ -350,7 +361,7 @@ TEST(spawnwait_backs_off)
 	REQUIRE_GMP();
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(sr_main, sw_parked, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(SW_PARKED, sr_done);
 	EXPECT_GE(sr_stats.ngcreated, SW_PARKED);
 	/*
@@ -421,13 +432,15 @@ static int attr_main(void *arg)
 		uint64_t future;
 	} newer = { { .size = sizeof(newer) } };
 	struct kgo_attr bad;
-	int i;
+	int i, r;
 
 	(void)arg;
 	/* The first one makes a G; the next ones reuse its record. */
 	for (i = 0; i < ATTR_ROUNDS; i++) {
-		if (kgo_go_attr(deep_goroutine, NULL, &big))
-			return 1;
+		r = kgo_go_attr(deep_goroutine, NULL, &big);
+		GCHECK_RET(!r, 1,
+			   "kgo_go_attr with a %d-byte stack, round %d, returned %d, want 0",
+			   BIG_STACK, i, r);
 		while (__atomic_load_n(&attr_deep_ok, __ATOMIC_RELAXED) <= i)
 			kgo_yield();
 		if (i == 0) {
@@ -437,27 +450,38 @@ static int attr_main(void *arg)
 	}
 	attr_after.size = sizeof(attr_after);
 	kgo_stats(&attr_after);
-	if (kgo_go_attr(locked_goroutine, (void *)1, &locked) ||
-	    kgo_go_attr(plain_goroutine, NULL, NULL))
-		return 2;
+	r = kgo_go_attr(locked_goroutine, (void *)1, &locked);
+	GCHECK_RET(!r, 2, "kgo_go_attr with KGO_ATTR_LOCKED returned %d, want 0",
+		   r);
+	r = kgo_go_attr(plain_goroutine, NULL, NULL);
+	GCHECK_RET(!r, 2, "kgo_go_attr with no attr returned %d, want 0", r);
 	bad = big;
 	bad.size = KGO_ATTR_SIZE_VER0 - 1;
-	if (kgo_go_attr(plain_goroutine, NULL, &bad) != -EINVAL)
-		return 3;
+	r = kgo_go_attr(plain_goroutine, NULL, &bad);
+	GCHECK_RET(r == -EINVAL, 3,
+		   "kgo_go_attr with size %u (below VER0) returned %d, want -EINVAL",
+		   (unsigned int)bad.size, r);
 	bad = big;
 	bad.flags = 2;
-	if (kgo_go_attr(plain_goroutine, NULL, &bad) != -EINVAL)
-		return 4;
+	r = kgo_go_attr(plain_goroutine, NULL, &bad);
+	GCHECK_RET(r == -EINVAL, 4,
+		   "kgo_go_attr with unknown flag 2 returned %d, want -EINVAL", r);
 	bad = big;
 	bad.stack_size = KGO_STACK_SIZE_MIN - 1;
-	if (kgo_go_attr(plain_goroutine, NULL, &bad) != -EINVAL)
-		return 5;
+	r = kgo_go_attr(plain_goroutine, NULL, &bad);
+	GCHECK_RET(r == -EINVAL, 5,
+		   "kgo_go_attr with a stack of KGO_STACK_SIZE_MIN - 1 returned %d, want -EINVAL",
+		   r);
 	newer.future = 1;
-	if (kgo_go_attr(plain_goroutine, NULL, &newer.a) != -E2BIG)
-		return 6;
+	r = kgo_go_attr(plain_goroutine, NULL, &newer.a);
+	GCHECK_RET(r == -E2BIG, 6,
+		   "kgo_go_attr with a nonzero unknown field returned %d, want -E2BIG",
+		   r);
 	newer.future = 0;		/* zero: understood as absent */
-	if (kgo_go_attr(plain_goroutine, NULL, &newer.a))
-		return 7;
+	r = kgo_go_attr(plain_goroutine, NULL, &newer.a);
+	GCHECK_RET(!r, 7,
+		   "kgo_go_attr with a larger struct, unknown field zero, returned %d, want 0",
+		   r);
 	while (__atomic_load_n(&attr_unlocked_einval, __ATOMIC_RELAXED) < 2 ||
 	       !__atomic_load_n(&attr_locked_ok, __ATOMIC_RELAXED))
 		kgo_yield();
@@ -470,7 +494,7 @@ TEST_TIMEOUT(go_attr_stack_size_locked_and_checks, 180)
 
 	REQUIRE_GMP();
 	ASSERT_EQ(0, kgo_run(attr_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(ATTR_ROUNDS, attr_deep_ok);
 	EXPECT_EQ(1, attr_locked_ok);
 	/*

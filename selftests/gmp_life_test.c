@@ -150,8 +150,8 @@ static int everything(void *arg)
 
 	(void)arg;
 	never = kgo_chan_make(sizeof(long), 0);
-	if (pipe(block_pipe))
-		return 1;
+	GCHECK_RET(!pipe(block_pipe), 1, "pipe for the readers failed (errno %d)",
+		   errno);
 	for (i = 0; i < NREADERS; i++)
 		kgo_go(reader, NULL);
 	for (i = 0; i < NSPINNERS; i++)
@@ -217,7 +217,11 @@ static int exec_child(int fd, long before)
 	char line[32];
 	int n = snprintf(line, sizeof(line), "%ld", refcnt_settles(before, 5));
 
-	return write(fd, line, n) == n ? 0 : 1;
+	gcheck_child(2);
+	GCHECK_RET(write(fd, line, n) == n, 1,
+		   "the exec'd child could not write its count to the parent (errno %d)",
+		   errno);
+	return 0;
 }
 
 static long exec_before;
@@ -232,7 +236,8 @@ static int hello_main(void *arg)
 	snprintf(num, sizeof(num), "%d", fd);
 	snprintf(was, sizeof(was), "%ld", exec_before);
 	execl(self, self, "--exec-child", num, was, (char *)NULL);
-	return 99;		/* exec failed */
+	GCHECK_FAIL("execl(%s) from a goroutine failed (errno %d)", self, errno);
+	return 99;
 }
 
 TEST(exec_drops_the_instance)
@@ -252,6 +257,7 @@ TEST(exec_drops_the_instance)
 		int st = -1;
 
 		close(fds[0]);
+		gcheck_child(2);
 		/* exec from inside a goroutine, with M's and sysmon live. */
 		_exit(kgo_run(hello_main, (void *)(intptr_t)fds[1], &st) ? 98 : st);
 	}
@@ -311,28 +317,44 @@ static int use_foreign_instance(int sock)
 	struct gmp_wait w = { 0 };
 	uint32_t word = 0;
 	int fd = recv_fd(sock);
+	void *p;
+	long r;
 
-	if (fd < 0)
-		return 10;
+	gcheck_child(2);
+	GCHECK_RET(fd >= 0, 10, "receiving the instance's fd failed (errno %d)",
+		   errno);
 	w.uaddr = (uintptr_t)&word;
 	w.val = 1;
-	if (ioctl(fd, GMP_IOC_WAKEP, 0) != -1 || errno != EPERM)
-		return 11;
-	if (ioctl(fd, GMP_IOC_GOREADY, &w) != -1 || errno != EPERM)
-		return 12;
-	if (ioctl(fd, GMP_IOC_MSTART, 0) != -1 || errno != EPERM)
-		return 13;
-	if (ioctl(fd, GMP_IOC_PROCRESIZE, 1) != -1 || errno != EPERM)
-		return 14;
-	if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, GMP_OFF_STATE) !=
-	    MAP_FAILED || errno != EPERM)
-		return 15;
-	if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		 GMP_OFF_SCHED) != MAP_FAILED || errno != EPERM)
-		return 16;
-	if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		 GMP_OFF_RING) != MAP_FAILED || errno != EPERM)
-		return 17;
+	r = ioctl(fd, GMP_IOC_WAKEP, 0);
+	GCHECK_RET(r == -1 && errno == EPERM, 11,
+		   "WAKEP on another process's instance returned %ld (errno %d), want -1 with EPERM",
+		   r, errno);
+	r = ioctl(fd, GMP_IOC_GOREADY, &w);
+	GCHECK_RET(r == -1 && errno == EPERM, 12,
+		   "GOREADY on another process's instance returned %ld (errno %d), want -1 with EPERM",
+		   r, errno);
+	r = ioctl(fd, GMP_IOC_MSTART, 0);
+	GCHECK_RET(r == -1 && errno == EPERM, 13,
+		   "MSTART on another process's instance returned %ld (errno %d), want -1 with EPERM",
+		   r, errno);
+	r = ioctl(fd, GMP_IOC_PROCRESIZE, 1);
+	GCHECK_RET(r == -1 && errno == EPERM, 14,
+		   "PROCRESIZE on another process's instance returned %ld (errno %d), want -1 with EPERM",
+		   r, errno);
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, GMP_OFF_STATE);
+	GCHECK_RET(p == MAP_FAILED && errno == EPERM, 15,
+		   "mmap of another process's state page returned %p (errno %d), want MAP_FAILED with EPERM",
+		   p, errno);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 GMP_OFF_SCHED);
+	GCHECK_RET(p == MAP_FAILED && errno == EPERM, 16,
+		   "mmap of another process's scheduler area returned %p (errno %d), want MAP_FAILED with EPERM",
+		   p, errno);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 GMP_OFF_RING);
+	GCHECK_RET(p == MAP_FAILED && errno == EPERM, 17,
+		   "mmap of another process's spawn ring returned %p (errno %d), want MAP_FAILED with EPERM",
+		   p, errno);
 	return 0;
 }
 
@@ -413,7 +435,10 @@ static int one_process(void *arg)
 		want += (mine * NWORKERS + i / NITEMS) * 1000 + i % NITEMS;
 	}
 	kgo_waitgroup_wait(&done_wg);
-	return sum == want ? 0 : 1;
+	GCHECK_RET(sum == want, 1,
+		   "process %ld: the items received sum to %ld, want %ld", mine,
+		   sum, want);
+	return 0;
 }
 
 TEST(many_processes_isolated)
@@ -430,6 +455,7 @@ TEST(many_processes_isolated)
 		if (!pid[i]) {
 			int st = -1;
 
+			gcheck_child(2);
 			setenv("GMPMAXPROCS", "2", 1);
 			_exit(kgo_run(one_process, (void *)(intptr_t)(i + 1), &st) ?
 			      2 : st);

@@ -369,20 +369,24 @@ static int readers_main(void *arg)
 {
 	long long threads = 0;
 	uint32_t i;
+	int r;
 
 	(void)arg;
 	readers_done.target = nreaders;
-	for (i = 0; i < nreaders; i++)
-		if (kgo_go(reader, NULL))
-			return 10;
+	for (i = 0; i < nreaders; i++) {
+		r = kgo_go(reader, NULL);
+		GCHECK_RET(!r, 10, "kgo_go of reader %u of %u returned %d, want 0",
+			   i + 1, nreaders, r);
+	}
 	while (threads < nreaders) {
 		kgo_sleep(50 * 1000 * 1000);
 		if (trace_counter("threads", &threads))
-			return 12;
+			return 12;	/* no schedtrace: the TEST skips */
 	}
 	for (i = 0; i < nreaders; i++)
-		if (write(readers_pipe[1], "x", 1) != 1)
-			return 11;
+		GCHECK_RET(write(readers_pipe[1], "x", 1) == 1, 11,
+			   "write %u of %u to the readers' pipe failed (errno %d)",
+			   i + 1, nreaders, errno);
 	latch_wait(&readers_done);
 	return 0;
 }
@@ -413,11 +417,14 @@ TEST_TIMEOUT(blocked_readers_below_the_thread_limit_run, 600)
 static int exhaust_main(void *arg)
 {
 	uint32_t i;
+	int r;
 
 	(void)arg;
-	for (i = 0; i < nreaders; i++)
-		if (kgo_go(reader, NULL))
-			return 10;
+	for (i = 0; i < nreaders; i++) {
+		r = kgo_go(reader, NULL);
+		GCHECK_RET(!r, 10, "kgo_go of reader %u of %u returned %d, want 0",
+			   i + 1, nreaders, r);
+	}
 	for (;;)
 		kgo_sleep(50 * 1000 * 1000);
 }

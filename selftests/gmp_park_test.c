@@ -70,14 +70,20 @@ static uint32_t word;
 
 static int eagain_main(void *arg)
 {
+	int r;
+
 	(void)arg;
 	word = 5;
-	if (kgo_park(&word, 4) != -EAGAIN)
-		return 1;
-	if (kgo_park((uint32_t *)((char *)&word + 1), 5) != -EINVAL)
-		return 2;
-	if (kgo_ready(&word, 10) != 0)	/* nobody parked */
-		return 3;
+	r = kgo_park(&word, 4);
+	GCHECK_RET(r == -EAGAIN, 1,
+		   "kgo_park on a word holding 5, expecting 4, returned %d, want -EAGAIN",
+		   r);
+	r = kgo_park((uint32_t *)((char *)&word + 1), 5);
+	GCHECK_RET(r == -EINVAL, 2,
+		   "kgo_park on a misaligned word returned %d, want -EINVAL", r);
+	r = kgo_ready(&word, 10);	/* nobody parked */
+	GCHECK_RET(r == 0, 3,
+		   "kgo_ready of 10 with nobody parked returned %d, want 0", r);
 	return 0;
 }
 
@@ -87,7 +93,7 @@ TEST(park_value_changed)
 
 	REQUIRE_GMP();
 	ASSERT_EQ(0, kgo_run(eagain_main, NULL, &status));
-	EXPECT_EQ(0, status);
+	EXPECT_EQ(0, gcheck_report(status));
 }
 
 /* A thread that is not a goroutine readies the main goroutine. */
@@ -105,10 +111,11 @@ static int thread_main(void *arg)
 {
 	pthread_t t;
 	void *readied;
+	int r;
 
 	(void)arg;
-	if (pthread_create(&t, NULL, readier, NULL))
-		return -1;
+	r = pthread_create(&t, NULL, readier, NULL);
+	GCHECK_RET(!r, -1, "pthread_create returned %d, want 0", r);
 	wait_change(&from_thread, 0);
 	pthread_join(t, &readied);
 	return (int)(intptr_t)readied;
@@ -121,7 +128,7 @@ TEST(ready_from_plain_thread)
 	REQUIRE_GMP();
 	ASSERT_EQ(0, kgo_run(thread_main, NULL, &status));
 	/* 1 if main was parked when the thread readied it, 0 if not yet. */
-	EXPECT_GE(status, 0);
+	EXPECT_GE(gcheck_report(status), 0);
 	EXPECT_LE(status, 1);
 	EXPECT_EQ(1, from_thread);
 }
@@ -155,8 +162,9 @@ static int count_main(void *arg)
 	while (rest + first < NPARK) {
 		int r = kgo_ready(&gate, NPARK);
 
-		if (r < 0)
-			return 100;
+		GCHECK_RET(r >= 0, 100,
+			   "kgo_ready of %d with %d readied so far returned %d, want >= 0",
+			   NPARK, rest + first, r);
 		rest += r;
 		kgo_yield();
 	}
@@ -172,7 +180,7 @@ TEST(ready_counts)
 	REQUIRE_GMP();
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(count_main, NULL, &status));
-	EXPECT_EQ(3, status);
+	EXPECT_EQ(3, gcheck_report(status));
 	EXPECT_EQ(NPARK, woken);
 }
 

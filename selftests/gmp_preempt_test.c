@@ -78,15 +78,18 @@ static int run_workers_until(void (*fn)(void *), intptr_t n,
 {
 	pthread_t t;
 	intptr_t i;
+	int r;
 
 	stop = 0;
 	until_enough = enough;
 	until_cap_secs = cap_secs;
-	if (pthread_create(&t, NULL, stop_until, NULL))
-		return 1;
-	for (i = 0; i < n; i++)
-		if (kgo_go(fn, (void *)i))
-			return 1;
+	r = pthread_create(&t, NULL, stop_until, NULL);
+	GCHECK_RET(!r, 1, "pthread_create of the stopper returned %d, want 0", r);
+	for (i = 0; i < n; i++) {
+		r = kgo_go(fn, (void *)i);
+		GCHECK_RET(!r, 1, "kgo_go of worker %ld of %ld returned %d, want 0",
+			   (long)i, (long)n, r);
+	}
 	latch_wait(done);
 	pthread_join(t, NULL);
 	return 0;
@@ -114,9 +117,11 @@ static void spinner(void *arg)
 
 static int spin_main(void *arg)
 {
+	int r;
+
 	(void)arg;
-	if (kgo_go(spinner, NULL))
-		return 1;
+	r = kgo_go(spinner, NULL);
+	GCHECK_RET(!r, 1, "kgo_go(spinner) returned %d, want 0", r);
 	kgo_yield();		/* the spinner runs, and never yields */
 	spin_stop = 1;		/* so we are here only by preemption */
 	while (!spin_done)
@@ -132,7 +137,7 @@ TEST(spinner_does_not_block_p1)
 	REQUIRE_GMP();
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(spin_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	kgo_preempt_stats(&taken, &deferred);
 	TH_LOG("preemptions taken %llu, deferred %llu",
 	       (unsigned long long)taken, (unsigned long long)deferred);
@@ -232,7 +237,7 @@ static void check_shares(struct __test_metadata *_metadata, const char *procs)
 
 	setenv("GMPMAXPROCS", procs, 1);
 	ASSERT_EQ(0, kgo_run(shares_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	for (c = 0; c < NCPU; c++) {
 		cpu_total = 0;
 		for (i = 0; i < NWORK; i++)
@@ -537,7 +542,7 @@ TEST_TIMEOUT(user_state_survives_preemption, STATE_CAP_SECS + 120)
 	setenv("GMPMAXPROCS", "1", 1);
 	setenv("KGO_SLICE_US", "200", 1);
 	ASSERT_EQ(0, kgo_run(state_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	kgo_preempt_stats(&taken, &deferred);
 	TH_LOG("%s; preemptions taken %llu, deferred %llu in %.1f s; rounds %llu %llu %llu",
 	       have_avx ? "AVX: ymm checked" : "no AVX: xmm checked",
@@ -611,7 +616,7 @@ TEST_TIMEOUT(identity_survives_preemption, IDENT_CAP_SECS + 60)
 	setenv("GMPMAXPROCS", "2", 1);
 	setenv("KGO_SLICE_US", "100", 1);
 	ASSERT_EQ(0, kgo_run(ident_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	kgo_preempt_stats(&taken, &deferred);
 	TH_LOG("preemptions taken %llu in %.1f s; calls %llu %llu ...",
 	       (unsigned long long)taken, until_secs,
@@ -718,7 +723,7 @@ TEST_TIMEOUT(yield_survives_stealing_and_preemption, YS_CAP_SECS + 60)
 	setenv("GMPMAXPROCS", "2", 1);
 	setenv("KGO_SLICE_US", "100", 1);
 	ASSERT_EQ(0, kgo_run(ys_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	for (i = 0; i < NYS; i++) {
 		TH_LOG("goroutine %d: %llu yields, %llu moves", i,
 		       (unsigned long long)ys_yields[i],
@@ -761,27 +766,31 @@ static int bad_stack_main(void *arg)
 {
 	char dir[320], path[360];
 	void *hole;
+	int r;
 
 	(void)arg;
 	hole = mmap(NULL, 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (hole == MAP_FAILED)
-		return 1;
+	GCHECK_RET(hole != MAP_FAILED, 1,
+		   "mmap of an 8 KiB PROT_NONE hole failed (errno %d)", errno);
 	kgo_go(bad_stack_spinner, (void *)0xffffffff81000000UL);
 	kgo_go(bad_stack_spinner, (char *)hole + 4096);
 	while (bad_done < 2)
 		kgo_yield();
 	/* A sane spinner is preempted again: main runs to here. */
 	stop = 0;
-	if (kgo_go(spinner, NULL))
-		return 1;
+	r = kgo_go(spinner, NULL);
+	GCHECK_RET(!r, 1, "kgo_go of the sane spinner returned %d, want 0", r);
 	kgo_yield();
 	spin_stop = 1;
 	while (!spin_done)
 		kgo_yield();
-	if (trace_dir(dir, sizeof(dir)))
-		return 2;
+	r = trace_dir(dir, sizeof(dir));
+	GCHECK_RET(!r, 2, "no debugfs directory of this process's instance: %d",
+		   r);
 	snprintf(path, sizeof(path), "%s/schedtrace", dir);
-	return read_file(path, bad_trace, sizeof(bad_trace)) ? 3 : 0;
+	r = read_file(path, bad_trace, sizeof(bad_trace));
+	GCHECK_RET(!r, 3, "reading %s returned %d, want 0", path, r);
+	return 0;
 }
 
 /*
@@ -802,7 +811,7 @@ TEST_TIMEOUT(bad_stack_not_preempted, 120)
 	setenv("KGO_SLICE_US", "1000", 1);
 	spins_left = 300000000UL;
 	ASSERT_EQ(0, kgo_run(bad_stack_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	p = strstr(bad_trace, "preempt=");
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(2, sscanf(p, "preempt=%lld preemptreq=%lld", &preempt, &req));
@@ -869,18 +878,18 @@ static void holder(void *arg)
 
 static int malloc_main(void *arg)
 {
-	int i;
+	int i, r;
 
 	(void)arg;
-	if (kgo_go(mallocer, NULL))
-		return 1;
+	r = kgo_go(mallocer, NULL);
+	GCHECK_RET(!r, 1, "kgo_go(mallocer) returned %d, want 0", r);
 	kgo_yield();
 	for (i = 0; i < MALLOC_SPAWNS_MAX; i++) {
 		if (i >= MALLOC_SPAWNS_MIN &&
 		    preemptions_taken() >= MALLOC_PREEMPTS)
 			break;
-		if (kgo_go(holder, NULL))
-			return 2;
+		r = kgo_go(holder, NULL);
+		GCHECK_RET(!r, 2, "kgo_go of holder %d returned %d, want 0", i, r);
 	}
 	malloc_spawns = i;
 	/* The mallocer and every holder count down. */
@@ -902,7 +911,7 @@ TEST_TIMEOUT(spawn_while_preempted_in_malloc_p1, 300)
 	setenv("KGO_SLICE_US", "1000", 1);
 	setenv("KGO_STACK_GUARD", "1", 1);
 	ASSERT_EQ(0, kgo_run(malloc_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	kgo_preempt_stats(&taken, &deferred);
 	TH_LOG("%d spawns, %llu mallocs, %llu preemptions taken",
 	       malloc_spawns, (unsigned long long)mallocs,
@@ -978,6 +987,7 @@ static void chain_a(void *arg)
 static int chain_main(void *arg)
 {
 	struct chain *c;
+	int r;
 
 	(void)arg;
 	for (chain_tries = 1; ; chain_tries++) {
@@ -987,11 +997,16 @@ static int chain_main(void *arg)
 		c->done.target = 2;
 		chain_stop = 0;
 		chain_trips = 0;
-		if (!c->ab || !c->ba || kgo_go(chain_b, c))
-			return 1;
+		GCHECK_RET(c->ab && c->ba, 1,
+			   "try %d: kgo_chan_make failed (errno %d)", chain_tries,
+			   errno);
+		r = kgo_go(chain_b, c);
+		GCHECK_RET(!r, 1, "try %d: kgo_go(chain_b) returned %d, want 0",
+			   chain_tries, r);
 		kgo_yield();		/* B waits on ab */
-		if (kgo_go(chain_a, c))
-			return 2;
+		r = kgo_go(chain_a, c);
+		GCHECK_RET(!r, 2, "try %d: kgo_go(chain_a) returned %d, want 0",
+			   chain_tries, r);
 		latch_wait_word(&c->starved_ran);
 		latch_wait(&c->done);
 		if (chain_trips || chain_tries == CHAIN_TRIES)
@@ -1012,7 +1027,7 @@ TEST(runnext_chain_does_not_starve_queue_p1)
 	 */
 	setenv("KGO_SLICE_US", "10000", 1);
 	ASSERT_EQ(0, kgo_run(chain_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	TH_LOG("try %d: the queued goroutine ran after %lld us and %llu round trips",
 	       chain_tries, (long long)starved_ns / 1000,
 	       (unsigned long long)chain_trips);
@@ -1025,10 +1040,12 @@ TEST(runnext_chain_does_not_starve_queue_p1)
 /* Preemption off: a spinner is never interrupted (KGO_PREEMPT=0). */
 static int nopreempt_main(void *arg)
 {
+	int r;
+
 	(void)arg;
 	stop_in(1);
-	if (kgo_go(spinner, NULL))
-		return 1;
+	r = kgo_go(spinner, NULL);
+	GCHECK_RET(!r, 1, "kgo_go(spinner) returned %d, want 0", r);
 	while (!stop)
 		;
 	spin_stop = 1;
@@ -1046,7 +1063,7 @@ TEST(preempt_off_is_off)
 	setenv("GMPMAXPROCS", "1", 1);
 	setenv("KGO_PREEMPT", "0", 1);
 	ASSERT_EQ(0, kgo_run(nopreempt_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	kgo_preempt_stats(&taken, &deferred);
 	EXPECT_EQ(0, taken + deferred);
 }

@@ -43,11 +43,15 @@ static void noop(void *arg)
 static int spawn_join_main(void *arg)
 {
 	uint64_t i;
+	int r;
 
 	(void)arg;
-	for (i = 0; i < done.target; i++)
-		if (kgo_go(noop, NULL))
-			return 1;
+	for (i = 0; i < done.target; i++) {
+		r = kgo_go(noop, NULL);
+		GCHECK_RET(!r, 1, "kgo_go %llu of %llu returned %d, want 0",
+			   (unsigned long long)i + 1,
+			   (unsigned long long)done.target, r);
+	}
 	latch_wait(&done);
 	return 0;
 }
@@ -58,7 +62,7 @@ TEST_F_TIMEOUT(scale, spawn_join_100k, 600)
 
 	done.target = 100000;
 	ASSERT_EQ(0, kgo_run(spawn_join_main, NULL, &status));
-	EXPECT_EQ(0, status);
+	EXPECT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(done.target, done.count);
 }
 
@@ -116,13 +120,17 @@ static void parked(void *arg)
 static int live_main(void *arg)
 {
 	uint64_t i;
+	int r;
 
 	(void)arg;
 	rss_before = rss_kib();
 	slab_before = slab_kib();
-	for (i = 0; i < done.target; i++)
-		if (kgo_go(parked, NULL))
-			return 1;
+	for (i = 0; i < done.target; i++) {
+		r = kgo_go(parked, NULL);
+		GCHECK_RET(!r, 1, "kgo_go of parked goroutine %llu of %llu returned %d, want 0",
+			   (unsigned long long)i + 1,
+			   (unsigned long long)done.target, r);
+	}
 	latch_wait(&all_parked);
 	rss_parked = rss_kib();
 	slab_parked = slab_kib();
@@ -133,9 +141,12 @@ static int live_main(void *arg)
 	 * later exits give the memory back, a bounded share each.
 	 */
 	nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
-	for (i = 0; i < again.target; i++)
-		if (kgo_go(again_noop, NULL))
-			return 1;
+	for (i = 0; i < again.target; i++) {
+		r = kgo_go(again_noop, NULL);
+		GCHECK_RET(!r, 1, "kgo_go %llu of %llu after they exited returned %d, want 0",
+			   (unsigned long long)i + 1,
+			   (unsigned long long)again.target, r);
+	}
 	latch_wait(&again);
 	rss_after = rss_kib();
 	return 0;
@@ -151,7 +162,7 @@ TEST_F_TIMEOUT(scale, million_live, 900)
 	done.target = target;
 	all_parked.target = target;
 	ASSERT_EQ(0, kgo_run(live_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(target, all_parked.count);
 	EXPECT_EQ(target, done.count);
 	rss_each = (rss_parked - rss_before) * 1024 / (long)target;

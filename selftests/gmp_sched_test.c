@@ -62,7 +62,7 @@ TEST(goroutine_parallelism)
 
 	REQUIRE_GMP_AND_CPUS(2);
 	ASSERT_EQ(0, kgo_run(parallel_main, NULL, &status));
-	EXPECT_EQ(2 * TURNS, status);
+	EXPECT_EQ(2 * TURNS, gcheck_report(status));
 }
 
 /*
@@ -224,10 +224,11 @@ static int errno_main(void *arg)
 {
 	pthread_t kicker;
 	intptr_t i;
+	int r;
 
 	(void)arg;
-	if (pthread_create(&kicker, NULL, errno_kicker, NULL))
-		return 1;
+	r = pthread_create(&kicker, NULL, errno_kicker, NULL);
+	GCHECK_RET(!r, 1, "pthread_create of the kicker returned %d, want 0", r);
 	for (i = 0; i < NERRNO; i++)
 		kgo_go(errno_keeper, (void *)i);
 	latch_wait(&errno_done);
@@ -242,7 +243,7 @@ TEST(errno_follows_goroutine)
 
 	REQUIRE_GMP_AND_CPUS(2);
 	ASSERT_EQ(0, kgo_run(errno_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(0, errno_bad);
 	/* The point is moving between M's: it must have happened. */
 	EXPECT_LT(0, errno_moved);
@@ -320,7 +321,7 @@ TEST(schedtrace_matches)
 	if (access("/sys/kernel/debug/gmp", R_OK))
 		SKIP(return, "/sys/kernel/debug/gmp unreadable (debugfs not mounted, or not root)");
 	ASSERT_EQ(0, kgo_run(trace_main, NULL, &status));
-	ASSERT_EQ(0, status) TH_LOG("reading the trace files: %s", strerror(status));
+	ASSERT_EQ(0, gcheck_report(status)) TH_LOG("reading the trace files: %s", strerror(status));
 
 	TH_LOG("%s", trace);
 	ASSERT_EQ(6, sscanf(trace, "SCHED %*ums: gomaxprocs=%u idleprocs=%u threads=%u spinningthreads=%u idlethreads=%u runqueue=%u",
@@ -373,14 +374,19 @@ static long long read_kswitch(void)
 {
 	char dir[320], path[360];
 	const char *k;
+	int r;
 
-	if (trace_dir(dir, sizeof(dir)))
+	r = trace_dir(dir, sizeof(dir));
+	if (!GCHECK(!r, "no debugfs directory of this process's instance: %d", r))
 		return -1;
 	snprintf(path, sizeof(path), "%s/scheddetail", dir);
-	if (read_file(path, detail, sizeof(detail)))
+	r = read_file(path, detail, sizeof(detail));
+	if (!GCHECK(!r, "reading %s returned %d, want 0", path, r))
 		return -1;
 	k = strstr(detail, " kswitch=");
-	return k ? atoll(k + 9) : -1;
+	if (!GCHECK(k, "no \" kswitch=\" in scheddetail: %.200s", detail))
+		return -1;
+	return atoll(k + 9);
 }
 
 static int yield_main(void *arg)
@@ -408,7 +414,7 @@ TEST(yield_stays_in_user_space)
 		SKIP(return, "/sys/kernel/debug/gmp unreadable (debugfs not mounted, or not root)");
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(yield_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	ASSERT_LE(0, kswitch_before);
 	ASSERT_LE(0, kswitch_after);
 	TH_LOG("%d yields, %lld resumed by the kernel, %d repeats, %llu preemptions",
@@ -547,7 +553,7 @@ static void starve_run(struct __test_metadata *_metadata, enum starve_mode m)
 	setenv("GMPMAXPROCS", "1", 1);
 	setenv("KGO_SLICE_US", "1000", 1);
 	ASSERT_EQ(0, kgo_run(starve_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	TH_LOG("%llu turns, %lld us before the preempted goroutine came back; a spinner's turn %lld us",
 	       (unsigned long long)busy_count, spin_ns / 1000,
 	       slice_ns / 1000);
@@ -604,12 +610,13 @@ static void *ring_spawner(void *arg)
 static int ring_main(void *arg)
 {
 	pthread_t t;
+	int r;
 
 	(void)arg;
 	kgo_go(busy, (void *)0);
 	kgo_go(busy, (void *)1);
-	if (pthread_create(&t, NULL, ring_spawner, NULL))
-		return 1;
+	r = pthread_create(&t, NULL, ring_spawner, NULL);
+	GCHECK_RET(!r, 1, "pthread_create of the spawner returned %d, want 0", r);
 	latch_wait(&busy_done);
 	pthread_join(t, NULL);
 	return 0;
@@ -623,7 +630,7 @@ TEST(ring_spawn_not_starved_by_pingpong)
 	starve_mode = BY_PINGPONG;
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(ring_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(0, starve_timedout);
 }
 
@@ -652,14 +659,20 @@ static unsigned int read_threads(void)
 {
 	char dir[320], path[360];
 	const char *p;
+	int r;
 
-	if (trace_dir(dir, sizeof(dir)))
+	/* 98, 97, 96: no count, far above the threads the TEST allows. */
+	r = trace_dir(dir, sizeof(dir));
+	if (!GCHECK(!r, "no debugfs directory of this process's instance: %d", r))
 		return 98;
 	snprintf(path, sizeof(path), "%s/schedtrace", dir);
-	if (read_file(path, trace, sizeof(trace)))
+	r = read_file(path, trace, sizeof(trace));
+	if (!GCHECK(!r, "reading %s returned %d, want 0", path, r))
 		return 97;
 	p = strstr(trace, " threads=");
-	return p ? (unsigned int)atoi(p + 9) : 96;
+	if (!GCHECK(p, "no \" threads=\" in schedtrace: %.200s", trace))
+		return 96;
+	return (unsigned int)atoi(p + 9);
 }
 
 static int meet_main(void *arg)
@@ -687,7 +700,7 @@ TEST_TIMEOUT(ms_started_on_demand, MEET_TIMEOUT_S)
 		SKIP(return, "/sys/kernel/debug/gmp unreadable (debugfs not mounted, or not root)");
 	setenv("GMPMAXPROCS", "2", 1);
 	ASSERT_EQ(0, kgo_run(meet_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(1, threads_alone);
 	EXPECT_EQ(2, partners_met);
 	ASSERT_GE(meet_handoffs, 0);
@@ -773,7 +786,7 @@ TEST_TIMEOUT(gomaxprocs_grows, MEET_TIMEOUT_S)
 	REQUIRE_GMP_AND_CPUS(2);
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(grow_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(1, gomaxprocs_before);
 	EXPECT_EQ(-EINVAL, gomaxprocs_bad);
 	EXPECT_EQ(0, met_on_one);
@@ -824,7 +837,7 @@ TEST(gomaxprocs_shrinks)
 	REQUIRE_GMP_AND_CPUS(2);
 	setenv("GMPMAXPROCS", "2", 1);
 	ASSERT_EQ(0, kgo_run(shrink_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(2, gomaxprocs_ret);
 	EXPECT_EQ(1, gomaxprocs_after);
 	EXPECT_EQ(NSHRINK, (int)shrink_done.count);
@@ -922,14 +935,17 @@ static void locked_other(void *arg)
 
 static int locked_main(void *arg)
 {
-	int i;
+	int i, r;
 
 	(void)arg;
-	if (kgo_go(locked_worker, NULL) || kgo_go(locked_pinger, NULL))
-		return 1;
-	for (i = 0; i < NLOCKED_OTHERS; i++)
-		if (kgo_go(locked_other, NULL))
-			return 1;
+	r = kgo_go(locked_worker, NULL);
+	GCHECK_RET(!r, 1, "kgo_go(locked_worker) returned %d, want 0", r);
+	r = kgo_go(locked_pinger, NULL);
+	GCHECK_RET(!r, 1, "kgo_go(locked_pinger) returned %d, want 0", r);
+	for (i = 0; i < NLOCKED_OTHERS; i++) {
+		r = kgo_go(locked_other, NULL);
+		GCHECK_RET(!r, 1, "kgo_go of other %d returned %d, want 0", i, r);
+	}
 	latch_wait(&lock_finished);
 	return 0;
 }
@@ -946,7 +962,7 @@ TEST_TIMEOUT(locked_goroutine_stays_on_its_m, 120)
 	EXPECT_EQ(-EINVAL, kgo_lock_osthread());	/* no goroutine */
 	setenv("GMPMAXPROCS", "2", 1);
 	ASSERT_EQ(0, kgo_run(locked_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(-EINVAL, locked_err[0]);
 	EXPECT_EQ(0, locked_err[1]);
 	EXPECT_EQ(0, locked_err[2]);
@@ -997,9 +1013,13 @@ static void wired_spinner(void *arg)
 
 static int wired_sleep_main(void *arg)
 {
+	int r;
+
 	(void)arg;
-	if (kgo_go(wired_sleeper, NULL) || kgo_go(wired_spinner, NULL))
-		return 1;
+	r = kgo_go(wired_sleeper, NULL);
+	GCHECK_RET(!r, 1, "kgo_go(wired_sleeper) returned %d, want 0", r);
+	r = kgo_go(wired_spinner, NULL);
+	GCHECK_RET(!r, 1, "kgo_go(wired_spinner) returned %d, want 0", r);
 	latch_wait(&wired_sleep_finished);
 	return 0;
 }
@@ -1012,7 +1032,7 @@ TEST(locked_goroutine_blocks_and_comes_back)
 	REQUIRE_GMP();
 	setenv("GMPMAXPROCS", "1", 1);
 	ASSERT_EQ(0, kgo_run(wired_sleep_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	EXPECT_EQ(0, wired_sleep_err);
 	EXPECT_EQ(0, wired_sleep_moves);
 	/* The spinner ran while the wired goroutine slept. */

@@ -239,22 +239,26 @@ static int soak_main(void *arg)
 	struct result *r = arg;
 	uint64_t taken, deferred;
 	uint32_t idx;
-	int n;
+	int n, ret;
 
 	nspawners = kgo_nprocs() < MAXSPAWNERS ? kgo_nprocs() : MAXSPAWNERS;
 	r->nspawners = nspawners;
 	pingc = kgo_chan_make(sizeof(struct kgo_chan *), 0);
-	if (!pingc)
-		return 1;
-	if (kgo_go(echo, r))
-		return 1;
+	GCHECK_RET(pingc, 1, "kgo_chan_make of the ping channel failed (errno %d)",
+		   errno);
+	ret = kgo_go(echo, r);
+	GCHECK_RET(!ret, 1, "kgo_go(echo) returned %d, want 0", ret);
 	__atomic_store_n(&r->phase, PH_SPAWNING, __ATOMIC_RELAXED);
 	kgo_waitgroup_add(&spawners_wg, nspawners);
 	for (n = 0; n < nspawners; n++) {
 		/* Room for every slot, so an ending goroutine never waits. */
 		sp[n].freec = kgo_chan_make(sizeof(uint32_t), NSLOTS);
-		if (!sp[n].freec || kgo_go(spawn_loop, (void *)(uintptr_t)n))
-			return 1;
+		GCHECK_RET(sp[n].freec, 1,
+			   "kgo_chan_make of spawner %d's free list failed (errno %d)",
+			   n, errno);
+		ret = kgo_go(spawn_loop, (void *)(uintptr_t)n);
+		GCHECK_RET(!ret, 1, "kgo_go of spawner %d returned %d, want 0", n,
+			   ret);
 	}
 	kgo_waitgroup_wait(&spawners_wg);
 	__atomic_store_n(&r->phase, PH_DRAINING, __ATOMIC_RELAXED);
@@ -408,6 +412,7 @@ TEST_TIMEOUT(soak, 24 * 3600 + 600)
 		if (pid[i] == 0) {
 			int ret;
 
+			gcheck_child(2);
 			sp = &spawners[i * MAXSPAWNERS];
 			ret = kgo_run(soak_main, &res[i], &st);
 			_exit(ret ? 90 : st);

@@ -105,14 +105,17 @@ static void overflower(void *arg)
 static int overflow_main(void *arg)
 {
 	uintptr_t i;
+	int r;
 
 	ready.target = NNEIGH;
-	for (i = 0; i < NNEIGH; i++)
-		if (kgo_go(neighbour, (void *)i))
-			return 10;
+	for (i = 0; i < NNEIGH; i++) {
+		r = kgo_go(neighbour, (void *)i);
+		GCHECK_RET(!r, 10, "kgo_go of neighbour %lu returned %d, want 0",
+			   (unsigned long)i, r);
+	}
 	latch_wait(&ready);
-	if (kgo_go(overflower, arg))
-		return 11;
+	r = kgo_go(overflower, arg);
+	GCHECK_RET(!r, 11, "kgo_go(overflower) returned %d, want 0", r);
 	for (;;)
 		kgo_park(&never, 0);
 	return 0;
@@ -184,13 +187,16 @@ static int maps_before, maps_after;
 static int maps_main(void *arg)
 {
 	uint32_t i;
+	int r;
 
 	(void)arg;
 	maps_before = count_maps();
 	parked.target = NPARK;
-	for (i = 0; i < NPARK; i++)
-		if (kgo_go(parker, NULL))
-			return 10;
+	for (i = 0; i < NPARK; i++) {
+		r = kgo_go(parker, NULL);
+		GCHECK_RET(!r, 10, "kgo_go of parker %u of %d returned %d, want 0",
+			   i + 1, NPARK, r);
+	}
 	latch_wait(&parked);
 	maps_after = count_maps();
 	return 0;
@@ -203,7 +209,7 @@ TEST(guards_cost_no_mapping_per_goroutine)
 	REQUIRE_GMP();
 	setenv("GMPMAXPROCS", "2", 1);
 	ASSERT_EQ(0, kgo_run(maps_main, NULL, &status));
-	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, gcheck_report(status));
 	TH_LOG("%d parked goroutines: %d mappings before, %d after", NPARK,
 	       maps_before, maps_after);
 	/* A chunk of 64 stacks is one mapping; a little room for the rest. */

@@ -50,7 +50,7 @@ static void locker(void *arg)
 
 static int mutex_main(void *arg)
 {
-	int i;
+	int i, r;
 
 	(void)arg;
 	kgo_waitgroup_add(&wg, LOCKERS);
@@ -58,8 +58,11 @@ static int mutex_main(void *arg)
 		kgo_go(locker, NULL);
 	kgo_waitgroup_wait(&wg);
 	/* trylock: free, then held. */
-	if (kgo_mutex_trylock(&mu) || kgo_mutex_trylock(&mu) != -EBUSY)
-		return -1;
+	r = kgo_mutex_trylock(&mu);
+	GCHECK_RET(!r, -1, "trylock of a free mutex returned %d, want 0", r);
+	r = kgo_mutex_trylock(&mu);
+	GCHECK_RET(r == -EBUSY, -1,
+		   "trylock of a held mutex returned %d, want -EBUSY", r);
 	kgo_mutex_unlock(&mu);
 	return 0;
 }
@@ -218,11 +221,11 @@ static void *thread_locker(void *arg)
 static int thread_mutex_main(void *arg)
 {
 	pthread_t t;
-	int i;
+	int i, r;
 
 	(void)arg;
-	if (pthread_create(&t, NULL, thread_locker, NULL))
-		return -1;
+	r = pthread_create(&t, NULL, thread_locker, NULL);
+	GCHECK_RET(!r, -1, "pthread_create returned %d, want 0", r);
 	kgo_waitgroup_add(&wg, 2);
 	for (i = 0; i < 2; i++)
 		kgo_go(locker, NULL);
@@ -286,7 +289,7 @@ static void writer(void *arg)
 
 static int rwmutex_main(void *arg)
 {
-	int i;
+	int i, r;
 
 	(void)arg;
 	kgo_waitgroup_add(&wg, READERS + WRITERS);
@@ -296,13 +299,21 @@ static int rwmutex_main(void *arg)
 		kgo_go(writer, NULL);
 	kgo_waitgroup_wait(&wg);
 	/* try: a reader keeps a writer out but lets a reader in. */
-	if (kgo_rwmutex_tryrlock(&rw) || kgo_rwmutex_trylock(&rw) != -EBUSY ||
-	    kgo_rwmutex_tryrlock(&rw))
-		return -1;
+	r = kgo_rwmutex_tryrlock(&rw);
+	GCHECK_RET(!r, -1, "tryrlock of a free rwmutex returned %d, want 0", r);
+	r = kgo_rwmutex_trylock(&rw);
+	GCHECK_RET(r == -EBUSY, -1,
+		   "trylock of a read-held rwmutex returned %d, want -EBUSY", r);
+	r = kgo_rwmutex_tryrlock(&rw);
+	GCHECK_RET(!r, -1,
+		   "a second reader's tryrlock returned %d, want 0", r);
 	kgo_rwmutex_runlock(&rw);
 	kgo_rwmutex_runlock(&rw);
-	if (kgo_rwmutex_trylock(&rw) || kgo_rwmutex_tryrlock(&rw) != -EBUSY)
-		return -2;
+	r = kgo_rwmutex_trylock(&rw);
+	GCHECK_RET(!r, -2, "trylock of a free rwmutex returned %d, want 0", r);
+	r = kgo_rwmutex_tryrlock(&rw);
+	GCHECK_RET(r == -EBUSY, -2,
+		   "tryrlock of a write-held rwmutex returned %d, want -EBUSY", r);
 	kgo_rwmutex_unlock(&rw);
 	return 0;
 }
@@ -351,7 +362,7 @@ static void once_caller(void *arg)
 
 static int wg_once_main(void *arg)
 {
-	int round, i;
+	int round, i, finished;
 
 	(void)arg;
 	/* Twice: a WaitGroup is reusable once its wait has returned. */
@@ -360,8 +371,10 @@ static int wg_once_main(void *arg)
 		for (i = 0; i < WG_N; i++)
 			kgo_go(wg_worker, NULL);
 		kgo_waitgroup_wait(&wg);
-		if (wg_finished != round * WG_N)
-			return round;
+		finished = wg_finished;
+		GCHECK_RET(finished == round * WG_N, round,
+			   "round %d: kgo_waitgroup_wait returned with %d workers finished, want %d",
+			   round, finished, round * WG_N);
 	}
 	kgo_waitgroup_add(&wg, 50);
 	for (i = 0; i < 50; i++)

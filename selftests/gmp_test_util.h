@@ -5,21 +5,170 @@
  * A latch: goroutines count down with latch_done(), a goroutine waits in
  * latch_wait() parked (Go's WaitGroup, or main blocking on a channel),
  * so the waiter does not occupy an M the way a kgo_yield() loop would.
+ *
+ * Goroutine-side checks (GCHECK and friends, below): what failed in a
+ * goroutine, a plain thread or a forked child, said in a sentence.
  */
 #ifndef GMP_TEST_UTIL_H
 #define GMP_TEST_UTIL_H
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../userlib/kgo.h"
+
+/*
+ * --- Goroutine-side checks ----------------------------------------------
+ *
+ * The harness's EXPECT and ASSERT belong to the TEST's own thread: a
+ * goroutine (or a plain thread, or a forked child) cannot use them, so a
+ * body run by kgo_run() reports a failure as a nonzero status, and the
+ * TEST prints only "Expected 0 (0) == status (7)". These say what failed:
+ *
+ *   GCHECK_RET(r == 1, 2, "recv %ld returned %d, want 1", i, r);
+ *
+ * in the body, and, where the TEST reads the status,
+ *
+ *   # gmp_chan_test.c:45: recv 17 returned 0, want 1
+ *
+ * on stderr (a TAP comment) before the harness's own line.
+ *
+ * GCHECK(cond, fmt, ...)
+ *	An expression: 1 if @cond holds; else the failure is recorded
+ *	(file, line and the printf-style sentence) and it is 0, so that
+ *	"if (!GCHECK(...)) { ...; return 3; }" can tidy up first.
+ * GCHECK_RET(cond, status, fmt, ...)
+ *	The usual form: when @cond is false, record it and return @status
+ *	from the calling function (keep the status a TEST asserts on).
+ * GCHECK_FAIL(fmt, ...)
+ *	Record a failure found some other way.
+ *
+ * The sentence says what was expected and what was seen, values
+ * included: "kgo_chan_trysend on a full channel returned -32, want
+ * -EAGAIN". The first failure of the process is the one kept (later ones
+ * are counted): goroutines on several M's may fail at once, and the
+ * first writer wins through an atomic exchange. Recording formats into a
+ * static buffer with vsnprintf and at most writes it out with one
+ * writev(): no malloc, no lock, no kgo call, never a park or an abort,
+ * so it is safe in any goroutine, under preemption, and in a plain
+ * thread. The caller decides what a failure does (usually: return).
+ *
+ * Where the record is printed:
+ *  - in the TEST's process, by gcheck_report(status), which prints the
+ *    record (if any, once) and returns @status, so it wraps the status
+ *    being asserted: EXPECT_EQ(0, gcheck_report(status)) after kgo_run().
+ *    run_with_procs() calls it itself.
+ *  - in a forked child, at the failure, to the stderr the test was
+ *    started with, since the child's record dies with it: run_in_child()
+ *    sets that up (its capture of the child's stderr into @err is left
+ *    as it was, so a TEST matching kgo's messages there is unaffected);
+ *    a test that forks a kgo child itself calls gcheck_child(2) in it.
+ */
+struct gcheck_record {
+	uint32_t claimed;	/* a failure took the record */
+	uint32_t written;	/* ... and finished writing it */
+	uint32_t shown;		/* printed */
+	uint32_t more;		/* failures after the first */
+	char line[400];		/* "file.c:123: sentence" */
+};
+
+static struct gcheck_record gcheck_rec __attribute__((unused));
+static int gcheck_echo_fd __attribute__((unused)) = -1;
+
+/* "# <record>\n" to @fd in one write (a pipe keeps it whole). */
+static inline void gcheck_write(int fd)
+{
+	struct iovec iov[3] = {
+		{ .iov_base = "# ", .iov_len = 2 },
+		{ .iov_base = gcheck_rec.line,
+		  .iov_len = strnlen(gcheck_rec.line, sizeof(gcheck_rec.line)) },
+		{ .iov_base = "\n", .iov_len = 1 },
+	};
+
+	if (writev(fd, iov, 3) < 0)
+		return;		/* nowhere left to say it */
+}
+
+static __attribute__((format(printf, 3, 4), unused, noinline))
+void gcheck_fail(const char *file, int line, const char *fmt, ...)
+{
+	const char *base = strrchr(file, '/');
+	size_t size = sizeof(gcheck_rec.line);
+	va_list ap;
+	int n, fd;
+
+	if (__atomic_exchange_n(&gcheck_rec.claimed, 1, __ATOMIC_ACQ_REL)) {
+		__atomic_add_fetch(&gcheck_rec.more, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	n = snprintf(gcheck_rec.line, size, "%s:%d: ", base ? base + 1 : file,
+		     line);
+	if (n < 0 || (size_t)n >= size)
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(gcheck_rec.line + n, size - (size_t)n, fmt, ap);
+	va_end(ap);
+	__atomic_store_n(&gcheck_rec.written, 1, __ATOMIC_RELEASE);
+	fd = __atomic_load_n(&gcheck_echo_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0 && !__atomic_exchange_n(&gcheck_rec.shown, 1,
+					    __ATOMIC_ACQ_REL))
+		gcheck_write(fd);
+}
+
+#define GCHECK(cond, fmt, ...)						\
+	((cond) ? 1 : (gcheck_fail(__FILE__, __LINE__, fmt, ##__VA_ARGS__), 0))
+
+#define GCHECK_RET(cond, status, fmt, ...) do {				\
+		if (!GCHECK(cond, fmt, ##__VA_ARGS__))			\
+			return (status);				\
+	} while (0)
+
+#define GCHECK_FAIL(fmt, ...)						\
+	gcheck_fail(__FILE__, __LINE__, fmt, ##__VA_ARGS__)
+
+/*
+ * The TEST's side: print the recorded failure, if there is one and it
+ * was not printed yet, as a TAP comment on stderr; returns @status.
+ */
+static inline int gcheck_report(int status)
+{
+	uint32_t more;
+
+	if (!__atomic_load_n(&gcheck_rec.claimed, __ATOMIC_ACQUIRE) ||
+	    __atomic_exchange_n(&gcheck_rec.shown, 1, __ATOMIC_ACQ_REL))
+		return status;
+	if (!__atomic_load_n(&gcheck_rec.written, __ATOMIC_ACQUIRE)) {
+		fprintf(stderr, "# a goroutine check failed (its record was still being written)\n");
+		return status;
+	}
+	fflush(stderr);
+	gcheck_write(2);
+	more = __atomic_load_n(&gcheck_rec.more, __ATOMIC_RELAXED);
+	if (more)
+		fprintf(stderr, "# (and %u later check failure%s)\n", more,
+			more == 1 ? "" : "s");
+	return status;
+}
+
+/*
+ * In a forked child: start with no record, and print a failure to @fd
+ * (a descriptor of the stderr the test was started with) as it happens.
+ */
+static inline void gcheck_child(int fd)
+{
+	memset(&gcheck_rec, 0, sizeof(gcheck_rec));
+	__atomic_store_n(&gcheck_echo_fd, fd, __ATOMIC_RELEASE);
+}
 
 /* Skip (with the reason) when the module is not loaded; harness tests only. */
 #define REQUIRE_GMP() do {						\
@@ -49,7 +198,10 @@ static inline long long now_ns(void)
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Run @fn as kgo's main goroutine on @procs P's: its status, or -errno. */
+/*
+ * Run @fn as kgo's main goroutine on @procs P's: its status, or -errno.
+ * A goroutine check's failure is printed (gcheck_report()).
+ */
 static inline int run_with_procs(int (*fn)(void *), void *arg,
 				 const char *procs)
 {
@@ -57,12 +209,14 @@ static inline int run_with_procs(int (*fn)(void *), void *arg,
 
 	setenv("GMPMAXPROCS", procs, 1);
 	r = kgo_run(fn, arg, &status);
-	return r ? r : status;
+	return gcheck_report(r ? r : status);
 }
 
 /*
  * run_with_procs(@fn) in a child process: how it ended (its exit status,
- * or 128 + the signal) and the start of what it wrote to stderr.
+ * or 128 + the signal) and the start of what it wrote to stderr. A
+ * goroutine check that fails in the child prints to this process's
+ * stderr at once, not into @err.
  */
 static inline int run_in_child(int (*fn)(void *), const char *procs,
 			       char *err, size_t size)
@@ -76,6 +230,7 @@ static inline int run_in_child(int (*fn)(void *), const char *procs,
 		return -1;
 	pid = fork();
 	if (!pid) {
+		gcheck_child(fcntl(2, F_DUPFD_CLOEXEC, 3));
 		dup2(fds[1], 2);
 		_exit(run_with_procs(fn, NULL, procs) & 0xff);
 	}

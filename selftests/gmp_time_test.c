@@ -41,6 +41,7 @@ static int sleep_main(void *arg)
 {
 	int64_t t0, slept;
 	long before, during;
+	int r;
 
 	(void)arg;
 	kgo_go(counter, NULL);
@@ -48,8 +49,9 @@ static int sleep_main(void *arg)
 	     counted_asleep < SLEEP_COUNTS; sleeps++) {
 		before = __atomic_load_n(&counted, __ATOMIC_RELAXED);
 		t0 = now_ns();
-		if (kgo_sleep(50 * MS))
-			return 1;
+		r = kgo_sleep(50 * MS);
+		GCHECK_RET(!r, 1, "kgo_sleep(50 ms), sleep %d, returned %d, want 0",
+			   sleeps + 1, r);
 		slept = now_ns() - t0;
 		during = __atomic_load_n(&counted, __ATOMIC_RELAXED) - before;
 		slept_min = slept < slept_min ? slept : slept_min;
@@ -137,7 +139,7 @@ static int timers_main(void *arg)
 {
 	static struct kgo_timer *t[NTIMERS];
 	int64_t base, ns;
-	int i, j;
+	int i, j, r;
 
 	(void)arg;
 	timers_start = TIMERS_START;
@@ -151,16 +153,21 @@ static int timers_main(void *arg)
 			t[j] = kgo_timer_start(ns);
 			hi[j] = now_ns() + ns;
 			lo[j] += ns;
-			if (!t[j])
-				return 1;
+			GCHECK_RET(t[j], 1,
+				   "try %d: kgo_timer_start of timer %d failed (errno %d)",
+				   timers_tries, j, errno);
 		}
 		/* All set before the first is due, or deadlines were clamped. */
 		timers_late = now_ns() >= base + timers_start;
 		for (j = 0; j < NTIMERS; j++) {
-			if (kgo_chan_recv(kgo_timer_chan(t[j]), &fire_at[j]) != 1)
-				return 2;
-			if (kgo_timer_free(t[j]))
-				return 3;
+			r = kgo_chan_recv(kgo_timer_chan(t[j]), &fire_at[j]);
+			GCHECK_RET(r == 1, 2,
+				   "try %d: recv from timer %d's channel returned %d, want 1",
+				   timers_tries, j, r);
+			r = kgo_timer_free(t[j]);
+			GCHECK_RET(!r, 3,
+				   "try %d: kgo_timer_free of fired timer %d returned %d, want 0",
+				   timers_tries, j, r);
 		}
 		/*
 		 * Early is wrong in any try; order only where no deadline
@@ -215,7 +222,7 @@ static int timeout_main(void *arg)
 	struct kgo_chan *never = kgo_chan_make(sizeof(int), 0);
 	struct kgo_timer *t;
 	int64_t t0, fired = 0;
-	int v = 0;
+	int v = 0, r;
 
 	(void)arg;
 	/*
@@ -229,11 +236,19 @@ static int timeout_main(void *arg)
 		{ .c = never, .op = KGO_RECV, .elem = &v },
 		{ .c = kgo_timer_chan(t), .op = KGO_RECV, .elem = &fired },
 	};
-	if (kgo_select(cs, 2, 0) != 1 || fired < t0 + 30 * MS)
-		return 1;
+	r = kgo_select(cs, 2, 0);
+	GCHECK_RET(r == 1, 1,
+		   "select on a silent channel and a 30 ms timer returned %d, want 1 (the timer)",
+		   r);
+	GCHECK_RET(fired >= t0 + 30 * MS, 1,
+		   "the 30 ms timer fired %lld us after the start, want >= 30000",
+		   (long long)(fired - t0) / 1000);
 	timeout_took = now_ns() - t0;
-	if (kgo_timer_stop(t) != 0 || kgo_timer_free(t))
-		return 2;
+	r = kgo_timer_stop(t);
+	GCHECK_RET(r == 0, 2, "kgo_timer_stop of a fired timer returned %d, want 0",
+		   r);
+	r = kgo_timer_free(t);
+	GCHECK_RET(!r, 2, "kgo_timer_free of a fired timer returned %d, want 0", r);
 
 	/*
 	 * A value at 10 ms beats a 10 s timeout, which stop then cancels.
@@ -245,11 +260,17 @@ static int timeout_main(void *arg)
 	cs[0].c = late;
 	cs[1].c = kgo_timer_chan(t);
 	t0 = now_ns();
-	if (kgo_select(cs, 2, 0) != 0 || v != 5)
-		return 3;
+	r = kgo_select(cs, 2, 0);
+	GCHECK_RET(r == 0 && v == 5, 3,
+		   "select on a value due at 10 ms and a 10 s timer returned %d with value %d, want 0 with 5",
+		   r, v);
 	value_took = now_ns() - t0;
-	if (kgo_timer_stop(t) != 1 || kgo_timer_free(t))
-		return 4;
+	r = kgo_timer_stop(t);
+	GCHECK_RET(r == 1, 4,
+		   "kgo_timer_stop of a pending 10 s timer returned %d, want 1", r);
+	r = kgo_timer_free(t);
+	GCHECK_RET(!r, 4, "kgo_timer_free of a stopped timer returned %d, want 0",
+		   r);
 	return 0;
 }
 
@@ -268,11 +289,15 @@ static int pending_main(void *arg)
 {
 	struct kgo_timer *t = kgo_timer_start(20 * MS);
 	int64_t when;
+	int r;
 
 	(void)arg;
-	if (kgo_chan_recv(kgo_timer_chan(t), &when) != 1)
-		return 1;
-	return kgo_timer_free(t);
+	r = kgo_chan_recv(kgo_timer_chan(t), &when);
+	GCHECK_RET(r == 1, 1,
+		   "recv from a 20 ms timer's channel returned %d, want 1", r);
+	r = kgo_timer_free(t);
+	GCHECK_RET(!r, r, "kgo_timer_free of a fired timer returned %d, want 0", r);
+	return 0;
 }
 
 TEST(pending_timer_is_not_a_deadlock)
@@ -304,13 +329,16 @@ static void short_sleeper(void *arg)
 static int short_main(void *arg)
 {
 	struct kgo_attr a = { .size = sizeof(a), .stack_size = 128 * 1024 };
-	int i;
+	int i, r;
 
 	(void)arg;
 	kgo_waitgroup_add(&wg, SHORT_SLEEPERS);
-	for (i = 0; i < SHORT_SLEEPERS; i++)
-		if (kgo_go_attr(short_sleeper, NULL, &a))
-			return 1;
+	for (i = 0; i < SHORT_SLEEPERS; i++) {
+		r = kgo_go_attr(short_sleeper, NULL, &a);
+		GCHECK_RET(!r, 1,
+			   "kgo_go_attr of sleeper %d (128 KiB stack) returned %d, want 0",
+			   i, r);
+	}
 	kgo_waitgroup_wait(&wg);
 	return 0;
 }
