@@ -168,33 +168,12 @@ int gmp_create_check(struct gmp_create *c)
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_create_check);
 
-static void gmp_instance_free(struct gmp_sched *s)
-{
-	gmp_sysmon_stop(s);
-	gmp_trace_instance_remove(s);
-	gmp_sched_destroy(s);
-	gmp_gtab_destroy(s);
-	gmp_region_free(&s->ring_region);
-	gmp_region_free(&s->state_region);
-	if (s->mm)
-		mmdrop(s->mm);
-	s->mm = NULL;
-	gmp_user_uncharge(s);
-}
-
 /*
- * A CREATE failed: free what it set up and return the instance to what
- * gmp_open() left, so that nothing a retry builds can be chained to a
- * freed P, M or page (the idle P list, its counts, the M table).
+ * An instance's life cycle, in one place: CREATE sets each concern up in
+ * the order below (Go's schedinit), and gmp_instance_free() takes them
+ * down in the reverse order. A CREATE that fails half way frees what it
+ * set up: every teardown copes with a part that was never set up.
  */
-static void gmp_instance_reset(struct gmp_sched *s)
-{
-	size_t from = offsetof(struct gmp_sched, mm);
-
-	gmp_instance_free(s);
-	memset((char *)s + from, 0, sizeof(*s) - from);
-}
-
 static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 {
 	u32 i;
@@ -202,6 +181,9 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 
 	/* First: it sets up the locks gmp_sched_destroy() takes. */
 	ret = gmp_sched_init(s, c->nprocs, c->maxprocs, c->maxmcount);
+	if (!ret)
+		ret = gmp_waitq_init(s);
+	gmp_sysmon_init(s);
 	if (!ret)
 		ret = gmp_user_charge(s);
 	if (!ret)
@@ -235,6 +217,36 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	gmp_publish_state(s);
 	gmp_trace_instance_add(s);
 	return gmp_sysmon_start(s);
+}
+
+static void gmp_instance_free(struct gmp_sched *s)
+{
+	/* First: a blocked M's sched_out may still kick sysmon. */
+	gmp_handoff_detach(s);
+	gmp_sysmon_stop(s);
+	gmp_trace_instance_remove(s);
+	if (s->mm)
+		mmdrop(s->mm);
+	s->mm = NULL;
+	gmp_region_free(&s->ring_region);
+	gmp_region_free(&s->state_region);
+	gmp_gtab_destroy(s);
+	gmp_user_uncharge(s);
+	gmp_waitq_destroy(s);
+	gmp_sched_destroy(s);
+}
+
+/*
+ * A CREATE failed: free what it set up and return the instance to what
+ * gmp_open() left, so that nothing a retry builds can be chained to a
+ * freed P, M or page (the idle P list, its counts, the M table).
+ */
+static void gmp_instance_reset(struct gmp_sched *s)
+{
+	size_t from = offsetof(struct gmp_sched, mm);
+
+	gmp_instance_free(s);
+	memset((char *)s + from, 0, sizeof(*s) - from);
 }
 
 static long gmp_ioc_create(struct gmp_sched *s, unsigned long arg)

@@ -235,7 +235,7 @@ struct gmp_sched {
 	u64 nsysmonwake;
 	u32 sysmon_delay_us;		/* its current sleep */
 	bool sysmon_kicked;		/* woken early by sysmon_kick */
-	struct irq_work sysmon_kick;	/* from sched_out (gmp_handoff.c) */
+	struct irq_work sysmon_kick;	/* gmp_sysmon_kick() */
 	bool handoff;			/* blocked M's lose their P */
 	atomic64_t nhandoff;		/* P's taken from blocked M's */
 	atomic64_t nexitsyscall;	/* ... whose G found an idle P after */
@@ -257,6 +257,13 @@ int gmp_frame_load(struct pt_regs *regs, const struct gmp_frame *f);
 void gmp_frame_save(const struct pt_regs *regs, struct gmp_frame *dst);
 void gmp_resume_frame(const struct gmp_gslot *gs, u32 gidx, u32 pid,
 		      struct gmp_frame *f);
+long gmp_syscall_restarting(struct pt_regs *regs);
+bool gmp_restart_syscall_now(struct pt_regs *regs);
+int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp);
+int gmp_inject_call(struct gmp_sched *s, struct pt_regs *regs);
+bool gmp_twork_add(struct gmp_sched *s, struct gmp_m *m,
+		   struct callback_head *work, task_work_func_t fn,
+		   enum task_work_notify_mode mode, atomic_t *queued);
 
 /* gmp_shm.c: memory shared with the process, the G table */
 int gmp_region_alloc(struct gmp_region *r, size_t size, size_t vmap_size);
@@ -299,15 +306,13 @@ long gmp_gopark(struct gmp_sched *s, struct pt_regs *regs,
 long gmp_goready(struct gmp_sched *s, const struct gmp_wait *w);
 
 /* gmp_sysmon.c */
+void gmp_sysmon_init(struct gmp_sched *s);
 int gmp_sysmon_start(struct gmp_sched *s);
+void gmp_sysmon_kick(struct gmp_sched *s);
+void gmp_sysmon_kick_sync(struct gmp_sched *s);
 void gmp_sysmon_stop(struct gmp_sched *s);
 void gmp_sysmon_wake(struct gmp_sched *s);
 u64 gmp_sysmon_runtime(struct gmp_sched *s);
-int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp);
-int gmp_inject_call(struct gmp_sched *s, struct pt_regs *regs);
-bool gmp_twork_add(struct gmp_sched *s, struct gmp_m *m,
-		   struct callback_head *work, task_work_func_t fn,
-		   enum task_work_notify_mode mode, atomic_t *queued);
 
 /* gmp_handoff.c */
 int gmp_handoff_register(struct gmp_m *m);
@@ -315,7 +320,6 @@ void gmp_handoff_detach(struct gmp_sched *s);
 bool gmp_handoff_supported(void);
 void gmp_handoff_init(void);
 void gmp_handoff_exit(void);
-void gmp_handoff_instance_init(struct gmp_sched *s);
 bool gmp_handoff_retake(struct gmp_sched *s, struct gmp_p *pp,
 			struct gmp_m *m, u64 now);
 

@@ -1,18 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Checking and loading user register frames. Every goroutine frame, built
- * from its slot in the G table (user memory), passes gmp_frame_check()
- * before gmp_arch_frame_load() puts it in pt_regs; the only other frame
- * loaded is an M's g0 frame, saved from that thread's own pt_regs.
+ * User register frames: checking and loading them, and calls injected
+ * into them. Every goroutine frame, built from its slot in the G table
+ * (user memory), passes gmp_frame_check() before gmp_arch_frame_load()
+ * puts it in pt_regs; the only other frame loaded is an M's g0 frame,
+ * saved from that thread's own pt_regs. sysmon's task works (preemption,
+ * the way back from a lost P) make a goroutine call the user library's
+ * stub as if its code had called it: gmp_inject_call() is the one place
+ * that writes to a goroutine's stack.
  */
 #include <linux/build_bug.h>
 #include <linux/errno.h>
+#include <linux/file.h>
+#include <linux/fs.h>
 #include <linux/module.h>
+#include <linux/sched.h>
 #include <linux/stddef.h>
 #include <linux/string.h>
+#include <linux/task_work.h>
+#include <linux/uaccess.h>
 #include <asm/processor.h>
 #include <asm/ptrace.h>
+#include <asm/syscall.h>
+#include <asm/unistd.h>
 
+#include "gmp_compat.h"
 #include "gmp_core.h"
 #include "gmp_frame.h"
 
@@ -97,3 +109,121 @@ void gmp_resume_frame(const struct gmp_gslot *gs, u32 gidx, u32 pid,
 	f->flags = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_resume_frame);
+
+/* --- Calls injected into a goroutine's frame ------------------------ */
+
+/*
+ * The -ERESTART* code of the system call the current task is returning
+ * from with user frame @regs, which the signal code will restart on the
+ * way to user mode by rewinding rip after the task works have run; 0 if
+ * there is no system call to restart.
+ */
+long gmp_syscall_restarting(struct pt_regs *regs)
+{
+	long ret;
+
+	if (syscall_get_nr(current, regs) < 0)
+		return 0;
+	ret = syscall_get_return_value(current, regs);
+	switch (ret) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+	case -ERESTART_RESTARTBLOCK:
+		return ret;
+	}
+	return 0;
+}
+
+/*
+ * Where the preemption call's return address goes for the user frame
+ * @regs: 0 and *@newsp, or why the frame cannot take the call now. A
+ * system call about to be restarted has its rip rewound by the signal
+ * code after task works run, and a uprobe stepping an instruction out of
+ * line has rip in its XOL slot: both are left alone (-EAGAIN), and sysmon
+ * asks again on its next pass.
+ */
+int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp)
+{
+	unsigned long sp = regs->sp - GMP_PREEMPT_REDZONE - sizeof(u64);
+
+	if (!pc || !user_mode(regs))
+		return -EINVAL;
+	if (gmp_syscall_restarting(regs) || gmp_uprobe_stepping(current))
+		return -EAGAIN;
+	if (regs->sp < sp || !gmp_user_addr_ok(sp) ||
+	    !gmp_user_addr_ok(regs->sp))
+		return -EFAULT;
+	*newsp = sp;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_preempt_frame);
+
+/*
+ * Make the goroutine in the M's user frame @regs call the stub, as if
+ * the interrupted code had called it: 0, or why the frame cannot take it.
+ * Both sysmon's task works (preemption, hand-off) go through here.
+ */
+int gmp_inject_call(struct gmp_sched *s, struct pt_regs *regs)
+{
+	unsigned long sp;
+	int ret = gmp_preempt_frame(regs, s->preempt_pc, &sp);
+
+	if (ret)
+		return ret;
+	if (put_user(regs->ip, (unsigned long __user *)sp))
+		return -EFAULT;
+	regs->sp = sp;
+	regs->ip = s->preempt_pc;
+	return 0;
+}
+
+/*
+ * Queue @work (with @fn) on @m, whose @queued flag the caller has just
+ * set. The work holds a file reference, so the instance outlives it; on
+ * failure (the file or the M going away) the flag is cleared again.
+ */
+bool gmp_twork_add(struct gmp_sched *s, struct gmp_m *m,
+		   struct callback_head *work, task_work_func_t fn,
+		   enum task_work_notify_mode mode, atomic_t *queued)
+{
+	if (!gmp_get_file_live(s->file))
+		goto undo;
+	init_task_work(work, fn);
+	if (task_work_add(m->task, work, mode)) {
+		fput(s->file);	/* the M is exiting */
+		goto undo;
+	}
+	return true;
+undo:
+	atomic_set(queued, 0);
+	return false;
+}
+
+/*
+ * A system call interrupted by a signal with no handler to run is
+ * restarted by the signal code, which rewinds rip after the task works
+ * have run. Do it now instead, so the stub call can go in front of the
+ * restarted call: when the goroutine runs again, the stub returns to the
+ * system call instruction. (With a handler to run, the call now restarts
+ * after the handler instead of failing with EINTR.)
+ */
+bool gmp_restart_syscall_now(struct pt_regs *regs)
+{
+	long ret = gmp_syscall_restarting(regs);
+
+	if (!ret)
+		return true;
+	if (in_ia32_syscall())
+		return false;
+	/*
+	 * restart_syscall() continues from this thread's restart_block
+	 * (the sleep's end, the futex word, ...): the goroutine makes that
+	 * call on this M, as gmp_exitsyscall() keeps every goroutine whose
+	 * system call lost its P on its M.
+	 */
+	regs->ax = ret == -ERESTART_RESTARTBLOCK ? __NR_restart_syscall :
+						     regs->orig_ax;
+	regs->ip -= 2;
+	return true;
+}

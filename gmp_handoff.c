@@ -150,7 +150,7 @@ static void gmp_entersyscall(struct gmp_m *m, struct gmp_p *pp)
 	/* Work is waiting behind it and sysmon sleeps for long: wake it. */
 	if (READ_ONCE(s->sysmon_delay_us) > 2 * GMP_SYSMON_MIN_US &&
 	    (!gmp_runqempty(pp) || READ_ONCE(s->runqsize)))
-		irq_work_queue(&s->sysmon_kick);
+		gmp_sysmon_kick(s);
 }
 
 static void gmp_sched_out(struct preempt_notifier *pn,
@@ -245,7 +245,7 @@ void gmp_handoff_detach(struct gmp_sched *s)
 	if (!any)
 		return;
 	synchronize_rcu();
-	irq_work_sync(&s->sysmon_kick);
+	gmp_sysmon_kick_sync(s);
 	xa_for_each(&s->ms, tid, m) {
 		if (!m->note)
 			continue;
@@ -305,52 +305,6 @@ void gmp_handoff_exit(void)
 }
 
 #endif /* GMP_HAVE_PREEMPT_NOTIFIERS */
-
-/* sched_out saw work waiting behind a blocked M: end sysmon's sleep. */
-static void gmp_sysmon_kickfn(struct irq_work *work)
-{
-	struct gmp_sched *s = container_of(work, struct gmp_sched, sysmon_kick);
-
-	WRITE_ONCE(s->sysmon_kicked, true);
-	wake_up_process(s->sysmon);
-}
-
-void gmp_handoff_instance_init(struct gmp_sched *s)
-{
-	init_irq_work(&s->sysmon_kick, gmp_sysmon_kickfn);
-}
-
-/*
- * A system call interrupted by a signal with no handler to run is
- * restarted by the signal code, which rewinds rip after the task works
- * have run. Do it now instead, so the stub call can go in front of the
- * restarted call: when the goroutine runs again, the stub returns to the
- * system call instruction. (With a handler to run, the call now restarts
- * after the handler instead of failing with EINTR.)
- */
-static bool gmp_restart_syscall_now(struct pt_regs *regs)
-{
-	long ret;
-
-	if (syscall_get_nr(current, regs) < 0)
-		return true;
-	ret = syscall_get_return_value(current, regs);
-	if (ret != -ERESTARTSYS && ret != -ERESTARTNOINTR &&
-	    ret != -ERESTARTNOHAND && ret != -ERESTART_RESTARTBLOCK)
-		return true;
-	if (in_ia32_syscall())
-		return false;
-	/*
-	 * restart_syscall() continues from this thread's restart_block
-	 * (the sleep's end, the futex word, ...): the goroutine makes that
-	 * call on this M, as gmp_exitsyscall() keeps every goroutine whose
-	 * system call lost its P on its M.
-	 */
-	regs->ax = ret == -ERESTART_RESTARTBLOCK ? __NR_restart_syscall :
-						     regs->orig_ax;
-	regs->ip -= 2;
-	return true;
-}
 
 /*
  * The M's way back to user mode after sysmon took its P: the goroutine

@@ -445,13 +445,9 @@ int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxprocs,
 	INIT_LIST_HEAD(&s->lockedwait);
 	INIT_LIST_HEAD(&s->runq);
 	init_waitqueue_head(&s->newm_wait);
-	init_waitqueue_head(&s->sysmon_wait);
-	gmp_handoff_instance_init(s);
 	s->nprocs = nprocs;
 	s->maxprocs = maxprocs;
 	s->maxmcount = maxmcount;
-	if (gmp_waitq_init(s))
-		return -ENOMEM;
 	s->allp = kcalloc(maxprocs, sizeof(*s->allp), GMP_GFP);
 	if (!s->allp)
 		return -ENOMEM;
@@ -486,7 +482,6 @@ void gmp_sched_destroy(struct gmp_sched *s)
 	}
 	xa_destroy(&s->ms);
 	mutex_destroy(&s->ring_lock);
-	gmp_waitq_destroy(s);
 	if (s->allp) {
 		for (i = 0; i < s->maxprocs; i++)
 			kfree(s->allp[i]);

@@ -22,9 +22,10 @@
  * the work has run, and the module cannot go before the file does. The
  * work drops the reference last; the final fput is deferred by the VFS.
  */
-#include <linux/hrtimer.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/irq_work.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
 #include <linux/ptrace.h>
@@ -32,90 +33,11 @@
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
 #include <linux/task_work.h>
-#include <linux/uaccess.h>
-#include <asm/syscall.h>
 
 #include "gmp_compat.h"
 #include "gmp_core.h"
 
 #define GMP_SYSMON_IDLE_CYCLES	50	/* then start doubling the delay */
-
-/* Would returning to user mode here restart an interrupted system call? */
-static bool gmp_syscall_restarts(struct pt_regs *regs)
-{
-	long ret;
-
-	if (syscall_get_nr(current, regs) < 0)
-		return false;
-	ret = syscall_get_return_value(current, regs);
-	return ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
-	       ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK;
-}
-
-/*
- * Where the preemption call's return address goes for the user frame
- * @regs: 0 and *@newsp, or why the frame cannot take the call now. A
- * system call about to be restarted has its rip rewound by the signal
- * code after task works run, and a uprobe stepping an instruction out of
- * line has rip in its XOL slot: both are left alone (-EAGAIN), and sysmon
- * asks again on its next pass.
- */
-int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp)
-{
-	unsigned long sp = regs->sp - GMP_PREEMPT_REDZONE - sizeof(u64);
-
-	if (!pc || !user_mode(regs))
-		return -EINVAL;
-	if (gmp_syscall_restarts(regs) || gmp_uprobe_stepping(current))
-		return -EAGAIN;
-	if (regs->sp < sp || !gmp_user_addr_ok(sp) ||
-	    !gmp_user_addr_ok(regs->sp))
-		return -EFAULT;
-	*newsp = sp;
-	return 0;
-}
-EXPORT_SYMBOL_IF_KUNIT(gmp_preempt_frame);
-
-/*
- * Make the goroutine in the M's user frame @regs call the stub, as if
- * the interrupted code had called it: 0, or why the frame cannot take it.
- * Both sysmon's task works (preemption, hand-off) go through here.
- */
-int gmp_inject_call(struct gmp_sched *s, struct pt_regs *regs)
-{
-	unsigned long sp;
-	int ret = gmp_preempt_frame(regs, s->preempt_pc, &sp);
-
-	if (ret)
-		return ret;
-	if (put_user(regs->ip, (unsigned long __user *)sp))
-		return -EFAULT;
-	regs->sp = sp;
-	regs->ip = s->preempt_pc;
-	return 0;
-}
-
-/*
- * Queue @work (with @fn) on @m, whose @queued flag the caller has just
- * set. The work holds a file reference, so the instance outlives it; on
- * failure (the file or the M going away) the flag is cleared again.
- */
-bool gmp_twork_add(struct gmp_sched *s, struct gmp_m *m,
-		   struct callback_head *work, task_work_func_t fn,
-		   enum task_work_notify_mode mode, atomic_t *queued)
-{
-	if (!gmp_get_file_live(s->file))
-		goto undo;
-	init_task_work(work, fn);
-	if (task_work_add(m->task, work, mode)) {
-		fput(s->file);	/* the M is exiting */
-		goto undo;
-	}
-	return true;
-undo:
-	atomic_set(queued, 0);
-	return false;
-}
 
 /*
  * The task work, run by the M itself on its way to user mode. It injects
@@ -242,6 +164,31 @@ void gmp_sysmon_wake(struct gmp_sched *s)
 	}
 }
 
+/* A blocked M's kick (gmp_sysmon_kick()) runs: end sysmon's sleep. */
+static void gmp_sysmon_kickfn(struct irq_work *work)
+{
+	struct gmp_sched *s = container_of(work, struct gmp_sched, sysmon_kick);
+
+	WRITE_ONCE(s->sysmon_kicked, true);
+	wake_up_process(s->sysmon);
+}
+
+/*
+ * An M blocked with work waiting behind it (sched_out, gmp_handoff.c):
+ * wake sysmon now rather than at the end of its sleep. Callable with
+ * preemption off, from the scheduler's own switch path.
+ */
+void gmp_sysmon_kick(struct gmp_sched *s)
+{
+	irq_work_queue(&s->sysmon_kick);
+}
+
+/* Wait until no kick queued before is still running. */
+void gmp_sysmon_kick_sync(struct gmp_sched *s)
+{
+	irq_work_sync(&s->sysmon_kick);
+}
+
 /*
  * Sleep @us (a quarter more if that saves a wake-up), or until a blocked
  * M's sched_out kicks us (gmp_handoff.c) or we are told to stop.
@@ -291,6 +238,13 @@ static int gmp_sysmon(void *data)
 	return 0;
 }
 
+/* Before any M can register: its sched_out may kick sysmon. */
+void gmp_sysmon_init(struct gmp_sched *s)
+{
+	init_waitqueue_head(&s->sysmon_wait);
+	init_irq_work(&s->sysmon_kick, gmp_sysmon_kickfn);
+}
+
 int gmp_sysmon_start(struct gmp_sched *s)
 {
 	struct task_struct *t;
@@ -305,10 +259,9 @@ int gmp_sysmon_start(struct gmp_sched *s)
 	return 0;
 }
 
+/* After gmp_handoff_detach(): no blocked M's kick may wake it after this. */
 void gmp_sysmon_stop(struct gmp_sched *s)
 {
-	/* First: the notifiers' kicks wake sysmon. */
-	gmp_handoff_detach(s);
 	if (!s->sysmon)
 		return;
 	kthread_stop(s->sysmon);
