@@ -31,6 +31,13 @@
 
 #include "gmp_compat.h"
 #include "gmp_core.h"
+#include "gmp_frame.h"
+#include "gmp_handoff.h"
+#include "gmp_park.h"
+#include "gmp_sched.h"
+#include "gmp_shm.h"
+#include "gmp_sysmon.h"
+#include "gmp_trace.h"
 
 /* --- Instances per user ---------------------------------------------- */
 

@@ -2,7 +2,8 @@
 /*
  * gmp internals: one struct gmp_sched per open /dev/gmp, holding Go's
  * scheduler state (runtime/runtime2.go's schedt, allp, m, p and g) for the
- * process that created it.
+ * process that created it. This header has the types; each concern's
+ * functions are in its own header (gmp_sched.h, gmp_runq.h, ...).
  */
 #ifndef _GMP_CORE_H
 #define _GMP_CORE_H
@@ -163,7 +164,24 @@ struct gmp_region {
 	void *vaddr;
 };
 
-/* Go's schedt, allp and allm, for one process. */
+/*
+ * Go's schedt, allp and allm, for one process.
+ *
+ * Its locks, outermost first:
+ *
+ *   setup_lock       CREATE against itself; gmp_users_lock nests inside
+ *   gmp_users_lock   the per-user instance counts (gmp_core.c)
+ *   mmap_lock        the process's, held by the fault that populates a
+ *                    G table page: gtab_lock nests inside (gmp_shm.c)
+ *   ring_lock        the spawn ring's one consumer, taken with trylock;
+ *                    newproc takes sched.lock inside it (gmp_ring.c)
+ *   waitq lock       one per GOPARK bucket (gmp_park.c), nothing inside
+ *   sched.lock       innermost: a spinlock, never held across a sleep, a
+ *                    fault or another gmp lock
+ *
+ * The local run queues, an M's hand-off state word and the counters are
+ * lock-free (gmp_runq.c, gmp_handoff.c).
+ */
 struct gmp_sched {
 	struct mutex setup_lock;	/* create vs. mmap */
 	bool created;			/* set once under setup_lock */
@@ -248,116 +266,7 @@ struct gmp_sched {
 	bool uid_charged;
 };
 
-/* gmp_frame.c + gmp_arch_x86.S */
-void gmp_arch_frame_save(const struct pt_regs *regs, struct gmp_frame *dst);
-void gmp_arch_frame_load(struct pt_regs *regs, const struct gmp_frame *src);
-bool gmp_user_addr_ok(unsigned long addr);
-int gmp_frame_check(const struct gmp_frame *f);
-int gmp_frame_load(struct pt_regs *regs, const struct gmp_frame *f);
-void gmp_frame_save(const struct pt_regs *regs, struct gmp_frame *dst);
-void gmp_resume_frame(const struct gmp_gslot *gs, u32 gidx, u32 pid,
-		      struct gmp_frame *f);
-long gmp_syscall_restarting(struct pt_regs *regs);
-bool gmp_restart_syscall_now(struct pt_regs *regs);
-int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp);
-int gmp_inject_call(struct gmp_sched *s, struct pt_regs *regs);
-bool gmp_twork_add(struct gmp_sched *s, struct gmp_m *m,
-		   struct callback_head *work, task_work_func_t fn,
-		   enum task_work_notify_mode mode, atomic_t *queued);
-
-/* gmp_shm.c: memory shared with the process, the G table */
-int gmp_region_alloc(struct gmp_region *r, size_t size, size_t vmap_size);
-void gmp_region_free(struct gmp_region *r);
-int gmp_gtab_init(struct gmp_sched *s, u32 nprocs, u32 maxg);
-void gmp_gtab_destroy(struct gmp_sched *s);
-struct page *gmp_gtab_populate(struct gmp_sched *s, unsigned int pg, gfp_t gfp);
-struct gmp_gslot *gmp_gslot(struct gmp_sched *s, u32 gidx,
-			    struct gmp_gk **gkp);
-u64 gmp_sched_area_size(u32 nprocs, u32 maxg, u64 *gtab_off);
-extern const struct vm_operations_struct gmp_vm_ops;
-int gmp_stack_mmap(struct vm_area_struct *vma);
-bool gmp_stack_guard_page(unsigned long pgoff);
-
-/* gmp_ring.c */
-int gmp_spawn_check(const struct gmp_spawn *sp, u32 maxg);
-int gmp_ring_drain(struct gmp_sched *s, struct gmp_p *pp, u32 *naccepted);
-bool gmp_ring_pending(struct gmp_sched *s);
-
-/* gmp_runq.c: Go's run queue primitives, over G indices */
-bool gmp_runqempty(struct gmp_p *pp);
-u32 gmp_runqlen(struct gmp_p *pp);
-void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, u32 gidx, bool next);
-u32 gmp_runqget(struct gmp_sched *s, struct gmp_p *pp, bool *inherit);
-u32 gmp_runqsteal(struct gmp_p *pp, struct gmp_p *victim, bool stealrunnext);
-bool gmp_globrunqput(struct gmp_sched *s, u32 gidx);
-u32 gmp_globrunqremove_locked(struct gmp_sched *s, struct gmp_gk *gk);
-bool gmp_globrunqput_locked(struct gmp_sched *s, u32 gidx);
-u32 gmp_globrunqget(struct gmp_sched *s, struct gmp_p *pp, u32 max);
-
 /* gmp_core.c */
 int gmp_create_check(struct gmp_create *c);
-
-/* gmp_park.c */
-int gmp_waitq_init(struct gmp_sched *s);
-void gmp_waitq_destroy(struct gmp_sched *s);
-int gmp_wait_from_user(struct gmp_wait *w, unsigned long arg);
-long gmp_gopark(struct gmp_sched *s, struct pt_regs *regs,
-		const struct gmp_wait *w);
-long gmp_goready(struct gmp_sched *s, const struct gmp_wait *w);
-
-/* gmp_sysmon.c */
-void gmp_sysmon_init(struct gmp_sched *s);
-int gmp_sysmon_start(struct gmp_sched *s);
-void gmp_sysmon_kick(struct gmp_sched *s);
-void gmp_sysmon_kick_sync(struct gmp_sched *s);
-void gmp_sysmon_stop(struct gmp_sched *s);
-void gmp_sysmon_wake(struct gmp_sched *s);
-u64 gmp_sysmon_runtime(struct gmp_sched *s);
-
-/* gmp_handoff.c */
-int gmp_handoff_register(struct gmp_m *m);
-void gmp_handoff_detach(struct gmp_sched *s);
-bool gmp_handoff_supported(void);
-void gmp_handoff_init(void);
-void gmp_handoff_exit(void);
-bool gmp_handoff_retake(struct gmp_sched *s, struct gmp_p *pp,
-			struct gmp_m *m, u64 now);
-
-/* gmp_trace.c */
-void gmp_trace_init(void);
-void gmp_trace_exit(void);
-void gmp_trace_instance_add(struct gmp_sched *s);
-void gmp_trace_instance_remove(struct gmp_sched *s);
-
-/* gmp_sched.c */
-int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
-		const struct gmp_spawn *sp);
-long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs);
-u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit);
-struct gmp_m *gmp_m_current(struct gmp_sched *s);
-void gmp_wakep(struct gmp_sched *s);
-bool gmp_startlockedm_idle(struct gmp_sched *s);
-void gmp_checkmcount(struct gmp_sched *s);
-bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
-		  int v);
-void gmp_publish_state(struct gmp_sched *s);
-
-/* gmp_proc.c */
-int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxprocs,
-		   u32 maxmcount);
-long gmp_procresize(struct gmp_sched *s, u32 nprocs);
-void gmp_sched_destroy(struct gmp_sched *s);
-long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs,
-		u32 __user *locks);
-long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
-long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs, bool keepm);
-long gmp_lockosthread(struct gmp_sched *s, bool lock);
-long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs);
-long gmp_wakep_ioctl(struct gmp_sched *s);
-long gmp_newm_ioctl(struct gmp_sched *s, u32 failed);
-struct gmp_m *gmp_m_running(struct gmp_sched *s);
-u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
-	     struct gmp_gk **gkp);
-int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m);
 
 #endif /* _GMP_CORE_H */

@@ -27,6 +27,7 @@
 #include "gmp_compat.h"
 #include "gmp_core.h"
 #include "gmp_frame.h"
+#include "gmp_shm.h"
 
 static void __maybe_unused gmp_frame_layout_pins(void)
 {

@@ -30,4 +30,25 @@
 #define GMP_EFLAGS_USER		0x40cd5	/* CF PF AF ZF SF DF OF AC */
 #define GMP_EFLAGS_ALWAYS	0x202	/* IF | fixed bit 1 */
 
+#ifndef __ASSEMBLY__
+#include "gmp_core.h"
+
+/* gmp_frame.c and gmp_arch_x86.S */
+void gmp_arch_frame_save(const struct pt_regs *regs, struct gmp_frame *dst);
+void gmp_arch_frame_load(struct pt_regs *regs, const struct gmp_frame *src);
+bool gmp_user_addr_ok(unsigned long addr);
+int gmp_frame_check(const struct gmp_frame *f);
+int gmp_frame_load(struct pt_regs *regs, const struct gmp_frame *f);
+void gmp_frame_save(const struct pt_regs *regs, struct gmp_frame *dst);
+void gmp_resume_frame(const struct gmp_gslot *gs, u32 gidx, u32 pid,
+		      struct gmp_frame *f);
+long gmp_syscall_restarting(struct pt_regs *regs);
+bool gmp_restart_syscall_now(struct pt_regs *regs);
+int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp);
+int gmp_inject_call(struct gmp_sched *s, struct pt_regs *regs);
+bool gmp_twork_add(struct gmp_sched *s, struct gmp_m *m,
+		   struct callback_head *work, task_work_func_t fn,
+		   enum task_work_notify_mode mode, atomic_t *queued);
+#endif /* __ASSEMBLY__ */
+
 #endif /* _GMP_FRAME_H */

@@ -60,6 +60,12 @@
 
 #include "gmp_compat.h"
 #include "gmp_core.h"
+#include "gmp_frame.h"
+#include "gmp_handoff.h"
+#include "gmp_ring.h"
+#include "gmp_runq.h"
+#include "gmp_sched.h"
+#include "gmp_sysmon.h"
 
 /* An M blocked for less than this keeps its P (Go: one sysmon tick). */
 #define GMP_HANDOFF_MIN_NS	(20 * NSEC_PER_USEC)

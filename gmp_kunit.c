@@ -18,6 +18,10 @@
 
 #include "gmp_core.h"
 #include "gmp_frame.h"
+#include "gmp_ring.h"
+#include "gmp_runq.h"
+#include "gmp_sched.h"
+#include "gmp_shm.h"
 
 MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 

@@ -12,6 +12,11 @@
 #include <linux/uaccess.h>
 
 #include "gmp_core.h"
+#include "gmp_frame.h"
+#include "gmp_park.h"
+#include "gmp_runq.h"
+#include "gmp_sched.h"
+#include "gmp_shm.h"
 
 #define GMP_WAITQ_BITS	6
 

@@ -15,7 +15,12 @@
 #include <linux/slab.h>
 
 #include "gmp_core.h"
+#include "gmp_frame.h"
+#include "gmp_handoff.h"
+#include "gmp_ring.h"
+#include "gmp_runq.h"
 #include "gmp_sched.h"
+#include "gmp_shm.h"
 
 /* --- ioctl entry points ---------------------------------------------- */
 

@@ -11,6 +11,8 @@
 #include <linux/module.h>
 
 #include "gmp_core.h"
+#include "gmp_ring.h"
+#include "gmp_sched.h"
 
 int gmp_spawn_check(const struct gmp_spawn *sp, u32 maxg)
 {

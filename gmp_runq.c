@@ -20,6 +20,10 @@
 #include <linux/module.h>
 
 #include "gmp_core.h"
+#include "gmp_runq.h"
+#include "gmp_sched.h"
+#include "gmp_shm.h"
+#include "gmp_sysmon.h"
 
 bool gmp_runqempty(struct gmp_p *pp)
 {

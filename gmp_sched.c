@@ -11,9 +11,9 @@
  * regs hold a goroutine's frame and the ioctl returns 0, or they hold the
  * g0 frame and the ioctl returns MSTART's result.
  *
- * Locking: sched.lock (a spinlock) guards the global queue, the idle P and
- * M lists and the free G list; local run queues are lock-free (gmp_runq.c);
- * ring_lock serialises consumers of the spawn ring.
+ * Locking: sched.lock (a spinlock) guards the global queue and the idle P
+ * and M lists; local run queues are lock-free (gmp_runq.c); gmp_core.h
+ * has the order of all the locks.
  */
 #include <linux/cpumask.h>
 #include <linux/errno.h>
@@ -24,7 +24,12 @@
 #include <linux/sched/signal.h>
 
 #include "gmp_core.h"
+#include "gmp_frame.h"
+#include "gmp_ring.h"
+#include "gmp_runq.h"
 #include "gmp_sched.h"
+#include "gmp_shm.h"
+#include "gmp_sysmon.h"
 
 /* --- P's and M's ---------------------------------------------------- */
 

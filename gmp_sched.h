@@ -1,20 +1,47 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Between the scheduling loop (gmp_sched.c) and its entry points
- * (gmp_proc.c): the P and M helpers and the parts of schedule() that
- * exitsyscall, PROCRESIZE and instance set-up reuse. Nothing else
- * includes it; the rest of gmp sees the scheduler through gmp_core.h.
+ * The scheduler (gmp_sched.c, the loop; gmp_proc.c, its entry points):
+ * first what the rest of gmp calls, then the P and M helpers and the
+ * parts of schedule() that only the two of them share (exitsyscall,
+ * PROCRESIZE and instance set-up reuse them).
  */
 #ifndef _GMP_SCHED_H
 #define _GMP_SCHED_H
 
-#include <linux/types.h>
+#include "gmp_core.h"
 
-struct gmp_gk;
-struct gmp_m;
-struct gmp_p;
-struct gmp_sched;
-struct pt_regs;
+/* gmp_sched.c */
+int gmp_newproc(struct gmp_sched *s, struct gmp_p *pp,
+		const struct gmp_spawn *sp);
+long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs);
+u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit);
+struct gmp_m *gmp_m_current(struct gmp_sched *s);
+void gmp_wakep(struct gmp_sched *s);
+bool gmp_startlockedm_idle(struct gmp_sched *s);
+void gmp_checkmcount(struct gmp_sched *s);
+bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
+		  int v);
+void gmp_publish_state(struct gmp_sched *s);
+
+/* gmp_proc.c */
+int gmp_sched_init(struct gmp_sched *s, u32 nprocs, u32 maxprocs,
+		   u32 maxmcount);
+long gmp_procresize(struct gmp_sched *s, u32 nprocs);
+void gmp_sched_destroy(struct gmp_sched *s);
+long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs,
+		u32 __user *locks);
+long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status);
+long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs, bool keepm);
+long gmp_lockosthread(struct gmp_sched *s, bool lock);
+long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs);
+long gmp_wakep_ioctl(struct gmp_sched *s);
+long gmp_newm_ioctl(struct gmp_sched *s, u32 failed);
+struct gmp_m *gmp_m_running(struct gmp_sched *s);
+u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
+	     struct gmp_gk **gkp);
+int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m);
+
+/* Between gmp_sched.c and gmp_proc.c only */
 
 /* P's and M's; the first four with sched.lock held (lockdep asserts it) */
 void pidleput(struct gmp_sched *s, struct gmp_p *pp);

@@ -21,6 +21,7 @@
 
 #include "gmp_compat.h"
 #include "gmp_core.h"
+#include "gmp_shm.h"
 
 /*
  * Pages for @size bytes; the first @vmap_size bytes' worth are allocated

@@ -36,6 +36,11 @@
 
 #include "gmp_compat.h"
 #include "gmp_core.h"
+#include "gmp_frame.h"
+#include "gmp_handoff.h"
+#include "gmp_ring.h"
+#include "gmp_sched.h"
+#include "gmp_sysmon.h"
 
 #define GMP_SYSMON_IDLE_CYCLES	50	/* then start doubling the delay */
 

@@ -16,6 +16,10 @@
 #include <linux/seq_file.h>
 
 #include "gmp_core.h"
+#include "gmp_runq.h"
+#include "gmp_shm.h"
+#include "gmp_sysmon.h"
+#include "gmp_trace.h"
 
 /* Goroutines scheddetail lists at most. */
 #define GMP_TRACE_MAX_G	10000
