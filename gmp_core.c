@@ -33,7 +33,6 @@
 #include "gmp_core.h"
 #include "gmp_frame.h"
 #include "gmp_handoff.h"
-#include "gmp_park.h"
 #include "gmp_sched.h"
 #include "gmp_shm.h"
 #include "gmp_sysmon.h"
@@ -121,7 +120,6 @@ static void __maybe_unused gmp_uapi_pins(void)
 	BUILD_BUG_ON(sizeof(struct gmp_state) != 136);
 	BUILD_BUG_ON(sizeof(struct gmp_state) > PAGE_SIZE);
 	BUILD_BUG_ON(GMP_OFF_RING & ~PAGE_MASK);
-	BUILD_BUG_ON(sizeof(struct gmp_wait) != 16);
 }
 
 /*
@@ -188,8 +186,6 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 
 	/* First: it sets up the locks gmp_sched_destroy() takes. */
 	ret = gmp_sched_init(s, c->nprocs, c->maxprocs, c->maxmcount);
-	if (!ret)
-		ret = gmp_waitq_init(s);
 	gmp_sysmon_init(s);
 	if (!ret)
 		ret = gmp_user_charge(s);
@@ -239,7 +235,6 @@ static void gmp_instance_free(struct gmp_sched *s)
 	gmp_region_free(&s->state_region);
 	gmp_gtab_destroy(s);
 	gmp_user_uncharge(s);
-	gmp_waitq_destroy(s);
 	gmp_sched_destroy(s);
 }
 
@@ -346,28 +341,13 @@ static long gmp_ioc_wakep(struct gmp_sched *s, unsigned long arg)
 	return arg ? -EINVAL : gmp_wakep_ioctl(s);
 }
 
-static long gmp_ioc_gopark(struct gmp_sched *s, unsigned long arg)
-{
-	struct gmp_wait w;
-	int ret = gmp_wait_from_user(&w, arg);
-
-	return ret ? ret : gmp_gopark(s, current_pt_regs(), &w);
-}
-
-static long gmp_ioc_goready(struct gmp_sched *s, unsigned long arg)
-{
-	struct gmp_wait w;
-	int ret = gmp_wait_from_user(&w, arg);
-
-	return ret ? ret : gmp_goready(s, &w);
-}
-
 struct gmp_ioctl_def {
 	unsigned int cmd;
 	bool needs_instance;
 	long (*fn)(struct gmp_sched *s, unsigned long arg);
 };
 
+/* A reserved number has no entry: its cmd, 0, matches no command. */
 static const struct gmp_ioctl_def gmp_ioctls[] = {
 	[GMP_IOC_NR_CREATE] = {
 		.cmd = GMP_IOC_CREATE,
@@ -392,16 +372,6 @@ static const struct gmp_ioctl_def gmp_ioctls[] = {
 		.cmd = GMP_IOC_WAKEP,
 		.needs_instance = true,
 		.fn = gmp_ioc_wakep,
-	},
-	[GMP_IOC_NR_GOPARK] = {
-		.cmd = GMP_IOC_GOPARK,
-		.needs_instance = true,
-		.fn = gmp_ioc_gopark,
-	},
-	[GMP_IOC_NR_GOREADY] = {
-		.cmd = GMP_IOC_GOREADY,
-		.needs_instance = true,
-		.fn = gmp_ioc_goready,
 	},
 	[GMP_IOC_NR_SCHEDULE] = {
 		.cmd = GMP_IOC_SCHEDULE,

@@ -39,21 +39,19 @@ struct gmp_frame {
 
 /*
  * The kernel's private half of a goroutine, beside its shared slot: how
- * it is linked on the global run queue or a wait queue. kstate says on
- * which, if any; it is claimed with a compare-and-swap before the link is
- * touched, so an index user space hands in twice can never be linked
- * twice. One array of these per G table page, allocated with the page.
+ * it is linked on the global run queue. kstate says whether it is; it
+ * is claimed with a compare-and-swap before the link is touched, so an
+ * index user space hands in twice can never be linked twice. One array
+ * of these per G table page, allocated with the page.
  */
 enum gmp_gkstate {
 	GMP_GK_NONE,
 	GMP_GK_GLOBALQ,		/* sched.runq, under sched.lock */
-	GMP_GK_WAITQ,		/* a wait queue, under its lock */
 };
 
 struct gmp_gk {
 	atomic_t kstate;
 	u32 gidx;
-	u64 waitkey;		/* GOPARK key while waiting */
 	struct gmp_m *lockedm;	/* the M it is wired to (LOCKOSTHREAD) */
 	struct list_head link;
 };
@@ -175,7 +173,6 @@ struct gmp_region {
  *                    G table page: gtab_lock nests inside (gmp_shm.c)
  *   ring_lock        the spawn ring's one consumer, taken with trylock;
  *                    newproc takes sched.lock inside it (gmp_ring.c)
- *   waitq lock       one per GOPARK bucket (gmp_park.c), nothing inside
  *   sched.lock       innermost: a spinlock, never held across a sleep, a
  *                    fault or another gmp lock
  *
@@ -221,7 +218,6 @@ struct gmp_sched {
 	u64 nspawned;			/* these two under ring_lock */
 	u64 nbadspawn;
 	atomic64_t nbadg;		/* indices and contexts dropped */
-	atomic64_t nparked;		/* G's on wait queues */
 	atomic64_t nkswitch;		/* kernel resumes, all M's update */
 	atomic_t nmspinning;		/* M's in gmp_spin() */
 	u32 maing;			/* the main goroutine's index, 0: none yet */
@@ -259,7 +255,6 @@ struct gmp_sched {
 	atomic64_t nexitsyscall;	/* ... whose G found an idle P after */
 	atomic64_t nkeepm;		/* G's wired to their M for a while */
 
-	struct gmp_waitq *waitq;	/* gmp_park.c */
 	struct dentry *debugfs;		/* gmp_trace.c */
 	unsigned long created_at;	/* jiffies */
 	kuid_t uid;			/* charged one of its instances */

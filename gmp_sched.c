@@ -335,7 +335,6 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->nmidle, READ_ONCE(s->nmidle));
 	WRITE_ONCE(st->npidle, READ_ONCE(s->npidle));
 	WRITE_ONCE(st->nbadg, atomic64_read(&s->nbadg));
-	WRITE_ONCE(st->nparked, atomic64_read(&s->nparked));
 	WRITE_ONCE(st->nspawned, READ_ONCE(s->nspawned));
 	WRITE_ONCE(st->nbadspawn, READ_ONCE(s->nbadspawn));
 	WRITE_ONCE(st->nkswitch, atomic64_read(&s->nkswitch));

@@ -114,9 +114,9 @@ static int gmp_scheddetail_show(struct seq_file *sf, void *unused)
 
 	spin_lock(&s->lock);
 	gmp_schedtrace_line(sf, s);
-	seq_printf(sf, "spawned=%llu badspawn=%llu badg=%lld parked=%lld kswitch=%lld exiting=%d slice=%lluus sysmonwake=%llu\n",
+	seq_printf(sf, "spawned=%llu badspawn=%llu badg=%lld kswitch=%lld exiting=%d slice=%lluus sysmonwake=%llu\n",
 		   s->nspawned, s->nbadspawn, atomic64_read(&s->nbadg),
-		   atomic64_read(&s->nparked), atomic64_read(&s->nkswitch),
+		   atomic64_read(&s->nkswitch),
 		   s->exiting, div_u64(s->slice_ns, NSEC_PER_USEC),
 		   READ_ONCE(s->nsysmonwake));
 	for (i = 0; i < s->nprocs; i++) {

@@ -23,7 +23,7 @@
 #include <linux/types.h>
 
 #define GMP_DEVICE_PATH		"/dev/gmp"
-#define GMP_API_VERSION		2
+#define GMP_API_VERSION		3
 
 /* Defaults and limits (Go's names in comments). */
 #define GMP_MAXMCOUNT_DEFAULT	10000	/* sched.maxmcount */
@@ -135,10 +135,10 @@ struct gmp_create {
  * argument documented as 0 must be 0 (-EINVAL). Unknown numbers: -ENOTTY.
  * Before GMP_IOC_CREATE every other one fails with -EBADFD; from a process
  * other than the creator (say a forked child), with -EPERM. GOEXIT,
- * GOSCHED, GOPARK and SCHEDULE come from an M running goroutines (else
- * -EINVAL); the first three act on the goroutine in its P's curg (the
- * caller: the user library keeps curg up to date) and fail with -EINVAL
- * if curg is no goroutine. A user address, wherever the kernel checks
+ * GOSCHED and SCHEDULE come from an M running goroutines (else -EINVAL);
+ * the first two act on the goroutine in its P's curg (the caller: the
+ * user library keeps curg up to date) and fail with -EINVAL if curg is
+ * no goroutine. A user address, wherever the kernel checks
  * one, is at least 4096 and below the top of the user address space.
  *
  * MSTART	the calling thread becomes an M (Go's mstart) and enters the
@@ -186,11 +186,11 @@ struct gmp_create {
  *		arg: how many threads of the last request could not be
  *		started (the kernel stops waiting for them), as a __u32.
  *
- * GOSCHED, SCHEDULE, GOEXIT and a GOPARK that parks do not return to their
- * caller: the thread comes back to user mode in another goroutine's
- * context (or MSTART's, with MSTART's result). The caller must not run on
- * the parked goroutine's stack in that case (kgo calls them from the M's
- * own g0 stack, as Go's mcall does).
+ * GOSCHED, SCHEDULE and GOEXIT do not return to their caller: the thread
+ * comes back to user mode in another goroutine's context (or MSTART's,
+ * with MSTART's result). The caller must not run on the parked
+ * goroutine's stack in that case (kgo calls them from the M's own g0
+ * stack, as Go's mcall does).
  */
 enum gmp_ioc_nr {
 	GMP_IOC_NR_CREATE,
@@ -198,8 +198,13 @@ enum gmp_ioc_nr {
 	GMP_IOC_NR_GOEXIT,
 	GMP_IOC_NR_GOSCHED,
 	GMP_IOC_NR_WAKEP,
-	GMP_IOC_NR_GOPARK,
-	GMP_IOC_NR_GOREADY,
+	/*
+	 * 5 and 6 were GOPARK and GOREADY (API version 2), goroutines
+	 * parked on a user word in the kernel; kgo parks in user space and
+	 * nothing called them. Never reused: -ENOTTY.
+	 */
+	GMP_IOC_NR_RESERVED5,
+	GMP_IOC_NR_RESERVED6,
 	GMP_IOC_NR_SCHEDULE,
 	GMP_IOC_NR_NEWM,
 	GMP_IOC_NR_PROCRESIZE,
@@ -216,37 +221,10 @@ enum gmp_ioc_nr {
 #define GMP_IOC_GOEXIT		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_GOEXIT)
 #define GMP_IOC_GOSCHED		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_GOSCHED)
 #define GMP_IOC_WAKEP		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_WAKEP)
-#define GMP_IOC_GOPARK		_IOW(GMP_IOC_MAGIC, GMP_IOC_NR_GOPARK, struct gmp_wait)
-#define GMP_IOC_GOREADY		_IOW(GMP_IOC_MAGIC, GMP_IOC_NR_GOREADY, struct gmp_wait)
 #define GMP_IOC_SCHEDULE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_SCHEDULE)
 #define GMP_IOC_NEWM		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_NEWM)
 #define GMP_IOC_PROCRESIZE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_PROCRESIZE)
 #define GMP_IOC_LOCKOSTHREAD	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_LOCKOSTHREAD)
-
-/*
- * GOPARK and GOREADY: goroutines waiting on a key, futex style, without
- * blocking their M (Go's gopark and goready), for waits that cross M's or
- * involve threads that are not M's.
- *
- * GOPARK	curg has saved its context. If the __u32 at @uaddr still holds
- *		@val, curg waits on @uaddr (GMP_GWAITING) and the M runs another
- *		goroutine; curg resumes from its slot once readied, maybe on
- *		another M. Else -EAGAIN (re-check and retry), -EFAULT if @uaddr
- *		cannot be read: these return to the caller.
- * GOREADY	makes up to @val goroutines waiting on @uaddr runnable, first
- *		parked first, on the caller's P (its runnext, as goready does)
- *		or, from a thread holding no P, the global queue, and starts an
- *		idle P. Any thread of the process may call it. Returns how many
- *		it readied.
- *
- * The waker changes the value before GOREADY and the waiter checks it
- * inside GOPARK, under the same lock GOREADY takes: no wakeup is lost.
- */
-struct gmp_wait {
-	__aligned_u64 uaddr;	/* a __u32, 4-byte aligned, in the caller's memory */
-	__u32 val;		/* GOPARK: expected value; GOREADY: how many */
-	__u32 flags;		/* none defined: 0 */
-};
 
 /*
  * The spawn ring (mmap at GMP_OFF_RING, read-write): how a thread holding
@@ -359,7 +337,7 @@ struct gmp_state {
 	__u32 exiting;		/* non-zero once the main goroutine ended */
 	__s32 exit_code;	/* its GOEXIT status */
 	__aligned_u64 nbadg;	/* G indices or contexts the kernel dropped */
-	__aligned_u64 nparked;	/* goroutines parked in the kernel (GOPARK) */
+	__aligned_u64 resv0;	/* 0 (was nparked, API version 2) */
 	__aligned_u64 nspawned;	/* ring entries accepted */
 	__aligned_u64 nbadspawn; /* ring entries rejected */
 	__aligned_u64 nkswitch;	/* goroutines resumed by the kernel */

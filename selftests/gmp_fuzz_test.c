@@ -16,8 +16,8 @@
  *    retire scribbled on, G table slots with kernel, non-canonical, odd
  *    and misaligned pc and sp, and random statuses;
  *  - M's (threads in MSTART, some through a template thread's NEWM)
- *    running goroutines that themselves call GOSCHED, SCHEDULE, GOPARK,
- *    GOEXIT, LOCKOSTHREAD or random ioctls, and fork children that try
+ *    running goroutines that themselves call GOSCHED (plain or KEEPM),
+ *    SCHEDULE, GOEXIT, LOCKOSTHREAD or random ioctls, and fork children that try
  *    the parent's instance;
  *  - CREATEs that fail late: the struct is readable but (all or the tail
  *    of it) not writable, so the kernel sets the instance up and then
@@ -228,7 +228,6 @@ static uint32_t some_gidx(void)
 /* A goroutine that is running: a few random things, then it leaves. */
 void fuzz_g_main(uint64_t arg, uint32_t p, uint32_t gidx)
 {
-	struct gmp_wait w = { .uaddr = (uintptr_t)&park_word };
 	int k;
 
 	(void)arg;
@@ -263,8 +262,8 @@ void fuzz_g_main(uint64_t arg, uint32_t p, uint32_t gidx)
 		ioctl(fd, GMP_IOC_SCHEDULE, 0);	/* parked for good, or readied */
 		break;
 	case 2:
-		w.val = __atomic_load_n(&park_word, __ATOMIC_RELAXED);
-		ioctl(fd, GMP_IOC_GOPARK, &w);	/* -EAGAIN comes back */
+		/* Wired to this M until it runs here again. */
+		ioctl(fd, GMP_IOC_GOSCHED, GMP_GOSCHED_KEEPM);
 		break;
 	case 3:
 		ioctl(fd, GMP_IOC_LOCKOSTHREAD, below(3));
@@ -370,7 +369,7 @@ static void scribble(void)
 static void some_ioctl(void)
 {
 	struct gmp_create c2;
-	struct gmp_wait w;
+	uint64_t old_wait[2];
 	unsigned long cmd;
 	char big[256];
 
@@ -386,16 +385,14 @@ static void some_ioctl(void)
 		ioctl(fd, GMP_IOC_WAKEP, chance(90) ? 0 : rnd());
 		break;
 	case 1:
-		w = (struct gmp_wait){ .uaddr = addr_value(&park_word),
-				       .val = (uint32_t)below(4),
-				       .flags = chance(90) ? 0 : (uint32_t)rnd() };
-		__atomic_add_fetch(&park_word, 1, __ATOMIC_RELAXED);
-		ioctl(fd, GMP_IOC_GOREADY, chance(90) ? (void *)&w :
-				(void *)(uintptr_t)addr_value(&w));
+		/* The numbers GOPARK and GOREADY had: reserved, -ENOTTY. */
+		old_wait[0] = addr_value(&park_word);
+		old_wait[1] = rnd();
+		ioctl(fd, _IOW(GMP_IOC_MAGIC, GMP_IOC_NR_RESERVED5 + below(2),
+			       uint64_t[2]), old_wait);
 		break;
 	case 2:
-		w = (struct gmp_wait){ .uaddr = (uintptr_t)&park_word };
-		ioctl(fd, GMP_IOC_GOPARK, &w);	/* not an M: -EINVAL */
+		ioctl(fd, GMP_IOC_GOSCHED, GMP_GOSCHED_KEEPM);	/* not an M: -EINVAL */
 		break;
 	case 3:
 		ioctl(fd, GMP_IOC_PROCRESIZE, below(cr.maxprocs + 3));

@@ -216,8 +216,8 @@ TEST_F(hostile, bad_context_dropped)
 }
 
 /*
- * curg forged from inside: GOSCHED, GOPARK and GOEXIT about a G that is
- * not one get -EINVAL and return to the caller, which goes on; so does a
+ * curg forged from inside: GOSCHED (plain and KEEPM) and GOEXIT about a
+ * G that is not one get -EINVAL and return to the caller, which goes on; so does a
  * GOSCHED of the caller itself once its slot says it is not running, and
  * first, a GOSCHED with an argument bit no version defines.
  */
@@ -225,15 +225,12 @@ static long forged[6];
 
 static void forge_curg(uint32_t gidx)
 {
-	uint32_t word = 0;
-	struct gmp_wait w = { .uaddr = (uintptr_t)&word, .val = 0 };
-
 	forged[4] = gmp_ioctl(hostile_fd, GMP_IOC_GOSCHED, GMP_GOSCHED_KEEPM << 1);
 	forged[5] = gmp_ioctl(hostile_fd, GMP_IOC_GOSCHED, ~0UL);
 	hostile_p0->curg = 0;
 	forged[0] = gmp_ioctl(hostile_fd, GMP_IOC_GOSCHED, 0);
 	hostile_p0->curg = 1U << 30;
-	forged[1] = gmp_ioctl(hostile_fd, GMP_IOC_GOPARK, (uintptr_t)&w);
+	forged[1] = gmp_ioctl(hostile_fd, GMP_IOC_GOSCHED, GMP_GOSCHED_KEEPM);
 	hostile_p0->curg = hostile_maxg - 1;		/* untouched page */
 	forged[2] = gmp_ioctl(hostile_fd, GMP_IOC_GOEXIT, 5);
 	hostile_p0->curg = gidx;

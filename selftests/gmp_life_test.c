@@ -314,8 +314,6 @@ static int recv_fd(int sock)
  */
 static int use_foreign_instance(int sock)
 {
-	struct gmp_wait w = { 0 };
-	uint32_t word = 0;
 	int fd = recv_fd(sock);
 	void *p;
 	long r;
@@ -323,15 +321,13 @@ static int use_foreign_instance(int sock)
 	gcheck_child(2);
 	GCHECK_RET(fd >= 0, 10, "receiving the instance's fd failed (errno %d)",
 		   errno);
-	w.uaddr = (uintptr_t)&word;
-	w.val = 1;
 	r = ioctl(fd, GMP_IOC_WAKEP, 0);
 	GCHECK_RET(r == -1 && errno == EPERM, 11,
 		   "WAKEP on another process's instance returned %ld (errno %d), want -1 with EPERM",
 		   r, errno);
-	r = ioctl(fd, GMP_IOC_GOREADY, &w);
+	r = ioctl(fd, GMP_IOC_GOSCHED, 0);
 	GCHECK_RET(r == -1 && errno == EPERM, 12,
-		   "GOREADY on another process's instance returned %ld (errno %d), want -1 with EPERM",
+		   "GOSCHED on another process's instance returned %ld (errno %d), want -1 with EPERM",
 		   r, errno);
 	r = ioctl(fd, GMP_IOC_MSTART, 0);
 	GCHECK_RET(r == -1 && errno == EPERM, 13,

@@ -97,9 +97,6 @@ TEST(before_create)
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_SCHEDULE, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_NEWM, 0));
 	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_WAKEP, 0));
-	/* Before the argument is even read. */
-	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOPARK, 0));
-	EXPECT_EQ(-EBADFD, gmp_ioctl(fd, GMP_IOC_GOREADY, 0));
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd,
 				   GMP_OFF_STATE));
 	EXPECT_EQ(EBADFD, errno);
@@ -349,7 +346,7 @@ TEST_F(inst, state_page)
 	EXPECT_EQ(0, self->state->mcount);
 	EXPECT_EQ(0, self->state->exiting);
 	EXPECT_EQ(0, self->state->nbadg);
-	EXPECT_EQ(0, self->state->nparked);
+	EXPECT_EQ(0, self->state->resv0);
 	EXPECT_EQ(0, self->state->nspawned);
 	EXPECT_EQ(0, self->state->nbadspawn);
 	EXPECT_EQ(0, self->state->nkswitch);
@@ -467,27 +464,31 @@ TEST_F(inst, ioctl_args)
 	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
 }
 
-TEST_F(inst, park_ready_args)
+/*
+ * 5 and 6 were GOPARK and GOREADY (API version 2): the numbers stay
+ * reserved, with an instance or without, whatever the argument, in any
+ * direction and size the old commands had.
+ */
+TEST_F(inst, removed_park_ready_are_reserved)
 {
+	static const unsigned int nrs[] = { GMP_IOC_NR_RESERVED5,
+					    GMP_IOC_NR_RESERVED6 };
 	uint32_t word = 0;
-	struct gmp_wait w = { .uaddr = (uintptr_t)&word };
+	uint64_t old_wait[2] = { (uintptr_t)&word, 0 };
+	unsigned int i;
 
 	if (self->fd < 0)
 		return;
-	/* Well-formed, but this thread runs no goroutine. */
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOPARK, (uintptr_t)&w));
-	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_GOREADY, (uintptr_t)&w));
-	EXPECT_EQ(-EFAULT, gmp_ioctl(self->fd, GMP_IOC_GOREADY, 0));
-	EXPECT_EQ(-EFAULT, gmp_ioctl(self->fd, GMP_IOC_GOPARK, 0xffffffff81000000UL));
-	w.flags = 1;
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOREADY, (uintptr_t)&w));
-	w.flags = 0;
-	w.uaddr = (uintptr_t)&word + 2;
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOREADY, (uintptr_t)&w));
-	w.uaddr = 0xffff888000000000UL;
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOPARK, (uintptr_t)&w));
-	w.uaddr = 0;
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOREADY, (uintptr_t)&w));
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(-ENOTTY, gmp_ioctl(self->fd, _IOW(GMP_IOC_MAGIC, nrs[i],
+							   uint64_t[2]),
+					     (uintptr_t)old_wait));
+		EXPECT_EQ(-ENOTTY, gmp_ioctl(self->fd, _IO(GMP_IOC_MAGIC, nrs[i]), 0));
+		EXPECT_EQ(-ENOTTY, gmp_ioctl(self->fd, _IOWR(GMP_IOC_MAGIC, nrs[i],
+							    uint64_t[2]), 0));
+	}
+	EXPECT_EQ(0, word);
+	EXPECT_EQ(0, self->state->resv0);
 }
 
 /* A forked child shares neither the instance nor its mappings. */
@@ -874,9 +875,6 @@ TEST_F(inst, bad_context_dropped_when_run)
  */
 TEST_F(inst, signal_wakes_idle_m)
 {
-	uint32_t word = 0;
-	struct gmp_wait w = { .uaddr = (uintptr_t)&word };
-
 	if (self->fd < 0)
 		return;
 	arm_alarm();
@@ -887,7 +885,6 @@ TEST_F(inst, signal_wakes_idle_m)
 	EXPECT_EQ(1, self->state->npidle);
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 0));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 0));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOPARK, (uintptr_t)&w));
 	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 0));
 
 	/* Back in: runs the main goroutine and leaves with its status. */
