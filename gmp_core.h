@@ -64,7 +64,6 @@ struct gmp_gk {
 #define GMP_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
 #define GMP_GSLOTS_PER_PAGE	(PAGE_SIZE / sizeof(struct gmp_gslot))
-#define GMP_GLOBAL_TICK	61	/* every 61st schedtick checks global queue first */
 /* Bound on every retry loop over words user space can also write. */
 #define GMP_CAS_TRIES	64
 

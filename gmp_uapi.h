@@ -3,8 +3,9 @@
  * gmp: Go's G/M/P scheduler, run by the kernel, for C programs.
  *
  * This header is the one contract between the gmp kernel module and user
- * space (the kgo library ships a copy). Conventions, as in the kernel's own
- * extensible uapi (clone3, openat2):
+ * space. There is one copy: the module, kgo (userlib/) and the selftests
+ * all build against this file; kgo installs only kgo.h, its own API.
+ * Conventions, as in the kernel's own extensible uapi (clone3, openat2):
  *
  *  - fixed-width fields, explicit padding, 64-bit pointers as __aligned_u64;
  *  - structs that may grow start with their size; the kernel accepts a
@@ -34,6 +35,13 @@
 #define GMP_MAXG_DEFAULT	1048576	/* G table slots: 2^20 */
 #define GMP_MAXG_MAX		16777216	/* 2^24 */
 #define GMP_RUNQ_SIZE		256	/* a P's local run queue, as in Go */
+/*
+ * Fairness, both sides: a switch whose P's new schedtick is a multiple of
+ * this takes from the global queue first (Go's schedule(): 61), so the
+ * holder enters the kernel on it when gmp_state.runqsize or the spawn
+ * ring says there is work there.
+ */
+#define GMP_GLOBAL_TICK		61
 
 /*
  * GMP_IOC_CREATE: make the scheduler instance of this open file. Once per

@@ -195,7 +195,7 @@ void kgo_preempt_park(void)
 
 /*
  * Called by kgo_asyncpreempt with the goroutine's whole state saved on
- * its stack, @frame (the interrupted rip at frame[16]). Inside kgo (locks
+ * its stack, @frame (kgo_asm.h's KGO_PFRAME_*). Inside kgo (locks
  * set) the switch waits for releasem(); else the goroutine goes to the
  * global run queue, as a preempted one does in Go, and this returns when
  * it runs again: on any M if it was stopped in the program's own code,
@@ -219,7 +219,7 @@ bool *kgo_preempt1(const uint64_t *frame)
 		return NULL;
 	}
 	__atomic_add_fetch(&rt.npreempted, 1, __ATOMIC_RELAXED);
-	if (preempt_safe(g, frame[16])) {
+	if (preempt_safe(g, frame[KGO_PFRAME_RIP / 8])) {
 		mcall_locked("preemption", preempt_m, g);
 		return NULL;
 	}

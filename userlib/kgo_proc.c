@@ -110,14 +110,29 @@ static __attribute__((noreturn)) void kfatal_ioctl(const char *what, long r)
  * is made the new M's. Only that exact address: errno is the one
  * thread-local the goroutine owns; other thread-locals are the M's.
  */
+/* The layouts kgo_x86_64.S uses (kgo_asm.h), pinned to the C types. */
+_Static_assert(offsetof(struct gmp_gslot, pc) == KGO_SLOT_PC, "gslot pc");
+_Static_assert(offsetof(struct gmp_gslot, sp) == KGO_SLOT_SP, "gslot sp");
+_Static_assert(offsetof(struct gmp_gslot, arg) == KGO_SLOT_ARG, "gslot arg");
+_Static_assert(KGO_CTX_TP == 8 && KGO_CTX_G == KGO_CTX_TP + 8 &&
+	       KGO_CTX_REGS == KGO_CTX_G + 8 &&
+	       KGO_CTX_RET == KGO_CTX_REGS + 6 * 8 &&
+	       KGO_CTX_SIZE == KGO_CTX_RET + 8 && KGO_CTX_SIZE % 16 == 0,
+	       "a saved context: FPU word, tp, g, six registers, return");
+_Static_assert(KGO_PFRAME_FLAGS == 15 * 8 &&
+	       KGO_PFRAME_RIP == KGO_PFRAME_FLAGS + 8,
+	       "the preemption frame: 15 registers, rflags, the rip");
+_Static_assert(KGO_PFRAME_REDZONE == GMP_PREEMPT_REDZONE,
+	       "the stub drops the gap the kernel stepped over");
+
 void kgo_tls_moved(uintptr_t *frame)
 {
-	uintptr_t old = frame[1] + kgo_errno_off;
+	uintptr_t old = frame[KGO_CTX_TP / 8] + kgo_errno_off;
 	uintptr_t new = thread_pointer() + kgo_errno_off;
-	const struct kgo_g *g = (const struct kgo_g *)frame[2];
+	const struct kgo_g *g = (const struct kgo_g *)frame[KGO_CTX_G / 8];
 	uintptr_t *p, *top = (uintptr_t *)(g->stack + g->stack_size);
 
-	for (p = frame + 3; p < top; p++)
+	for (p = frame + KGO_CTX_REGS / 8; p < top; p++)
 		if (__builtin_expect(*p == old, 0))
 			*p = new;
 }
@@ -240,7 +255,7 @@ static KGO_INLINE bool globrunq_due(uint32_t tick)
 {
 	const struct gmp_ring *r = rt.ring;
 
-	return tick % 61 == 0 &&
+	return tick % GMP_GLOBAL_TICK == 0 &&
 	       (__atomic_load_n(&rt.state->runqsize, __ATOMIC_RELAXED) ||
 		__atomic_load_n(&r->tail, __ATOMIC_RELAXED) !=
 		__atomic_load_n(&r->head, __ATOMIC_RELAXED));

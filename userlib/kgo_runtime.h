@@ -137,6 +137,7 @@ uint32_t kgo_fastrand(void) KGO_HIDDEN;
 #include <pthread.h>
 #include <stddef.h>
 #include "../gmp_uapi.h"
+#include "kgo_asm.h"
 
 /* Hot helpers of the switch paths: under emulation every call counts. */
 #define KGO_INLINE	inline __attribute__((always_inline))

@@ -6,7 +6,8 @@
  * struct gmp_gslot and puts the P id in esi and the G index in edx.
  *
  * A saved context is 80 bytes on the goroutine's own stack, written by
- * kgo_mcall or kgo_switch and popped by kgo_resume:
+ * kgo_mcall or kgo_switch and popped by kgo_resume (KGO_CTX_* in
+ * kgo_asm.h):
  *
  *	sp + 0	MXCSR (4 bytes), x87 control word (2), padding (2)
  *	sp + 8	the thread pointer (%fs:0) of the M it was saved on
@@ -18,11 +19,9 @@
  * and saved registers fixed up by kgo_tls_moved() first, while the frame
  * is still in memory.
  */
-#define SLOT_PC		0
-#define SLOT_SP		8
-#define SLOT_ARG	16
+#include "kgo_asm.h"
 
-/* Push the context above for goroutine \g; its sp goes to SLOT_SP(%rdi). */
+/* Push the context above for goroutine \g; its sp goes to KGO_SLOT_SP(%rdi). */
 .macro	SAVE_CONTEXT g
 	pushq	%rbp
 	pushq	%rbx
@@ -33,13 +32,13 @@
 	pushq	\g
 	movq	%fs:0, %rax
 	pushq	%rax
-	subq	$8, %rsp
-	stmxcsr	(%rsp)
-	fnstcw	4(%rsp)
-	movq	%rsp, SLOT_SP(%rdi)
+	subq	$KGO_CTX_TP, %rsp
+	stmxcsr	KGO_CTX_FPU(%rsp)
+	fnstcw	KGO_CTX_FPU+4(%rsp)
+	movq	%rsp, KGO_SLOT_SP(%rdi)
 	leaq	kgo_resume(%rip), %rax
-	movq	%rax, SLOT_PC(%rdi)
-	movq	$0, SLOT_ARG(%rdi)
+	movq	%rax, KGO_SLOT_PC(%rdi)
+	movq	$0, KGO_SLOT_ARG(%rdi)
 .endm
 
 	.text
@@ -85,9 +84,9 @@ kgo_mcall:
 kgo_switch:
 	.cfi_startproc
 	SAVE_CONTEXT %rsi
-	movq	SLOT_PC(%rdx), %rax
-	movq	SLOT_SP(%rdx), %rsp	/* off the caller's stack */
-	movq	SLOT_ARG(%rdx), %rdi
+	movq	KGO_SLOT_PC(%rdx), %rax
+	movq	KGO_SLOT_SP(%rdx), %rsp	/* off the caller's stack */
+	movq	KGO_SLOT_ARG(%rdx), %rdi
 	movl	%r8d, (%rcx)		/* x86 stores are releases */
 	movl	%r9d, %esi
 	shrq	$32, %r9
@@ -105,11 +104,11 @@ kgo_resume:
 	.cfi_startproc
 	.cfi_undefined rip
 	movq	%fs:0, %rax
-	cmpq	8(%rsp), %rax
+	cmpq	KGO_CTX_TP(%rsp), %rax
 	jne	2f
-1:	ldmxcsr	(%rsp)
-	fldcw	4(%rsp)
-	addq	$24, %rsp
+1:	ldmxcsr	KGO_CTX_FPU(%rsp)
+	fldcw	KGO_CTX_FPU+4(%rsp)
+	addq	$KGO_CTX_REGS, %rsp
 	popq	%r15
 	popq	%r14
 	popq	%r13
@@ -138,9 +137,9 @@ kgo_resume:
 	.type	kgo_gogo, @function
 kgo_gogo:
 	.cfi_startproc
-	movq	SLOT_PC(%rdi), %rax
-	movq	SLOT_SP(%rdi), %rsp
-	movq	SLOT_ARG(%rdi), %rdi
+	movq	KGO_SLOT_PC(%rdi), %rax
+	movq	KGO_SLOT_SP(%rdi), %rsp
+	movq	KGO_SLOT_ARG(%rdi), %rdi
 	jmp	*%rax
 	.cfi_endproc
 	.size	kgo_gogo, . - kgo_gogo
@@ -259,7 +258,7 @@ kgo_asyncpreempt:
 	popq	%rcx
 	popq	%rax
 	popfq
-	ret	$128
+	ret	$KGO_PFRAME_REDZONE
 	.globl	kgo_asyncpreempt_end
 	.hidden	kgo_asyncpreempt_end
 kgo_asyncpreempt_end:
