@@ -116,7 +116,7 @@ struct gmp_m {
 	struct gmp_p *nextp;	/* P handed over by the waker (startm) */
 	u32 lockedg;		/* the G wired to it (Go's m.lockedg), 0: none */
 	u32 nextg;		/* with nextp: its lockedg, handed over to run */
-	bool incg;		/* in user mode running goroutines (curg in p->sh) */
+	bool runs_g;		/* on a goroutine (curg in p->sh), not its g0 frame */
 	struct list_head idle;	/* sched.midle */
 	bool parked;		/* on sched.midle */
 	int cpu;		/* the CPU it is bound to, -1: none yet */

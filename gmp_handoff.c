@@ -172,7 +172,7 @@ static void gmp_sched_out(struct preempt_notifier *pn,
 		return;
 	}
 	m = rcu_dereference_sched(n->m);
-	if (!m || m->ingmp || !m->incg || !gmp_task_blocked(current))
+	if (!m || m->ingmp || !m->runs_g || !gmp_task_blocked(current))
 		return;
 	/*
 	 * Blocked inside a uprobe's breakpoint handling: its way back to

@@ -91,7 +91,7 @@ long gmp_mstart(struct gmp_sched *s, struct pt_regs *regs,
 		m = gmp_m_create(s);
 		if (IS_ERR(m))
 			return PTR_ERR(m);
-	} else if (m->incg) {
+	} else if (m->runs_g) {
 		return -EBUSY;	/* a goroutine cannot become an M */
 	}
 	m->locks = locks;
@@ -104,7 +104,7 @@ struct gmp_m *gmp_m_running(struct gmp_sched *s)
 {
 	struct gmp_m *m = gmp_m_current(s);
 
-	return m && m->incg && m->p ? m : NULL;
+	return m && m->runs_g && m->p ? m : NULL;
 }
 
 /*
@@ -223,7 +223,7 @@ static long gmp_exitsyscall(struct gmp_sched *s, struct gmp_m *m,
 	struct gmp_gk *gk;
 
 	m->syscallg = 0;
-	m->incg = false;
+	m->runs_g = false;
 	gs = gmp_gslot(s, gidx, &gk);
 	if (!gs || READ_ONCE(gs->status) != GMP_GSYSCALL) {
 		atomic64_inc(&s->nbadg);	/* user space rewrote it */
@@ -299,7 +299,7 @@ int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m)
 	WRITE_ONCE(gs->status, GMP_GRUNNING);
 	WRITE_ONCE(pp->sh->curg, gidx);
 	WRITE_ONCE(pp->sh->schedtick, READ_ONCE(pp->sh->schedtick) + 1);
-	gmp_wirep(m);
+	gmp_bindcpu(m);
 	atomic64_inc(&s->nexitsyscall);
 	gmp_publish_state(s);
 	return 0;
@@ -316,7 +316,7 @@ long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs, bool keepm)
 	m = gmp_m_curg(s, &gidx, &gs);
 	if (!m) {
 		m = gmp_m_current(s);
-		if (m && m->incg && !m->p && m->syscallg)
+		if (m && m->runs_g && !m->p && m->syscallg)
 			return gmp_exitsyscall(s, m, regs);
 		return -EINVAL;
 	}
@@ -329,7 +329,7 @@ long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs, bool keepm)
 		atomic64_inc(&s->nbadg);
 		return -EINVAL;
 	}
-	m->incg = false;
+	m->runs_g = false;
 	WRITE_ONCE(m->p->sh->curg, 0);
 	if (keepm && gmp_gslot(s, gidx, &gk))
 		gmp_keepm_wire(s, m, gidx, gk);

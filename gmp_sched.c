@@ -31,6 +31,8 @@
 #include "gmp_shm.h"
 #include "gmp_sysmon.h"
 
+#define GMP_STEAL_TRIES	4	/* Go's stealTries: passes over all P's */
+
 /* --- P's and M's ---------------------------------------------------- */
 
 void pidleput(struct gmp_sched *s, struct gmp_p *pp)
@@ -166,13 +168,14 @@ static struct gmp_m *mget(struct gmp_sched *s)
 }
 
 /*
- * Bind the running M to its P's CPU (Go's wirep, plus the affinity the
- * kernel can give). Only when the P changed, outside any lock, and only
- * to a CPU the thread was allowed when it became an M (its affinity and
- * cpuset then): set_cpus_allowed_ptr() itself does not check the cpuset.
- * The M gets its own mask back when MSTART returns.
+ * Bind the running M to its P's CPU, an affinity Go cannot give (Go's
+ * wirep binds M and P: here acquirep()). Only when the P changed,
+ * outside any lock, and only to a CPU the thread was allowed when it
+ * became an M (its affinity and cpuset then): set_cpus_allowed_ptr()
+ * itself does not check the cpuset. The M gets its own mask back when
+ * MSTART returns.
  */
-void gmp_wirep(struct gmp_m *m)
+void gmp_bindcpu(struct gmp_m *m)
 {
 	int cpu = m->p->cpu;
 
@@ -439,15 +442,19 @@ u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 			return gidx;
 	}
 
-	/* Steal: four passes over the P's from a random start, runnext last. */
+	/*
+	 * Steal: GMP_STEAL_TRIES passes over the P's from a random start,
+	 * runnext only in the last.
+	 */
 	n = READ_ONCE(s->nprocs);
 	start = n > 1 ? prandom_u32_max(n) : 0;
-	for (i = 0; n > 1 && i < 4 * n; i++) {
+	for (i = 0; n > 1 && i < GMP_STEAL_TRIES * n; i++) {
 		struct gmp_p *victim = s->allp[(start + i) % n];
 
 		if (victim == pp)
 			continue;
-		gidx = gmp_runqsteal(pp, victim, i >= 3 * n);
+		gidx = gmp_runqsteal(pp, victim,
+				     i >= (GMP_STEAL_TRIES - 1) * n);
 		if (gidx)
 			return gidx;
 	}
@@ -683,8 +690,8 @@ int gmp_execute(struct gmp_sched *s, struct gmp_m *m, u32 gidx,
 	}
 	WRITE_ONCE(gs->p, m->p->id);
 	WRITE_ONCE(sh->curg, gidx);
-	m->incg = true;
-	gmp_wirep(m);
+	m->runs_g = true;
+	gmp_bindcpu(m);
 	if (!inherit)
 		WRITE_ONCE(sh->schedtick, READ_ONCE(sh->schedtick) + 1);
 	atomic64_inc(&s->nkswitch);
@@ -765,7 +772,7 @@ static void gmp_keepm_unwire(struct gmp_sched *s, struct gmp_m *m)
  */
 long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 {
-	m->incg = false;
+	m->runs_g = false;
 	m->preempt_injected = false;	/* the next goroutine may be preempted */
 	if (m->p)
 		WRITE_ONCE(m->p->sh->curg, 0);

@@ -49,7 +49,7 @@ bool pidleremove(struct gmp_sched *s, struct gmp_p *pp);
 struct gmp_p *pidleget(struct gmp_sched *s);
 void putp_locked(struct gmp_sched *s, struct gmp_p *pp);
 void acquirep(struct gmp_m *m, struct gmp_p *pp);
-void gmp_wirep(struct gmp_m *m);
+void gmp_bindcpu(struct gmp_m *m);
 
 /* schedule() */
 bool gmp_work_pending(struct gmp_sched *s);

@@ -59,7 +59,7 @@ static void gmp_preempt_twork(struct callback_head *cb)
 	m->ingmp = true;	/* blocking in here is not a system call */
 	/* One call per goroutine run: a second one would nest in the first. */
 	if (!(current->flags & PF_EXITING) && current->mm == s->mm &&
-	    m->incg && m->p && !READ_ONCE(s->exiting) &&
+	    m->runs_g && m->p && !READ_ONCE(s->exiting) &&
 	    READ_ONCE(m->p->sh->schedtick) == m->preempt_tick &&
 	    !(m->preempt_injected && m->preempt_injected_tick == m->preempt_tick) &&
 	    !gmp_inject_call(s, current_pt_regs())) {
@@ -120,7 +120,7 @@ static bool gmp_retake(struct gmp_sched *s, u64 now)
 			did = true;
 			continue;
 		}
-		if (!READ_ONCE(m->incg) || gmp_task_blocked(m->task))
+		if (!READ_ONCE(m->runs_g) || gmp_task_blocked(m->task))
 			continue;
 		t = READ_ONCE(pp->sh->schedtick);
 		if (t != pp->sysmontick) {

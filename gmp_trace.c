@@ -133,7 +133,7 @@ static int gmp_scheddetail_show(struct seq_file *sf, void *unused)
 
 		seq_printf(sf, "  M%u: tid=%lu p=%d curg=%u parked=%d\n",
 			   m->id, tid, mp ? (int)mp->id : -1,
-			   mp && READ_ONCE(m->incg) ? READ_ONCE(mp->sh->curg) : 0,
+			   mp && READ_ONCE(m->runs_g) ? READ_ONCE(mp->sh->curg) : 0,
 			   m->parked);
 	}
 	spin_unlock(&s->lock);
