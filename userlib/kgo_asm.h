@@ -5,7 +5,7 @@
  * the context a switch saves on the goroutine's stack, and the frame the
  * preemption stub builds. kgo_proc.c pins each against the C types with
  * _Static_assert, so a change on either side breaks the build, not a
- * switch. Plain numbers only: the assembler includes it too.
+ * switch. Plain numbers and names only: the assembler includes it too.
  */
 #ifndef KGO_ASM_H
 #define KGO_ASM_H
@@ -27,5 +27,15 @@
 #define KGO_PFRAME_FLAGS	120	/* after r15 ... rax */
 #define KGO_PFRAME_RIP		128	/* the interrupted rip */
 #define KGO_PFRAME_REDZONE	128	/* gmp_uapi.h's GMP_PREEMPT_REDZONE */
+
+/* C functions the assembly calls (kgo_runtime.h renames the others) */
+#define gostart1		__kgo_gostart1
+#define asyncpreempt2		__kgo_asyncpreempt2
+#define tls_moved		__kgo_tls_moved
+
+/* Data the assembly reads */
+#define have_xsave		__kgo_have_xsave
+#define xsave_mask		__kgo_xsave_mask
+#define xsave_size		__kgo_xsave_size
 
 #endif /* KGO_ASM_H */

@@ -6,7 +6,7 @@
  * to the waiter's own memory, then readies it. Nothing here enters the
  * kernel unless a goroutine parks with nothing else to run on its P.
  *
- * A waiter is a goroutine (parked with kgo_gopark) or a plain thread
+ * A waiter is a goroutine (parked with gopark) or a plain thread
  * (which sleeps on a futex): channels connect goroutines to the rest of
  * a C program too.
  */
@@ -85,10 +85,10 @@ int kgo_chan_free(struct kgo_chan *c)
 	if (!c)
 		return 0;
 	kgo_acquirem();
-	kgo_spin_lock(&c->lock);
+	spin_lock(&c->lock);
 	if (c->recvq.first || c->sendq.first || c->nselect)
 		r = -EBUSY;
-	kgo_spin_unlock(&c->lock);
+	spin_unlock(&c->lock);
 	kgo_releasem();
 	if (!r)
 		free(c);
@@ -166,7 +166,7 @@ static void wake(struct sudog *sg)
 
 	w->fired = sg;
 	if (g) {
-		kgo_goready(g, false);
+		goready(g, false);
 	} else {
 		__atomic_store_n(&w->done, 2, __ATOMIC_RELEASE);
 		kgo_futex_wake(&w->done);
@@ -185,7 +185,7 @@ static void unlock_all(const struct park_locks *pl)
 	int i;
 
 	for (i = pl->n - 1; i >= 0; i--)
-		kgo_spin_unlock(&pl->c[i]->lock);
+		spin_unlock(&pl->c[i]->lock);
 }
 
 static void lock_all(const struct park_locks *pl)
@@ -193,7 +193,7 @@ static void lock_all(const struct park_locks *pl)
 	int i;
 
 	for (i = 0; i < pl->n; i++)
-		kgo_spin_lock(&pl->c[i]->lock);
+		spin_lock(&pl->c[i]->lock);
 }
 
 /*
@@ -224,7 +224,7 @@ static void block(struct waiter *w, const struct park_locks *pl,
 	uint32_t v;
 
 	if (w->g) {
-		kgo_gopark(park_commit, (void *)pl, false, who);
+		gopark(park_commit, (void *)pl, false, who);
 		return;
 	}
 	unlock_all(pl);
@@ -246,8 +246,8 @@ static int block_forever(const char *who)
 	if (!kgo_getg())
 		return -EINVAL;	/* a thread would just hang */
 	kgo_acquirem();
-	kgo_gopark(forever_commit, NULL, false, who);
-	kgo_throw("%s: woken on a nil channel", who);
+	gopark(forever_commit, NULL, false, who);
+	throw("%s: woken on a nil channel", who);
 }
 
 /* --- Send and receive ------------------------------------------------------ */
@@ -360,10 +360,10 @@ static int chanop(struct kgo_chan *c, int op, void *elem, bool blocking,
 	if (!c)
 		return blocking ? block_forever(who) : -EAGAIN;
 	kgo_acquirem();
-	kgo_spin_lock(&c->lock);
+	spin_lock(&c->lock);
 	r = send ? send_locked(c, elem, &woken) : recv_locked(c, elem, &woken);
 	if (r != -EAGAIN || !blocking) {
-		kgo_spin_unlock(&c->lock);
+		spin_unlock(&c->lock);
 		if (woken)
 			wake(woken);
 		kgo_releasem();
@@ -411,9 +411,9 @@ int kgo_chan_close(struct kgo_chan *c)
 	if (!c)
 		return -EINVAL;
 	kgo_acquirem();
-	kgo_spin_lock(&c->lock);
+	spin_lock(&c->lock);
 	if (c->closed) {
-		kgo_spin_unlock(&c->lock);
+		spin_unlock(&c->lock);
 		kgo_releasem();
 		return -EPIPE;
 	}
@@ -429,7 +429,7 @@ int kgo_chan_close(struct kgo_chan *c)
 		sg->wnext = list;
 		list = sg;
 	}
-	kgo_spin_unlock(&c->lock);
+	spin_unlock(&c->lock);
 	while ((sg = list)) {
 		list = sg->wnext;	/* read before the waiter runs */
 		wake(sg);
@@ -485,7 +485,7 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 		if (!cases[i].c)
 			continue;	/* a nil channel: never ready */
 		/* Go's pollorder: a random permutation, inside out. */
-		j = (int)(kgo_fastrand() % (uint32_t)(nlive + 1));
+		j = (int)(fastrand() % (uint32_t)(nlive + 1));
 		if (j != nlive)
 			order[nlive] = order[j];
 		order[j] = i;

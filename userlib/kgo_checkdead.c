@@ -43,7 +43,7 @@
 
 static void checkdead(uint64_t live);
 
-void kgo_thread_register(bool add)
+void thread_register(bool add)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
 	size_t i;
@@ -133,12 +133,12 @@ static void checkdead(uint64_t live)
 	_exit(2);
 }
 
-void kgo_live_add(void)
+void live_add(void)
 {
 	__atomic_add_fetch(&rt.live, LIVE_ONE, __ATOMIC_SEQ_CST);
 }
 
-void kgo_live_sub(void)
+void live_sub(void)
 {
 	uint64_t live = __atomic_sub_fetch(&rt.live, 1, __ATOMIC_SEQ_CST);
 

@@ -48,7 +48,7 @@ static struct kgo_waitq *waitq_of(const uint32_t *addr)
 	return &waitqs[h >> (64 - KGO_WAITQ_BITS)];
 }
 
-void kgo_spin_lock(struct kgo_spinlock *l)
+void spin_lock(struct kgo_spinlock *l)
 {
 	unsigned int spins = 0;
 
@@ -73,9 +73,9 @@ static bool park_commit(struct kgo_g *g, void *arg)
 {
 	struct kgo_waitq *q = arg;
 
-	kgo_spin_lock(&q->lock);
+	spin_lock(&q->lock);
 	if (__atomic_load_n(g->park_addr, __ATOMIC_ACQUIRE) != g->park_val) {
-		kgo_spin_unlock(&q->lock);
+		spin_unlock(&q->lock);
 		g->park_result = -EAGAIN;
 		return false;
 	}
@@ -86,7 +86,7 @@ static bool park_commit(struct kgo_g *g, void *arg)
 	else
 		q->head = g;
 	q->tail = g;
-	kgo_spin_unlock(&q->lock);
+	spin_unlock(&q->lock);
 	return true;
 }
 
@@ -95,13 +95,13 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 	struct kgo_g *g = getg();
 
 	if (!g)
-		kgo_throw("kgo_park called outside a goroutine");
+		throw("kgo_park called outside a goroutine");
 	if ((uintptr_t)addr % sizeof(*addr))
 		return -EINVAL;
 	g->park_addr = addr;
 	g->park_val = val;
 	acquirem();
-	kgo_gopark(park_commit, waitq_of(addr), false, "kgo_park");
+	gopark(park_commit, waitq_of(addr), false, "kgo_park");
 	return g->park_result;
 }
 
@@ -109,12 +109,12 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 static int ready_n(const uint32_t *addr, uint32_t n)
 {
 	struct kgo_waitq *q = waitq_of(addr);
-	struct kgo_g *ready = NULL, **tail = &ready, **pg, *g;
+	struct kgo_g *readied = NULL, **tail = &readied, **pg, *g;
 	bool onp = getg() != NULL;
 	int count = 0;
 
 	/* First parked, first readied; other addresses stay queued. */
-	kgo_spin_lock(&q->lock);
+	spin_lock(&q->lock);
 	for (pg = &q->head; *pg && (uint32_t)count < n;) {
 		g = *pg;
 		if (g->park_addr != addr) {
@@ -131,13 +131,13 @@ static int ready_n(const uint32_t *addr, uint32_t n)
 		tail = &g->waitlink;
 		count++;
 	}
-	kgo_spin_unlock(&q->lock);
+	spin_unlock(&q->lock);
 
-	while (ready) {
-		g = ready;
-		ready = g->waitlink;
-		kgo_live_add();
-		goready(g, onp);
+	while (readied) {
+		g = readied;
+		readied = g->waitlink;
+		live_add();
+		ready(g, onp);
 	}
 	if (count && onp)
 		wakep();

@@ -31,9 +31,9 @@
 /* --- Asynchronous preemption ---------------------------------------------- */
 
 /* The XSAVE area kgo_asyncpreempt uses; read by it, set at start-up. */
-uint64_t kgo_xsave_size __attribute__((visibility("hidden")));
-uint64_t kgo_xsave_mask __attribute__((visibility("hidden")));
-uint8_t kgo_have_xsave __attribute__((visibility("hidden")));
+uint64_t xsave_size __attribute__((visibility("hidden")));
+uint64_t xsave_mask __attribute__((visibility("hidden")));
+uint8_t have_xsave __attribute__((visibility("hidden")));
 
 /*
  * Which state components a preempted goroutine keeps: all the OS enabled
@@ -49,27 +49,27 @@ void xsave_init(void)
 
 	__cpuid(1, a, b, c, d);
 	if (!(c & bit_OSXSAVE)) {
-		kgo_xsave_size = 512;
+		xsave_size = 512;
 		return;
 	}
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	kgo_xsave_mask = ((uint64_t)hi << 32 | lo) & ~(3ULL << 17);
+	xsave_mask = ((uint64_t)hi << 32 | lo) & ~(3ULL << 17);
 	for (i = 2; i < 63; i++) {
-		if (!(kgo_xsave_mask >> i & 1))
+		if (!(xsave_mask >> i & 1))
 			continue;
 		__cpuid_count(0xd, i, a, b, c, d);
 		if (b + a > size)
 			size = b + a;
 	}
-	kgo_xsave_size = (size + 63) & ~(uint64_t)63;
-	kgo_have_xsave = 1;
+	xsave_size = (size + 63) & ~(uint64_t)63;
+	have_xsave = 1;
 }
 
 /* On g0 (Go's gopreempt_m): the kernel puts @g on the global queue. */
 static void preempt_m(void *arg)
 {
 	(void)arg;
-	kschedule(GMP_IOC_GOSCHED, 0);
+	schedule(GMP_IOC_GOSCHED, 0);
 }
 
 /*
@@ -80,7 +80,7 @@ static void preempt_m(void *arg)
 static void preempt_keepm_m(void *arg)
 {
 	(void)arg;
-	kschedule(GMP_IOC_GOSCHED, GMP_GOSCHED_KEEPM);
+	schedule(GMP_IOC_GOSCHED, GMP_GOSCHED_KEEPM);
 }
 
 /*
@@ -170,14 +170,14 @@ static KGO_INLINE bool preempt_safe(const struct kgo_g *g, uintptr_t pc)
  */
 static inline void releasem_only(void)
 {
-	__asm__ volatile("decl %%fs:(%0)" : : "r"(kgo_locks_off) : "memory");
+	__asm__ volatile("decl %%fs:(%0)" : : "r"(locks_off) : "memory");
 }
 
 /*
  * A preemption the kernel asked for while the M was inside kgo, honoured
  * by releasem() once it is out.
  */
-void kgo_preempt_park(void)
+void releasem_preempt(void)
 {
 	struct kgo_m *m;
 
@@ -188,7 +188,7 @@ void kgo_preempt_park(void)
 		return;
 	}
 	m->preempt = false;
-	/* Deferred inside kgo_preempt1()'s switch: that one's point holds. */
+	/* Deferred inside asyncpreempt2()'s switch: that one's point holds. */
 	mcall_locked("preemption", m->curg->keepm ? preempt_keepm_m : preempt_m,
 		     m->curg);
 }
@@ -204,7 +204,7 @@ void kgo_preempt_park(void)
  * its M. Returns the goroutine's keepm flag for the stub to clear, or
  * NULL.
  */
-bool *kgo_preempt1(const uint64_t *frame)
+bool *asyncpreempt2(const uint64_t *frame)
 {
 	struct kgo_g *g;
 	struct kgo_m *m;

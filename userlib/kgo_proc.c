@@ -96,7 +96,7 @@ void ring_push(uint32_t gidx, uint32_t flags, int then)
 
 static __attribute__((noreturn)) void kfatal_ioctl(const char *what, long r)
 {
-	kgo_throw("%s returned: %s", what, strerror((int)-r));
+	throw("%s returned: %s", what, strerror((int)-r));
 }
 
 /*
@@ -125,10 +125,10 @@ _Static_assert(KGO_PFRAME_FLAGS == 15 * 8 &&
 _Static_assert(KGO_PFRAME_REDZONE == GMP_PREEMPT_REDZONE,
 	       "the stub drops the gap the kernel stepped over");
 
-void kgo_tls_moved(uintptr_t *frame)
+void tls_moved(uintptr_t *frame)
 {
-	uintptr_t old = frame[KGO_CTX_TP / 8] + kgo_errno_off;
-	uintptr_t new = thread_pointer() + kgo_errno_off;
+	uintptr_t old = frame[KGO_CTX_TP / 8] + errno_off;
+	uintptr_t new = thread_pointer() + errno_off;
 	const struct kgo_g *g = (const struct kgo_g *)frame[KGO_CTX_G / 8];
 	uintptr_t *p, *top = (uintptr_t *)(g->stack + g->stack_size);
 
@@ -204,7 +204,7 @@ void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 	int saved_errno;
 
 	if (!g)
-		kgo_throw("%s called outside a goroutine", who);
+		throw("%s called outside a goroutine", who);
 	saved_errno = *m->errnop;
 	eh_switchout(m, g);
 	/*
@@ -224,7 +224,7 @@ static void mcall(const char *who, void (*fn)(void *), struct kgo_g *g)
 }
 
 /* On g0: the kernel finds this M another goroutine (does not return). */
-__attribute__((noreturn)) void kschedule(unsigned long cmd,
+__attribute__((noreturn)) void schedule(unsigned long cmd,
 						unsigned long arg)
 {
 	long r;
@@ -300,7 +300,7 @@ static void gosched_m(void *arg)
 
 	/* A wired M runs nothing else: the kernel parks it (stoplockedm). */
 	if (getm()->lockedg)
-		kschedule(GMP_IOC_GOSCHED, 0);
+		schedule(GMP_IOC_GOSCHED, 0);
 
 	next = yield_next(pp, tick, &inherit);
 	if (next) {
@@ -312,7 +312,7 @@ static void gosched_m(void *arg)
 	}
 	/* The kernel sees the 61st tick and looks at the global queue first. */
 	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
-	kschedule(GMP_IOC_GOSCHED, 0);
+	schedule(GMP_IOC_GOSCHED, 0);
 }
 
 /*
@@ -414,7 +414,7 @@ static __attribute__((noreturn)) void schedule_next(struct gmp_pshared *pp)
 		}
 	}
 	__atomic_store_n(&pp->curg, 0, __ATOMIC_RELAXED);
-	kschedule(GMP_IOC_SCHEDULE, 0);
+	schedule(GMP_IOC_SCHEDULE, 0);
 }
 
 /* On g0 (Go's goexit0): free @g, run the next local goroutine. */
@@ -424,7 +424,7 @@ static void goexit0(void *arg)
 
 	if (g->main_fn) {	/* the kernel ends the instance */
 		__atomic_store_n(&rt.mainexited, true, __ATOMIC_SEQ_CST);
-		kschedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
+		schedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
 	}
 	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
 	getm()->curg = NULL;
@@ -433,7 +433,7 @@ static void goexit0(void *arg)
 		stack_own_put(g);
 	else
 		gfput(getm()->p, g);
-	kgo_live_sub();
+	live_sub();
 	/* Not GOEXIT then: its slot may be someone else's already. */
 	schedule_next(thisp());
 }
@@ -446,10 +446,10 @@ static __attribute__((noreturn)) void goexit(struct kgo_g *g, int status)
 	}
 	g->status = status;
 	mcall("kgo_exit", goexit0, g);
-	kgo_throw("a dead goroutine was resumed");
+	throw("a dead goroutine was resumed");
 }
 
-void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
+void gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 {
 	struct kgo_m *m = getm();
 
@@ -458,7 +458,7 @@ void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 	m->curg = g;
 	releasem();
 	if (g->start_locked && kgo_lock_osthread())
-		kgo_throw("kgo_go_attr: KGO_ATTR_LOCKED: this gmp module cannot wire a goroutine to its thread");
+		throw("kgo_go_attr: KGO_ATTR_LOCKED: this gmp module cannot wire a goroutine to its thread");
 	if (g->main_fn)
 		goexit(g, g->main_fn(g->arg));
 	g->fn(g->arg);
@@ -470,7 +470,7 @@ void kgo_exit(void)
 	struct kgo_g *g = getg();
 
 	if (!g)
-		kgo_throw("kgo_exit called outside a goroutine");
+		throw("kgo_exit called outside a goroutine");
 	goexit(g, 0);
 }
 
@@ -506,7 +506,7 @@ static int newproc(void (*fn)(void *arg), void *arg, size_t stack_size,
 	gs->parentgoid = cur ? cur->goid : 0;
 	__atomic_store_n(&gs->status, GMP_GRUNNABLE, __ATOMIC_RELEASE);
 
-	kgo_live_add();
+	live_add();
 	if (!cur) {			/* a thread with no P */
 		ring_push(g->gidx, 0, RING_WAKEP);
 		return 0;
@@ -642,7 +642,7 @@ int kgo_go_attr(void (*fn)(void *arg), void *arg,
  * Go's goready: make @g runnable in this P's runnext, or through the
  * kernel from a thread that holds no P.
  */
-void goready(struct kgo_g *g, bool onp)
+void ready(struct kgo_g *g, bool onp)
 {
 	uint32_t spill;
 
@@ -656,7 +656,7 @@ void goready(struct kgo_g *g, bool onp)
 		ring_push(spill, 0, RING_DRAIN);
 }
 
-/* On g0: Go's park_m for kgo_gopark(). */
+/* On g0: Go's park_m for gopark(). */
 static void gopark_m(void *arg)
 {
 	struct kgo_g *g = arg;
@@ -668,37 +668,37 @@ static void gopark_m(void *arg)
 		execute(pp, g->gidx);
 	/* From here a readier may run @g on any M, even end it: no more @g. */
 	if (!sleeping)
-		kgo_live_sub();
+		live_sub();
 	schedule_next(pp);
 }
 
-void kgo_gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
+void gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
 		bool sleeping, const char *who)
 {
 	struct kgo_g *g = getg();
 
 	if (!g)
-		kgo_throw("%s called outside a goroutine", who);
+		throw("%s called outside a goroutine", who);
 	g->park_commit = commit;
 	g->park_commit_arg = arg;
 	g->park_sleeping = sleeping;
 	mcall_locked(who, gopark_m, g);
 }
 
-void kgo_goready(struct kgo_g *g, bool sleeping)
+void goready(struct kgo_g *g, bool sleeping)
 {
 	bool onp = getg() != NULL;
 
 	if (!sleeping)
-		kgo_live_add();
-	goready(g, onp);
+		live_add();
+	ready(g, onp);
 	if (onp)
 		wakep();
 }
 
 /* --- Small services: time, random, LockOSThread, queries --------------------- */
 
-int64_t kgo_nanotime(void)
+int64_t nanotime(void)
 {
 	struct timespec ts;
 
@@ -710,14 +710,14 @@ int64_t kgo_nanotime(void)
 static __thread uint64_t fastrand_state
 	__attribute__((tls_model("initial-exec")));
 
-uint32_t kgo_fastrand(void)
+uint32_t fastrand(void)
 {
 	uint64_t x;
 
 	kgo_acquirem();		/* the state is this M's until releasem */
 	x = fastrand_state;
 	if (!x)
-		x = (uint64_t)kgo_nanotime() | 1;
+		x = (uint64_t)nanotime() | 1;
 	x ^= x << 13;
 	x ^= x >> 7;
 	x ^= x << 17;

@@ -9,20 +9,68 @@
 #define KGO_RUNTIME_H
 
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "../gmp_uapi.h"
+#include "kgo_asm.h"
+
+/*
+ * The symbols kgo's files share. Hidden from the shared library's users,
+ * and renamed here so that a static link cannot clash with a program's
+ * own (an execute() or a wakep() of its own): kgo's sources use Go's
+ * names, the objects carry __kgo_ ones. kgo_ names are the public API
+ * (kgo.h) and the assembly's entry points (kgo_x86_64.S); the functions
+ * the assembly calls are renamed in kgo_asm.h.
+ */
+#define rt			__kgo_rt
+#define gfree			__kgo_gfree
+#define gmp_ioctl		__kgo_gmp_ioctl
+#define wakep			__kgo_wakep
+#define ring_push		__kgo_ring_push
+#define mcall_locked		__kgo_mcall_locked
+#define schedule		__kgo_schedule
+#define ready			__kgo_ready
+#define gopark			__kgo_gopark
+#define goready			__kgo_goready
+#define live_add		__kgo_live_add
+#define live_sub		__kgo_live_sub
+#define thread_register		__kgo_thread_register
+#define throw			__kgo_throw
+#define nanotime		__kgo_nanotime
+#define fastrand		__kgo_fastrand
+#define spin_lock		__kgo_spin_lock
+#define releasem_preempt	__kgo_releasem_preempt
+#define stack_top		__kgo_stack_top
+#define stack_own		__kgo_stack_own
+#define stack_own_put		__kgo_stack_own_put
+#define stack_get		__kgo_stack_get
+#define gfget			__kgo_gfget
+#define gfput			__kgo_gfput
+#define segv_handler_install	__kgo_segv_handler_install
+#define sigstack_set		__kgo_sigstack_set
+#define sigstack_clear		__kgo_sigstack_clear
+#define xsave_init		__kgo_xsave_init
+#define safe_text_init		__kgo_safe_text_init
+#define curg_off		__kgo_curg_off
+#define errno_off		__kgo_errno_off
+#define locks_off		__kgo_locks_off
+#define m_off			__kgo_m_off
+#define preempt_off		__kgo_preempt_off
 
 #define KGO_HIDDEN	__attribute__((visibility("hidden")))
 
 struct kgo_g;
 
 /* Offsets of this thread's M fields from %fs: the same in every thread. */
-extern intptr_t kgo_locks_off KGO_HIDDEN, kgo_curg_off KGO_HIDDEN,
-	kgo_preempt_off KGO_HIDDEN;
+extern intptr_t locks_off KGO_HIDDEN, curg_off KGO_HIDDEN,
+	preempt_off KGO_HIDDEN;
 
-void kgo_preempt_park(void) KGO_HIDDEN;
+void releasem_preempt(void) KGO_HIDDEN;
 
 /*
  * The running goroutine (Go's getg), NULL on a thread that is not running
@@ -33,7 +81,7 @@ static inline struct kgo_g *kgo_getg(void)
 {
 	struct kgo_g *g;
 
-	__asm__ volatile("movq %%fs:(%1), %0" : "=r"(g) : "r"(kgo_curg_off)
+	__asm__ volatile("movq %%fs:(%1), %0" : "=r"(g) : "r"(curg_off)
 			 : "memory");
 	return g;
 }
@@ -41,13 +89,13 @@ static inline struct kgo_g *kgo_getg(void)
 /* Go's acquirem: no preemption, no move to another M, until releasem. */
 static inline void kgo_acquirem(void)
 {
-	__asm__ volatile("incl %%fs:(%0)" : : "r"(kgo_locks_off) : "memory");
+	__asm__ volatile("incl %%fs:(%0)" : : "r"(locks_off) : "memory");
 }
 
 /*
  * Go's releasem: and honour a preemption that came meanwhile. Once locks
  * is dropped the goroutine may move, so the flag is read in one
- * instruction too (a stale one is harmless: kgo_preempt_park() checks
+ * instruction too (a stale one is harmless: releasem_preempt() checks
  * again).
  */
 static inline void kgo_releasem(void)
@@ -55,10 +103,10 @@ static inline void kgo_releasem(void)
 	unsigned char preempt;
 
 	__asm__ volatile("decl %%fs:(%1)\n\tmovb %%fs:(%2), %0"
-			 : "=q"(preempt) : "r"(kgo_locks_off),
-			   "r"(kgo_preempt_off) : "memory");
+			 : "=q"(preempt) : "r"(locks_off),
+			   "r"(preempt_off) : "memory");
 	if (__builtin_expect(preempt, 0))
-		kgo_preempt_park();
+		releasem_preempt();
 }
 
 /*
@@ -70,9 +118,9 @@ struct kgo_spinlock {
 	uint32_t v;
 };
 
-void kgo_spin_lock(struct kgo_spinlock *l) KGO_HIDDEN;
+void spin_lock(struct kgo_spinlock *l) KGO_HIDDEN;
 
-static inline void kgo_spin_unlock(struct kgo_spinlock *l)
+static inline void spin_unlock(struct kgo_spinlock *l)
 {
 	__atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
 }
@@ -95,20 +143,20 @@ static inline void kgo_futex_wake(uint32_t *addr)
  * Go's gopark, inside kgo_acquirem(): save the calling goroutine, mark it
  * waiting and call @commit(@g, @arg) on the M's g0 stack, where the
  * caller's locks are released (Go's unlockf). If @commit returns false
- * the goroutine resumes at once; else it waits until kgo_goready(). Either
- * way kgo_gopark returns with the acquirem level released. @sleeping:
+ * the goroutine resumes at once; else it waits until goready(). Either
+ * way gopark returns with the acquirem level released. @sleeping:
  * something other than a goroutine will wake it (a timer), so it does not
  * count towards a deadlock. @who names the caller in fatal messages.
  */
-void kgo_gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
+void gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
 		bool sleeping, const char *who) KGO_HIDDEN;
 
 /*
- * Go's goready: make @g, parked by kgo_gopark(), runnable. From a
+ * Go's goready: make @g, parked by gopark(), runnable. From a
  * goroutine (inside kgo_acquirem()) into its P's runnext; from any other
  * thread through the kernel. @sleeping as it was parked.
  */
-void kgo_goready(struct kgo_g *g, bool sleeping) KGO_HIDDEN;
+void goready(struct kgo_g *g, bool sleeping) KGO_HIDDEN;
 
 /*
  * Deadlock detection (Go's checkdead). kgo counts what can still make
@@ -116,28 +164,24 @@ void kgo_goready(struct kgo_g *g, bool sleeping) KGO_HIDDEN;
  * armed. A count that falls to zero is "all goroutines are asleep", if
  * no thread outside kgo could still wake one.
  */
-void kgo_live_add(void) KGO_HIDDEN;
-void kgo_live_sub(void) KGO_HIDDEN;
+void live_add(void) KGO_HIDDEN;
+void live_sub(void) KGO_HIDDEN;
 
 /* The calling thread is kgo's own (@add) or no longer: see checkdead. */
-void kgo_thread_register(bool add) KGO_HIDDEN;
+void thread_register(bool add) KGO_HIDDEN;
 
 /* A fatal misuse: a message naming it on stderr, then abort (Go's throw). */
-void kgo_throw(const char *fmt, ...)
+void throw(const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 1, 2))) KGO_HIDDEN;
 
 /* CLOCK_MONOTONIC in ns. */
-int64_t kgo_nanotime(void) KGO_HIDDEN;
+int64_t nanotime(void) KGO_HIDDEN;
 
 /* A cheap per-M random number (Go's fastrand). */
-uint32_t kgo_fastrand(void) KGO_HIDDEN;
+uint32_t fastrand(void) KGO_HIDDEN;
 
 /* --- The runtime's own types and helpers, for kgo's .c files --------------- */
 
-#include <pthread.h>
-#include <stddef.h>
-#include "../gmp_uapi.h"
-#include "kgo_asm.h"
 
 /* Hot helpers of the switch paths: under emulation every call counts. */
 #define KGO_INLINE	inline __attribute__((always_inline))
@@ -159,7 +203,7 @@ struct kgo_g {
 	uint32_t park_val;
 	int park_result;
 	struct kgo_g *waitlink;		/* its wait queue while parked */
-	bool (*park_commit)(struct kgo_g *g, void *arg); /* kgo_gopark's */
+	bool (*park_commit)(struct kgo_g *g, void *arg); /* gopark's */
 	void *park_commit_arg;
 	bool park_sleeping;
 	struct kgo_m *lockedm;		/* the M it is wired to, if any */
@@ -204,7 +248,7 @@ struct kgo_rt {
 	uint64_t nspawnwait;		/* spawnwait() yields */
 	/*
 	 * checkdead's count (kgo_runtime.h) in the low half, and in the high
-	 * half a generation every kgo_live_add() bumps in the same atomic
+	 * half a generation every live_add() bumps in the same atomic
 	 * add: a word seen twice unchanged means nothing was counted in
 	 * between.
 	 */
@@ -282,36 +326,10 @@ struct kgo_gfree {
 } __attribute__((aligned(64)));
 
 
-/*
- * The symbols kgo's files share. Hidden from the shared library's users,
- * and renamed here so that a static link cannot clash with a program's
- * own (an execute() or a wakep() of its own): kgo's sources use Go's
- * names, the objects carry __kgo_ ones.
- */
-#define rt			__kgo_rt
-#define gfree			__kgo_gfree
-#define gmp_ioctl		__kgo_gmp_ioctl
-#define wakep			__kgo_wakep
-#define ring_push		__kgo_ring_push
-#define mcall_locked		__kgo_mcall_locked
-#define kschedule		__kgo_kschedule
-#define goready			__kgo_goready_onp
-#define stack_top		__kgo_stack_top
-#define stack_own		__kgo_stack_own
-#define stack_own_put		__kgo_stack_own_put
-#define stack_get		__kgo_stack_get
-#define gfget			__kgo_gfget
-#define gfput			__kgo_gfput
-#define segv_handler_install	__kgo_segv_handler_install
-#define sigstack_set		__kgo_sigstack_set
-#define sigstack_clear		__kgo_sigstack_clear
-#define xsave_init		__kgo_xsave_init
-#define safe_text_init		__kgo_safe_text_init
-
 extern struct kgo_rt rt KGO_HIDDEN;
 extern struct kgo_gfree gfree[GMP_NPROCS_MAX] KGO_HIDDEN;
 /* Offsets from %fs of this thread's M block and of errno (kgo_setup.c). */
-extern intptr_t kgo_m_off KGO_HIDDEN, kgo_errno_off KGO_HIDDEN;
+extern intptr_t m_off KGO_HIDDEN, errno_off KGO_HIDDEN;
 
 /* kgo_proc.c: the kernel, the spawn ring, switches through g0. */
 enum { RING_WAKEP, RING_DRAIN, RING_QUIET };
@@ -321,9 +339,9 @@ void wakep(void) KGO_HIDDEN;
 void ring_push(uint32_t gidx, uint32_t flags, int then) KGO_HIDDEN;
 void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 	KGO_HIDDEN;
-void kschedule(unsigned long cmd, unsigned long arg)
+void schedule(unsigned long cmd, unsigned long arg)
 	__attribute__((noreturn)) KGO_HIDDEN;
-void goready(struct kgo_g *g, bool onp) KGO_HIDDEN;
+void ready(struct kgo_g *g, bool onp) KGO_HIDDEN;
 
 /* kgo_stack.c: stacks, G records and indices, stack overflow. */
 uintptr_t stack_top(const struct kgo_g *g) KGO_HIDDEN;
@@ -339,7 +357,7 @@ void sigstack_clear(char *p) KGO_HIDDEN;
 /* kgo_preempt.c */
 void xsave_init(void) KGO_HIDDEN;
 int safe_text_init(void) KGO_HIDDEN;
-bool *kgo_preempt1(const uint64_t *frame) KGO_HIDDEN;
+bool *asyncpreempt2(const uint64_t *frame) KGO_HIDDEN;
 extern char kgo_asyncpreempt[] KGO_HIDDEN, kgo_asyncpreempt_end[] KGO_HIDDEN;
 
 /* libstdc++'s, when it is in the process (see eh_switchout()). */
@@ -352,10 +370,10 @@ uint32_t kgo_switch(struct gmp_gslot *slot, struct kgo_g *g,
 		    const struct gmp_gslot *next, uint32_t *publish,
 		    uint32_t val, uint64_t next_pid_gidx)
 	__attribute__((visibility("hidden")));
-void kgo_tls_moved(uintptr_t *frame) __attribute__((visibility("hidden")));
+void tls_moved(uintptr_t *frame) __attribute__((visibility("hidden")));
 void kgo_gogo(const struct gmp_gslot *slot, uint32_t pid, uint32_t gidx)
 	__attribute__((noreturn, visibility("hidden")));
-void kgo_gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
+void gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 	__attribute__((noreturn, visibility("hidden")));
 extern char kgo_gostart[] __attribute__((visibility("hidden")));
 
@@ -378,7 +396,7 @@ static KGO_INLINE uintptr_t thread_pointer(void)
 
 static KGO_INLINE struct kgo_m *getm(void)
 {
-	return (struct kgo_m *)(thread_pointer() + kgo_m_off);
+	return (struct kgo_m *)(thread_pointer() + m_off);
 }
 
 /* Go's names, for kgo's own files. */

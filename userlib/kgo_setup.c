@@ -5,7 +5,7 @@
  * page, the spawn ring and the scheduler area, queues the main goroutine
  * and turns the calling thread into M0; the template thread starts the
  * other M's when the kernel asks (Go's newm through templateThread).
- * Also the thread-local M block's offsets and kgo_throw.
+ * Also the thread-local M block's offsets and throw.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,9 +40,9 @@ struct kgo_rt rt = {
 /* Static TLS: one offset from %fs reaches every thread's block. */
 static __thread struct kgo_m tls_m __attribute__((tls_model("initial-exec")));
 /* Offsets of tls_m's fields from the %fs base: the same in every thread. */
-intptr_t kgo_m_off;
-intptr_t kgo_locks_off, kgo_curg_off, kgo_preempt_off;
-intptr_t kgo_errno_off;	/* errno's, libc's thread-local */
+intptr_t m_off;
+intptr_t locks_off, curg_off, preempt_off;
+intptr_t errno_off;	/* errno's, libc's thread-local */
 
 #define KGO_G0_STACK	(64 * 1024)
 
@@ -51,14 +51,14 @@ static void __attribute__((constructor)) tls_init(void)
 {
 	uintptr_t tp = thread_pointer();
 
-	kgo_m_off = (intptr_t)((uintptr_t)&tls_m - tp);
-	kgo_errno_off = (intptr_t)((uintptr_t)&errno - tp);
-	kgo_locks_off = (intptr_t)((uintptr_t)&tls_m.locks - tp);
-	kgo_curg_off = (intptr_t)((uintptr_t)&tls_m.curg - tp);
-	kgo_preempt_off = (intptr_t)((uintptr_t)&tls_m.preempt - tp);
+	m_off = (intptr_t)((uintptr_t)&tls_m - tp);
+	errno_off = (intptr_t)((uintptr_t)&errno - tp);
+	locks_off = (intptr_t)((uintptr_t)&tls_m.locks - tp);
+	curg_off = (intptr_t)((uintptr_t)&tls_m.curg - tp);
+	preempt_off = (intptr_t)((uintptr_t)&tls_m.preempt - tp);
 }
 
-void kgo_throw(const char *fmt, ...)
+void throw(const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -124,9 +124,9 @@ static void *mthread(void *unused)
 	int r;
 
 	(void)unused;
-	kgo_thread_register(true);
+	thread_register(true);
 	r = mstart();
-	kgo_thread_register(false);
+	thread_register(false);
 	if (r)
 		fprintf(stderr, "kgo: M thread: GMP_IOC_MSTART: %s\n",
 			strerror(-r));
@@ -144,7 +144,7 @@ static void *templatethread(void *unused)
 	uint32_t failed = 0;
 
 	(void)unused;
-	kgo_thread_register(true);
+	thread_register(true);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -156,7 +156,7 @@ static void *templatethread(void *unused)
 		if (n == -EINTR)
 			continue;
 		if (n == -EAGAIN)
-			kgo_throw("thread exhaustion: the program exceeds its %u-thread limit (KGO_MAXTHREADS): every M is running a goroutine or blocked, and runnable goroutines need another",
+			throw("thread exhaustion: the program exceeds its %u-thread limit (KGO_MAXTHREADS): every M is running a goroutine or blocked, and runnable goroutines need another",
 				  rt.state->maxmcount);
 		if (n <= 0)
 			break;
@@ -168,12 +168,12 @@ static void *templatethread(void *unused)
 			 * the thread would otherwise wait for good.
 			 */
 			if (err)
-				kgo_throw("failed to create new OS thread (have %u already; errno=%d, %s)",
+				throw("failed to create new OS thread (have %u already; errno=%d, %s)",
 					  rt.state->mcount, err, strerror(err));
 		}
 	}
 	pthread_attr_destroy(&attr);
-	kgo_thread_register(false);
+	thread_register(false);
 	return NULL;
 }
 
@@ -325,14 +325,14 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	gslot(g->gidx)->arg = (uintptr_t)g;
 	gslot(g->gidx)->goid = g->goid;
 	/* No wakep: the calling thread becomes M0 and runs it. */
-	kgo_live_add();
+	live_add();
 	ring_push(g->gidx, GMP_SPAWN_MAIN, RING_QUIET);
 
 	/* Other M's are started on demand by the template thread. */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
-	kgo_thread_register(true);	/* M0 */
+	thread_register(true);	/* M0 */
 	r = -pthread_create(&t, &attr, templatethread, NULL);
 	pthread_attr_destroy(&attr);
 	if (r)

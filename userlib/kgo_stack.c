@@ -513,7 +513,7 @@ static void segv_handler(int sig, siginfo_t *info, void *uctx)
 			rt.stack_stride - rt.stack_size;
 		low = (uintptr_t)g->stack;
 		if (addr < low && addr >= low - guard)
-			kgo_throw("stack overflow: goroutine %llu ran off its %zu KiB stack at %p (KGO_STACK_SIZE, or kgo_go_attr()'s stack_size, sets it)",
+			throw("stack overflow: goroutine %llu ran off its %zu KiB stack at %p (KGO_STACK_SIZE, or kgo_go_attr()'s stack_size, sets it)",
 				  (unsigned long long)g->goid,
 				  g->stack_size / 1024, info->si_addr);
 	}

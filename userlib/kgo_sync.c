@@ -54,7 +54,7 @@ static bool cansemacquire(uint32_t *addr)
 static bool semroot_unlock(struct kgo_g *g, void *arg)
 {
 	(void)g;
-	kgo_spin_unlock(arg);	/* the root is static: no copy needed */
+	spin_unlock(arg);	/* the root is static: no copy needed */
 	return true;
 }
 
@@ -69,12 +69,12 @@ static void semacquire(uint32_t *addr, bool lifo, const char *who)
 		return;
 	for (;;) {
 		kgo_acquirem();
-		kgo_spin_lock(&root->lock);
+		spin_lock(&root->lock);
 		/* Counted first: a release that misses the word sees us. */
 		__atomic_add_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
 		if (cansemacquire(addr)) {
 			__atomic_sub_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
-			kgo_spin_unlock(&root->lock);
+			spin_unlock(&root->lock);
 			kgo_releasem();
 			return;
 		}
@@ -96,9 +96,9 @@ static void semacquire(uint32_t *addr, bool lifo, const char *who)
 			root->last = &w;
 		}
 		if (w.g) {
-			kgo_gopark(semroot_unlock, &root->lock, false, who);
+			gopark(semroot_unlock, &root->lock, false, who);
 		} else {
-			kgo_spin_unlock(&root->lock);
+			spin_unlock(&root->lock);
 			kgo_releasem();
 			while (!(v = __atomic_load_n(&w.done, __ATOMIC_ACQUIRE)))
 				kgo_futex_wait(&w.done, v);
@@ -124,7 +124,7 @@ static void semrelease(uint32_t *addr, bool handoff)
 	if (!__atomic_load_n(&root->nwait, __ATOMIC_SEQ_CST))
 		return;
 	kgo_acquirem();
-	kgo_spin_lock(&root->lock);
+	spin_lock(&root->lock);
 	for (w = root->first; w && w->addr != addr; w = w->next)
 		;
 	if (w) {
@@ -138,7 +138,7 @@ static void semrelease(uint32_t *addr, bool handoff)
 			root->last = w->prev;
 		__atomic_sub_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
 	}
-	kgo_spin_unlock(&root->lock);
+	spin_unlock(&root->lock);
 	if (!w) {
 		kgo_releasem();
 		return;
@@ -148,7 +148,7 @@ static void semrelease(uint32_t *addr, bool handoff)
 		ticket = w->ticket = true;
 	g = w->g;
 	if (g) {
-		kgo_goready(g, false);
+		goready(g, false);
 	} else {
 		__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
 		kgo_futex_wake(&w->done);
@@ -222,7 +222,7 @@ static void mutex_lock_slow(struct kgo_mutex *m)
 			new |= MUTEX_STARVING;
 		if (awoke) {
 			if (!(new & MUTEX_WOKEN))
-				kgo_throw("kgo_mutex_lock: inconsistent mutex state");
+				throw("kgo_mutex_lock: inconsistent mutex state");
 			new &= ~MUTEX_WOKEN;
 		}
 		if (!__atomic_compare_exchange_n(&m->state, &old, new, false,
@@ -234,10 +234,10 @@ static void mutex_lock_slow(struct kgo_mutex *m)
 		/* A waiter that waited before goes to the front. */
 		lifo = wait_start != 0;
 		if (!wait_start)
-			wait_start = kgo_nanotime();
+			wait_start = nanotime();
 		semacquire(&m->sema, lifo, "kgo_mutex_lock");
 		starving = starving ||
-			   kgo_nanotime() - wait_start > STARVATION_NS;
+			   nanotime() - wait_start > STARVATION_NS;
 		old = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
 		if (old & MUTEX_STARVING) {
 			/* Handed to us: the state is ours to fix. */
@@ -246,7 +246,7 @@ static void mutex_lock_slow(struct kgo_mutex *m)
 
 			if (old & (MUTEX_LOCKED | MUTEX_WOKEN) ||
 			    !(old >> MUTEX_WAITER_SHIFT))
-				kgo_throw("kgo_mutex_lock: inconsistent mutex state");
+				throw("kgo_mutex_lock: inconsistent mutex state");
 			/* The last waiter, or not starving: normal mode. */
 			if (!starving || old >> MUTEX_WAITER_SHIFT == 1)
 				delta -= MUTEX_STARVING;
@@ -286,7 +286,7 @@ static void mutex_unlock_slow(struct kgo_mutex *m, int32_t new)
 	int32_t old;
 
 	if (!((new + MUTEX_LOCKED) & MUTEX_LOCKED))
-		kgo_throw("kgo_mutex_unlock: unlock of unlocked mutex");
+		throw("kgo_mutex_unlock: unlock of unlocked mutex");
 	if (new & MUTEX_STARVING) {
 		/* Hand it to the first waiter, which runs next. */
 		semrelease(&m->sema, true);
@@ -354,7 +354,7 @@ void kgo_rwmutex_runlock(struct kgo_rwmutex *rw)
 	if (r >= 0)
 		return;
 	if (r + 1 == 0 || r + 1 == -RWMUTEX_MAX_READERS)
-		kgo_throw("kgo_rwmutex_runlock: runlock of unlocked rwmutex");
+		throw("kgo_rwmutex_runlock: runlock of unlocked rwmutex");
 	/* A writer waits: the last reader out lets it in. */
 	if (__atomic_sub_fetch(&rw->reader_wait, 1, __ATOMIC_ACQ_REL) == 0)
 		semrelease(&rw->writer_sem, false);
@@ -393,7 +393,7 @@ void kgo_rwmutex_unlock(struct kgo_rwmutex *rw)
 	int32_t i;
 
 	if (r >= RWMUTEX_MAX_READERS)
-		kgo_throw("kgo_rwmutex_unlock: unlock of unlocked rwmutex");
+		throw("kgo_rwmutex_unlock: unlock of unlocked rwmutex");
 	/* Let in the readers that queued meanwhile. */
 	for (i = 0; i < r; i++)
 		semrelease(&rw->reader_sem, false);
@@ -412,9 +412,9 @@ void kgo_waitgroup_add(struct kgo_waitgroup *wg, int delta)
 	uint32_t w = (uint32_t)state;
 
 	if (v < 0)
-		kgo_throw("kgo_waitgroup_add: negative WaitGroup counter");
+		throw("kgo_waitgroup_add: negative WaitGroup counter");
 	if (w && delta > 0 && v == delta)
-		kgo_throw("kgo_waitgroup_add: called concurrently with kgo_waitgroup_wait");
+		throw("kgo_waitgroup_add: called concurrently with kgo_waitgroup_wait");
 	if (v > 0 || !w)
 		return;
 	/*
@@ -422,7 +422,7 @@ void kgo_waitgroup_add(struct kgo_waitgroup *wg, int delta)
 	 * a misuse, which the check above or Wait's reports.
 	 */
 	if (__atomic_load_n(&wg->state, __ATOMIC_ACQUIRE) != state)
-		kgo_throw("kgo_waitgroup_add: called concurrently with kgo_waitgroup_wait");
+		throw("kgo_waitgroup_add: called concurrently with kgo_waitgroup_wait");
 	__atomic_store_n(&wg->state, 0, __ATOMIC_RELEASE);
 	for (; w; w--)
 		semrelease(&wg->sema, false);
@@ -445,7 +445,7 @@ void kgo_waitgroup_wait(struct kgo_waitgroup *wg)
 						__ATOMIC_ACQUIRE)) {
 			semacquire(&wg->sema, false, "kgo_waitgroup_wait");
 			if (__atomic_load_n(&wg->state, __ATOMIC_ACQUIRE))
-				kgo_throw("kgo_waitgroup_wait: WaitGroup reused before the previous wait returned");
+				throw("kgo_waitgroup_wait: WaitGroup reused before the previous wait returned");
 			return;
 		}
 	}

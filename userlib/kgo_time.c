@@ -186,7 +186,7 @@ static void *timerproc(void *unused)
 	int64_t now;
 
 	(void)unused;
-	kgo_thread_register(true);
+	thread_register(true);
 	pthread_mutex_lock(&tm.lock);
 	for (;;) {
 		if (!tm.n) {
@@ -194,7 +194,7 @@ static void *timerproc(void *unused)
 			continue;
 		}
 		t = tm.heap[0];
-		now = kgo_nanotime();
+		now = nanotime();
 		if (t->when > now) {
 			ts.tv_sec = t->when / 1000000000;
 			ts.tv_nsec = t->when % 1000000000;
@@ -235,7 +235,7 @@ static int timers_init(void)
 
 static int64_t deadline(int64_t ns)
 {
-	int64_t now = kgo_nanotime();
+	int64_t now = nanotime();
 
 	return ns > INT64_MAX - now ? INT64_MAX : now + ns;
 }
@@ -254,7 +254,7 @@ static void sleeper_fire(struct timer *t, int64_t now)
 
 	(void)now;
 	/* s lives on the sleeper's stack: nothing after the goready. */
-	kgo_goready(g, true);
+	goready(g, true);
 }
 
 /*
@@ -300,7 +300,7 @@ int kgo_sleep(int64_t ns)
 	s.t.when = deadline(ns);
 	kgo_acquirem();
 	/* Sleeping, not stuck: the timer will wake it (no deadlock). */
-	kgo_gopark(sleep_commit, &s, true, "kgo_sleep");
+	gopark(sleep_commit, &s, true, "kgo_sleep");
 	return 0;
 }
 
@@ -318,7 +318,7 @@ static void chantimer_fire(struct timer *t, int64_t now)
 	pthread_mutex_lock(&tm.lock);
 	t->state = TIMER_IDLE;
 	pthread_mutex_unlock(&tm.lock);
-	kgo_live_sub();
+	live_sub();
 }
 
 struct kgo_timer *kgo_timer_start(int64_t ns)
@@ -343,7 +343,7 @@ struct kgo_timer *kgo_timer_start(int64_t ns)
 	}
 	kt->t.fire = chantimer_fire;
 	kt->t.when = deadline(ns > 0 ? ns : 0);
-	kgo_live_add();
+	live_add();
 	tm_lock();
 	heap_add(&kt->t);
 	tm_unlock();
@@ -375,7 +375,7 @@ int kgo_timer_stop(struct kgo_timer *kt)
 	}
 	tm_unlock();
 	if (stopped)
-		kgo_live_sub();
+		live_sub();
 	return stopped;
 }
 

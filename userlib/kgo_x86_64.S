@@ -16,7 +16,7 @@
  *	sp + 72	the return address
  *
  * A goroutine resumed on another M than the one it left has its stack
- * and saved registers fixed up by kgo_tls_moved() first, while the frame
+ * and saved registers fixed up by tls_moved() first, while the frame
  * is still in memory.
  */
 #include "kgo_asm.h"
@@ -120,7 +120,7 @@ kgo_resume:
 2:	pushq	%rsi			/* the P id, twice: rsp stays aligned */
 	pushq	%rsi
 	leaq	16(%rsp), %rdi
-	call	kgo_tls_moved
+	call	tls_moved
 	popq	%rsi
 	popq	%rsi
 	jmp	1b
@@ -147,7 +147,7 @@ kgo_gogo:
 /*
  * Where every goroutine begins: rsp at the top of its stack (16-byte
  * aligned), rdi = its struct kgo_g, esi = the P id, edx = its G index,
- * and no return address: kgo_gostart1 never returns.
+ * and no return address: gostart1 never returns.
  */
 	.globl	kgo_gostart
 	.hidden	kgo_gostart
@@ -156,7 +156,7 @@ kgo_gostart:
 	.cfi_startproc
 	.cfi_undefined rip		/* outermost frame for unwinders */
 	xorl	%ebp, %ebp
-	call	kgo_gostart1
+	call	gostart1
 	ud2
 	.cfi_endproc
 	.size	kgo_gostart, . - kgo_gostart
@@ -168,7 +168,7 @@ kgo_gostart:
  * zone: [rsp] is the interrupted rip, and every register and flag is the
  * interrupted code's. Save all of them, the vector and x87 state with
  * XSAVE (or FXSAVE) on a 64-byte aligned area below, call
- * kgo_preempt1(rbp) with a C-conforming frame (DF clear, rsp aligned),
+ * asyncpreempt2(rbp) with a C-conforming frame (DF clear, rsp aligned),
  * restore everything and return to the interrupted instruction, dropping
  * the red zone gap.
  *
@@ -178,7 +178,7 @@ kgo_gostart:
  *	rbp + 136	the red zone the kernel stepped over (128 bytes)
  */
 /*
- * kgo_preempt1() returns the goroutine's "keep its M" flag if it set it:
+ * asyncpreempt2() returns the goroutine's "keep its M" flag if it set it:
  * cleared only here, inside this stub, whose code kgo never counts as a
  * safe point, so no preemption can come between the clear and the return
  * to the interrupted code with the flag already gone.
@@ -214,8 +214,8 @@ kgo_asyncpreempt:
 	pushq	%r15
 	movq	%rsp, %rbp
 	andq	$-64, %rsp
-	subq	kgo_xsave_size(%rip), %rsp
-	cmpb	$0, kgo_have_xsave(%rip)
+	subq	xsave_size(%rip), %rsp
+	cmpb	$0, have_xsave(%rip)
 	je	1f
 	xorl	%eax, %eax		/* XRSTOR wants a clean header */
 	movq	%rax, 512(%rsp)
@@ -226,19 +226,19 @@ kgo_asyncpreempt:
 	movq	%rax, 552(%rsp)
 	movq	%rax, 560(%rsp)
 	movq	%rax, 568(%rsp)
-	movl	kgo_xsave_mask(%rip), %eax
-	movl	kgo_xsave_mask+4(%rip), %edx
+	movl	xsave_mask(%rip), %eax
+	movl	xsave_mask+4(%rip), %edx
 	xsave64	(%rsp)
 	movq	%rbp, %rdi
-	call	kgo_preempt1
+	call	asyncpreempt2
 	CLEAR_KEEPM
-	movl	kgo_xsave_mask(%rip), %eax
-	movl	kgo_xsave_mask+4(%rip), %edx
+	movl	xsave_mask(%rip), %eax
+	movl	xsave_mask+4(%rip), %edx
 	xrstor64 (%rsp)
 	jmp	2f
 1:	fxsave64 (%rsp)
 	movq	%rbp, %rdi
-	call	kgo_preempt1
+	call	asyncpreempt2
 	CLEAR_KEEPM
 	fxrstor64 (%rsp)
 2:	movq	%rbp, %rsp
