@@ -44,6 +44,9 @@
 #define nanotime		__kgo_nanotime
 #define fastrand		__kgo_fastrand
 #define spin_lock		__kgo_spin_lock
+#define semroot			__kgo_semroot
+#define semroot_queue		__kgo_semroot_queue
+#define semroot_dequeue		__kgo_semroot_dequeue
 #define releasem_preempt	__kgo_releasem_preempt
 #define stack_top		__kgo_stack_top
 #define stack_own		__kgo_stack_own
@@ -159,6 +162,35 @@ void gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
 void goready(struct kgo_g *g, bool sleeping) KGO_HIDDEN;
 
 /*
+ * The wait table (kgo_sync.c, Go's semTable): waiters on a word sit in
+ * one of its roots, hashed by the word's address, first in first out
+ * unless one asks to go first (lifo: a mutex waiter that already waited
+ * once). The semaphore (kgo_sync.c) and kgo_park (kgo_park.c) wait here.
+ * A root's lock is held for a few pointer moves, never across a switch;
+ * nwait counts its waiters, for a waker's look without the lock.
+ */
+struct semwaiter {
+	struct kgo_g *g;		/* NULL: a plain thread */
+	const uint32_t *addr;
+	struct semwaiter *next, *prev;
+	uint32_t done;			/* 1 once released to: the futex word */
+	bool ticket;			/* handed the semaphore directly */
+	uint32_t val;			/* kgo_park: the value it waits out */
+};
+
+struct semroot {
+	struct kgo_spinlock lock;
+	uint32_t nwait;
+	struct semwaiter *first, *last;
+} __attribute__((aligned(64)));
+
+struct semroot *semroot(const uint32_t *addr) KGO_HIDDEN;
+void semroot_queue(struct semroot *root, struct semwaiter *w, bool lifo)
+	KGO_HIDDEN;
+struct semwaiter *semroot_dequeue(struct semroot *root, const uint32_t *addr)
+	KGO_HIDDEN;
+
+/*
  * Deadlock detection (Go's checkdead). kgo counts what can still make
  * progress: goroutines not parked for good (sleepers included) and timers
  * armed. A count that falls to zero is "all goroutines are asleep", if
@@ -199,10 +231,6 @@ struct kgo_g {
 	uint64_t goid;
 	uint32_t gidx;			/* its slot in the G table, for life */
 	int status;			/* the main goroutine's exit status */
-	const uint32_t *park_addr;	/* kgo_park's arguments and result */
-	uint32_t park_val;
-	int park_result;
-	struct kgo_g *waitlink;		/* its wait queue while parked */
 	bool (*park_commit)(struct kgo_g *g, void *arg); /* gopark's */
 	void *park_commit_arg;
 	bool park_sleeping;

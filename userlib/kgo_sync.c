@@ -7,37 +7,87 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 
 #include "kgo.h"
 #include "kgo_runtime.h"
 
-/* --- The semaphore: Go's semacquire and semrelease ------------------------- */
+/* --- The wait table (Go's semTable) ---------------------------------------- */
 
-/*
- * Waiters on a semaphore word sit in one of these roots, hashed by the
- * word's address (Go's semTable), first in first out unless the waiter
- * asks to go first (lifo: a mutex waiter that already waited once).
- */
-struct semwaiter {
-	struct kgo_g *g;		/* NULL: a plain thread */
-	uint32_t *addr;
-	struct semwaiter *next, *prev;
-	uint32_t done;			/* 1 once released to: the futex word */
-	bool ticket;			/* handed the semaphore directly */
-};
-
+/* The roots (kgo_runtime.h has the types): Go's semTabSize is 251 too. */
 #define SEMTABLE_SIZE 251
 
-static struct semroot {
-	struct kgo_spinlock lock;
-	uint32_t nwait;
-	struct semwaiter *first, *last;
-} __attribute__((aligned(64))) semtable[SEMTABLE_SIZE];
+static struct semroot semtable[SEMTABLE_SIZE];
 
-static struct semroot *semroot(const uint32_t *addr)
+struct semroot *semroot(const uint32_t *addr)
 {
 	return &semtable[((uintptr_t)addr >> 3) % SEMTABLE_SIZE];
 }
+
+void spin_lock(struct kgo_spinlock *l)
+{
+	unsigned int spins = 0;
+
+	while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE)) {
+		while (__atomic_load_n(&l->v, __ATOMIC_RELAXED)) {
+			/* Its holder's thread may be preempted: let it run. */
+			if (++spins % 1024 == 0)
+				sched_yield();
+			else
+				__builtin_ia32_pause();
+		}
+	}
+}
+
+/*
+ * Go's semaRoot.queue, root locked: add @w (its g and addr set) behind
+ * the root's waiters, or in front with @lifo. As in Go, the caller has
+ * counted it in nwait already, before its last look at the word: a
+ * waker that misses the word's change then sees the count.
+ */
+void semroot_queue(struct semroot *root, struct semwaiter *w, bool lifo)
+{
+	w->next = NULL;
+	w->prev = NULL;
+	if (lifo && root->first) {
+		w->next = root->first;
+		root->first->prev = w;
+		root->first = w;
+	} else {
+		w->prev = root->last;
+		if (root->last)
+			root->last->next = w;
+		else
+			root->first = w;
+		root->last = w;
+	}
+}
+
+/*
+ * Go's semaRoot.dequeue, root locked: take the first waiter on @addr off
+ * the root (and out of nwait), or NULL.
+ */
+struct semwaiter *semroot_dequeue(struct semroot *root, const uint32_t *addr)
+{
+	struct semwaiter *w;
+
+	for (w = root->first; w && w->addr != addr; w = w->next)
+		;
+	if (!w)
+		return NULL;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		root->first = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		root->last = w->prev;
+	__atomic_sub_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
+	return w;
+}
+
+/* --- The semaphore: Go's semacquire and semrelease ------------------------- */
 
 static bool cansemacquire(uint32_t *addr)
 {
@@ -53,8 +103,10 @@ static bool cansemacquire(uint32_t *addr)
 
 static bool semroot_unlock(struct kgo_g *g, void *arg)
 {
+	struct semroot *root = arg;
+
 	(void)g;
-	spin_unlock(arg);	/* the root is static: no copy needed */
+	spin_unlock(&root->lock);	/* the root is static: no copy needed */
 	return true;
 }
 
@@ -81,22 +133,9 @@ static void semacquire(uint32_t *addr, bool lifo, const char *who)
 		w.g = kgo_getg();
 		w.done = 0;
 		w.ticket = false;
-		w.next = NULL;
-		w.prev = NULL;
-		if (lifo && root->first) {
-			w.next = root->first;
-			root->first->prev = &w;
-			root->first = &w;
-		} else {
-			w.prev = root->last;
-			if (root->last)
-				root->last->next = &w;
-			else
-				root->first = &w;
-			root->last = &w;
-		}
+		semroot_queue(root, &w, lifo);
 		if (w.g) {
-			gopark(semroot_unlock, &root->lock, false, who);
+			gopark(semroot_unlock, root, false, who);
 		} else {
 			spin_unlock(&root->lock);
 			kgo_releasem();
@@ -125,19 +164,7 @@ static void semrelease(uint32_t *addr, bool handoff)
 		return;
 	kgo_acquirem();
 	spin_lock(&root->lock);
-	for (w = root->first; w && w->addr != addr; w = w->next)
-		;
-	if (w) {
-		if (w->prev)
-			w->prev->next = w->next;
-		else
-			root->first = w->next;
-		if (w->next)
-			w->next->prev = w->prev;
-		else
-			root->last = w->prev;
-		__atomic_sub_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
-	}
+	w = semroot_dequeue(root, addr);
 	spin_unlock(&root->lock);
 	if (!w) {
 		kgo_releasem();
