@@ -27,7 +27,7 @@
 /* --- Deadlock detection: Go's checkdead ------------------------------------ */
 
 /*
- * rt.live's count is only ever above the truth, never below: a
+ * cd.live's count is only ever above the truth, never below: a
  * goroutine is counted in before it can run (newproc, goready) and out
  * after it stopped (its park committed, its exit), so zero means nothing
  * is running, no timer is armed and every goroutine waits on another.
@@ -39,6 +39,20 @@
  * others kgo says nothing, as Go does with cgo's extra M's.
  */
 #define LIVE_ONE	((1ULL << 32) | 1)	/* one more, and a new generation */
+
+static struct {
+	/*
+	 * The count in the low half, and in the high half a generation
+	 * every live_add() bumps in the same atomic add: a word seen twice
+	 * unchanged means nothing was counted in between.
+	 */
+	uint64_t live;
+	pthread_mutex_t tids_lock;	/* kgo's own threads */
+	pid_t *tids;
+	size_t ntids, tids_cap;
+} cd = {
+	.tids_lock = PTHREAD_MUTEX_INITIALIZER,
+};
 #define LIVE_COUNT(w)	((uint32_t)(w))
 
 static void checkdead(uint64_t live);
@@ -48,34 +62,34 @@ void thread_register(bool add)
 	pid_t tid = (pid_t)syscall(SYS_gettid);
 	size_t i;
 
-	pthread_mutex_lock(&rt.tids_lock);
+	pthread_mutex_lock(&cd.tids_lock);
 	if (add) {
-		if (rt.ntids == rt.tids_cap) {
-			size_t cap = rt.tids_cap ? 2 * rt.tids_cap : 64;
-			pid_t *t = realloc(rt.tids, cap * sizeof(*t));
+		if (cd.ntids == cd.tids_cap) {
+			size_t cap = cd.tids_cap ? 2 * cd.tids_cap : 64;
+			pid_t *t = realloc(cd.tids, cap * sizeof(*t));
 
 			if (!t) {	/* unknown to checkdead: it stays quiet */
-				pthread_mutex_unlock(&rt.tids_lock);
+				pthread_mutex_unlock(&cd.tids_lock);
 				return;
 			}
-			rt.tids = t;
-			rt.tids_cap = cap;
+			cd.tids = t;
+			cd.tids_cap = cap;
 		}
-		rt.tids[rt.ntids++] = tid;
+		cd.tids[cd.ntids++] = tid;
 	} else {
-		for (i = 0; i < rt.ntids; i++)
-			if (rt.tids[i] == tid) {
-				rt.tids[i] = rt.tids[--rt.ntids];
+		for (i = 0; i < cd.ntids; i++)
+			if (cd.tids[i] == tid) {
+				cd.tids[i] = cd.tids[--cd.ntids];
 				break;
 			}
 	}
-	pthread_mutex_unlock(&rt.tids_lock);
+	pthread_mutex_unlock(&cd.tids_lock);
 	/*
 	 * The count may have fallen to zero while this thread was still
 	 * starting, unknown, and so kept checkdead quiet: look again.
 	 */
 	if (add) {
-		uint64_t live = __atomic_load_n(&rt.live, __ATOMIC_SEQ_CST);
+		uint64_t live = __atomic_load_n(&cd.live, __ATOMIC_SEQ_CST);
 
 		if (!LIVE_COUNT(live))
 			checkdead(live);
@@ -93,16 +107,16 @@ static bool all_threads_ours(void)
 	dir = opendir("/proc/self/task");
 	if (!dir)
 		return false;
-	pthread_mutex_lock(&rt.tids_lock);
+	pthread_mutex_lock(&cd.tids_lock);
 	while (ours && (d = readdir(dir))) {
 		tid = strtol(d->d_name, NULL, 10);
 		if (tid <= 0)
 			continue;	/* . and .. */
-		for (found = false, i = 0; !found && i < rt.ntids; i++)
-			found = rt.tids[i] == tid;
+		for (found = false, i = 0; !found && i < cd.ntids; i++)
+			found = cd.tids[i] == tid;
 		ours = found;
 	}
-	pthread_mutex_unlock(&rt.tids_lock);
+	pthread_mutex_unlock(&cd.tids_lock);
 	closedir(dir);
 	return ours;
 }
@@ -111,7 +125,7 @@ static bool all_threads_ours(void)
  * Nothing can wake anyone: say so, as Go does, and exit. Not once the
  * main goroutine has ended (the instance is closing: abandoned goroutines
  * may still run out their last steps). A verdict is final, so it is
- * confirmed: 10 ms later rt.live must still be @live, the word that was
+ * confirmed: 10 ms later cd.live must still be @live, the word that was
  * seen at zero (nothing counted in meanwhile), and every thread still
  * kgo's.
  */
@@ -123,7 +137,7 @@ static void checkdead(uint64_t live)
 	    !all_threads_ours())
 		return;
 	nanosleep(&confirm, NULL);
-	if (__atomic_load_n(&rt.live, __ATOMIC_SEQ_CST) != live ||
+	if (__atomic_load_n(&cd.live, __ATOMIC_SEQ_CST) != live ||
 	    __atomic_load_n(&rt.mainexited, __ATOMIC_SEQ_CST) ||
 	    !all_threads_ours())
 		return;
@@ -135,12 +149,12 @@ static void checkdead(uint64_t live)
 
 void live_add(void)
 {
-	__atomic_add_fetch(&rt.live, LIVE_ONE, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&cd.live, LIVE_ONE, __ATOMIC_SEQ_CST);
 }
 
 void live_sub(void)
 {
-	uint64_t live = __atomic_sub_fetch(&rt.live, 1, __ATOMIC_SEQ_CST);
+	uint64_t live = __atomic_sub_fetch(&cd.live, 1, __ATOMIC_SEQ_CST);
 
 	if (!LIVE_COUNT(live))
 		checkdead(live);

@@ -31,6 +31,11 @@
 /* --- Asynchronous preemption ---------------------------------------------- */
 
 /* The XSAVE area kgo_asyncpreempt uses; read by it, set at start-up. */
+/* Preemptions taken, put off to releasem, taken at unsafe points (M kept). */
+static struct {
+	uint64_t npreempted, npreemptdeferred, npreemptkeepm;
+} pstats;
+
 uint64_t xsave_size __attribute__((visibility("hidden")));
 uint64_t xsave_mask __attribute__((visibility("hidden")));
 uint8_t have_xsave __attribute__((visibility("hidden")));
@@ -214,16 +219,16 @@ bool *asyncpreempt2(const uint64_t *frame)
 	g = m->curg;
 	if (m->locks != 1 || !g) {
 		m->preempt = true;
-		__atomic_add_fetch(&rt.npreemptdeferred, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&pstats.npreemptdeferred, 1, __ATOMIC_RELAXED);
 		releasem_only();
 		return NULL;
 	}
-	__atomic_add_fetch(&rt.npreempted, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&pstats.npreempted, 1, __ATOMIC_RELAXED);
 	if (preempt_safe(g, frame[KGO_PFRAME_RIP / 8])) {
 		mcall_locked("preemption", preempt_m, g);
 		return NULL;
 	}
-	__atomic_add_fetch(&rt.npreemptkeepm, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&pstats.npreemptkeepm, 1, __ATOMIC_RELAXED);
 	/*
 	 * Until the stub returns to the interrupted code, the goroutine is
 	 * still stopped where it was: a preemption deferred meanwhile (one
@@ -241,6 +246,16 @@ bool *asyncpreempt2(const uint64_t *frame)
 
 void kgo_preempt_stats(uint64_t *taken, uint64_t *deferred)
 {
-	*taken = __atomic_load_n(&rt.npreempted, __ATOMIC_RELAXED);
-	*deferred = __atomic_load_n(&rt.npreemptdeferred, __ATOMIC_RELAXED);
+	*taken = __atomic_load_n(&pstats.npreempted, __ATOMIC_RELAXED);
+	*deferred = __atomic_load_n(&pstats.npreemptdeferred, __ATOMIC_RELAXED);
+}
+
+/* kgo_stats()'s preemption counters. */
+void preempt_stats(struct kgo_stats *k)
+{
+	k->npreempted = __atomic_load_n(&pstats.npreempted, __ATOMIC_RELAXED);
+	k->npreemptdeferred = __atomic_load_n(&pstats.npreemptdeferred,
+					      __ATOMIC_RELAXED);
+	k->npreemptkeepm = __atomic_load_n(&pstats.npreemptkeepm,
+					   __ATOMIC_RELAXED);
 }

@@ -370,20 +370,11 @@ int kgo_stats(struct kgo_stats *st)
 
 	if (st->size < KGO_STATS_SIZE_VER0)
 		return -EINVAL;
-	kgo_preempt_stats(&k.npreempted, &k.npreemptdeferred);
-	/* g0 takes stack_lock: no goroutine may be preempted holding it. */
-	acquirem();
-	pthread_mutex_lock(&rt.stack_lock);
-	k.ngcreated = rt.gidxgen;
-	k.ngfreeglobal = rt.nfree_stacks;
-	pthread_mutex_unlock(&rt.stack_lock);
-	releasem();
+	preempt_stats(&k);
+	stack_stats(&k);
 	for (i = 0; i < GMP_NPROCS_MAX; i++)
 		k.ngfget += __atomic_load_n(&gfree[i].ngfget, __ATOMIC_RELAXED);
-	k.ngfrefill = __atomic_load_n(&rt.ngfrefill, __ATOMIC_RELAXED);
-	k.ngfspill = __atomic_load_n(&rt.ngfspill, __ATOMIC_RELAXED);
 	k.nspawnwait = __atomic_load_n(&rt.nspawnwait, __ATOMIC_RELAXED);
-	k.npreemptkeepm = __atomic_load_n(&rt.npreemptkeepm, __ATOMIC_RELAXED);
 	k.size = st->size < sizeof(k) ? st->size : (uint32_t)sizeof(k);
 	memcpy(st, &k, k.size);
 	return 0;

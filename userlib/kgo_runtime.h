@@ -59,6 +59,9 @@
 #define sigstack_clear		__kgo_sigstack_clear
 #define xsave_init		__kgo_xsave_init
 #define safe_text_init		__kgo_safe_text_init
+#define stack_init		__kgo_stack_init
+#define stack_stats		__kgo_stack_stats
+#define preempt_stats		__kgo_preempt_stats
 #define curg_off		__kgo_curg_off
 #define errno_off		__kgo_errno_off
 #define locks_off		__kgo_locks_off
@@ -259,36 +262,11 @@ struct kgo_rt {
 	struct gmp_pshared *allp;	/* P's public halves */
 	struct gmp_gslot *gtab;		/* the G table */
 	uint32_t maxg;
-	uint32_t gidxgen;		/* G indices handed to stacks so far */
-	uint32_t gtabclaimed;		/* slots below it are allocated (whole pages) */
 	uint64_t goidgen;
 	pthread_mutex_t ring_lock;	/* spawn ring producers */
-	pthread_mutex_t stack_lock;
-	int stack_guard;		/* KGO_STACK_GUARD: 0, 1 (module), 2 */
-	size_t stack_stride;		/* a pooled stack and its guard */
-	int stack_fd;			/* /dev/gmp for stack mappings */
-	struct kgo_g *free_stacks;
-	unsigned int nfree_stacks;
-	struct kgo_g *free_own;		/* G's whose own stack was unmapped */
-	struct kgo_chunk *idle_head, *idle_tail; /* all free, oldest first */
-	uint64_t ngfrefill;		/* batches moved global -> P */
-	uint64_t ngfspill;		/* batches moved P -> global */
 	uint64_t nspawnwait;		/* spawnwait() yields */
-	/*
-	 * checkdead's count (kgo_runtime.h) in the low half, and in the high
-	 * half a generation every live_add() bumps in the same atomic
-	 * add: a word seen twice unchanged means nothing was counted in
-	 * between.
-	 */
-	uint64_t live;
 	bool mainexited;		/* the instance is ending */
-	pthread_mutex_t tids_lock;	/* kgo's own threads, for checkdead */
-	pid_t *tids;
-	size_t ntids, tids_cap;
 	bool nodeadlock;		/* KGO_DEADLOCK=0 */
-	uint64_t npreempted;		/* preemptions taken */
-	uint64_t npreemptdeferred;	/* ... and put off to releasem */
-	uint64_t npreemptkeepm;		/* taken, at unsafe points: M kept */
 	bool keepm;			/* the kernel has GOSCHED_KEEPM */
 };
 
@@ -381,11 +359,14 @@ void gfput(uint32_t pid, struct kgo_g *g) KGO_HIDDEN;
 void segv_handler_install(void) KGO_HIDDEN;
 char *sigstack_set(void) KGO_HIDDEN;
 void sigstack_clear(char *p) KGO_HIDDEN;
+void stack_init(size_t size, bool guard) KGO_HIDDEN;
+void stack_stats(struct kgo_stats *k) KGO_HIDDEN;
 
 /* kgo_preempt.c */
 void xsave_init(void) KGO_HIDDEN;
 int safe_text_init(void) KGO_HIDDEN;
 bool *asyncpreempt2(const uint64_t *frame) KGO_HIDDEN;
+void preempt_stats(struct kgo_stats *k) KGO_HIDDEN;
 extern char kgo_asyncpreempt[] KGO_HIDDEN, kgo_asyncpreempt_end[] KGO_HIDDEN;
 
 /* libstdc++'s, when it is in the process (see eh_switchout()). */

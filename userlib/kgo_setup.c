@@ -32,9 +32,6 @@
 struct kgo_rt rt = {
 	.fd = -1,
 	.ring_lock = PTHREAD_MUTEX_INITIALIZER,
-	.stack_lock = PTHREAD_MUTEX_INITIALIZER,
-	.stack_fd = -1,
-	.tids_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
 /* Static TLS: one offset from %fs reaches every thread's block. */
@@ -237,11 +234,7 @@ static int instance_open(void)
 		xsave_init();
 		c.preempt_pc = (uintptr_t)kgo_asyncpreempt;
 	}
-	rt.stack_size = ((size_t)stack + KGO_PAGE - 1) & ~(size_t)(KGO_PAGE - 1);
-	/* The module's layout counts stack pages in 16 bits. */
-	rt.stack_guard = !guard ? 0 : rt.stack_size / KGO_PAGE <= 0xffff ? 1 : 2;
-	rt.stack_stride = rt.stack_size +
-			  (rt.stack_guard == 1 ? KGO_STACK_GUARD_SIZE : 0);
+	stack_init((size_t)stack, guard);
 	c.nprocs = (uint32_t)nprocs;
 	c.maxg = (uint32_t)maxg;
 	c.maxmcount = (uint32_t)maxthreads;

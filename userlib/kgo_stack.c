@@ -62,13 +62,59 @@
 struct kgo_chunk {
 	char *base;
 	unsigned int nfree;
-	bool idle;			/* on rt's idle list */
+	bool idle;			/* on the idle list */
 	uint64_t idle_since;		/* CLOCK_MONOTONIC_COARSE, ns */
 	struct kgo_chunk *idle_prev, *idle_next;
 	struct kgo_g g[KGO_CHUNK_STACKS];
 };
 
 struct kgo_gfree gfree[GMP_NPROCS_MAX];
+
+/* The pool (Go's sched.gFree and stack cache), under its lock. */
+static struct {
+	pthread_mutex_t lock;		/* taken on g0 or inside acquirem */
+	int guard;			/* KGO_STACK_GUARD: 0, 1 (module), 2 */
+	size_t stride;			/* a pooled stack and its guard */
+	int fd;				/* /dev/gmp for stack mappings */
+	struct kgo_g *free;		/* the global free list */
+	unsigned int nfree;
+	struct kgo_g *free_own;		/* G's whose own stack was unmapped */
+	struct kgo_chunk *idle_head, *idle_tail; /* all free, oldest first */
+	uint32_t gidxgen;		/* G indices handed to stacks so far */
+	uint32_t gtabclaimed;		/* slots below it are allocated (pages) */
+	uint64_t ngfrefill;		/* batches moved global -> P */
+	uint64_t ngfspill;		/* batches moved P -> global */
+} stacks = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.fd = -1,
+};
+
+/*
+ * kgo_run's settings: @size bytes per stack (rounded up to pages) and
+ * whether each gets a guard. The module's layout counts stack pages in
+ * 16 bits: a bigger stack gets its own mapping and guard (2).
+ */
+void stack_init(size_t size, bool guard)
+{
+	rt.stack_size = (size + KGO_PAGE - 1) & ~(size_t)(KGO_PAGE - 1);
+	stacks.guard = !guard ? 0 : rt.stack_size / KGO_PAGE <= 0xffff ? 1 : 2;
+	stacks.stride = rt.stack_size +
+			(stacks.guard == 1 ? KGO_STACK_GUARD_SIZE : 0);
+}
+
+/* kgo_stats()'s stack counters. */
+void stack_stats(struct kgo_stats *k)
+{
+	/* g0 takes the lock: no goroutine may be preempted holding it. */
+	acquirem();
+	pthread_mutex_lock(&stacks.lock);
+	k->ngcreated = stacks.gidxgen;
+	k->ngfreeglobal = stacks.nfree;
+	pthread_mutex_unlock(&stacks.lock);
+	releasem();
+	k->ngfrefill = __atomic_load_n(&stacks.ngfrefill, __ATOMIC_RELAXED);
+	k->ngfspill = __atomic_load_n(&stacks.ngfspill, __ATOMIC_RELAXED);
+}
 
 static uint64_t coarse_ns(void)
 {
@@ -78,18 +124,18 @@ static uint64_t coarse_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
-/* The idle list, oldest first; stack_lock held. */
+/* The idle list, oldest first; stacks.lock held. */
 static void chunk_idle_add(struct kgo_chunk *c, uint64_t now)
 {
 	c->idle = true;
 	c->idle_since = now;
 	c->idle_next = NULL;
-	c->idle_prev = rt.idle_tail;
-	if (rt.idle_tail)
-		rt.idle_tail->idle_next = c;
+	c->idle_prev = stacks.idle_tail;
+	if (stacks.idle_tail)
+		stacks.idle_tail->idle_next = c;
 	else
-		rt.idle_head = c;
-	rt.idle_tail = c;
+		stacks.idle_head = c;
+	stacks.idle_tail = c;
 }
 
 static void chunk_idle_del(struct kgo_chunk *c)
@@ -97,11 +143,11 @@ static void chunk_idle_del(struct kgo_chunk *c)
 	if (c->idle_prev)
 		c->idle_prev->idle_next = c->idle_next;
 	else
-		rt.idle_head = c->idle_next;
+		stacks.idle_head = c->idle_next;
 	if (c->idle_next)
 		c->idle_next->idle_prev = c->idle_prev;
 	else
-		rt.idle_tail = c->idle_prev;
+		stacks.idle_tail = c->idle_prev;
 	c->idle = false;
 }
 
@@ -123,15 +169,15 @@ uintptr_t stack_top(const struct kgo_g *g)
  * included) now, where it can say ENOMEM (its memory cgroup is at its
  * limit), rather than on the first store to a slot, where the answer
  * would be the OOM killer. Kernels before 5.14 lack the advice: their
- * pages still come on first touch. stack_lock held.
+ * pages still come on first touch. stacks.lock held.
  */
 static int gtab_claim(uint32_t end)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t from = (uintptr_t)&rt.gtab[rt.gtabclaimed];
+	uintptr_t from = (uintptr_t)&rt.gtab[stacks.gtabclaimed];
 	uintptr_t to = (uintptr_t)&rt.gtab[end];
 
-	if (end <= rt.gtabclaimed)
+	if (end <= stacks.gtabclaimed)
 		return 0;
 	from &= ~(page - 1);
 	to = (to + page - 1) & ~(page - 1);
@@ -139,25 +185,25 @@ static int gtab_claim(uint32_t end)
 	    errno != EINVAL)
 		return -ENOMEM;
 	/* The table is page-aligned: whole pages hold whole slots. */
-	rt.gtabclaimed = (uint32_t)((to - (uintptr_t)rt.gtab) /
+	stacks.gtabclaimed = (uint32_t)((to - (uintptr_t)rt.gtab) /
 				    sizeof(*rt.gtab));
 	return 0;
 }
 
 /*
- * Claim @n fresh G indices, the first in *@first; stack_lock held.
+ * Claim @n fresh G indices, the first in *@first; stacks.lock held.
  * -EAGAIN: the G table is full. -ENOMEM: the kernel has no memory for it.
  */
 static int gidx_alloc(uint32_t n, uint32_t *first)
 {
-	uint32_t f = rt.gidxgen + 1;	/* index 0 is no goroutine */
+	uint32_t f = stacks.gidxgen + 1;	/* index 0 is no goroutine */
 
 	/* maxg may be below a chunk's 64: no unsigned wrap. */
 	if (n > rt.maxg || f > rt.maxg - n)
 		return -EAGAIN;
 	if (gtab_claim(f + n))
 		return -ENOMEM;
-	rt.gidxgen += n;
+	stacks.gidxgen += n;
 	*first = f;
 	return 0;
 }
@@ -170,7 +216,7 @@ static int gidx_alloc(uint32_t n, uint32_t *first)
  * arena lock, and an M that blocks on that lock in a section no one can
  * hand off keeps its P, and maybe the preempted goroutine, from running.
  * Never freed, so callers allocate last, after every step that can fail.
- * stack_lock held.
+ * stacks.lock held.
  */
 #define KGO_PERSIST_BLOCK	(256 * 1024)
 
@@ -197,9 +243,9 @@ static void *persistentalloc(size_t size)
 
 static void stack_free_push(struct kgo_g *g)
 {
-	g->next = rt.free_stacks;
-	rt.free_stacks = g;
-	rt.nfree_stacks++;
+	g->next = stacks.free;
+	stacks.free = g;
+	stacks.nfree++;
 	if (g->chunk)
 		g->chunk->nfree++;
 }
@@ -228,7 +274,7 @@ static void unmap_guarded(char *stack, size_t size)
 	munmap(stack - page, size + page);
 }
 
-/* Refill the free list with one guarded stack; stack_lock held. */
+/* Refill the free list with one guarded stack; stacks.lock held. */
 static int stack_guarded(void)
 {
 	struct kgo_g *g;
@@ -244,7 +290,7 @@ static int stack_guarded(void)
 	if (!g) {
 		if (stack)
 			unmap_guarded(stack, rt.stack_size);
-		rt.gidxgen--;
+		stacks.gidxgen--;
 		return -ENOMEM;
 	}
 	stack_record(g, stack, gidx);
@@ -266,10 +312,10 @@ struct kgo_g *stack_own(size_t size, int *err)
 		*err = -ENOMEM;
 		return NULL;
 	}
-	pthread_mutex_lock(&rt.stack_lock);
-	g = rt.free_own;
+	pthread_mutex_lock(&stacks.lock);
+	g = stacks.free_own;
 	if (g) {
-		rt.free_own = g->next;
+		stacks.free_own = g->next;
 	} else {
 		uint32_t gidx;
 
@@ -278,11 +324,11 @@ struct kgo_g *stack_own(size_t size, int *err)
 		if (g) {
 			g->gidx = gidx;
 		} else if (!*err) {
-			rt.gidxgen--;
+			stacks.gidxgen--;
 			*err = -ENOMEM;
 		}
 	}
-	pthread_mutex_unlock(&rt.stack_lock);
+	pthread_mutex_unlock(&stacks.lock);
 	if (!g) {
 		unmap_guarded(stack, size);
 		return NULL;
@@ -298,10 +344,10 @@ void stack_own_put(struct kgo_g *g)
 {
 	unmap_guarded(g->stack, g->stack_size);
 	g->stack = NULL;
-	pthread_mutex_lock(&rt.stack_lock);
-	g->next = rt.free_own;
-	rt.free_own = g;
-	pthread_mutex_unlock(&rt.stack_lock);
+	pthread_mutex_lock(&stacks.lock);
+	g->next = stacks.free_own;
+	stacks.free_own = g;
+	pthread_mutex_unlock(&stacks.lock);
 }
 
 /*
@@ -315,24 +361,24 @@ static char *map_chunk(size_t size)
 {
 	int flags = MAP_PRIVATE | MAP_STACK | MAP_NORESERVE;
 
-	if (rt.stack_guard != 1)
+	if (stacks.guard != 1)
 		return mmap(NULL, size, PROT_READ | PROT_WRITE,
 			    flags | MAP_ANONYMOUS, -1, 0);
-	if (rt.stack_fd < 0) {
-		rt.stack_fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-		if (rt.stack_fd < 0)
+	if (stacks.fd < 0) {
+		stacks.fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+		if (stacks.fd < 0)
 			return MAP_FAILED;
 	}
-	return mmap(NULL, size, PROT_READ | PROT_WRITE, flags, rt.stack_fd,
+	return mmap(NULL, size, PROT_READ | PROT_WRITE, flags, stacks.fd,
 		    (off_t)GMP_OFF_STACKS_LAYOUT(rt.stack_size / KGO_PAGE,
 						 KGO_STACK_GUARD_SIZE / KGO_PAGE));
 }
 
-/* Refill the free list with a new chunk; stack_lock held. */
+/* Refill the free list with a new chunk; stacks.lock held. */
 static int stack_chunk(void)
 {
-	size_t size = rt.stack_stride * KGO_CHUNK_STACKS;
-	size_t guard = rt.stack_stride - rt.stack_size;
+	size_t size = stacks.stride * KGO_CHUNK_STACKS;
+	size_t guard = stacks.stride - rt.stack_size;
 	struct kgo_chunk *c;
 	unsigned int i;
 	uint32_t gidx;
@@ -348,7 +394,7 @@ static int stack_chunk(void)
 	if (!c) {
 		if (base != MAP_FAILED)
 			munmap(base, size);
-		rt.gidxgen -= KGO_CHUNK_STACKS;
+		stacks.gidxgen -= KGO_CHUNK_STACKS;
 		return -ENOMEM;
 	}
 	c->base = base;
@@ -360,20 +406,20 @@ static int stack_chunk(void)
 	madvise(c->base, size, MADV_NOHUGEPAGE);
 	for (i = KGO_CHUNK_STACKS; i-- > 0;) {
 		c->g[i].chunk = c;
-		stack_record(&c->g[i], c->base + i * rt.stack_stride + guard,
+		stack_record(&c->g[i], c->base + i * stacks.stride + guard,
 			     gidx + i);
 		stack_free_push(&c->g[i]);
 	}
 	return 0;
 }
 
-/* Take the global list's first stack; stack_lock held, list not empty. */
+/* Take the global list's first stack; stacks.lock held, list not empty. */
 static struct kgo_g *stack_free_pop(void)
 {
-	struct kgo_g *g = rt.free_stacks;
+	struct kgo_g *g = stacks.free;
 
-	rt.free_stacks = g->next;
-	rt.nfree_stacks--;
+	stacks.free = g->next;
+	stacks.nfree--;
 	if (g->chunk) {
 		if (g->chunk->idle)
 			chunk_idle_del(g->chunk);
@@ -382,12 +428,12 @@ static struct kgo_g *stack_free_pop(void)
 	return g;
 }
 
-/* Make sure the global list is not empty; stack_lock held. */
+/* Make sure the global list is not empty; stacks.lock held. */
 static int stack_refill(void)
 {
-	if (rt.free_stacks)
+	if (stacks.free)
 		return 0;
-	return rt.stack_guard == 2 ? stack_guarded() : stack_chunk();
+	return stacks.guard == 2 ? stack_guarded() : stack_chunk();
 }
 
 /* A free stack and its G from the global list, or NULL with *@err set. */
@@ -395,11 +441,11 @@ struct kgo_g *stack_get(int *err)
 {
 	struct kgo_g *g = NULL;
 
-	pthread_mutex_lock(&rt.stack_lock);
+	pthread_mutex_lock(&stacks.lock);
 	*err = stack_refill();
 	if (!*err)
 		g = stack_free_pop();
-	pthread_mutex_unlock(&rt.stack_lock);
+	pthread_mutex_unlock(&stacks.lock);
 	return g;
 }
 
@@ -415,7 +461,7 @@ static struct kgo_g *stack_put_list(struct kgo_g *list, unsigned int n)
 	uint64_t now = 0;
 	struct kgo_g *g;
 
-	pthread_mutex_lock(&rt.stack_lock);
+	pthread_mutex_lock(&stacks.lock);
 	while (n--) {
 		g = list;
 		list = g->next;
@@ -426,18 +472,18 @@ static struct kgo_g *stack_put_list(struct kgo_g *list, unsigned int n)
 			chunk_idle_add(c, now);
 		}
 	}
-	if (rt.idle_head && rt.nfree_stacks > KGO_FREE_STACKS_MAX) {
+	if (stacks.idle_head && stacks.nfree > KGO_FREE_STACKS_MAX) {
 		now = now ?: coarse_ns();
 		for (n = 0; n < KGO_CHUNK_RELEASE_MAX &&
-		     rt.nfree_stacks > KGO_FREE_STACKS_MAX && rt.idle_head &&
-		     now - rt.idle_head->idle_since >= KGO_CHUNK_IDLE_NS; n++) {
-			c = rt.idle_head;
+		     stacks.nfree > KGO_FREE_STACKS_MAX && stacks.idle_head &&
+		     now - stacks.idle_head->idle_since >= KGO_CHUNK_IDLE_NS; n++) {
+			c = stacks.idle_head;
 			chunk_idle_del(c);
-			madvise(c->base, rt.stack_stride * KGO_CHUNK_STACKS,
+			madvise(c->base, stacks.stride * KGO_CHUNK_STACKS,
 				MADV_DONTNEED);
 		}
 	}
-	pthread_mutex_unlock(&rt.stack_lock);
+	pthread_mutex_unlock(&stacks.lock);
 	return list;
 }
 
@@ -449,7 +495,7 @@ struct kgo_g *gfget(uint32_t pid, int *err)
 
 	*err = 0;
 	if (!pf->head) {
-		pthread_mutex_lock(&rt.stack_lock);
+		pthread_mutex_lock(&stacks.lock);
 		while (pf->n < KGO_GFREE_BATCH) {
 			*err = stack_refill();
 			if (*err)
@@ -459,11 +505,11 @@ struct kgo_g *gfget(uint32_t pid, int *err)
 			pf->head = g;
 			pf->n++;
 		}
-		pthread_mutex_unlock(&rt.stack_lock);
+		pthread_mutex_unlock(&stacks.lock);
 		if (!pf->head)
 			return NULL;
 		*err = 0;
-		__atomic_add_fetch(&rt.ngfrefill, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&stacks.ngfrefill, 1, __ATOMIC_RELAXED);
 	}
 	g = pf->head;
 	pf->head = g->next;
@@ -483,7 +529,7 @@ void gfput(uint32_t pid, struct kgo_g *g)
 		return;
 	pf->head = stack_put_list(pf->head, pf->n - (KGO_GFREE_BATCH - 1));
 	pf->n = KGO_GFREE_BATCH - 1;
-	__atomic_add_fetch(&rt.ngfspill, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&stacks.ngfspill, 1, __ATOMIC_RELAXED);
 }
 
 /* --- Stack overflow ------------------------------------------------------ */
@@ -509,8 +555,8 @@ static void segv_handler(int sig, siginfo_t *info, void *uctx)
 
 	(void)uctx;
 	if (g && g->stack) {
-		guard = g->own_stack || rt.stack_guard == 2 ? KGO_PAGE :
-			rt.stack_stride - rt.stack_size;
+		guard = g->own_stack || stacks.guard == 2 ? KGO_PAGE :
+			stacks.stride - rt.stack_size;
 		low = (uintptr_t)g->stack;
 		if (addr < low && addr >= low - guard)
 			throw("stack overflow: goroutine %llu ran off its %zu KiB stack at %p (KGO_STACK_SIZE, or kgo_go_attr()'s stack_size, sets it)",
