@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../gmp_uapi.h"
+#include "gmp_raw.h"
 #include "kselftest_harness.h"
 
 #define STACK_SIZE	(64 * 1024)
@@ -28,46 +29,29 @@ static long gmp_ioctl(int fd, unsigned long cmd, unsigned long arg)
 }
 
 FIXTURE(hostile) {
-	int fd;
-	struct gmp_create c;
-	struct gmp_state *state;
-	struct gmp_ring *ring;
-	struct gmp_spawn *spawn;
-	struct gmp_pshared *p0;
-	struct gmp_gslot *gtab;
+	struct raw_inst ri;
 	char *stacks;
 };
 
 FIXTURE_SETUP(hostile)
 {
-	self->fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-	if (self->fd < 0 && errno == ENOENT)
+	struct gmp_create c = { .nprocs = 1, .maxg = 4096 };
+	int fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+
+	self->ri.fd = fd;
+	if (fd < 0 && errno == ENOENT)
 		SKIP(return, "%s missing: gmp.ko is not loaded", GMP_DEVICE_PATH);
-	ASSERT_LE(0, self->fd);
-	self->c.size = sizeof(self->c);
-	self->c.nprocs = 1;
-	self->c.maxg = 4096;
-	ASSERT_EQ(0, gmp_ioctl(self->fd, GMP_IOC_CREATE, (uintptr_t)&self->c));
-	self->state = mmap(NULL, self->c.state_size, PROT_READ, MAP_SHARED,
-			   self->fd, GMP_OFF_STATE);
-	self->ring = mmap(NULL, self->c.ring_size, PROT_READ | PROT_WRITE,
-			  MAP_SHARED, self->fd, GMP_OFF_RING);
-	self->p0 = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
-			MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, raw_inst_setup(&self->ri, fd, &c));
 	self->stacks = mmap(NULL, NSTACKS * STACK_SIZE, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, self->state);
-	ASSERT_NE(MAP_FAILED, self->ring);
-	ASSERT_NE(MAP_FAILED, self->p0);
 	ASSERT_NE(MAP_FAILED, self->stacks);
-	self->spawn = (void *)((char *)self->ring + GMP_RING_SPAWN_OFF);
-	self->gtab = (void *)((char *)self->p0 + self->c.gtab_off);
 }
 
 FIXTURE_TEARDOWN(hostile)
 {
-	if (self->fd >= 0)
-		close(self->fd);
+	if (self->ri.fd >= 0)
+		close(self->ri.fd);
 }
 
 static void push(struct gmp_ring *ring, struct gmp_spawn *spawn, uint32_t gidx,
@@ -132,20 +116,20 @@ static void set_slot(struct gmp_gslot *gs, uintptr_t pc, char *stack)
 static void run_main(struct __test_metadata *_metadata,
 		     FIXTURE_DATA(hostile) *self, void (*fn)(uint32_t gidx))
 {
-	hostile_fd = self->fd;
-	hostile_p0 = self->p0;
-	hostile_gtab = self->gtab;
+	hostile_fd = self->ri.fd;
+	hostile_p0 = self->ri.p0;
+	hostile_gtab = self->ri.gtab;
 	hostile_stacks = self->stacks;
-	hostile_ring = self->ring;
-	hostile_spawn = self->spawn;
-	hostile_maxg = self->c.maxg;
+	hostile_ring = self->ri.ring;
+	hostile_spawn = self->ri.spawn;
+	hostile_maxg = self->ri.c.maxg;
 	hostile_fn = fn;
-	set_slot(&self->gtab[1], (uintptr_t)hostile_entry, self->stacks);
-	push(self->ring, self->spawn, 1, GMP_SPAWN_MAIN);
-	ASSERT_EQ(0, gmp_ioctl(self->fd, GMP_IOC_MSTART, 0));
+	set_slot(&self->ri.gtab[1], (uintptr_t)hostile_entry, self->stacks);
+	push(self->ri.ring, self->ri.spawn, 1, GMP_SPAWN_MAIN);
+	ASSERT_EQ(0, gmp_ioctl(self->ri.fd, GMP_IOC_MSTART, 0));
 	EXPECT_EQ(fn ? 2 : 1, hostile_phase);
-	EXPECT_EQ(1, self->state->exiting);
-	EXPECT_EQ(77, self->state->exit_code);
+	EXPECT_EQ(1, self->ri.state->exiting);
+	EXPECT_EQ(77, self->ri.state->exit_code);
 }
 
 /* A queue no queue can be, and a runnext that is no goroutine. */
@@ -153,15 +137,15 @@ TEST_F(hostile, corrupt_runq_before_start)
 {
 	uint32_t i;
 
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	self->p0->runqhead = 5;
-	self->p0->runqtail = 5 + 1000;
-	self->p0->runnext = 0xdeadbeef;
+	self->ri.p0->runqhead = 5;
+	self->ri.p0->runqtail = 5 + 1000;
+	self->ri.p0->runnext = 0xdeadbeef;
 	for (i = 0; i < GMP_RUNQ_SIZE; i++)
-		self->p0->runq[i] = i * 7919;
+		self->ri.p0->runq[i] = i * 7919;
 	run_main(_metadata, self, NULL);
-	EXPECT_LE(1, self->state->nbadg);
+	EXPECT_LE(1, self->ri.state->nbadg);
 }
 
 /* Forged indices: out of range, never touched, not runnable, zero. */
@@ -180,12 +164,12 @@ static void forge_queue(uint32_t gidx)
 
 TEST_F(hostile, forged_indices_dropped)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	self->gtab[3].status = GMP_GIDLE;	/* touched, but not runnable */
+	self->ri.gtab[3].status = GMP_GIDLE;	/* touched, but not runnable */
 	run_main(_metadata, self, forge_queue);
-	EXPECT_EQ(3, self->state->nbadg);
-	EXPECT_EQ(0, self->state->nbadspawn);
+	EXPECT_EQ(3, self->ri.state->nbadg);
+	EXPECT_EQ(0, self->ri.state->nbadspawn);
 }
 
 /* Contexts that are no user addresses: dropped when run. */
@@ -208,11 +192,11 @@ static void forge_contexts(uint32_t gidx)
 
 TEST_F(hostile, bad_context_dropped)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
 	run_main(_metadata, self, forge_contexts);
-	EXPECT_EQ(3, self->state->nspawned);
-	EXPECT_EQ(2, self->state->nbadg);
+	EXPECT_EQ(3, self->ri.state->nspawned);
+	EXPECT_EQ(2, self->ri.state->nbadg);
 }
 
 /*
@@ -241,7 +225,7 @@ static void forge_curg(uint32_t gidx)
 
 TEST_F(hostile, forged_curg_refused)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
 	run_main(_metadata, self, forge_curg);
 	EXPECT_EQ(-EINVAL, forged[0]);
@@ -285,11 +269,11 @@ static void forge_twice(uint32_t gidx)
 
 TEST_F(hostile, same_g_twice_runs_once)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
 	run_main(_metadata, self, forge_twice);
 	EXPECT_EQ(1, twice_runs);
-	EXPECT_EQ(1, self->state->nbadg);
+	EXPECT_EQ(1, self->ri.state->nbadg);
 }
 
 TEST_HARNESS_MAIN

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "../gmp_uapi.h"
+#include "gmp_raw.h"
 #include "kselftest_harness.h"
 #include "gmp_test_util.h"
 
@@ -145,24 +146,22 @@ static int child_touch(volatile uint32_t *addr, bool write)
 
 TEST(dofork_child_gets_no_pages)
 {
+	struct gmp_create in = { .nprocs = 1, .maxprocs = 1 };
 	struct gmp_pshared *p0;
 	struct gmp_create c;
 	struct gmp_state *st;
 	struct gmp_ring *ring;
+	struct raw_inst ri;
 	int fd;
 
 	REQUIRE_GMP();
 	fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, create(fd, &c, 1, 1));
-	st = mmap(NULL, c.state_size, PROT_READ, MAP_SHARED, fd, GMP_OFF_STATE);
-	ASSERT_NE(MAP_FAILED, st);
-	ring = mmap(NULL, c.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		    GMP_OFF_RING);
-	ASSERT_NE(MAP_FAILED, ring);
-	p0 = mmap(NULL, c.sched_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		  GMP_OFF_SCHED);
-	ASSERT_NE(MAP_FAILED, p0);
+	ASSERT_EQ(0, raw_inst_setup(&ri, fd, &in));
+	c = ri.c;
+	st = ri.state;
+	ring = ri.ring;
+	p0 = ri.p0;
 	/* The parent's own pages are there (and faulted in). */
 	ASSERT_EQ(GMP_STATE_MAGIC, st->magic);
 	ASSERT_EQ(0, p0->runnext);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../gmp_uapi.h"
+#include "gmp_raw.h"
 #include "kselftest_harness.h"
 
 #define STACK_SIZE	(64 * 1024)
@@ -262,13 +263,7 @@ TEST(create_fields)
 /* --- An instance, mapped ------------------------------------------------ */
 
 FIXTURE(inst) {
-	int fd;
-	struct gmp_create c;
-	struct gmp_state *state;
-	struct gmp_ring *ring;
-	struct gmp_spawn *spawn;
-	struct gmp_pshared *p0;		/* the scheduler area; P 0 first */
-	struct gmp_gslot *gtab;
+	struct raw_inst ri;
 	char *stack;
 };
 
@@ -278,25 +273,13 @@ FIXTURE(inst) {
  */
 FIXTURE_SETUP(inst)
 {
-	self->fd = gmp_open(_metadata);
-	if (self->fd < 0)
+	struct gmp_create c = { .nprocs = 1, .ring_entries = 8 };
+	int fd = gmp_open(_metadata);
+
+	self->ri.fd = fd;
+	if (fd < 0)
 		return;
-	memset(&self->c, 0, sizeof(self->c));
-	self->c.size = sizeof(self->c);
-	self->c.nprocs = 1;
-	self->c.ring_entries = 8;
-	ASSERT_EQ(0, gmp_ioctl(self->fd, GMP_IOC_CREATE, (uintptr_t)&self->c));
-	self->state = mmap(NULL, self->c.state_size, PROT_READ, MAP_SHARED,
-			   self->fd, GMP_OFF_STATE);
-	ASSERT_NE(MAP_FAILED, self->state);
-	self->ring = mmap(NULL, self->c.ring_size, PROT_READ | PROT_WRITE,
-			  MAP_SHARED, self->fd, GMP_OFF_RING);
-	ASSERT_NE(MAP_FAILED, self->ring);
-	self->spawn = (void *)((char *)self->ring + GMP_RING_SPAWN_OFF);
-	self->p0 = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
-			MAP_SHARED, self->fd, GMP_OFF_SCHED);
-	ASSERT_NE(MAP_FAILED, self->p0);
-	self->gtab = (void *)((char *)self->p0 + self->c.gtab_off);
+	ASSERT_EQ(0, raw_inst_setup(&self->ri, fd, &c));
 	self->stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->stack);
@@ -304,8 +287,8 @@ FIXTURE_SETUP(inst)
 
 FIXTURE_TEARDOWN(inst)
 {
-	if (self->fd >= 0)
-		close(self->fd);
+	if (self->ri.fd >= 0)
+		close(self->ri.fd);
 }
 
 /* A fresh context in a G table slot: start at @pc, on top of @stack. */
@@ -337,26 +320,26 @@ static void push_g(struct gmp_ring *ring, struct gmp_spawn *spawn,
 
 TEST_F(inst, state_page)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	EXPECT_EQ(GMP_STATE_MAGIC, self->state->magic);
-	EXPECT_EQ(GMP_API_VERSION, self->state->version);
-	EXPECT_EQ(1, self->state->nprocs);
-	EXPECT_EQ(1, self->state->npidle);
-	EXPECT_EQ(0, self->state->mcount);
-	EXPECT_EQ(0, self->state->exiting);
-	EXPECT_EQ(0, self->state->nbadg);
-	EXPECT_EQ(0, self->state->resv0);
-	EXPECT_EQ(0, self->state->nspawned);
-	EXPECT_EQ(0, self->state->nbadspawn);
-	EXPECT_EQ(0, self->state->nkswitch);
-	EXPECT_EQ(8, self->ring->entries);
-	EXPECT_EQ(7, self->ring->mask);
+	EXPECT_EQ(GMP_STATE_MAGIC, self->ri.state->magic);
+	EXPECT_EQ(GMP_API_VERSION, self->ri.state->version);
+	EXPECT_EQ(1, self->ri.state->nprocs);
+	EXPECT_EQ(1, self->ri.state->npidle);
+	EXPECT_EQ(0, self->ri.state->mcount);
+	EXPECT_EQ(0, self->ri.state->exiting);
+	EXPECT_EQ(0, self->ri.state->nbadg);
+	EXPECT_EQ(0, self->ri.state->resv0);
+	EXPECT_EQ(0, self->ri.state->nspawned);
+	EXPECT_EQ(0, self->ri.state->nbadspawn);
+	EXPECT_EQ(0, self->ri.state->nkswitch);
+	EXPECT_EQ(8, self->ri.ring->entries);
+	EXPECT_EQ(7, self->ri.ring->mask);
 	/* The scheduler area starts empty: no G queued or running. */
-	EXPECT_EQ(0, self->p0->runqhead | self->p0->runqtail |
-		     self->p0->runnext | self->p0->curg);
-	EXPECT_EQ(0, self->gtab[1].pc | self->gtab[1].sp |
-		     self->gtab[1].status);
+	EXPECT_EQ(0, self->ri.p0->runqhead | self->ri.p0->runqtail |
+		     self->ri.p0->runnext | self->ri.p0->curg);
+	EXPECT_EQ(0, self->ri.gtab[1].pc | self->ri.gtab[1].sp |
+		     self->ri.gtab[1].status);
 }
 
 TEST_F(inst, mmap_rules)
@@ -365,52 +348,52 @@ TEST_F(inst, mmap_rules)
 	char *q;
 	void *p;
 
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
 	/* The state page is read-only, for good. */
-	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->ri.fd,
 		 GMP_OFF_STATE);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, mprotect(self->state, 4096, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(-1, mprotect(self->ri.state, 4096, PROT_READ | PROT_WRITE));
 	EXPECT_EQ(EACCES, errno);
 	/* No mapping is executable, nor can become so. */
-	p = mmap(NULL, self->c.ring_size, PROT_READ | PROT_EXEC, MAP_SHARED,
-		 self->fd, GMP_OFF_RING);
+	p = mmap(NULL, self->ri.c.ring_size, PROT_READ | PROT_EXEC, MAP_SHARED,
+		 self->ri.fd, GMP_OFF_RING);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EPERM, errno);
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED,
-		 self->fd, GMP_OFF_SCHED);
+		 self->ri.fd, GMP_OFF_SCHED);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, mprotect(self->ring, self->c.ring_size,
+	EXPECT_EQ(-1, mprotect(self->ri.ring, self->ri.c.ring_size,
 			       PROT_READ | PROT_WRITE | PROT_EXEC));
 	EXPECT_EQ(EACCES, errno);
-	EXPECT_EQ(-1, mprotect(self->p0, 4096, PROT_READ | PROT_EXEC));
+	EXPECT_EQ(-1, mprotect(self->ri.p0, 4096, PROT_READ | PROT_EXEC));
 	EXPECT_EQ(EACCES, errno);
 	/* Shared only, known offsets only, no larger than the region. */
-	p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, self->fd, GMP_OFF_STATE);
+	p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, self->ri.fd, GMP_OFF_STATE);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EINVAL, errno);
-	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, self->fd, 4096);
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, self->ri.fd, 4096);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EINVAL, errno);
-	p = mmap(NULL, self->c.ring_size + 4096, PROT_READ, MAP_SHARED,
-		 self->fd, GMP_OFF_RING);
+	p = mmap(NULL, self->ri.c.ring_size + 4096, PROT_READ, MAP_SHARED,
+		 self->ri.fd, GMP_OFF_RING);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EINVAL, errno);
-	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd,
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->ri.fd,
 		 GMP_OFF_SCHED);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EINVAL, errno);
-	p = mmap(NULL, self->c.sched_size + 4096, PROT_READ | PROT_WRITE,
-		 MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	p = mmap(NULL, self->ri.c.sched_size + 4096, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, self->ri.fd, GMP_OFF_SCHED);
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EINVAL, errno);
 	/* The mappings cannot grow. */
-	p = mremap(self->ring, self->c.ring_size, self->c.ring_size + 4096, 0);
+	p = mremap(self->ri.ring, self->ri.c.ring_size, self->ri.c.ring_size + 4096, 0);
 	EXPECT_EQ(MAP_FAILED, p);
-	p = mremap(self->p0, self->c.sched_size, self->c.sched_size + 4096, 0);
+	p = mremap(self->ri.p0, self->ri.c.sched_size, self->ri.c.sched_size + 4096, 0);
 	EXPECT_EQ(MAP_FAILED, p);
 
 	/*
@@ -418,50 +401,50 @@ TEST_F(inst, mmap_rules)
 	 * second, shorter mapping (the P's and the G table's first page)
 	 * sees the fixture's writes, and the fixture sees its writes.
 	 */
-	q = mmap(NULL, self->c.gtab_off + 4096, PROT_READ | PROT_WRITE,
-		 MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	q = mmap(NULL, self->ri.c.gtab_off + 4096, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, self->ri.fd, GMP_OFF_SCHED);
 	ASSERT_NE(MAP_FAILED, q);
-	gtab2 = (void *)(q + self->c.gtab_off);
-	self->gtab[1].arg = 0x5eed;
+	gtab2 = (void *)(q + self->ri.c.gtab_off);
+	self->ri.gtab[1].arg = 0x5eed;
 	EXPECT_EQ(0x5eed, gtab2[1].arg);
 	gtab2[2].goid = 0xc0ffee;
-	EXPECT_EQ(0xc0ffee, self->gtab[2].goid);
+	EXPECT_EQ(0xc0ffee, self->ri.gtab[2].goid);
 	((struct gmp_pshared *)q)->runq[5] = 7;	/* outside head..tail: moot */
-	EXPECT_EQ(7, self->p0->runq[5]);
+	EXPECT_EQ(7, self->ri.p0->runq[5]);
 	/* Unmapped and mapped again, the area keeps what was written. */
-	ASSERT_EQ(0, munmap(q, self->c.gtab_off + 4096));
-	q = mmap(NULL, self->c.sched_size, PROT_READ, MAP_SHARED, self->fd,
+	ASSERT_EQ(0, munmap(q, self->ri.c.gtab_off + 4096));
+	q = mmap(NULL, self->ri.c.sched_size, PROT_READ, MAP_SHARED, self->ri.fd,
 		 GMP_OFF_SCHED);
 	ASSERT_NE(MAP_FAILED, q);
-	gtab2 = (void *)(q + self->c.gtab_off);
+	gtab2 = (void *)(q + self->ri.c.gtab_off);
 	EXPECT_EQ(0x5eed, gtab2[1].arg);
 	EXPECT_EQ(0xc0ffee, gtab2[2].goid);
-	munmap(q, self->c.sched_size);
+	munmap(q, self->ri.c.sched_size);
 }
 
 TEST_F(inst, ioctl_args)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
 	/* MSTART's locks word: aligned, in user memory. */
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 1));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 4098));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_MSTART, 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_MSTART, 4098));
 	/* Page zero is no user address (gmp_user_addr_ok), aligned or not. */
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 8));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 4092));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_MSTART, 0xffffffff81000000UL));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 1));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 1));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_WAKEP, 1));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 1UL << 32));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_MSTART, 8));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_MSTART, 4092));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_MSTART, 0xffffffff81000000UL));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_GOSCHED, 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_SCHEDULE, 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_WAKEP, 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_GOEXIT, 1UL << 32));
 	/* Not an M running goroutines: no curg to exit, yield or put away. */
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 0));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 0));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 0));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_LOCKOSTHREAD, 2));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_LOCKOSTHREAD, 1));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_LOCKOSTHREAD, 0));
-	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_GOEXIT, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_GOSCHED, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_SCHEDULE, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_LOCKOSTHREAD, 2));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_LOCKOSTHREAD, 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_LOCKOSTHREAD, 0));
+	EXPECT_EQ(0, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
 }
 
 /*
@@ -477,18 +460,18 @@ TEST_F(inst, removed_park_ready_are_reserved)
 	uint64_t old_wait[2] = { (uintptr_t)&word, 0 };
 	unsigned int i;
 
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
 	for (i = 0; i < 2; i++) {
-		EXPECT_EQ(-ENOTTY, gmp_ioctl(self->fd, _IOW(GMP_IOC_MAGIC, nrs[i],
+		EXPECT_EQ(-ENOTTY, gmp_ioctl(self->ri.fd, _IOW(GMP_IOC_MAGIC, nrs[i],
 							   uint64_t[2]),
 					     (uintptr_t)old_wait));
-		EXPECT_EQ(-ENOTTY, gmp_ioctl(self->fd, _IO(GMP_IOC_MAGIC, nrs[i]), 0));
-		EXPECT_EQ(-ENOTTY, gmp_ioctl(self->fd, _IOWR(GMP_IOC_MAGIC, nrs[i],
+		EXPECT_EQ(-ENOTTY, gmp_ioctl(self->ri.fd, _IO(GMP_IOC_MAGIC, nrs[i]), 0));
+		EXPECT_EQ(-ENOTTY, gmp_ioctl(self->ri.fd, _IOWR(GMP_IOC_MAGIC, nrs[i],
 							    uint64_t[2]), 0));
 	}
 	EXPECT_EQ(0, word);
-	EXPECT_EQ(0, self->state->resv0);
+	EXPECT_EQ(0, self->ri.state->resv0);
 }
 
 /* A forked child shares neither the instance nor its mappings. */
@@ -497,29 +480,29 @@ TEST_F(inst, fork_child_is_refused)
 	pid_t pid;
 	int status;
 
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	self->gtab[1].arg = 1;		/* a populated G table page */
+	self->ri.gtab[1].arg = 1;		/* a populated G table page */
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		unsigned char vec;
 
-		if (gmp_ioctl(self->fd, GMP_IOC_WAKEP, 0) != -EPERM)
+		if (gmp_ioctl(self->ri.fd, GMP_IOC_WAKEP, 0) != -EPERM)
 			_exit(1);
-		if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, self->fd,
+		if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, self->ri.fd,
 			 GMP_OFF_STATE) != MAP_FAILED || errno != EPERM)
 			_exit(2);
 		/* VM_DONTCOPY: the parent's ring is not mapped here. */
-		if (mincore(self->ring, 4096, &vec) == 0 || errno != ENOMEM)
+		if (mincore(self->ri.ring, 4096, &vec) == 0 || errno != ENOMEM)
 			_exit(3);
 		/* Nor its scheduler area, run queues or G table. */
-		if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+		if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->ri.fd,
 			 GMP_OFF_SCHED) != MAP_FAILED || errno != EPERM)
 			_exit(4);
-		if (mincore(self->p0, 4096, &vec) == 0 || errno != ENOMEM)
+		if (mincore(self->ri.p0, 4096, &vec) == 0 || errno != ENOMEM)
 			_exit(5);
-		if (mincore(self->gtab, 4096, &vec) == 0 || errno != ENOMEM)
+		if (mincore(self->ri.gtab, 4096, &vec) == 0 || errno != ENOMEM)
 			_exit(6);
 		_exit(0);
 	}
@@ -527,7 +510,7 @@ TEST_F(inst, fork_child_is_refused)
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	/* The parent's mapping is untouched by the child's exit. */
-	EXPECT_EQ(1, self->gtab[1].arg);
+	EXPECT_EQ(1, self->ri.gtab[1].arg);
 }
 
 /* Each kind of junk entry is dropped with -EINVAL; good ones still go. */
@@ -538,67 +521,67 @@ TEST_F(inst, ring_junk)
 	int i, nrunnable = 0;
 	uint32_t far;
 
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
 	/*
 	 * Slots 1..8 hold contexts (never run). The last slot's page is
 	 * never touched, not even read: that index is no goroutine.
 	 */
-	far = self->c.maxg - 1;
+	far = self->ri.c.maxg - 1;
 	for (i = 1; i <= 8; i++)
-		set_slot(&self->gtab[i], 0x401000, self->stack, i);
+		set_slot(&self->ri.gtab[i], 0x401000, self->stack, i);
 
 #define PUSH_BAD(field_change) do {					\
 		e = (struct gmp_spawn){ .gidx = 1 };			\
 		field_change;						\
-		ring_push(self->ring, self->spawn, &e);			\
-		EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0)) \
+		ring_push(self->ri.ring, self->ri.spawn, &e);			\
+		EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0)) \
 			TH_LOG("accepted: %s", #field_change);		\
-		EXPECT_EQ(++bad, self->state->nbadspawn);		\
-		EXPECT_EQ(self->ring->tail, self->ring->head);		\
+		EXPECT_EQ(++bad, self->ri.state->nbadspawn);		\
+		EXPECT_EQ(self->ri.ring->tail, self->ri.ring->head);		\
 	} while (0)
 
 	PUSH_BAD(e.gidx = 0);				/* never a G */
-	PUSH_BAD(e.gidx = self->c.maxg);
+	PUSH_BAD(e.gidx = self->ri.c.maxg);
 	PUSH_BAD(e.gidx = UINT32_MAX);
 	PUSH_BAD(e.gidx = far);				/* page never touched */
 	PUSH_BAD(e.flags = 1U << 7);
 	PUSH_BAD(e.resv = 1);
 	PUSH_BAD(e.resv = 1ULL << 63);
 #undef PUSH_BAD
-	EXPECT_EQ(0, self->state->nspawned);
-	EXPECT_EQ(0, self->state->runqsize);
+	EXPECT_EQ(0, self->ri.state->nspawned);
+	EXPECT_EQ(0, self->ri.state->runqsize);
 
 	/* A producer index beyond the ring: refused, nothing consumed. */
-	self->ring->tail = self->ring->head + self->ring->entries + 1;
-	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	EXPECT_EQ(bad + 1, self->state->nbadspawn);
-	self->ring->tail = self->ring->head;
+	self->ri.ring->tail = self->ri.ring->head + self->ri.ring->entries + 1;
+	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(bad + 1, self->ri.state->nbadspawn);
+	self->ri.ring->tail = self->ri.ring->head;
 
 	/* The kernel keeps its own consumer index: scribbling on it is moot. */
-	self->ring->head += 3;
-	push_g(self->ring, self->spawn, 1, 0);
-	self->ring->head -= 3;
+	self->ri.ring->head += 3;
+	push_g(self->ri.ring, self->ri.spawn, 1, 0);
+	self->ri.ring->head -= 3;
 
 	/* Still usable: a full ring's worth of good entries is taken. */
 	for (i = 2; i <= 8; i++)
-		push_g(self->ring, self->spawn, i, 0);
-	EXPECT_EQ(8, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	EXPECT_EQ(8, self->state->nspawned);
-	EXPECT_EQ(bad + 1, self->state->nbadspawn);
-	EXPECT_EQ(0, self->state->nbadg);
+		push_g(self->ri.ring, self->ri.spawn, i, 0);
+	EXPECT_EQ(8, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(8, self->ri.state->nspawned);
+	EXPECT_EQ(bad + 1, self->ri.state->nbadspawn);
+	EXPECT_EQ(0, self->ri.state->nbadg);
 	/* Nobody holds a P, so they wait on the global queue. */
-	EXPECT_EQ(8, self->state->runqsize);
+	EXPECT_EQ(8, self->ri.state->runqsize);
 	for (i = 1; i <= 8; i++)
-		nrunnable += self->gtab[i].status == GMP_GRUNNABLE;
+		nrunnable += self->ri.gtab[i].status == GMP_GRUNNABLE;
 	EXPECT_EQ(8, nrunnable);
 
 	/* Made runnable twice: linked once, the second entry refused. */
-	push_g(self->ring, self->spawn, 8, 0);
-	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	EXPECT_EQ(8, self->state->runqsize);
-	EXPECT_EQ(8, self->state->nspawned);
-	EXPECT_EQ(1, self->state->nbadg);
+	push_g(self->ri.ring, self->ri.spawn, 8, 0);
+	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(8, self->ri.state->runqsize);
+	EXPECT_EQ(8, self->ri.state->nspawned);
+	EXPECT_EQ(1, self->ri.state->nbadg);
 }
 
 /*
@@ -612,38 +595,38 @@ TEST_F(inst, sched_area_is_shared)
 	void *again;
 	uint32_t far;
 
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	again = mmap(NULL, self->c.sched_size, PROT_READ | PROT_WRITE,
-		     MAP_SHARED, self->fd, GMP_OFF_SCHED);
+	again = mmap(NULL, self->ri.c.sched_size, PROT_READ | PROT_WRITE,
+		     MAP_SHARED, self->ri.fd, GMP_OFF_SCHED);
 	ASSERT_NE(MAP_FAILED, again);
-	gtab2 = (void *)((char *)again + self->c.gtab_off);
-	far = self->c.maxg - 1;
+	gtab2 = (void *)((char *)again + self->ri.c.gtab_off);
+	far = self->ri.c.maxg - 1;
 
 	gtab2[far].sp = 0x5678;			/* first touched here */
-	EXPECT_EQ(0x5678, self->gtab[far].sp);
+	EXPECT_EQ(0x5678, self->ri.gtab[far].sp);
 	/* Pages are zero until written. */
-	EXPECT_EQ(0, self->gtab[far - 1].pc | self->gtab[far - 1].status);
-	munmap(again, self->c.sched_size);
-	EXPECT_EQ(0x5678, self->gtab[far].sp);
+	EXPECT_EQ(0, self->ri.gtab[far - 1].pc | self->ri.gtab[far - 1].status);
+	munmap(again, self->ri.c.sched_size);
+	EXPECT_EQ(0x5678, self->ri.gtab[far].sp);
 }
 
 TEST_F(inst, one_main_goroutine)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	set_slot(&self->gtab[1], 0x401000, self->stack, 0);
-	set_slot(&self->gtab[2], 0x401000, self->stack, 0);
-	push_g(self->ring, self->spawn, 1, GMP_SPAWN_MAIN);
-	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	push_g(self->ring, self->spawn, 2, GMP_SPAWN_MAIN);
-	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	EXPECT_EQ(1, self->state->nbadspawn);
+	set_slot(&self->ri.gtab[1], 0x401000, self->stack, 0);
+	set_slot(&self->ri.gtab[2], 0x401000, self->stack, 0);
+	push_g(self->ri.ring, self->ri.spawn, 1, GMP_SPAWN_MAIN);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	push_g(self->ri.ring, self->ri.spawn, 2, GMP_SPAWN_MAIN);
+	EXPECT_EQ(-EINVAL, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(1, self->ri.state->nbadspawn);
 	/* The refused entry left its G alone: as a plain G it is taken. */
-	push_g(self->ring, self->spawn, 2, 0);
-	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	EXPECT_EQ(2, self->state->nspawned);
-	EXPECT_EQ(1, self->state->nbadspawn);
+	push_g(self->ri.ring, self->ri.spawn, 2, 0);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(2, self->ri.state->nspawned);
+	EXPECT_EQ(1, self->ri.state->nbadspawn);
 }
 
 /*
@@ -710,11 +693,11 @@ __asm__(
 /* Slot @gidx becomes the main goroutine, starting at raw_entry. */
 static void raw_main(FIXTURE_DATA(inst) *self, uint32_t gidx)
 {
-	raw_fd = self->fd;
-	raw_curg = &self->p0->curg;
-	raw_status = &self->gtab[gidx].status;
-	set_slot(&self->gtab[gidx], (uintptr_t)raw_entry, self->stack, RAW_ARG);
-	push_g(self->ring, self->spawn, gidx, GMP_SPAWN_MAIN);
+	raw_fd = self->ri.fd;
+	raw_curg = &self->ri.p0->curg;
+	raw_status = &self->ri.gtab[gidx].status;
+	set_slot(&self->ri.gtab[gidx], (uintptr_t)raw_entry, self->stack, RAW_ARG);
+	push_g(self->ri.ring, self->ri.spawn, gidx, GMP_SPAWN_MAIN);
 }
 
 TEST_F(inst, first_goroutine_frame)
@@ -722,17 +705,17 @@ TEST_F(inst, first_goroutine_frame)
 	/* Not 1: rdx must be the index, whatever it is. */
 	const uint32_t gidx = 5;
 
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
 	raw_main(self, gidx);
 
-	ASSERT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
-	EXPECT_EQ(1, self->state->exiting);
-	EXPECT_EQ(77, self->state->exit_code);
-	EXPECT_EQ(1, self->state->mcount);
-	EXPECT_EQ(1, self->state->nspawned);
-	EXPECT_EQ(0, self->state->nbadg);
-	EXPECT_LE(1, self->state->nkswitch);
+	ASSERT_EQ(0, gmp_ioctl_ret(self->ri.fd, GMP_IOC_MSTART, 0));
+	EXPECT_EQ(1, self->ri.state->exiting);
+	EXPECT_EQ(77, self->ri.state->exit_code);
+	EXPECT_EQ(1, self->ri.state->mcount);
+	EXPECT_EQ(1, self->ri.state->nspawned);
+	EXPECT_EQ(0, self->ri.state->nbadg);
+	EXPECT_LE(1, self->ri.state->nkswitch);
 
 	/* The resume convention: rsp = sp, rdi = arg, rsi = P, rdx = G. */
 	EXPECT_EQ(RAW_ARG, raw_seen.rdi);
@@ -748,12 +731,12 @@ TEST_F(inst, first_goroutine_frame)
 	EXPECT_EQ(gidx, raw_seen.curg);
 	EXPECT_EQ(GMP_GRUNNING, raw_seen.status);
 	/* Then dead, on P 0, and the P runs nothing. */
-	EXPECT_EQ(GMP_GDEAD, self->gtab[gidx].status);
-	EXPECT_EQ(0, self->gtab[gidx].p);
-	EXPECT_EQ(0, self->p0->curg);
+	EXPECT_EQ(GMP_GDEAD, self->ri.gtab[gidx].status);
+	EXPECT_EQ(0, self->ri.gtab[gidx].p);
+	EXPECT_EQ(0, self->ri.p0->curg);
 
 	/* Exited: a late M leaves at once. */
-	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
+	EXPECT_EQ(0, gmp_ioctl_ret(self->ri.fd, GMP_IOC_MSTART, 0));
 }
 
 static volatile sig_atomic_t alarms;
@@ -827,30 +810,30 @@ TEST_F(inst, bad_context_dropped_when_run)
 	void *ret;
 	int err;
 
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	drop_state = self->state;
-	drop_fd = self->fd;
+	drop_state = self->ri.state;
+	drop_fd = self->ri.fd;
 	/* Kernel text; a non-canonical stack; a pc in the NULL page. */
-	set_slot(&self->gtab[1], 0xffffffff81000000UL, self->stack, 0);
-	set_slot(&self->gtab[2], 0x401000, self->stack, 0);
-	self->gtab[2].sp = 0x8000000000000000UL;
-	set_slot(&self->gtab[3], 0x10, self->stack, 0);
+	set_slot(&self->ri.gtab[1], 0xffffffff81000000UL, self->stack, 0);
+	set_slot(&self->ri.gtab[2], 0x401000, self->stack, 0);
+	self->ri.gtab[2].sp = 0x8000000000000000UL;
+	set_slot(&self->ri.gtab[3], 0x10, self->stack, 0);
 	/* Main, in slot 4, waits for 3 drops. */
-	set_slot(&self->gtab[4], (uintptr_t)drop_entry, self->stack, 3);
-	push_g(self->ring, self->spawn, 1, 0);
-	push_g(self->ring, self->spawn, 2, 0);
-	push_g(self->ring, self->spawn, 3, 0);
-	push_g(self->ring, self->spawn, 4, GMP_SPAWN_MAIN);
+	set_slot(&self->ri.gtab[4], (uintptr_t)drop_entry, self->stack, 3);
+	push_g(self->ri.ring, self->ri.spawn, 1, 0);
+	push_g(self->ri.ring, self->ri.spawn, 2, 0);
+	push_g(self->ri.ring, self->ri.spawn, 3, 0);
+	push_g(self->ri.ring, self->ri.spawn, 4, GMP_SPAWN_MAIN);
 	/* All four are taken: contexts are checked when they are loaded. */
-	EXPECT_EQ(4, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	EXPECT_EQ(4, self->state->nspawned);
-	EXPECT_EQ(0, self->state->nbadspawn);
-	EXPECT_EQ(0, self->state->nbadg);
+	EXPECT_EQ(4, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(4, self->ri.state->nspawned);
+	EXPECT_EQ(0, self->ri.state->nbadspawn);
+	EXPECT_EQ(0, self->ri.state->nbadg);
 
 	/* An M in a thread; if it never gets out, a signal fetches it. */
 	ASSERT_EQ(0, pthread_create(&t, NULL, mstart_thread,
-				    (void *)(long)self->fd));
+				    (void *)(long)self->ri.fd));
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += 10;
 	err = pthread_timedjoin_np(t, &ret, &deadline);
@@ -861,10 +844,10 @@ TEST_F(inst, bad_context_dropped_when_run)
 	}
 	ASSERT_EQ(0, err) TH_LOG("MSTART still in the scheduler after 10 s");
 	EXPECT_EQ(0, (long)ret);
-	EXPECT_EQ(1, self->state->exiting);
-	EXPECT_EQ(77, self->state->exit_code);
-	EXPECT_EQ(3, self->state->nbadg);
-	EXPECT_EQ(GMP_GDEAD, self->gtab[4].status);
+	EXPECT_EQ(1, self->ri.state->exiting);
+	EXPECT_EQ(77, self->ri.state->exit_code);
+	EXPECT_EQ(3, self->ri.state->nbadg);
+	EXPECT_EQ(GMP_GDEAD, self->ri.gtab[4].status);
 }
 
 /*
@@ -875,23 +858,23 @@ TEST_F(inst, bad_context_dropped_when_run)
  */
 TEST_F(inst, signal_wakes_idle_m)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
 	arm_alarm();
-	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
+	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->ri.fd, GMP_IOC_MSTART, 0));
 	EXPECT_EQ(1, alarms);
-	EXPECT_EQ(1, self->state->mcount);
-	EXPECT_EQ(0, self->state->nmidle);
-	EXPECT_EQ(1, self->state->npidle);
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOSCHED, 0));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_SCHEDULE, 0));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_GOEXIT, 0));
+	EXPECT_EQ(1, self->ri.state->mcount);
+	EXPECT_EQ(0, self->ri.state->nmidle);
+	EXPECT_EQ(1, self->ri.state->npidle);
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_GOSCHED, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_SCHEDULE, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_GOEXIT, 0));
 
 	/* Back in: runs the main goroutine and leaves with its status. */
 	raw_main(self, 1);
-	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
-	EXPECT_EQ(77, self->state->exit_code);
-	EXPECT_EQ(1, self->state->mcount);
+	EXPECT_EQ(0, gmp_ioctl_ret(self->ri.fd, GMP_IOC_MSTART, 0));
+	EXPECT_EQ(77, self->ri.state->exit_code);
+	EXPECT_EQ(1, self->ri.state->mcount);
 	EXPECT_EQ(1, raw_seen.rdx);
 }
 
@@ -902,13 +885,13 @@ TEST_F(inst, signal_wakes_idle_m)
  */
 TEST_F(inst, bogus_tail_does_not_wedge_m)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	self->ring->tail = self->ring->head + self->ring->entries + 1;
+	self->ri.ring->tail = self->ri.ring->head + self->ri.ring->entries + 1;
 	arm_alarm();
-	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->fd, GMP_IOC_MSTART, 0));
-	EXPECT_LE(1, self->state->nbadspawn);
-	EXPECT_EQ(1, self->state->npidle);
+	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->ri.fd, GMP_IOC_MSTART, 0));
+	EXPECT_LE(1, self->ri.state->nbadspawn);
+	EXPECT_EQ(1, self->ri.state->npidle);
 }
 
 /* No more than maxmcount M's: the next thread gets -EAGAIN at once. */
@@ -939,28 +922,28 @@ TEST(maxmcount_limit)
  */
 TEST_F(inst, newm_requests)
 {
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_NEWM, 1UL << 32));
-	set_slot(&self->gtab[1], 0x401000, self->stack, 0);
-	set_slot(&self->gtab[2], 0x401000, self->stack, 0);
-	push_g(self->ring, self->spawn, 1, 0);
-	push_g(self->ring, self->spawn, 2, 0);
-	EXPECT_EQ(2, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	EXPECT_EQ(1, self->state->nmstarting);	/* one idle P: one M */
-	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	EXPECT_EQ(1, self->state->nmstarting);
-	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_NEWM, 0));
-	EXPECT_EQ(1, self->state->nmstarting);
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_NEWM, 1UL << 32));
+	set_slot(&self->ri.gtab[1], 0x401000, self->stack, 0);
+	set_slot(&self->ri.gtab[2], 0x401000, self->stack, 0);
+	push_g(self->ri.ring, self->ri.spawn, 1, 0);
+	push_g(self->ri.ring, self->ri.spawn, 2, 0);
+	EXPECT_EQ(2, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(1, self->ri.state->nmstarting);	/* one idle P: one M */
+	EXPECT_EQ(0, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(1, self->ri.state->nmstarting);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->ri.fd, GMP_IOC_NEWM, 0));
+	EXPECT_EQ(1, self->ri.state->nmstarting);
 
 	/* It could not be started: the kernel stops waiting for it. */
 	arm_alarm();
-	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->fd, GMP_IOC_NEWM, 1));
-	EXPECT_EQ(0, self->state->nmstarting);
+	EXPECT_EQ(-EINTR, gmp_ioctl_ret(self->ri.fd, GMP_IOC_NEWM, 1));
+	EXPECT_EQ(0, self->ri.state->nmstarting);
 	/* The next wakep asks again. */
-	EXPECT_EQ(0, gmp_ioctl_ret(self->fd, GMP_IOC_WAKEP, 0));
-	EXPECT_EQ(1, self->state->nmstarting);
-	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_NEWM, 0));
+	EXPECT_EQ(0, gmp_ioctl_ret(self->ri.fd, GMP_IOC_WAKEP, 0));
+	EXPECT_EQ(1, self->ri.state->nmstarting);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->ri.fd, GMP_IOC_NEWM, 0));
 }
 
 /*
@@ -970,37 +953,37 @@ TEST_F(inst, newm_requests)
  */
 TEST_F(inst, procresize)
 {
-	struct gmp_pshared *p1 = &self->p0[1];
+	struct gmp_pshared *p1 = &self->ri.p0[1];
 	int i;
 
-	if (self->fd < 0)
+	if (self->ri.fd < 0)
 		return;
-	ASSERT_LE(2, self->c.maxprocs);
-	EXPECT_LE(sysconf(_SC_NPROCESSORS_CONF), self->c.maxprocs);
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_PROCRESIZE, 0));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_PROCRESIZE,
-				     self->c.maxprocs + 1));
-	EXPECT_EQ(-EINVAL, gmp_ioctl(self->fd, GMP_IOC_PROCRESIZE, 1UL << 32));
+	ASSERT_LE(2, self->ri.c.maxprocs);
+	EXPECT_LE(sysconf(_SC_NPROCESSORS_CONF), self->ri.c.maxprocs);
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_PROCRESIZE, 0));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_PROCRESIZE,
+				     self->ri.c.maxprocs + 1));
+	EXPECT_EQ(-EINVAL, gmp_ioctl(self->ri.fd, GMP_IOC_PROCRESIZE, 1UL << 32));
 
-	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_PROCRESIZE, 2));
-	EXPECT_EQ(2, self->state->nprocs);
-	EXPECT_EQ(2, self->state->npidle);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->ri.fd, GMP_IOC_PROCRESIZE, 2));
+	EXPECT_EQ(2, self->ri.state->nprocs);
+	EXPECT_EQ(2, self->ri.state->npidle);
 
 	/* Two goroutines in the new P's queue (nobody holds it). */
 	for (i = 1; i <= 2; i++) {
-		set_slot(&self->gtab[i], 0x401000, self->stack, 0);
-		self->gtab[i].status = GMP_GRUNNABLE;
+		set_slot(&self->ri.gtab[i], 0x401000, self->stack, 0);
+		self->ri.gtab[i].status = GMP_GRUNNABLE;
 		p1->runq[i - 1] = i;
 	}
 	__atomic_store_n(&p1->runqtail, p1->runqhead + 2, __ATOMIC_RELEASE);
 
-	EXPECT_EQ(2, gmp_ioctl_ret(self->fd, GMP_IOC_PROCRESIZE, 1));
-	EXPECT_EQ(1, self->state->nprocs);
-	EXPECT_EQ(1, self->state->npidle);
-	EXPECT_EQ(2, self->state->runqsize);
+	EXPECT_EQ(2, gmp_ioctl_ret(self->ri.fd, GMP_IOC_PROCRESIZE, 1));
+	EXPECT_EQ(1, self->ri.state->nprocs);
+	EXPECT_EQ(1, self->ri.state->npidle);
+	EXPECT_EQ(2, self->ri.state->runqsize);
 	EXPECT_EQ(p1->runqtail, p1->runqhead);
-	EXPECT_EQ(0, self->state->nbadg);
-	EXPECT_EQ(1, gmp_ioctl_ret(self->fd, GMP_IOC_PROCRESIZE, 1));
+	EXPECT_EQ(0, self->ri.state->nbadg);
+	EXPECT_EQ(1, gmp_ioctl_ret(self->ri.fd, GMP_IOC_PROCRESIZE, 1));
 }
 
 TEST_HARNESS_MAIN
