@@ -13,6 +13,10 @@ Exits 1 if anything failed or a run produced no results at all.
 import re
 import sys
 
+SPLAT_FILE = __file__.rsplit("/", 1)[0] + "/splat-patterns.txt"
+# A user program's own fault ("traps: prog[pid] general protection ...").
+USER_TRAP = re.compile(r"(^|\] )traps: [^ ]+\[[0-9]+\] ")
+MARK = re.compile(r"GMP-TEST-(BEGIN|END) (\S+)")
 RESULT = re.compile(r"^(not ok|ok) \d+ (.*?)(?:\s+#\s*(SKIP|TODO)\b\s*(.*))?$")
 STAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
@@ -90,6 +94,26 @@ def kunit(label, dmesg, tally, expected):
         tally.add(f"[{label}] kunit: the suite printed no results", False)
 
 
+def splats(label, dmesg, tally):
+    """Charge each kernel splat to the test whose markers enclose it."""
+    with open(SPLAT_FILE) as f:
+        pattern = re.compile("|".join(l.strip() for l in f if l.strip()))
+    running, charged = "(no test: boot or between tests)", set()
+    for line in dmesg:
+        m = MARK.search(line)
+        if m:
+            running = m.group(2) if m.group(1) == "BEGIN" else \
+                "(no test: between tests)"
+            continue
+        if "GMP-" in line or USER_TRAP.search(line) or \
+           not pattern.search(line):
+            continue
+        if running not in charged:
+            charged.add(running)
+            tally.add(f"[{label}] kernel splat while {running} ran: "
+                      f"{STAMP.sub('', line)}", False)
+
+
 def vm_run(spec, tally):
     label, rest = spec.split("=", 1)
     path, status = rest.rsplit(":", 1)
@@ -110,6 +134,7 @@ def vm_run(spec, tally):
             tally.add(f"[{label}] {m.group(1)}", m.group(2) == "0")
     selftests(label, console, tally)
     kunit(label, dmesg, tally, "GMP-KUNIT-BEGIN" in console)
+    splats(label, dmesg, tally)
     if status != "0":
         tally.add(f"[{label}] VM run: exit status {status} "
                   "(124: timeout; 1 with passing tests: a kernel splat)", False)

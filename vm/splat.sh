@@ -2,10 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # splat.sh LOG: print any kernel splat in LOG and exit 0 if there is one,
 # 1 if the log is clean. What counts is what must never happen under gmp.
-pattern='BUG:|WARNING:|Oops|KASAN|UBSAN|general protection fault|kernel BUG at|'\
-'possible recursive locking|possible circular locking|inconsistent lock state|'\
-'suspicious RCU usage|scheduling while atomic|sleeping function called from invalid context|'\
-'soft lockup|hard LOCKUP|blocked for more than|Kernel panic|unreferenced object|Call Trace:'
+# The patterns, one per line, are vm/splat-patterns.txt (results.py reads
+# them too, to charge each splat to the test that was running).
+pattern=$(paste -sd'|' "$(dirname "$0")/splat-patterns.txt")
 # A leak is its "unreferenced object" report, which kmemleak-scan.sh prints
 # after the tests; the kernel's "N new suspected memory leaks" line also
 # comes from the baseline scan, whose boot-time reports it then clears.

@@ -4,11 +4,20 @@
 # KUnit suite (if this kernel has KUnit) and every selftest. Each result
 # is a line vm/results.py reads: GMP-CHECK <name> <status>, KTAP in the
 # kernel log, and the selftests' TAP between GMP-SELFTEST markers.
+# Each test's start and end go to the kernel log too, so that
+# vm/results.py charges a splat to the test that was running (as
+# liburing's runtests.sh does).
+mark() {
+	echo "GMP-TEST-$1 $2" > /dev/kmsg 2>/dev/null
+}
 check() {
 	name=$1
 	shift
+	mark BEGIN "$name"
 	"$@"
-	echo "GMP-CHECK $name $?"
+	rc=$?
+	mark END "$name"
+	echo "GMP-CHECK $name $rc"
 }
 
 # Two CPUs, or the multi-P paths would go untested.
@@ -32,8 +41,11 @@ fi
 
 for t in ./gmp_*_test; do
 	echo "GMP-SELFTEST $t"
+	mark BEGIN "$t"
 	"$t"
-	echo "GMP-SELFTEST-EXIT $t $?"
+	rc=$?
+	mark END "$t"
+	echo "GMP-SELFTEST-EXIT $t $rc"
 done
 
 check demo_hello ./hello 16
