@@ -3,6 +3,13 @@
 # make                 gmp.ko (against KDIR), the kgo user library, the
 #                      selftests and the examples
 # make module W=1      the module alone, with extra warnings
+# make module-stock    gmp.ko for Debian's stock kernel (build/stock)
+# make module-debug    gmp.ko and gmp_kunit.ko for the debug test kernel
+#                      (build/debug; vm/build-kernel.sh builds it once)
+# make guest-test-stock, guest-test-debug, guest-demo, guest-fuzz,
+#      guest-bench     a guest's /gmp directory (build/guest-*) from what
+#                      was built: what vm/run.sh --dir boots with
+# make bench           the benchmark programs (bench/)
 # make check           checkpatch.pl --strict on the kernel sources
 # make install         the user library, header, pkg-config file
 #
@@ -24,8 +31,41 @@ module:
 	cd $(MODOUT) && for f in $(KSRC); do ln -sf $(CURDIR)/$$f .; done
 	$(MAKE) -C $(KDIR) M=$(abspath $(MODOUT)) modules
 
+# The two kernels the suite runs on (vm/kernels.sh, vm/build-kernel.sh).
+STOCK_KDIR = $(shell bash -c '. vm/kernels.sh && stock_kernels >&2 && echo $$STOCK_KDIR')
+module-stock:
+	$(MAKE) module KDIR="$(STOCK_KDIR)" MODOUT=build/stock
+module-debug:
+	$(MAKE) module KDIR="$$(vm/build-kernel.sh)" MODOUT=build/debug
+
+# Guest directories: each one's files, staged afresh from the builds.
+SELFTESTS := $(addprefix selftests/,$(shell sed -n 's/^TEST_GEN_PROGS := //p' selftests/Makefile))
+GUEST_TEST := $(SELFTESTS) examples/hello \
+	examples/workers examples/sieve examples/pipeline \
+	vm/guest/run-tests.sh vm/guest/kmemleak-scan.sh
+GUEST_BENCH := bench/gmp_bench bench/go_bench bench/fiber_bench \
+	bench/pthread_bench bench/guest.sh
+define stage
+	rm -rf build/$(1)
+	mkdir -p build/$(1)
+	cp $(2) build/$(1)/
+endef
+guest-test-stock:
+	$(call stage,guest-stock,build/stock/gmp.ko $(GUEST_TEST))
+guest-test-debug:
+	$(call stage,guest-debug,build/debug/gmp.ko build/debug/gmp_kunit.ko $(GUEST_TEST))
+guest-demo:
+	$(call stage,guest-demo,build/stock/gmp.ko examples/hello)
+guest-fuzz:
+	$(call stage,guest-fuzz,build/debug/gmp.ko selftests/gmp_fuzz_test vm/guest/kmemleak-scan.sh)
+guest-bench:
+	$(call stage,bench/guest,build/stock/gmp.ko $(GUEST_BENCH))
+
 userlib:
 	$(MAKE) -C userlib
+
+bench: userlib
+	$(MAKE) -C bench
 
 selftests: userlib
 	$(MAKE) -C selftests
@@ -51,4 +91,6 @@ clean:
 	$(MAKE) -C selftests clean
 	$(MAKE) -C examples clean
 
-.PHONY: all module userlib selftests examples check install clean
+.PHONY: all module module-stock module-debug userlib selftests examples \
+	bench check install clean guest-test-stock guest-test-debug \
+	guest-demo guest-fuzz guest-bench

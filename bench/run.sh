@@ -11,29 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-vm/deps.sh
-# The peers: Go 1.19, Boost.Fiber, and g++ for it.
-need=()
-command -v go >/dev/null || need+=(golang-go)
-command -v g++ >/dev/null || need+=(g++)
-[ -f /usr/lib/x86_64-linux-gnu/libboost_fiber.a ] || need+=(libboost-fiber-dev libboost-context-dev)
-command -v gnuplot >/dev/null || need+=(gnuplot-nox)
-if [ ${#need[@]} -gt 0 ]; then
-	sudo=
-	[ "$(id -u)" = 0 ] || sudo=sudo
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-fi
-. vm/kernels.sh
-stock_kernels
-make --no-print-directory module KDIR="$STOCK_KDIR" MODOUT=build/stock >/dev/null
-make --no-print-directory -C userlib >/dev/null
-make --no-print-directory -C bench >/dev/null
-
+vm/deps.sh bench
+make --no-print-directory module-stock userlib bench >/dev/null
+make --no-print-directory guest-bench >/dev/null
 out=build/bench
-rm -rf "$out/guest"
-mkdir -p "$out/guest"
-cp build/stock/gmp.ko bench/gmp_bench bench/go_bench bench/fiber_bench \
-	bench/pthread_bench bench/guest.sh "$out/guest/"
 vm/run.sh --kernel stock --dir "$out/guest" --log "$out/console.log" \
 	--mem 12288 --timeout 3600 "$@" \
 	-- "ROUNDS=${ROUNDS:-5} SYSMIX_N=${SYSMIX_N:-100000} sh guest.sh" > /dev/null

@@ -11,12 +11,7 @@ n=${1:-8}
 [ $# -gt 0 ] && shift
 
 vm/deps.sh
-. vm/kernels.sh
-stock_kernels
-make --no-print-directory module KDIR="$STOCK_KDIR" MODOUT=build/stock
-make --no-print-directory userlib examples
-rm -rf build/guest-demo
-mkdir -p build/guest-demo
-cp build/stock/gmp.ko examples/hello build/guest-demo/
+make --no-print-directory module-stock userlib examples
+make --no-print-directory guest-demo
 vm/run.sh --kernel stock --dir build/guest-demo "$@" -- \
 	"insmod gmp.ko && ./hello $n && rmmod gmp"

@@ -1,13 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Install what building and testing gmp needs (Debian 12). Idempotent:
-# packages already present are not fetched again.
+# Install what building and testing gmp needs (Debian 12): the one place
+# gmp installs packages. Idempotent: packages already present are not
+# fetched again.
+#   vm/deps.sh          build, test, demo and fuzz
+#   vm/deps.sh bench    and the benchmark's peers (Go, Boost.Fiber, g++,
+#                       gnuplot)
 set -euo pipefail
 
 pkgs=(build-essential bc flex bison libelf-dev libssl-dev dwarves cpio kmod
       python3 pkg-config xz-utils rsync
       linux-headers-amd64 linux-image-amd64 linux-source-6.1
       busybox-static)
+[ "${1:-}" = bench ] &&
+	pkgs+=(golang-go g++ libboost-fiber-dev libboost-context-dev gnuplot-nox)
 
 sudo=
 [ "$(id -u)" = 0 ] || sudo=sudo

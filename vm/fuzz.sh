@@ -16,13 +16,9 @@ shift $(( $# < 3 ? $# : 3 ))
 [ "${1:-}" = -- ] && shift
 
 vm/deps.sh
-ktree=$(vm/build-kernel.sh)
-make --no-print-directory module KDIR="$ktree" MODOUT=build/debug W=1 >/dev/null
-make --no-print-directory userlib selftests >/dev/null
+make --no-print-directory module-debug userlib selftests W=1 >/dev/null
+make --no-print-directory guest-fuzz >/dev/null
 g=build/guest-fuzz
-rm -rf "$g"
-mkdir -p "$g"
-cp build/debug/gmp.ko selftests/gmp_fuzz_test vm/guest/kmemleak-scan.sh "$g/"
 cat > "$g/fuzz-guest.sh" <<GUEST
 sh kmemleak-scan.sh baseline
 insmod ./gmp.ko || exit 1

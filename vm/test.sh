@@ -25,10 +25,8 @@ result() { if [ "$2" = 0 ]; then echo "ok $1"; else echo "not ok $1"; fi >> "$ch
 
 # Builds: a warning is a failure.
 for k in stock debug; do
-	kdir=$STOCK_KDIR
-	[ $k = debug ] && kdir=$ktree
 	rc=0
-	make --no-print-directory module KDIR="$kdir" MODOUT=build/$k W=1 > build/$k-build.log 2>&1 || rc=$?
+	make --no-print-directory module-$k W=1 > build/$k-build.log 2>&1 || rc=$?
 	if [ $rc = 0 ] && grep -E "warning:|error:" build/$k-build.log; then rc=1; fi
 	[ $rc = 0 ] || tail -30 build/$k-build.log
 	result "build gmp.ko for the $k kernel, W=1, no warnings" $rc
@@ -40,16 +38,8 @@ rc=0
 make --no-print-directory check CHECKPATCH="$ktree/scripts/checkpatch.pl" > build/checkpatch.log 2>&1 || { rc=$?; cat build/checkpatch.log; }
 result "checkpatch.pl --strict on the kernel sources" $rc
 
-# Stage each guest's /gmp and boot it.
-for k in debug stock; do
-	g=build/guest-$k
-	rm -rf "$g"
-	mkdir -p "$g"
-	cp build/$k/gmp.ko selftests/gmp_*_test examples/hello examples/workers \
-		examples/sieve examples/pipeline vm/guest/run-tests.sh \
-		vm/guest/kmemleak-scan.sh "$g/"
-	[ $k = debug ] && cp build/debug/gmp_kunit.ko "$g/"
-done
+# Stage each guest's /gmp (Makefile: guest-test-*) and boot it.
+make --no-print-directory guest-test-debug guest-test-stock > /dev/null
 declare -A vmrc
 for k in debug stock; do
 	echo "test: === $k kernel ===" >&2
