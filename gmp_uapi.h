@@ -149,50 +149,20 @@ struct gmp_create {
  * no goroutine. A user address, wherever the kernel checks
  * one, is at least 4096 and below the top of the user address space.
  *
- * MSTART	the calling thread becomes an M (Go's mstart) and enters the
- *		scheduler; it returns only when the instance exits (0), when a
- *		signal interrupts an idle M (-EINTR: call it again), or on error.
- *		arg: 0, or the address of a __u32 of the calling thread that
- *		the user library keeps non-zero while that thread's code uses
- *		its P (Go's m.locks). With it (and GMP_FEAT_HANDOFF and a
- *		preempt_pc), an M that blocks in the kernel while running a
- *		goroutine may lose its P to sysmon; the goroutine then calls
- *		preempt_pc on its way back to user mode and its GOSCHED is
- *		Go's exitsyscall. -EINVAL if not 4-byte aligned user memory.
- * GOEXIT	curg is dead (Go's goexit0): its slot becomes GMP_GDEAD and
- *		the M schedules another goroutine; does not return. If curg is
- *		the main goroutine the instance exits. arg: the exit status as
- *		a __u32 (kept in gmp_state.exit_code for the main goroutine).
- * GOSCHED	curg has saved its context in its slot: it goes on the global
- *		run queue and the M schedules another (Go's Gosched). arg: 0,
- *		or GMP_GOSCHED_KEEPM: curg was stopped where its thread's
- *		state is not its own to leave (inside libc, say), so it is
- *		wired to this M until it runs here again; the M gives its P
- *		to others and waits for it, as after LOCKOSTHREAD. A GOSCHED
- *		that is Go's exitsyscall always keeps the M so: the system
- *		call returned into the code that made it.
- * SCHEDULE	curg has saved its context and is parked by user space (on a
- *		channel, say) or otherwise put away: the M schedules another
- *		goroutine without touching curg (Go's park_m). arg: 0.
- * WAKEP	take new ring entries now and start an idle P for them if there
- *		is one (Go's wakep). Returns how many goroutines it accepted,
- *		or -EINVAL if an entry it read was invalid (it is dropped; the
- *		valid ones are still taken). arg: 0.
- * PROCRESIZE	change the number of P's (Go's procresize, GOMAXPROCS(n)) to
- *		arg, 1 .. maxprocs; returns the previous number. A P taken
- *		away while idle gives its run queue to the global queue at
- *		once; one an M holds gets pshared.retire set, and its M
- *		gives it back (queue and all) at its next switch.
- * NEWM		the template thread's call (Go's templateThread): wait until
- *		the scheduler wants more M's, for an idle P with work and no
- *		parked M to run it, then return how many threads to start,
- *		each of which calls MSTART. Returns 0 once the instance exits,
- *		-EINTR on a signal, -EBUSY from a thread that is an M, and
- *		-EAGAIN once an M was needed at maxmcount with none to come
- *		(every M running or blocked, none wired and waiting): Go's
- *		"thread exhaustion", which the user library makes fatal.
- *		arg: how many threads of the last request could not be
- *		started (the kernel stops waiting for them), as a __u32.
+ * One line each here; Documentation/uapi.rst has each one's contract:
+ *
+ * MSTART	the calling thread becomes an M (Go's mstart); arg: 0 or
+ *		its __u32 "in the runtime" word (Go's m.locks), which lets
+ *		sysmon hand its P off while it blocks
+ * GOEXIT	curg is dead (Go's goexit0); arg: its exit status
+ * GOSCHED	curg goes to the global queue (Go's Gosched; exitsyscall
+ *		from an M that lost its P); arg: 0 or GMP_GOSCHED_KEEPM
+ * SCHEDULE	curg was put away by user space (Go's park_m); arg: 0
+ * WAKEP	take the ring's entries now, start an idle P (Go's wakep)
+ * PROCRESIZE	use arg P's (Go's procresize); returns the previous count
+ * NEWM		the template thread's wait for M's to start (Go's
+ *		templateThread); -EAGAIN: thread exhaustion
+ * LOCKOSTHREAD	wire (1) or unwire (0) curg to this M (Go's LockOSThread)
  *
  * GOSCHED, SCHEDULE and GOEXIT do not return to their caller: the thread
  * comes back to user mode in another goroutine's context (or MSTART's,
