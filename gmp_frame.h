@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Byte offsets used by gmp_arch_x86.S. Both layouts are pinned against the
- * C definitions with BUILD_BUG_ON in gmp_frame.c, so a change to either
- * struct breaks the build instead of the stub.
+ * User register frames (gmp_frame.c, gmp_arch_x86.S): the byte offsets the
+ * stub uses, pinned against the C definitions with BUILD_BUG_ON in
+ * gmp_frame.c so that a change to either struct breaks the build instead
+ * of the stub, and, for C only, the frame calls.
  */
 #ifndef _GMP_FRAME_H
 #define _GMP_FRAME_H

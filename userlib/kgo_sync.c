@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /*
  * Go's sync package for goroutines: Mutex (with starvation mode),
- * RWMutex, WaitGroup and Once, on a semaphore like Go's runtime/sema.go.
+ * RWMutex, WaitGroup and Once, on a semaphore like Go's runtime/sema.go,
+ * whose wait table (Go's semTable) kgo_park's goroutines wait in too.
  * A goroutine that waits parks (its M runs others); a plain thread that
  * waits sleeps on a futex. The zero value of each type is ready to use.
  */
