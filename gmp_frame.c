@@ -114,6 +114,17 @@ EXPORT_SYMBOL_IF_KUNIT(gmp_resume_frame);
 /* --- Calls injected into a goroutine's frame ------------------------ */
 
 /*
+ * Did the task with user frame @regs enter the kernel through a trap with
+ * no error code (int3: a breakpoint, a uprobe's among them; a debug or
+ * invalid-opcode trap)? Those leave orig_ax at -1; a system call leaves
+ * its number there and a page fault its error code.
+ */
+bool gmp_in_trap(const struct pt_regs *regs)
+{
+	return (long)regs->orig_ax == -1;
+}
+
+/*
  * The -ERESTART* code of the system call the current task is returning
  * from with user frame @regs, which the signal code will restart on the
  * way to user mode by rewinding rip after the task works have run; 0 if

@@ -43,6 +43,7 @@ int gmp_frame_load(struct pt_regs *regs, const struct gmp_frame *f);
 void gmp_frame_save(const struct pt_regs *regs, struct gmp_frame *dst);
 void gmp_resume_frame(const struct gmp_gslot *gs, u32 gidx, u32 pid,
 		      struct gmp_frame *f);
+bool gmp_in_trap(const struct pt_regs *regs);
 long gmp_syscall_restarting(struct pt_regs *regs);
 bool gmp_restart_syscall_now(struct pt_regs *regs);
 int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp);

@@ -178,9 +178,12 @@ static void gmp_sched_out(struct preempt_notifier *pn,
 	 * Blocked inside a uprobe's breakpoint handling: its way back to
 	 * user mode steps an instruction out of line, and the exitsyscall
 	 * work could not move rip then. Keep the P (as Go keeps it for an
-	 * M that is not at a safe point).
+	 * M that is not at a safe point). The step is set up only after
+	 * the handler looked the probe up under the mmap lock, where it
+	 * most often sleeps: so any block inside a trap counts, not only
+	 * one that is already stepping.
 	 */
-	if (gmp_uprobe_stepping(current))
+	if (gmp_in_trap(task_pt_regs(current)) || gmp_uprobe_stepping(current))
 		return;
 	pp = READ_ONCE(m->p);
 	if (pp)
