@@ -16,6 +16,9 @@
 #                    KVM is far slower than TCG on the development VMs)
 #   --gdb PORT       QEMU's gdb stub on localhost:PORT and no KASLR, to
 #                    look at a hung guest's CPUs (Documentation/testing.rst)
+#   --icount         TCG with the guest clock counting instructions
+#                    (-icount shift=0,sleep=off: 1 ns per instruction),
+#                    so timings are the same on every host and run
 #
 # Exit status: the command's, or 1 if the kernel printed a splat (BUG,
 # WARNING, Oops, KASAN, lockdep, scheduling while atomic, soft lockup,
@@ -23,7 +26,7 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-kernel=stock dir= log= timeout=900 smp=2 mem=2048 accel=tcg gdb=
+kernel=stock dir= log= timeout=900 smp=2 mem=2048 accel=tcg gdb= icount=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--kvm) accel=kvm; shift ;;
 	--gdb) gdb=$2; shift 2 ;;
+	--icount) icount=1; shift ;;
 	--) shift; break ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -80,6 +84,7 @@ if [ -n "$gdb" ]; then
 	extra=(-gdb "tcp:127.0.0.1:$gdb")
 	append="$append nokaslr"
 fi
+[ -n "$icount" ] && extra+=(-icount shift=0,sleep=off)
 start=$SECONDS
 timeout --foreground -k 10 "$timeout" \
 	qemu-system-x86_64 -machine pc,accel=$accel -cpu $cpu -smp "$smp" -m "$mem" \
