@@ -30,10 +30,9 @@ static bool park_commit(struct kgo_g *g, void *arg)
 
 	(void)g;
 	spin_lock(&root->lock);
-	__atomic_add_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(w->addr, __ATOMIC_ACQUIRE) != w->val) {
-		__atomic_sub_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
 		spin_unlock(&root->lock);
+		w->done = 1;	/* not parked: -EAGAIN */
 		return false;
 	}
 	semroot_queue(root, w, false);
@@ -43,7 +42,7 @@ static bool park_commit(struct kgo_g *g, void *arg)
 
 int kgo_park(const uint32_t *addr, uint32_t val)
 {
-	struct semwaiter w = { .addr = addr, .val = val };
+	struct semwaiter w = { .addr = addr, .val = val, .park = true };
 
 	w.g = getg();
 	if (!w.g)
@@ -52,8 +51,8 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 		return -EINVAL;
 	acquirem();
 	gopark(park_commit, &w, false, "kgo_park");
-	/* Readied (done), or the word had changed already. */
-	return __atomic_load_n(&w.done, __ATOMIC_ACQUIRE) ? 0 : -EAGAIN;
+	/* Readied, or (done) the word had changed already. */
+	return w.done ? -EAGAIN : 0;
 }
 
 /* kgo_ready's work, inside acquirem: the lock, and this M's P. */
@@ -67,7 +66,7 @@ static int ready_n(const uint32_t *addr, uint32_t n)
 
 	/* First parked, first readied; other addresses stay queued. */
 	spin_lock(&root->lock);
-	while ((uint32_t)count < n && (w = semroot_dequeue(root, addr))) {
+	while ((uint32_t)count < n && (w = semroot_dequeue(root, addr, true))) {
 		w->next = NULL;
 		*tail = w;
 		tail = &w->next;
@@ -78,9 +77,7 @@ static int ready_n(const uint32_t *addr, uint32_t n)
 	while (readied) {
 		w = readied;
 		readied = w->next;
-		g = w->g;
-		/* Last touch of @w: it is on @g's stack, free once @g runs. */
-		__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+		g = w->g;	/* last touch of @w: on @g's stack */
 		live_add();
 		ready(g, onp);
 	}

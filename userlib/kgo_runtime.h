@@ -44,16 +44,14 @@
 #define nanotime		__kgo_nanotime
 #define fastrand		__kgo_fastrand
 #define spin_lock		__kgo_spin_lock
-#define semroot			__kgo_semroot
-#define semroot_queue		__kgo_semroot_queue
-#define semroot_dequeue		__kgo_semroot_dequeue
+#define semtable		__kgo_semtable
 #define releasem_preempt	__kgo_releasem_preempt
 #define stack_top		__kgo_stack_top
 #define stack_own		__kgo_stack_own
 #define stack_own_put		__kgo_stack_own_put
 #define stack_get		__kgo_stack_get
-#define gfget			__kgo_gfget
-#define gfput			__kgo_gfput
+#define gfget_refill		__kgo_gfget_refill
+#define gfput_spill		__kgo_gfput_spill
 #define segv_handler_install	__kgo_segv_handler_install
 #define sigstack_set		__kgo_sigstack_set
 #define sigstack_clear		__kgo_sigstack_clear
@@ -170,15 +168,17 @@ void goready(struct kgo_g *g, bool sleeping) KGO_HIDDEN;
  * unless one asks to go first (lifo: a mutex waiter that already waited
  * once). The semaphore (kgo_sync.c) and kgo_park (kgo_park.c) wait here.
  * A root's lock is held for a few pointer moves, never across a switch;
- * nwait counts its waiters, for a waker's look without the lock.
+ * nwait counts its semaphore waiters, for a release's look without the
+ * lock. Each side dequeues only waiters of its own kind.
  */
 struct semwaiter {
 	struct kgo_g *g;		/* NULL: a plain thread */
 	const uint32_t *addr;
 	struct semwaiter *next, *prev;
-	uint32_t done;			/* 1 once released to: the futex word */
+	uint32_t done;			/* 1 once released to (the futex word); kgo_park: 1 if it did not park */
 	bool ticket;			/* handed the semaphore directly */
 	uint32_t val;			/* kgo_park: the value it waits out */
+	bool park;			/* kgo_park's, not the semaphore's */
 };
 
 struct semroot {
@@ -187,11 +187,67 @@ struct semroot {
 	struct semwaiter *first, *last;
 } __attribute__((aligned(64)));
 
-struct semroot *semroot(const uint32_t *addr) KGO_HIDDEN;
-void semroot_queue(struct semroot *root, struct semwaiter *w, bool lifo)
-	KGO_HIDDEN;
-struct semwaiter *semroot_dequeue(struct semroot *root, const uint32_t *addr)
-	KGO_HIDDEN;
+/* Go's semTabSize is 251 too. */
+#define SEMTABLE_SIZE 251
+extern struct semroot semtable[SEMTABLE_SIZE] KGO_HIDDEN;
+
+static inline struct semroot *semroot(const uint32_t *addr)
+{
+	return &semtable[((uintptr_t)addr >> 3) % SEMTABLE_SIZE];
+}
+
+/*
+ * Go's semaRoot.queue, root locked: add @w (its g, addr and kind set)
+ * behind the root's waiters, or in front with @lifo. A semaphore waiter
+ * is counted in nwait before its last look at the word, as in Go: a
+ * release that misses the word's change then sees the count.
+ */
+static inline void semroot_queue(struct semroot *root, struct semwaiter *w,
+				  bool lifo)
+{
+	w->next = NULL;
+	w->prev = NULL;
+	if (lifo && root->first) {
+		w->next = root->first;
+		root->first->prev = w;
+		root->first = w;
+	} else {
+		w->prev = root->last;
+		if (root->last)
+			root->last->next = w;
+		else
+			root->first = w;
+		root->last = w;
+	}
+}
+
+/*
+ * Go's semaRoot.dequeue, root locked: take the first waiter on @addr of
+ * the kind asked for (kgo_park's, or the semaphore's) off the root, or
+ * NULL. Each side wakes only its own: a kgo_ready() on a semaphore word
+ * never takes a semaphore waiter, nor a release a parked goroutine.
+ */
+static inline struct semwaiter *semroot_dequeue(struct semroot *root,
+						 const uint32_t *addr, bool park)
+{
+	struct semwaiter *w;
+
+	for (w = root->first; w && (w->addr != addr || w->park != park);
+	     w = w->next)
+		;
+	if (!w)
+		return NULL;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		root->first = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		root->last = w->prev;
+	return w;
+}
+
 
 /*
  * Deadlock detection (Go's checkdead). kgo counts what can still make
@@ -354,8 +410,8 @@ uintptr_t stack_top(const struct kgo_g *g) KGO_HIDDEN;
 struct kgo_g *stack_own(size_t size, int *err) KGO_HIDDEN;
 void stack_own_put(struct kgo_g *g) KGO_HIDDEN;
 struct kgo_g *stack_get(int *err) KGO_HIDDEN;
-struct kgo_g *gfget(uint32_t pid, int *err) KGO_HIDDEN;
-void gfput(uint32_t pid, struct kgo_g *g) KGO_HIDDEN;
+int gfget_refill(struct kgo_gfree *pf) KGO_HIDDEN;
+void gfput_spill(struct kgo_gfree *pf) KGO_HIDDEN;
 void segv_handler_install(void) KGO_HIDDEN;
 char *sigstack_set(void) KGO_HIDDEN;
 void sigstack_clear(char *p) KGO_HIDDEN;
@@ -520,6 +576,42 @@ void execute(struct gmp_pshared *pp, uint32_t gidx)
 	struct kgo_m *m = getm();
 
 	kgo_gogo(markrunning(m, pp, gidx), m->p, gidx);
+}
+
+/* --- The P's free G's, from user space ------------------------------------- */
+
+/*
+ * Go's gfget: a free G (and its stack) for a goroutine on P @pid, or NULL
+ * with *@err set. The fast half, on every spawn, is inline; an empty list
+ * is refilled by kgo_stack.c.
+ */
+static KGO_INLINE struct kgo_g *gfget(uint32_t pid, int *err)
+{
+	struct kgo_gfree *pf = &gfree[pid];
+	struct kgo_g *g;
+
+	*err = 0;
+	if (__builtin_expect(!pf->head, 0)) {
+		*err = gfget_refill(pf);
+		if (*err)
+			return NULL;
+	}
+	g = pf->head;
+	pf->head = g->next;
+	pf->n--;
+	__atomic_store_n(&pf->ngfget, pf->ngfget + 1, __ATOMIC_RELAXED);
+	return g;
+}
+
+/* Go's gfput: @g is dead and its stack free; keep it on P @pid. */
+static KGO_INLINE void gfput(uint32_t pid, struct kgo_g *g)
+{
+	struct kgo_gfree *pf = &gfree[pid];
+
+	g->next = pf->head;
+	pf->head = g;
+	if (__builtin_expect(++pf->n >= KGO_GFREE_MAX, 0))
+		gfput_spill(pf);
 }
 
 #endif /* KGO_RUNTIME_H */

@@ -487,46 +487,36 @@ static struct kgo_g *stack_put_list(struct kgo_g *list, unsigned int n)
 	return list;
 }
 
-/* Go's gfget: a free G for a goroutine on P @pid, or NULL with *@err set. */
-struct kgo_g *gfget(uint32_t pid, int *err)
+/*
+ * gfget()'s slow half (kgo_runtime.h has the fast one): P @pf's list is
+ * empty, so move a batch from the global list, making stacks if needed.
+ * 0 once the list has one, else why not.
+ */
+int gfget_refill(struct kgo_gfree *pf)
 {
-	struct kgo_gfree *pf = &gfree[pid];
 	struct kgo_g *g;
+	int err = 0;
 
-	*err = 0;
-	if (!pf->head) {
-		pthread_mutex_lock(&stacks.lock);
-		while (pf->n < KGO_GFREE_BATCH) {
-			*err = stack_refill();
-			if (*err)
-				break;
-			g = stack_free_pop();
-			g->next = pf->head;
-			pf->head = g;
-			pf->n++;
-		}
-		pthread_mutex_unlock(&stacks.lock);
-		if (!pf->head)
-			return NULL;
-		*err = 0;
-		__atomic_add_fetch(&stacks.ngfrefill, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&stacks.lock);
+	while (pf->n < KGO_GFREE_BATCH) {
+		err = stack_refill();
+		if (err)
+			break;
+		g = stack_free_pop();
+		g->next = pf->head;
+		pf->head = g;
+		pf->n++;
 	}
-	g = pf->head;
-	pf->head = g->next;
-	pf->n--;
-	__atomic_store_n(&pf->ngfget, pf->ngfget + 1, __ATOMIC_RELAXED);
-	return g;
+	pthread_mutex_unlock(&stacks.lock);
+	if (!pf->head)
+		return err ? err : -ENOMEM;
+	__atomic_add_fetch(&stacks.ngfrefill, 1, __ATOMIC_RELAXED);
+	return 0;
 }
 
-/* Go's gfput: @g is dead and its stack free; keep it on P @pid. */
-void gfput(uint32_t pid, struct kgo_g *g)
+/* gfput()'s slow half: P @pf's list is full, give a batch back. */
+void gfput_spill(struct kgo_gfree *pf)
 {
-	struct kgo_gfree *pf = &gfree[pid];
-
-	g->next = pf->head;
-	pf->head = g;
-	if (++pf->n < KGO_GFREE_MAX)
-		return;
 	pf->head = stack_put_list(pf->head, pf->n - (KGO_GFREE_BATCH - 1));
 	pf->n = KGO_GFREE_BATCH - 1;
 	__atomic_add_fetch(&stacks.ngfspill, 1, __ATOMIC_RELAXED);

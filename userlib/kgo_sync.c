@@ -15,15 +15,7 @@
 
 /* --- The wait table (Go's semTable) ---------------------------------------- */
 
-/* The roots (kgo_runtime.h has the types): Go's semTabSize is 251 too. */
-#define SEMTABLE_SIZE 251
-
-static struct semroot semtable[SEMTABLE_SIZE];
-
-struct semroot *semroot(const uint32_t *addr)
-{
-	return &semtable[((uintptr_t)addr >> 3) % SEMTABLE_SIZE];
-}
+struct semroot semtable[SEMTABLE_SIZE];
 
 void spin_lock(struct kgo_spinlock *l)
 {
@@ -38,54 +30,6 @@ void spin_lock(struct kgo_spinlock *l)
 				__builtin_ia32_pause();
 		}
 	}
-}
-
-/*
- * Go's semaRoot.queue, root locked: add @w (its g and addr set) behind
- * the root's waiters, or in front with @lifo. As in Go, the caller has
- * counted it in nwait already, before its last look at the word: a
- * waker that misses the word's change then sees the count.
- */
-void semroot_queue(struct semroot *root, struct semwaiter *w, bool lifo)
-{
-	w->next = NULL;
-	w->prev = NULL;
-	if (lifo && root->first) {
-		w->next = root->first;
-		root->first->prev = w;
-		root->first = w;
-	} else {
-		w->prev = root->last;
-		if (root->last)
-			root->last->next = w;
-		else
-			root->first = w;
-		root->last = w;
-	}
-}
-
-/*
- * Go's semaRoot.dequeue, root locked: take the first waiter on @addr off
- * the root (and out of nwait), or NULL.
- */
-struct semwaiter *semroot_dequeue(struct semroot *root, const uint32_t *addr)
-{
-	struct semwaiter *w;
-
-	for (w = root->first; w && w->addr != addr; w = w->next)
-		;
-	if (!w)
-		return NULL;
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		root->first = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	else
-		root->last = w->prev;
-	__atomic_sub_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
-	return w;
 }
 
 /* --- The semaphore: Go's semacquire and semrelease ------------------------- */
@@ -165,7 +109,9 @@ static void semrelease(uint32_t *addr, bool handoff)
 		return;
 	kgo_acquirem();
 	spin_lock(&root->lock);
-	w = semroot_dequeue(root, addr);
+	w = semroot_dequeue(root, addr, false);
+	if (w)
+		__atomic_sub_fetch(&root->nwait, 1, __ATOMIC_SEQ_CST);
 	spin_unlock(&root->lock);
 	if (!w) {
 		kgo_releasem();
