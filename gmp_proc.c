@@ -108,32 +108,21 @@ struct gmp_m *gmp_m_running(struct gmp_sched *s)
 }
 
 /*
- * The goroutine @m runs, by its P's curg (user memory: 0 if that is no
- * goroutine), with its slot and private half.
- */
-u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
-	     struct gmp_gk **gkp)
-{
-	u32 gidx = READ_ONCE(m->p->sh->curg);
-
-	*gsp = gmp_gslot(s, gidx, gkp);
-	return *gsp ? gidx : 0;
-}
-
-/*
- * The calling M and the goroutine it runs, for GOEXIT and GOSCHED: NULL
- * if the caller is no M running goroutines or its curg is no goroutine.
+ * The calling M and the goroutine it runs, by its P's curg (user memory),
+ * with the goroutine's slot and, if @gkp, its private half: for GOEXIT,
+ * GOSCHED and LOCKOSTHREAD. NULL if the caller is no M running goroutines
+ * or its curg is no goroutine.
  */
 static struct gmp_m *gmp_m_curg(struct gmp_sched *s, u32 *gidx,
-				struct gmp_gslot **gsp)
+				struct gmp_gslot **gsp, struct gmp_gk **gkp)
 {
 	struct gmp_m *m = gmp_m_running(s);
-	struct gmp_gk *gk;
 
 	if (!m)
 		return NULL;
-	*gidx = gmp_curg(s, m, gsp, &gk);
-	return *gidx ? m : NULL;
+	*gidx = READ_ONCE(m->p->sh->curg);
+	*gsp = gmp_gslot(s, *gidx, gkp);
+	return *gsp ? m : NULL;
 }
 
 /*
@@ -144,15 +133,13 @@ static struct gmp_m *gmp_m_curg(struct gmp_sched *s, u32 *gidx,
  */
 long gmp_lockosthread(struct gmp_sched *s, bool lock)
 {
-	struct gmp_m *m = gmp_m_running(s);
 	struct gmp_gslot *gs;
 	struct gmp_gk *gk;
+	struct gmp_m *m;
 	u32 gidx;
 
+	m = gmp_m_curg(s, &gidx, &gs, &gk);
 	if (!m)
-		return -EINVAL;
-	gidx = gmp_curg(s, m, &gs, &gk);
-	if (!gidx)
 		return -EINVAL;
 	if (lock) {
 		if (m->lockedg && m->lockedg != gidx)
@@ -191,7 +178,7 @@ long gmp_goexit(struct gmp_sched *s, struct pt_regs *regs, int status)
 	struct gmp_m *m;
 	u32 gidx;
 
-	m = gmp_m_curg(s, &gidx, &gs);
+	m = gmp_m_curg(s, &gidx, &gs, NULL);
 	if (!m)
 		return -EINVAL;
 	if (m->lockedg == gidx)	/* a wired G that exits unwires */
@@ -313,7 +300,7 @@ long gmp_gosched(struct gmp_sched *s, struct pt_regs *regs, bool keepm)
 	struct gmp_m *m;
 	u32 gidx;
 
-	m = gmp_m_curg(s, &gidx, &gs);
+	m = gmp_m_curg(s, &gidx, &gs, NULL);
 	if (!m) {
 		m = gmp_m_current(s);
 		if (m && m->runs_g && !m->p && m->syscallg)

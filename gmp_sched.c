@@ -33,6 +33,59 @@
 
 #define GMP_STEAL_TRIES	4	/* Go's stealTries: passes over all P's */
 
+/* --- Publishing the read-only state page ----------------------------- */
+
+/*
+ * Copy the counters to the state page. Under sched.lock: two publishers
+ * racing could otherwise write back a stale nmidle or npidle after the
+ * fresh one, and user space would skip a wakep the barriers promised.
+ */
+void gmp_publish_state(struct gmp_sched *s)
+{
+	struct gmp_state *st = s->state;
+
+	spin_lock(&s->lock);
+	WRITE_ONCE(st->mcount, READ_ONCE(s->mcount));
+	WRITE_ONCE(st->nmidle, READ_ONCE(s->nmidle));
+	WRITE_ONCE(st->npidle, READ_ONCE(s->npidle));
+	WRITE_ONCE(st->nbadg, atomic64_read(&s->nbadg));
+	WRITE_ONCE(st->nspawned, READ_ONCE(s->nspawned));
+	WRITE_ONCE(st->nbadspawn, READ_ONCE(s->nbadspawn));
+	WRITE_ONCE(st->nkswitch, atomic64_read(&s->nkswitch));
+	WRITE_ONCE(st->nmspinning, atomic_read(&s->nmspinning));
+	WRITE_ONCE(st->nmstarting, READ_ONCE(s->nmstarting));
+	WRITE_ONCE(st->nprocs, READ_ONCE(s->nprocs));
+	WRITE_ONCE(st->exit_code, READ_ONCE(s->exit_code));
+	WRITE_ONCE(st->exiting, READ_ONCE(s->exiting));
+	WRITE_ONCE(st->npreemptreq, atomic64_read(&s->npreemptreq));
+	WRITE_ONCE(st->npreempt, atomic64_read(&s->npreempt));
+	WRITE_ONCE(st->sysmon_ns, gmp_sysmon_runtime(s));
+	WRITE_ONCE(st->nsysmonwake, READ_ONCE(s->nsysmonwake));
+	WRITE_ONCE(st->nhandoff, atomic64_read(&s->nhandoff));
+	WRITE_ONCE(st->nexitsyscall, atomic64_read(&s->nexitsyscall));
+	WRITE_ONCE(st->nkeepm, atomic64_read(&s->nkeepm));
+	spin_unlock(&s->lock);
+}
+
+/*
+ * The idle side of the lost-wakeup protocol (Go's findrunnable, which
+ * looks at the queues once more after it released its P). An M that has
+ * just made something idle, its P on the idle list or itself on the
+ * parked list, publishes the counts wakers read (npidle, nmidle), then
+ * looks for work again. A waker (gmp_wakep(), a goroutine's ready, kgo's
+ * wakep from user space) queues its work first and reads those counts
+ * after a full barrier. With this side's full barrier between its store
+ * and its load, one of the two sees the other: either the waker finds
+ * the idle P or M, or this finds the work. Returns whether work is
+ * pending.
+ */
+static bool gmp_idle_recheck(struct gmp_sched *s)
+{
+	gmp_publish_state(s);
+	smp_mb(); /* the idle counts before the work loads; pairs with wakers */
+	return gmp_work_pending(s);
+}
+
 /* --- P's and M's ---------------------------------------------------- */
 
 void pidleput(struct gmp_sched *s, struct gmp_p *pp)
@@ -307,54 +360,14 @@ bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 	putp_locked(s, releasep(m));
 	spin_unlock(&s->lock);
 	atomic64_inc(&s->nhandoff);
-	/*
-	 * User space's wakep reads npidle from the state page: publish it
-	 * before looking for work, or a G queued meanwhile could see no idle
-	 * P while this finds no work (as in gmp_schedule).
-	 */
-	gmp_publish_state(s);
-	smp_mb(); /* npidle published before the work loads; pairs with wakers */
-	if (gmp_work_pending(s)) {
+	/* The P is idle now: it may be the one a G queued meanwhile needs. */
+	if (gmp_idle_recheck(s)) {
 		gmp_wakep(s);
 		gmp_publish_state(s);
 	}
 	return true;
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_handoffp);
-
-/* --- Publishing the read-only state page ----------------------------- */
-
-/*
- * Copy the counters to the state page. Under sched.lock: two publishers
- * racing could otherwise write back a stale nmidle or npidle after the
- * fresh one, and user space would skip a wakep the barriers promised.
- */
-void gmp_publish_state(struct gmp_sched *s)
-{
-	struct gmp_state *st = s->state;
-
-	spin_lock(&s->lock);
-	WRITE_ONCE(st->mcount, READ_ONCE(s->mcount));
-	WRITE_ONCE(st->nmidle, READ_ONCE(s->nmidle));
-	WRITE_ONCE(st->npidle, READ_ONCE(s->npidle));
-	WRITE_ONCE(st->nbadg, atomic64_read(&s->nbadg));
-	WRITE_ONCE(st->nspawned, READ_ONCE(s->nspawned));
-	WRITE_ONCE(st->nbadspawn, READ_ONCE(s->nbadspawn));
-	WRITE_ONCE(st->nkswitch, atomic64_read(&s->nkswitch));
-	WRITE_ONCE(st->nmspinning, atomic_read(&s->nmspinning));
-	WRITE_ONCE(st->nmstarting, READ_ONCE(s->nmstarting));
-	WRITE_ONCE(st->nprocs, READ_ONCE(s->nprocs));
-	WRITE_ONCE(st->exit_code, READ_ONCE(s->exit_code));
-	WRITE_ONCE(st->exiting, READ_ONCE(s->exiting));
-	WRITE_ONCE(st->npreemptreq, atomic64_read(&s->npreemptreq));
-	WRITE_ONCE(st->npreempt, atomic64_read(&s->npreempt));
-	WRITE_ONCE(st->sysmon_ns, gmp_sysmon_runtime(s));
-	WRITE_ONCE(st->nsysmonwake, READ_ONCE(s->nsysmonwake));
-	WRITE_ONCE(st->nhandoff, atomic64_read(&s->nhandoff));
-	WRITE_ONCE(st->nexitsyscall, atomic64_read(&s->nexitsyscall));
-	WRITE_ONCE(st->nkeepm, atomic64_read(&s->nkeepm));
-	spin_unlock(&s->lock);
-}
 
 /* --- Goroutines ------------------------------------------------------ */
 
@@ -635,9 +648,7 @@ static int gmp_stoplockedm(struct gmp_sched *s, struct gmp_m *m,
 		gmp_publish_state(s);
 	if (m->p) {
 		gmp_dropp(s, m);
-		gmp_publish_state(s);
-		smp_mb(); /* npidle published before the work loads, as in schedule */
-		if (gmp_work_pending(s))
+		if (gmp_idle_recheck(s))
 			gmp_wakep(s);
 	}
 	gmp_publish_state(s);
@@ -711,14 +722,8 @@ static int gmp_stopm(struct gmp_sched *s, struct gmp_m *m)
 	spin_lock(&s->lock);
 	mput(s, m);
 	spin_unlock(&s->lock);
-	gmp_publish_state(s);
-
-	/*
-	 * Work published before nmidle was visible saw no M to wake: look
-	 * once more now that it is (pairs with the barrier in every waker).
-	 */
-	smp_mb(); /* nmidle store before the work loads; pairs with wakers */
-	if (gmp_work_pending(s)) {
+	/* Work published before nmidle was visible saw no M to wake. */
+	if (gmp_idle_recheck(s)) {
 		spin_lock(&s->lock);
 		if (m->parked && s->pidle) {
 			munlink(s, m);
@@ -851,15 +856,9 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 			continue;
 		}
 
-		/*
-		 * Nothing to run: give the P back, then look once more, since
-		 * work published before npidle was seen would otherwise wait
-		 * for the next wakep (Go's findrunnable re-check).
-		 */
+		/* Nothing to run: give the P back, then look once more. */
 		gmp_dropp(s, m);
-		gmp_publish_state(s);
-		smp_mb(); /* npidle store before the work loads; pairs with wakers */
-		if (gmp_work_pending(s))
+		if (gmp_idle_recheck(s))
 			continue;
 		gmp_arch_frame_load(regs, &m->g0);
 		ret = gmp_stopm(s, m);

@@ -37,8 +37,6 @@ long gmp_park_m(struct gmp_sched *s, struct pt_regs *regs);
 long gmp_wakep_ioctl(struct gmp_sched *s);
 long gmp_newm_ioctl(struct gmp_sched *s, u32 failed);
 struct gmp_m *gmp_m_running(struct gmp_sched *s);
-u32 gmp_curg(struct gmp_sched *s, struct gmp_m *m, struct gmp_gslot **gsp,
-	     struct gmp_gk **gkp);
 int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m);
 
 /* Between gmp_sched.c and gmp_proc.c only */
