@@ -466,11 +466,14 @@ void kgo_exit(void)
 }
 
 /*
- * Go's newproc, inside acquirem: it uses this M's P. @stack_size: 0 for
- * a pooled stack, else a stack of that size of its own.
+ * Go's newproc, inside acquirem: it uses this M's P, or from a thread
+ * that runs no goroutine the global free list and the spawn ring. @fn, or
+ * for the main goroutine (kgo_run, before any M exists) @main_fn, runs
+ * with @arg. @stack_size: 0 for a pooled stack, else a stack of that size
+ * of its own.
  */
-static int newproc(void (*fn)(void *arg), void *arg, size_t stack_size,
-		   bool locked)
+int newproc(void (*fn)(void *arg), int (*main_fn)(void *arg), void *arg,
+	    size_t stack_size, bool locked)
 {
 	struct kgo_g *cur = getg(), *g;
 	struct gmp_gslot *gs;
@@ -487,7 +490,7 @@ static int newproc(void (*fn)(void *arg), void *arg, size_t stack_size,
 	g->start_locked = locked;
 	g->fn = fn;
 	g->arg = arg;
-	g->main_fn = NULL;
+	g->main_fn = main_fn;
 	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
 	gs = gslot(g->gidx);
 	gs->pc = (uintptr_t)kgo_gostart;
@@ -498,6 +501,10 @@ static int newproc(void (*fn)(void *arg), void *arg, size_t stack_size,
 	__atomic_store_n(&gs->status, GMP_GRUNNABLE, __ATOMIC_RELEASE);
 
 	live_add();
+	if (main_fn) {			/* kgo_run's thread becomes M0 and runs it */
+		ring_push(g->gidx, GMP_SPAWN_MAIN, RING_QUIET);
+		return 0;
+	}
 	if (!cur) {			/* a thread with no P */
 		ring_push(g->gidx, 0, RING_WAKEP);
 		return 0;
@@ -587,7 +594,7 @@ int kgo_go(void (*fn)(void *arg), void *arg)
 		spawnwait();
 		acquirem();
 	}
-	err = newproc(fn, arg, 0, false);
+	err = newproc(fn, NULL, arg, 0, false);
 	releasem();
 	return err;
 }
@@ -621,7 +628,7 @@ int kgo_go_attr(void (*fn)(void *arg), void *arg,
 			stack = 0;	/* the pool's own size */
 	}
 	acquirem();
-	err = newproc(fn, arg, stack, attr->flags & KGO_ATTR_LOCKED);
+	err = newproc(fn, NULL, arg, stack, attr->flags & KGO_ATTR_LOCKED);
 	releasem();
 	return err;
 }

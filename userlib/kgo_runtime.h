@@ -35,6 +35,7 @@
 #define mcall_locked		__kgo_mcall_locked
 #define schedule		__kgo_schedule
 #define ready			__kgo_ready
+#define newproc			__kgo_newproc
 #define gopark			__kgo_gopark
 #define goready			__kgo_goready
 #define live_add		__kgo_live_add
@@ -404,6 +405,8 @@ void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 void schedule(unsigned long cmd, unsigned long arg)
 	__attribute__((noreturn)) KGO_HIDDEN;
 void ready(struct kgo_g *g, bool onp) KGO_HIDDEN;
+int newproc(void (*fn)(void *arg), int (*main_fn)(void *arg), void *arg,
+	    size_t stack_size, bool locked) KGO_HIDDEN;
 
 /* kgo_stack.c: stacks, G records and indices, stack overflow. */
 uintptr_t stack_top(const struct kgo_g *g) KGO_HIDDEN;

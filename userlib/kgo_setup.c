@@ -291,7 +291,6 @@ static void instance_close(void)
 
 int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 {
-	struct kgo_g *g;
 	pthread_attr_t attr;
 	pthread_t t;
 	int r;
@@ -306,20 +305,9 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	rt.running = true;
 	segv_handler_install();
 
-	/* newproc(main) */
-	g = stack_get(&r);
-	if (!g)
+	r = newproc(NULL, main_fn, arg, 0, false);
+	if (r)
 		goto out;
-	g->main_fn = main_fn;
-	g->arg = arg;
-	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
-	gslot(g->gidx)->pc = (uintptr_t)kgo_gostart;
-	gslot(g->gidx)->sp = stack_top(g);
-	gslot(g->gidx)->arg = (uintptr_t)g;
-	gslot(g->gidx)->goid = g->goid;
-	/* No wakep: the calling thread becomes M0 and runs it. */
-	live_add();
-	ring_push(g->gidx, GMP_SPAWN_MAIN, RING_QUIET);
 
 	/* Other M's are started on demand by the template thread. */
 	pthread_attr_init(&attr);
