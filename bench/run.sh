@@ -6,20 +6,29 @@
 # times (default 5). Prints a table of medians with each peer's ratio to
 # gmp (above 1: gmp is better) and keeps it in build/bench/results.txt,
 # with the plot of the sweeps in build/bench/sweep.png. Options go to
-# vm/run.sh (e.g. --kvm). The guest gets 12 GiB: a million parked
-# goroutines take up to 6 GiB in some systems.
+# vm/run.sh (e.g. --kvm). With --icount the guest clock counts
+# instructions: the table is in instructions per operation, the same on
+# every host and run, in build/bench-icount/. The guest gets 12 GiB: a
+# million parked goroutines take up to 6 GiB in some systems.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 vm/deps.sh bench
 make --no-print-directory module-stock userlib bench >/dev/null
 make --no-print-directory guest-bench >/dev/null
-out=build/bench
+out=build/bench icount=
+case " $* " in *" --icount "*)
+	# Counted, not timed: its own results beside the timed ones.
+	out=build/bench-icount icount=--icount
+	rm -rf "$out"
+	mkdir -p "$out"
+	cp -r build/bench/guest "$out/"
+esac
 vm/run.sh --kernel stock --dir "$out/guest" --log "$out/console.log" \
 	--mem 12288 --timeout 3600 "$@" \
 	-- "ROUNDS=${ROUNDS:-5} SYSMIX_N=${SYSMIX_N:-100000} sh guest.sh" > /dev/null
 {
-	python3 bench/table.py "$out/console.log" "$out/sweep.dat"
+	python3 bench/table.py $icount "$out/console.log" "$out/sweep.dat"
 	echo "gcc: $(gcc --version | head -1); go: $(go version); boost: $(dpkg-query -W -f='${Version}' libboost-fiber-dev); flags: -O2, static"
 } | tee "$out/results.txt"
 gnuplot -e "dat='$out/sweep.dat'; png='$out/sweep.png'" bench/plot.gp

@@ -4,7 +4,12 @@
 medians [min-max] per workload and system, then each peer's ratio to gmp
 (above 1: gmp is better; "-" where a peer has no such workload). With a
 second argument, also write the sweeps (spawn, and memory per parked
-goroutine, against N) there as a data file for bench/plot.gp."""
+goroutine, against N) there as a data file for bench/plot.gp.
+
+    table.py [--icount] CONSOLE_LOG [SWEEP_DAT]
+
+--icount: the run counted instructions (vm/run.sh --icount), so "ns" are
+guest instructions and the P=2 rows took turns on one host thread."""
 import statistics
 import sys
 
@@ -63,7 +68,7 @@ def fmt(c):
     return f"{c[0]:9.1f} [{c[1]:.0f}-{c[2]:.0f}]"
 
 
-def main(path, datpath=None):
+def main(path, datpath=None, icount=False):
     res, env, fails = {}, "", []
     for line in open(path, errors="replace"):
         f = line.split()
@@ -74,11 +79,20 @@ def main(path, datpath=None):
         elif f[:1] == ["BENCH-FAIL"]:
             fails.append(" ".join(f[1:]))
     med = {k: (statistics.median(v), min(v), max(v)) for k, v in res.items()}
-    print(f"gmp scheduler benchmarks ({env}); ns per operation unless "
+    unit = "instructions" if icount else "ns"
+    print(f"gmp scheduler benchmarks ({env}); {unit} per operation unless "
           f"marked, median of up to "
           f"{max((len(v) for v in res.values()), default=0)} runs [min-max]")
-    print("QEMU TCG (software emulation): absolute numbers are not hardware "
-          "numbers; compare ratios within this run.")
+    if icount:
+        print("QEMU -icount shift=0: the guest clock counts instructions "
+              "(1 ns each; 1 us = 1000), the same on every host and run. An "
+              "instruction is not a cycle: a locked instruction, a cache "
+              "miss or a mode switch costs more on hardware. P=2 rows: the "
+              "two vCPUs take turns on one host thread, so they count work, "
+              "not parallel speed.")
+    else:
+        print("QEMU TCG (software emulation): absolute numbers are not "
+              "hardware numbers; compare ratios within this run.")
     peers = [p for p in PEERS if any(k[1] == p for k in res)]
     rw = [max(7, len(NAME[p]) + 4) for p in peers]
     print(f"{'workload':<56} {'gmp':>22} "
@@ -126,4 +140,6 @@ def write_sweeps(med, datpath):
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    args = sys.argv[1:]
+    ic = bool(args) and args[0] == "--icount"
+    sys.exit(main(*args[ic:ic + 2], icount=ic))
