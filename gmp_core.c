@@ -511,7 +511,6 @@ static const struct file_operations gmp_fops = {
 	.release = gmp_release,
 	.unlocked_ioctl = gmp_ioctl,
 	.mmap = gmp_mmap,
-	.llseek = no_llseek,
 };
 
 static struct miscdevice gmp_misc = {

@@ -18,7 +18,7 @@
 #include <linux/cpumask.h>
 #include <linux/errno.h>
 #include <linux/ktime.h>
-#include <linux/prandom.h>
+#include <linux/random.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
@@ -460,7 +460,7 @@ u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 	 * runnext only in the last.
 	 */
 	n = READ_ONCE(s->nprocs);
-	start = n > 1 ? prandom_u32_max(n) : 0;
+	start = n > 1 ? get_random_u32_below(n) : 0;
 	for (i = 0; n > 1 && i < GMP_STEAL_TRIES * n; i++) {
 		struct gmp_p *victim = s->allp[(start + i) % n];
 

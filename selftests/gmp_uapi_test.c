@@ -67,6 +67,25 @@ TEST(open_close_many)
 	}
 }
 
+/* The device is no file to seek in or read: each says so cleanly. */
+TEST(not_seekable)
+{
+	char buf[8];
+	int fd = gmp_open(_metadata);
+
+	if (fd < 0)
+		return;
+	EXPECT_EQ(-1, lseek(fd, 0, SEEK_SET));
+	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_EQ(-1, lseek(fd, 4096, SEEK_CUR));
+	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_EQ(-1, pread(fd, buf, sizeof(buf), 0));
+	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EINVAL, errno);
+	close(fd);
+}
+
 TEST(bad_ioctl_numbers)
 {
 	int fd = gmp_open(_metadata);
