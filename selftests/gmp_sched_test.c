@@ -652,7 +652,7 @@ static unsigned int threads_alone = 99, threads_after = 99;
 
 static void partner(void *arg);
 static int partners_met;
-static long long meet_handoffs;
+static long long meet_handoffs, alone_handoffs;
 static struct latch partners_done = { .target = 2 };
 
 static unsigned int read_threads(void)
@@ -679,6 +679,9 @@ static int meet_main(void *arg)
 {
 	(void)arg;
 	threads_alone = read_threads();
+	/* Reading debugfs blocks in the kernel: its P may be handed off. */
+	if (trace_counter("handoff", &alone_handoffs))
+		alone_handoffs = -1;
 	kgo_go(partner, (void *)MEET_WAIT_S);
 	kgo_go(partner, (void *)MEET_WAIT_S);
 	latch_wait(&partners_done);
@@ -701,7 +704,13 @@ TEST_TIMEOUT(ms_started_on_demand, MEET_TIMEOUT_S)
 	setenv("GMPMAXPROCS", "2", 1);
 	ASSERT_EQ(0, kgo_run(meet_main, NULL, &status));
 	ASSERT_EQ(0, gcheck_report(status));
-	EXPECT_EQ(1, threads_alone);
+	/*
+	 * Main alone runs on one M; an M whose P was handed off while it
+	 * read the count is one more (seen once on a loaded host: 2 threads).
+	 */
+	ASSERT_GE(alone_handoffs, 0);
+	EXPECT_LE(1, threads_alone);
+	EXPECT_GE(1 + alone_handoffs, threads_alone);
 	EXPECT_EQ(2, partners_met);
 	ASSERT_GE(meet_handoffs, 0);
 	EXPECT_GE(threads_after, 2);
