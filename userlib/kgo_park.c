@@ -59,14 +59,20 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 static int ready_n(const uint32_t *addr, uint32_t n)
 {
 	struct semroot *root = semroot(addr);
-	struct semwaiter *readied = NULL, **tail = &readied, *w;
+	struct semwaiter *readied = NULL, **tail = &readied, *w, *next;
 	bool onp = getg() != NULL;
 	struct kgo_g *g;
 	int count = 0;
 
-	/* First parked, first readied; other addresses stay queued. */
+	/*
+	 * First parked, first readied; other addresses stay queued. One walk
+	 * of the root, however many are readied.
+	 */
 	spin_lock(&root->lock);
-	while ((uint32_t)count < n && (w = semroot_dequeue(root, addr, true))) {
+	for (w = semroot_find(root->first, addr, true);
+	     w && (uint32_t)count < n; w = next) {
+		next = semroot_find(w->next, addr, true);
+		semroot_unlink(root, w);
 		w->next = NULL;
 		*tail = w;
 		tail = &w->next;

@@ -222,6 +222,28 @@ static inline void semroot_queue(struct semroot *root, struct semwaiter *w,
 	}
 }
 
+/* From @w on, the first waiter on @addr of the kind asked for, or NULL. */
+static inline struct semwaiter *semroot_find(struct semwaiter *w,
+					      const uint32_t *addr, bool park)
+{
+	while (w && (w->addr != addr || w->park != park))
+		w = w->next;
+	return w;
+}
+
+/* Take @w off @root, root locked; @w's own links are left as they were. */
+static inline void semroot_unlink(struct semroot *root, struct semwaiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		root->first = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		root->last = w->prev;
+}
+
 /*
  * Go's semaRoot.dequeue, root locked: take the first waiter on @addr of
  * the kind asked for (kgo_park's, or the semaphore's) off the root, or
@@ -231,24 +253,12 @@ static inline void semroot_queue(struct semroot *root, struct semwaiter *w,
 static inline struct semwaiter *semroot_dequeue(struct semroot *root,
 						 const uint32_t *addr, bool park)
 {
-	struct semwaiter *w;
+	struct semwaiter *w = semroot_find(root->first, addr, park);
 
-	for (w = root->first; w && (w->addr != addr || w->park != park);
-	     w = w->next)
-		;
-	if (!w)
-		return NULL;
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		root->first = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	else
-		root->last = w->prev;
+	if (w)
+		semroot_unlink(root, w);
 	return w;
 }
-
 
 /*
  * Deadlock detection (Go's checkdead). kgo counts what can still make
