@@ -55,8 +55,6 @@
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
-#include <asm/syscall.h>
-#include <asm/unistd.h>
 
 #include "gmp_compat.h"
 #include "gmp_core.h"
