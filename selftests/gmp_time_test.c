@@ -2,8 +2,10 @@
 /*
  * Sleep and timers through kgo: a sleeping goroutine holds no M, sleeps
  * at least as long as asked, many sleepers wake in deadline order, a
- * timer's channel gives select a timeout, stop says whether it fired, and
- * a pending timer is not mistaken for a deadlock.
+ * timer's channel gives select a timeout, stop says whether it fired, a
+ * reset racing the timer's fire loses no value and leaves no stale one,
+ * a ticker's ticks stay on their grid however slow the reader, and a
+ * pending timer is not mistaken for a deadlock.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -356,6 +358,156 @@ TEST(sleep_from_a_plain_thread)
 
 	EXPECT_EQ(0, kgo_sleep(5 * MS));
 	EXPECT_GE(now_ns() - t0, 5 * MS);
+}
+
+/*
+ * A ticker of 2 ms read 1000 times, the reader now and then 7 ms slow:
+ * every tick is due on the grid first + k * period (no drift, whatever
+ * was missed), in order, never received before it was due; ticks the
+ * slow reader missed are dropped, not queued. After stop nothing comes;
+ * after reset the ticks are on the new period's grid.
+ */
+#define TICKS 1000
+#define PERIOD (2 * MS)
+static int64_t tick_first, tick_last;
+static int tick_off_grid, tick_backwards, tick_early, tick_gaps;
+
+static int ticker_main(void *arg)
+{
+	struct kgo_ticker *tk = kgo_ticker_start(PERIOD);
+	int64_t v, prev = 0, base;
+	int i, r;
+
+	(void)arg;
+	GCHECK_RET(tk, 1, "kgo_ticker_start(2 ms) failed (errno %d)", errno);
+	for (i = 0; i < TICKS; i++) {
+		r = kgo_chan_recv(kgo_ticker_chan(tk), &v);
+		GCHECK_RET(r == 1, 2, "tick %d: recv returned %d", i, r);
+		if (!i)
+			tick_first = v;
+		tick_off_grid += (v - tick_first) % PERIOD != 0;
+		tick_backwards += i && v <= prev;
+		tick_early += v > kgo_now();
+		tick_gaps += i && v - prev > PERIOD;
+		prev = v;
+		if (i % 100 == 50)
+			kgo_sleep(7 * MS);
+	}
+	tick_last = v;
+	r = kgo_ticker_stop(tk);
+	GCHECK_RET(!r, 3, "kgo_ticker_stop returned %d", r);
+	kgo_sleep(3 * PERIOD);
+	r = kgo_chan_tryrecv(kgo_ticker_chan(tk), &v);
+	GCHECK_RET(r == -EAGAIN, 3,
+		   "a stopped ticker's channel: tryrecv returned %d, want -EAGAIN",
+		   r);
+
+	r = kgo_ticker_reset(tk, 3 * PERIOD);
+	GCHECK_RET(!r, 4, "kgo_ticker_reset returned %d", r);
+	for (i = 0; i < 20; i++) {
+		r = kgo_chan_recv(kgo_ticker_chan(tk), &v);
+		GCHECK_RET(r == 1, 4, "tick %d after reset: recv returned %d", i, r);
+		if (!i)
+			base = v;
+		GCHECK_RET((v - base) % (3 * PERIOD) == 0, 4,
+			   "tick %d after reset is %lld ns off its 6 ms grid", i,
+			   (long long)((v - base) % (3 * PERIOD)));
+	}
+	GCHECK_RET(kgo_ticker_reset(tk, 0) == -EINVAL, 5,
+		   "reset to a period of 0 was not refused");
+	GCHECK_RET(!kgo_ticker_start(0) && errno == EINVAL, 5,
+		   "a ticker of period 0 was not refused");
+	r = kgo_ticker_free(tk);
+	GCHECK_RET(!r, 5, "kgo_ticker_free returned %d", r);
+	return 0;
+}
+
+TEST(ticker_stays_on_its_grid)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_with_procs(ticker_main, NULL, "2"));
+	TH_LOG("%d ticks over %lld ms; %d gaps where the reader was slow",
+	       TICKS, (long long)(tick_last - tick_first) / MS, tick_gaps);
+	EXPECT_EQ(0, tick_off_grid);
+	EXPECT_EQ(0, tick_backwards);
+	EXPECT_EQ(0, tick_early);
+	EXPECT_GE(tick_gaps, 1);
+}
+
+/*
+ * Reset racing the fire: a timer reset 2,000 times for 0 to 49 us, on two
+ * P's while another goroutine resets a second timer the same way. After
+ * each reset exactly one value comes, due after the reset began (never a
+ * stale one from before it), and nothing after it. A lost value would
+ * wait for the 10 s guard.
+ */
+#define RESETS 2000
+static int reset_lost[2], reset_stale[2], reset_extra[2];
+
+static int reset_loop(int who)
+{
+	struct kgo_timer *t = kgo_timer_start(0), *guard;
+	int64_t t0, v;
+	int i, r;
+
+	if (!t)
+		return 1;
+	guard = kgo_timer_start(10000 * MS);
+	struct kgo_select_case cs[2] = {
+		{ .c = kgo_timer_chan(t), .op = KGO_RECV, .elem = &v },
+		{ .c = kgo_timer_chan(guard), .op = KGO_RECV, .elem = NULL },
+	};
+	for (i = 0; i < RESETS; i++) {
+		t0 = kgo_now();
+		r = kgo_timer_reset(t, (i * 7919 % 50) * 1000);
+		if (r < 0)
+			return 2;
+		r = kgo_select(cs, 2, 0);
+		if (r != 0) {
+			reset_lost[who]++;
+			break;
+		}
+		reset_stale[who] += v < t0;
+		reset_extra[who] += kgo_chan_tryrecv(kgo_timer_chan(t), NULL) != -EAGAIN;
+	}
+	kgo_timer_free(guard);
+	return kgo_timer_free(t) ? 3 : 0;
+}
+
+static uint32_t other_done;
+
+static void other_resetter(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&other_done, reset_loop(1) + 1, __ATOMIC_RELEASE);
+	kgo_ready(&other_done, 1);
+}
+
+static int reset_main(void *arg)
+{
+	int r;
+
+	(void)arg;
+	kgo_go(other_resetter, NULL);
+	r = reset_loop(0);
+	GCHECK_RET(!r, r, "reset loop 0 failed at step %d", r);
+	wait_change(&other_done, 0);
+	r = (int)other_done - 1;
+	GCHECK_RET(!r, r, "reset loop 1 failed at step %d", r);
+	GCHECK_RET(kgo_timer_chan(NULL) == NULL, 4,
+		   "kgo_timer_chan(NULL) is not the nil channel");
+	GCHECK_RET(kgo_timer_reset(NULL, 0) == -EINVAL, 4,
+		   "kgo_timer_reset(NULL) was not refused");
+	return 0;
+}
+
+TEST(timer_reset_races_the_fire)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_with_procs(reset_main, NULL, "2"));
+	EXPECT_EQ(0, reset_lost[0] + reset_lost[1]);
+	EXPECT_EQ(0, reset_stale[0] + reset_stale[1]);
+	EXPECT_EQ(0, reset_extra[0] + reset_extra[1]);
 }
 
 TEST_HARNESS_MAIN

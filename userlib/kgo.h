@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define KGO_VERSION_MAJOR	0
-#define KGO_VERSION_MINOR	7
+#define KGO_VERSION_MINOR	8
 
 /* The default goroutine stack size, and the environment knob for it. */
 #define KGO_STACK_SIZE_DEFAULT	(64 * 1024)
@@ -310,22 +310,48 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags);
  * yields; from a plain thread it is nanosleep. 0, or -ENOMEM/-EAGAIN if
  * the timer could not be set up.
  *
- * kgo_timer_start: Go's time.NewTimer: after @ns, the fire time
- * (CLOCK_MONOTONIC ns, an int64_t) is sent on kgo_timer_chan(t), a
- * channel with room for one; use it in kgo_select() for a timeout. NULL
- * with errno on failure. kgo_timer_stop: 1 if it stopped the timer before
- * it fired, 0 if it had fired (or was stopped) already. kgo_timer_free:
- * stop and free the timer and its channel (0, or -EBUSY while a goroutine
- * is still blocked on the channel). An armed timer counts as something
- * that may still happen: no deadlock is reported while one is pending.
+ * kgo_now: the clock all of these use, CLOCK_MONOTONIC in ns.
+ *
+ * kgo_timer_start: Go's time.NewTimer: after @ns, the time it was due
+ * (kgo_now() ns, an int64_t, as Go 1.23 sends) is sent on
+ * kgo_timer_chan(t), a channel with room for one; use it in kgo_select()
+ * for a timeout. NULL with errno on failure; kgo_timer_chan(NULL) is
+ * NULL, a channel that is never ready. kgo_timer_stop: 1 if it stopped
+ * the timer before it fired, 0 if it had fired (or was stopped) already.
+ * kgo_timer_reset: Go's Timer.Reset: stop it and arm it again for @ns
+ * from now, fired or not; 1 if it was pending, 0 if not, -ENOMEM. As in
+ * Go 1.23, after stop or reset returns no value sent before is left on
+ * the channel: a receive waits for the new one. kgo_timer_free: stop and
+ * free the timer and its channel (0, or -EBUSY while a goroutine is still
+ * blocked on the channel).
+ *
+ * kgo_ticker_start: Go's time.NewTicker: every @period ns (> 0, else
+ * NULL and EINVAL) the time the tick was due is sent on
+ * kgo_ticker_chan(t), a channel with room for one. Ticks stay on the grid
+ * start + k * period: one a slow reader misses is dropped, never sent
+ * late and never shifting the ones after. kgo_ticker_stop: no more ticks
+ * (and, as for timers, none left on the channel); kgo_ticker_reset: stop
+ * it and start again with @period from now (-EINVAL for @period <= 0);
+ * kgo_ticker_free: stop it and free it (0, or -EBUSY as for timers).
+ *
+ * An armed timer or a running ticker counts as something that may still
+ * happen: no deadlock is reported while one is pending.
  */
 struct kgo_timer;
+struct kgo_ticker;
 
 int kgo_sleep(int64_t ns);
+int64_t kgo_now(void);
 struct kgo_timer *kgo_timer_start(int64_t ns);
 struct kgo_chan *kgo_timer_chan(const struct kgo_timer *t);
 int kgo_timer_stop(struct kgo_timer *t);
+int kgo_timer_reset(struct kgo_timer *t, int64_t ns);
 int kgo_timer_free(struct kgo_timer *t);
+struct kgo_ticker *kgo_ticker_start(int64_t period);
+struct kgo_chan *kgo_ticker_chan(const struct kgo_ticker *t);
+int kgo_ticker_stop(struct kgo_ticker *t);
+int kgo_ticker_reset(struct kgo_ticker *t, int64_t period);
+int kgo_ticker_free(struct kgo_ticker *t);
 
 /*
  * Go's sync package. A zero-filled object is ready to use (or

@@ -43,6 +43,9 @@
 #define thread_register		__kgo_thread_register
 #define throw			__kgo_throw
 #define nanotime		__kgo_nanotime
+#define timer_start		__kgo_timer_start
+#define timer_stop		__kgo_timer_stop
+#define timer_thread_self	__kgo_timer_thread_self
 #define fastrand		__kgo_fastrand
 #define spin_lock		__kgo_spin_lock
 #define semtable		__kgo_semtable
@@ -278,6 +281,25 @@ void throw(const char *fmt, ...)
 
 /* CLOCK_MONOTONIC in ns. */
 int64_t nanotime(void) KGO_HIDDEN;
+
+/*
+ * A timer of kgo's timer thread (kgo_time.c): at @when, fire(t, when)
+ * runs on that thread, outside any lock. A periodic timer (@period > 0)
+ * stays armed, its next due time on the grid when + k * period.
+ * timer_start: arm an idle timer (0, or -ENOMEM/-EAGAIN). timer_stop:
+ * 1 if it was armed, 0 if not; either way it is not firing when this
+ * returns (so not from the timer's own fire: see timer_thread_self).
+ */
+struct timer {
+	int64_t when, period;
+	size_t idx;			/* in the heap, while armed */
+	int state;
+	void (*fire)(struct timer *t, int64_t due);
+};
+
+int timer_start(struct timer *t, int64_t when) KGO_HIDDEN;
+int timer_stop(struct timer *t) KGO_HIDDEN;
+bool timer_thread_self(void) KGO_HIDDEN;
 
 /* A cheap per-M random number (Go's fastrand). */
 uint32_t fastrand(void) KGO_HIDDEN;

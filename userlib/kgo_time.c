@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /*
- * Sleep and timers: Go's time.Sleep and time.NewTimer for goroutines.
+ * Sleep, timers and tickers: Go's time.Sleep, time.NewTimer and
+ * time.NewTicker for goroutines, and the timers kgo's contexts use.
  *
  * Timers sit in one min-heap served by kgo's timer thread, a plain thread
  * that is never an M (Go before 1.14 had a timer goroutine; since, each P
@@ -21,18 +22,16 @@
 #include "kgo.h"
 #include "kgo_runtime.h"
 
-enum { TIMER_IDLE, TIMER_PENDING, TIMER_FIRING };
-
-struct timer {
-	int64_t when;
-	size_t idx;			/* in the heap, while pending */
-	int state;
-	void (*fire)(struct timer *t, int64_t now);
-};
+enum { TIMER_IDLE, TIMER_PENDING };
 
 struct kgo_timer {
 	struct timer t;
 	struct kgo_chan *c;
+};
+
+/* A ticker is a periodic timer: the same, its period set. */
+struct kgo_ticker {
+	struct kgo_timer kt;
 };
 
 /*
@@ -51,6 +50,7 @@ static struct {
 	struct timer **heap;
 	size_t n, cap;
 	size_t reserved;		/* slots promised to heap_add */
+	struct timer *firing;		/* its fire() is running */
 } tm = {
 	.once = PTHREAD_ONCE_INIT,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -143,12 +143,6 @@ static int heap_reserve(void)
 	}
 }
 
-static void heap_unreserve(void)
-{
-	tm_lock();
-	tm.reserved--;
-	tm_unlock();
-}
 
 /* Add @t in the slot heap_reserve() promised. */
 static void heap_add(struct timer *t)
@@ -179,13 +173,36 @@ static void heap_del(struct timer *t)
 
 /* --- The timer thread -------------------------------------------------------- */
 
+static __thread bool on_timer_thread;
+
+bool timer_thread_self(void)
+{
+	return on_timer_thread;
+}
+
+/*
+ * The first time on the grid @due + k * @period (k >= 1) after @now: a
+ * periodic timer that fell behind skips the ticks it missed, and the
+ * ones after stay where they were due (Go's ticker).
+ */
+static int64_t next_due(int64_t due, int64_t period, int64_t now)
+{
+	int64_t k = now > due ? (now - due) / period + 1 : 1, next;
+
+	if (__builtin_mul_overflow(k, period, &next) ||
+	    __builtin_add_overflow(next, due, &next))
+		return INT64_MAX;
+	return next;
+}
+
 static void *timerproc(void *unused)
 {
 	struct timespec ts;
 	struct timer *t;
-	int64_t now;
+	int64_t now, due;
 
 	(void)unused;
+	on_timer_thread = true;
 	thread_register(true);
 	pthread_mutex_lock(&tm.lock);
 	for (;;) {
@@ -201,11 +218,18 @@ static void *timerproc(void *unused)
 			pthread_cond_timedwait(&tm.cond, &tm.lock, &ts);
 			continue;
 		}
-		heap_del(t);
-		t->state = TIMER_FIRING;
+		due = t->when;
+		if (t->period > 0) {	/* stays in the heap, its slot kept */
+			t->when = next_due(due, t->period, now);
+			sift_down(0);
+		} else {
+			heap_del(t);
+		}
+		tm.firing = t;
 		pthread_mutex_unlock(&tm.lock);
-		t->fire(t, now);	/* may free a sleeper's timer: not after */
+		t->fire(t, due);	/* may free a sleeper's timer: not after */
 		pthread_mutex_lock(&tm.lock);
+		tm.firing = NULL;
 	}
 	return NULL;
 }
@@ -240,6 +264,48 @@ static int64_t deadline(int64_t ns)
 	return ns > INT64_MAX - now ? INT64_MAX : now + ns;
 }
 
+int timer_start(struct timer *t, int64_t when)
+{
+	int err = timers_init();
+
+	if (!err)
+		err = heap_reserve();
+	if (err)
+		return err;
+	tm_lock();
+	t->when = when;
+	heap_add(t);
+	tm_unlock();
+	return 0;
+}
+
+int timer_stop(struct timer *t)
+{
+	int stopped = 0;
+
+	tm_lock();
+	/* Being fired: wait for its fire(), a few instructions away. */
+	while (tm.firing == t && !on_timer_thread) {
+		tm_unlock();
+		if (kgo_getg())
+			kgo_yield();
+		else
+			sched_yield();
+		tm_lock();
+	}
+	if (t->state == TIMER_PENDING) {
+		heap_del(t);
+		stopped = 1;
+	}
+	tm_unlock();
+	return stopped;
+}
+
+int64_t kgo_now(void)
+{
+	return nanotime();
+}
+
 /* --- Sleep ---------------------------------------------------------------- */
 
 struct sleeper {
@@ -247,12 +313,12 @@ struct sleeper {
 	struct kgo_g *g;
 };
 
-static void sleeper_fire(struct timer *t, int64_t now)
+static void sleeper_fire(struct timer *t, int64_t due)
 {
 	struct sleeper *s = (struct sleeper *)t;
 	struct kgo_g *g = s->g;
 
-	(void)now;
+	(void)due;
 	/* s lives on the sleeper's stack: nothing after the goready. */
 	goready(g, true);
 }
@@ -310,73 +376,89 @@ int kgo_sleep(int64_t ns)
  * An armed timer counts for checkdead as something that can still make
  * progress: from arming until it has sent, or is stopped.
  */
-static void chantimer_fire(struct timer *t, int64_t now)
+static void chantimer_fire(struct timer *t, int64_t due)
 {
 	struct kgo_timer *kt = (struct kgo_timer *)t;
 
-	kgo_chan_trysend(kt->c, &now);	/* cap 1: a missed value is dropped */
-	pthread_mutex_lock(&tm.lock);
-	t->state = TIMER_IDLE;
-	pthread_mutex_unlock(&tm.lock);
+	kgo_chan_trysend(kt->c, &due);	/* cap 1: a missed value is dropped */
 	live_sub();
+}
+
+/* Arm @t, counted as live while armed. 0, or -errno. */
+static int chantimer_arm(struct timer *t, int64_t when)
+{
+	int err;
+
+	live_add();
+	err = timer_start(t, when);
+	if (err)
+		live_sub();
+	return err;
+}
+
+/*
+ * Disarm @t and empty @c: a value sent before this returns is never
+ * received after it (Go 1.23). 1 if @t was armed.
+ */
+static int chantimer_disarm(struct timer *t, struct kgo_chan *c)
+{
+	int stopped = timer_stop(t);
+
+	if (stopped)
+		live_sub();
+	kgo_chan_tryrecv(c, NULL);
+	return stopped;
+}
+
+/*
+ * A timer with a channel with room for one value, armed for @ns from now
+ * and every @period after if that is > 0; NULL with errno.
+ */
+static struct kgo_timer *chantimer_start(int64_t ns, int64_t period,
+					 void (*fire)(struct timer *, int64_t))
+{
+	struct kgo_timer *kt = calloc(1, sizeof(*kt));
+	int err = -ENOMEM;
+
+	if (kt)
+		kt->c = kgo_chan_make(sizeof(int64_t), 1);
+	if (kt && kt->c) {
+		kt->t.fire = fire;
+		kt->t.period = period;
+		err = chantimer_arm(&kt->t, deadline(ns > 0 ? ns : 0));
+		if (!err)
+			return kt;
+		kgo_chan_free(kt->c);
+	}
+	free(kt);
+	errno = -err;
+	return NULL;
 }
 
 struct kgo_timer *kgo_timer_start(int64_t ns)
 {
-	struct kgo_timer *kt;
-	int err = timers_init();
-
-	if (!err)
-		err = heap_reserve();
-	if (err) {
-		errno = -err;
-		return NULL;
-	}
-	kt = calloc(1, sizeof(*kt));
-	if (kt)
-		kt->c = kgo_chan_make(sizeof(int64_t), 1);
-	if (!kt || !kt->c) {
-		free(kt);
-		heap_unreserve();
-		errno = ENOMEM;
-		return NULL;
-	}
-	kt->t.fire = chantimer_fire;
-	kt->t.when = deadline(ns > 0 ? ns : 0);
-	live_add();
-	tm_lock();
-	heap_add(&kt->t);
-	tm_unlock();
-	return kt;
+	return chantimer_start(ns, 0, chantimer_fire);
 }
 
 struct kgo_chan *kgo_timer_chan(const struct kgo_timer *t)
 {
-	return t->c;
+	return t ? t->c : NULL;
 }
 
 int kgo_timer_stop(struct kgo_timer *kt)
 {
-	int stopped = 0;
+	return kt ? chantimer_disarm(&kt->t, kt->c) : 0;
+}
 
-	tm_lock();
-	/* Being fired: wait for the send, a few instructions away. */
-	while (kt->t.state == TIMER_FIRING) {
-		tm_unlock();
-		if (kgo_getg())
-			kgo_yield();
-		else
-			sched_yield();
-		tm_lock();
-	}
-	if (kt->t.state == TIMER_PENDING) {
-		heap_del(&kt->t);
-		stopped = 1;
-	}
-	tm_unlock();
-	if (stopped)
-		live_sub();
-	return stopped;
+int kgo_timer_reset(struct kgo_timer *kt, int64_t ns)
+{
+	int was, err;
+
+	if (!kt)
+		return -EINVAL;
+	was = chantimer_disarm(&kt->t, kt->c);
+	err = chantimer_arm(&kt->t, deadline(ns > 0 ? ns : 0));
+	return err ? err : was;
 }
 
 int kgo_timer_free(struct kgo_timer *kt)
@@ -390,4 +472,52 @@ int kgo_timer_free(struct kgo_timer *kt)
 	if (!err)
 		free(kt);
 	return err;
+}
+
+/* --- Tickers: Go's time.NewTicker -------------------------------------------- */
+
+/* A running ticker stays armed (and live) until stopped. */
+static void ticker_fire(struct timer *t, int64_t due)
+{
+	struct kgo_timer *kt = (struct kgo_timer *)t;
+
+	kgo_chan_trysend(kt->c, &due);	/* a reader behind: the tick is dropped */
+}
+
+struct kgo_ticker *kgo_ticker_start(int64_t period)
+{
+	if (period <= 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return (struct kgo_ticker *)chantimer_start(period, period, ticker_fire);
+}
+
+struct kgo_chan *kgo_ticker_chan(const struct kgo_ticker *tk)
+{
+	return tk ? tk->kt.c : NULL;
+}
+
+int kgo_ticker_stop(struct kgo_ticker *tk)
+{
+	if (!tk)
+		return -EINVAL;
+	chantimer_disarm(&tk->kt.t, tk->kt.c);
+	return 0;
+}
+
+int kgo_ticker_reset(struct kgo_ticker *tk, int64_t period)
+{
+	if (!tk || period <= 0)
+		return -EINVAL;
+	chantimer_disarm(&tk->kt.t, tk->kt.c);
+	tk->kt.t.period = period;
+	return chantimer_arm(&tk->kt.t, deadline(period));
+}
+
+int kgo_ticker_free(struct kgo_ticker *tk)
+{
+	if (!tk)
+		return 0;
+	return kgo_timer_free(&tk->kt);
 }
