@@ -354,6 +354,88 @@ int kgo_ticker_reset(struct kgo_ticker *t, int64_t period);
 int kgo_ticker_free(struct kgo_ticker *t);
 
 /*
+ * Contexts (Go's context package): cancellation and deadlines for a tree
+ * of work. A context is cancelled by kgo_ctx_cancel(), by its deadline,
+ * or by its parent's ending; ending reaches every descendant, and then
+ * kgo_ctx_done()'s channel is closed (a receive in kgo_select() returns
+ * ok 0).
+ *
+ * kgo_ctx_background: the root, never cancelled, no deadline (NULL
+ *   stands for it everywhere); its done channel is NULL (never ready).
+ * kgo_ctx_with_cancel: a child of @parent. NULL with errno ENOMEM.
+ * kgo_ctx_with_deadline: a child that ends at @deadline (kgo_now()
+ *   ns), or at its parent's deadline if that is earlier.
+ * kgo_ctx_with_timeout: the same at kgo_now() + @ns.
+ * kgo_ctx_cancel: end @ctx and its descendants with @cause (a negative
+ *   errno; 0 means -ECANCELED). Once ended, later calls change nothing.
+ * kgo_ctx_free: cancel, and give the creator's reference back (Go's
+ *   "defer cancel()"). Memory goes when the context and all of its
+ *   descendants are freed; use a context no more once you freed it.
+ * kgo_ctx_err: 0 while live; -ECANCELED (cancelled, or a parent was),
+ *   -ETIMEDOUT (a deadline passed: Go's DeadlineExceeded).
+ * kgo_ctx_cause: the cause given to kgo_ctx_cancel() (Go's
+ *   context.Cause), else kgo_ctx_err().
+ * kgo_ctx_deadline: 1 and *@deadline if @ctx has one, else 0.
+ *
+ * Blocking calls with a context return its error when it ends first; if
+ * it has ended already they do not block (nor act). Otherwise they are
+ * the calls without: kgo_chan_send_ctx (0, -EPIPE), kgo_chan_recv_ctx
+ * (1, 0), kgo_select_ctx (a case's index; at most KGO_SELECT_MAX - 1
+ * cases), kgo_sleep_ctx (0 after @ns).
+ * Any thread may use them. The calls without a context stay as fast as
+ * they were: nothing here is on their path.
+ */
+struct kgo_ctx;
+
+struct kgo_ctx *kgo_ctx_background(void);
+struct kgo_ctx *kgo_ctx_with_cancel(struct kgo_ctx *parent);
+struct kgo_ctx *kgo_ctx_with_deadline(struct kgo_ctx *parent,
+				      int64_t deadline);
+struct kgo_ctx *kgo_ctx_with_timeout(struct kgo_ctx *parent, int64_t ns);
+void kgo_ctx_cancel(struct kgo_ctx *ctx, int cause);
+void kgo_ctx_free(struct kgo_ctx *ctx);
+struct kgo_chan *kgo_ctx_done(struct kgo_ctx *ctx);
+int kgo_ctx_err(struct kgo_ctx *ctx);
+int kgo_ctx_cause(struct kgo_ctx *ctx);
+int kgo_ctx_deadline(struct kgo_ctx *ctx, int64_t *deadline);
+int kgo_chan_send_ctx(struct kgo_ctx *ctx, struct kgo_chan *c,
+		      const void *elem);
+int kgo_chan_recv_ctx(struct kgo_ctx *ctx, struct kgo_chan *c, void *elem);
+int kgo_select_ctx(struct kgo_ctx *ctx, struct kgo_select_case *cases,
+		   int n, unsigned int flags);
+int kgo_sleep_ctx(struct kgo_ctx *ctx, int64_t ns);
+
+/*
+ * Goroutine groups (Go's errgroup): kgo_group_go() runs @fn(ctx, arg) in
+ * a new goroutine with the group's context; the first @fn to return
+ * non-zero cancels that context with its value as the cause, and
+ * kgo_group_wait() waits for every goroutine, cancels the context and
+ * returns that first value (0 if none failed).
+ *
+ * kgo_group_new: a group whose context is a child of @parent. NULL with
+ *   errno ENOMEM.
+ * kgo_group_ctx: the group's context (freed with the group).
+ * kgo_group_set_limit: at most @n goroutines of the group at once (< 0:
+ *   no limit, the default); -EBUSY while any runs.
+ * kgo_group_go: 0, blocking while the limit is reached; -ENOMEM, or the
+ *   kgo_go() error (the goroutine then did not start).
+ * kgo_group_trygo: the same, but -EAGAIN at the limit.
+ * kgo_group_free: free it, after kgo_group_wait(); -EBUSY while any of
+ *   its goroutines runs.
+ */
+struct kgo_group;
+
+struct kgo_group *kgo_group_new(struct kgo_ctx *parent);
+struct kgo_ctx *kgo_group_ctx(struct kgo_group *g);
+int kgo_group_set_limit(struct kgo_group *g, int n);
+int kgo_group_go(struct kgo_group *g, int (*fn)(struct kgo_ctx *ctx, void *arg),
+		 void *arg);
+int kgo_group_trygo(struct kgo_group *g,
+		    int (*fn)(struct kgo_ctx *ctx, void *arg), void *arg);
+int kgo_group_wait(struct kgo_group *g);
+int kgo_group_free(struct kgo_group *g);
+
+/*
  * Go's sync package. A zero-filled object is ready to use (or
  * KGO_MUTEX_INIT and friends); none may be copied once used. A goroutine
  * that waits parks, a plain thread sleeps. Misuse that Go reports with a
