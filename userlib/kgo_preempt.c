@@ -150,12 +150,22 @@ int safe_text_init(void)
 	return 0;
 }
 
-static KGO_INLINE bool preempt_safe(const struct kgo_g *g, uintptr_t pc)
+static KGO_INLINE bool preempt_safe(const struct kgo_g *g,
+				     const uint64_t *frame)
 {
+	uintptr_t pc = frame[KGO_PFRAME_RIP / 8];
 	unsigned int i;
 
 	if (safe_all || !rt.keepm)
 		return true;
+	/*
+	 * Stopped in a signal handler on the M's alternate signal stack
+	 * (the frame is off the goroutine's stack): the handler's frame,
+	 * and the signal mask its return restores, are this M's.
+	 */
+	if ((uintptr_t)frame < (uintptr_t)g->stack ||
+	    (uintptr_t)frame >= stack_top(g))
+		return false;
 	/*
 	 * Still inside the stub of a preemption that found an unsafe point
 	 * (the interrupted code is below on the stack): not safe either.
@@ -224,7 +234,7 @@ bool *asyncpreempt2(const uint64_t *frame)
 		return NULL;
 	}
 	__atomic_add_fetch(&pstats.npreempted, 1, __ATOMIC_RELAXED);
-	if (preempt_safe(g, frame[KGO_PFRAME_RIP / 8])) {
+	if (preempt_safe(g, frame)) {
 		mcall_locked("preemption", preempt_m, g);
 		return NULL;
 	}
