@@ -319,7 +319,9 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags);
  * NULL, a channel that is never ready. kgo_timer_stop: 1 if it stopped
  * the timer before it fired, 0 if it had fired (or was stopped) already.
  * kgo_timer_reset: Go's Timer.Reset: stop it and arm it again for @ns
- * from now, fired or not; 1 if it was pending, 0 if not, -ENOMEM. As in
+ * from now, fired or not; 1 if it was pending, 0 if not, -EINVAL for
+ * NULL, -ENOMEM or -EAGAIN (as for start, in which case it stays
+ * stopped). As in
  * Go 1.23, after stop or reset returns no value sent before is left on
  * the channel: a receive waits for the new one. kgo_timer_free: stop and
  * free the timer and its channel (0, or -EBUSY while a goroutine is still
@@ -330,7 +332,8 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags);
  * kgo_ticker_chan(t), a channel with room for one. Ticks stay on the grid
  * start + k * period: one a slow reader misses is dropped, never sent
  * late and never shifting the ones after. kgo_ticker_stop: no more ticks
- * (and, as for timers, none left on the channel); kgo_ticker_reset: stop
+ * (and, as for timers, none left on the channel); 0, -EINVAL for NULL.
+ * kgo_ticker_reset: stop
  * it and start again with @period from now (-EINVAL for @period <= 0);
  * kgo_ticker_free: stop it and free it (0, or -EBUSY as for timers).
  *
@@ -364,10 +367,12 @@ int kgo_ticker_free(struct kgo_ticker *t);
  *   stands for it everywhere); its done channel is NULL (never ready).
  * kgo_ctx_with_cancel: a child of @parent. NULL with errno ENOMEM.
  * kgo_ctx_with_deadline: a child that ends at @deadline (kgo_now()
- *   ns), or at its parent's deadline if that is earlier.
+ *   ns), or at its parent's deadline if that is earlier. NULL with errno
+ *   ENOMEM, or EAGAIN if kgo's timer thread could not be started.
  * kgo_ctx_with_timeout: the same at kgo_now() + @ns.
- * kgo_ctx_cancel: end @ctx and its descendants with @cause (a negative
- *   errno; 0 means -ECANCELED). Once ended, later calls change nothing.
+ * kgo_ctx_cancel: end @ctx and its descendants with @cause (any
+ *   non-zero value, a negative errno by convention; 0 means -ECANCELED).
+ *   Once ended, later calls change nothing.
  * kgo_ctx_free: cancel, and give the creator's reference back (Go's
  *   "defer cancel()"). Memory goes when the context and all of its
  *   descendants are freed; use a context no more once you freed it.

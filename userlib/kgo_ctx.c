@@ -75,10 +75,7 @@ static void ctx_put(struct kgo_ctx *c)
 		if (c->has_timer && timer_stop(&c->timer))
 			live_sub();
 		while (kgo_chan_free(c->done) == -EBUSY) {
-			if (kgo_getg())
-				kgo_yield();
-			else
-				sched_yield();
+			yield_anywhere();
 		}
 		free(c);
 		c = parent;
@@ -206,8 +203,8 @@ struct kgo_ctx *kgo_ctx_with_deadline(struct kgo_ctx *parent,
 	struct kgo_ctx *c = kgo_ctx_with_cancel(parent);
 	int err;
 
-	if (!c || deadline >= c->deadline)
-		return c;	/* the parent's comes first: it will do */
+	if (!c || deadline >= c->deadline || kgo_ctx_err(c))
+		return c;	/* the parent's comes first, or it has */
 	c->deadline = deadline;
 	if (deadline <= nanotime()) {
 		ctx_cancel(c, -ETIMEDOUT, -ETIMEDOUT);
@@ -224,6 +221,9 @@ struct kgo_ctx *kgo_ctx_with_deadline(struct kgo_ctx *parent,
 		errno = -err;
 		return NULL;
 	}
+	/* Cancelled by its parent meanwhile: not live until it is freed. */
+	if (kgo_ctx_err(c) && timer_stop(&c->timer))
+		live_sub();
 	return c;
 }
 
@@ -285,7 +285,7 @@ int kgo_select_ctx(struct kgo_ctx *ctx, struct kgo_select_case *cases,
 
 	if (err)
 		return err;
-	if (n < 0 || n >= KGO_SELECT_MAX)
+	if (n < 0 || n >= KGO_SELECT_MAX || (n && !cases))
 		return -EINVAL;
 	for (i = 0; i < n; i++)
 		all[i] = cases[i];
@@ -396,13 +396,18 @@ static void group_fail(struct kgo_group *g, int err)
 	kgo_ctx_cancel(g->ctx, err);
 }
 
-/* Give the goroutine's token and count back: the last touch of @g. */
+/*
+ * Give the goroutine's token and count back. The count goes last: once
+ * it is zero no goroutine of the group touches @g again, which is what
+ * kgo_group_free() checks, and what kgo_group_wait() waits for after
+ * the wait group (a goroutine may be between the two for a moment).
+ */
 static void group_leave(struct kgo_group *g)
 {
 	if (g->sem)
 		kgo_chan_tryrecv(g->sem, NULL);
-	__atomic_sub_fetch(&g->active, 1, __ATOMIC_RELEASE);
 	kgo_waitgroup_done(&g->wg);
+	__atomic_sub_fetch(&g->active, 1, __ATOMIC_RELEASE);
 }
 
 static void group_run(void *arg)
@@ -461,6 +466,9 @@ int kgo_group_trygo(struct kgo_group *g,
 int kgo_group_wait(struct kgo_group *g)
 {
 	kgo_waitgroup_wait(&g->wg);
+	while (__atomic_load_n(&g->active, __ATOMIC_ACQUIRE)) {
+		yield_anywhere();
+	}
 	kgo_ctx_cancel(g->ctx, g->err);
 	return g->err;
 }

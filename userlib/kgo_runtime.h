@@ -10,6 +10,7 @@
 
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -131,6 +132,15 @@ void spin_lock(struct kgo_spinlock *l) KGO_HIDDEN;
 static inline void spin_unlock(struct kgo_spinlock *l)
 {
 	__atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
+}
+
+/* Let others run: the goroutine yields, a plain thread sched_yield()s. */
+static inline void yield_anywhere(void)
+{
+	if (kgo_getg())
+		kgo_yield();
+	else
+		sched_yield();
 }
 
 /*

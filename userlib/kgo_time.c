@@ -287,10 +287,7 @@ int timer_stop(struct timer *t)
 	/* Being fired: wait for its fire(), a few instructions away. */
 	while (tm.firing == t && !on_timer_thread) {
 		tm_unlock();
-		if (kgo_getg())
-			kgo_yield();
-		else
-			sched_yield();
+		yield_anywhere();
 		tm_lock();
 	}
 	if (t->state == TIMER_PENDING) {
