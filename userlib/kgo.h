@@ -26,6 +26,7 @@
 #ifndef KGO_H
 #define KGO_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -439,6 +440,33 @@ int kgo_group_trygo(struct kgo_group *g,
 		    int (*fn)(struct kgo_ctx *ctx, void *arg), void *arg);
 int kgo_group_wait(struct kgo_group *g);
 int kgo_group_free(struct kgo_group *g);
+
+/*
+ * Signals as values (Go's os/signal): after kgo_signal_notify(c, set),
+ * each signal of @set the process receives is sent on @c as an int (its
+ * number) instead of running its default action (or the handler it
+ * had). @c must be a channel of ints (element size sizeof(int)). The
+ * send never blocks (as in Go): give @c room for as
+ * many as may come at once, one for a single signal. Several channels
+ * may ask for one signal: each gets it. A signal that comes again before
+ * it was sent is sent once. Notifying a channel again adds @set to its
+ * signals. 0, -EINVAL (a NULL @c or @set, a channel that is not of
+ * ints, an empty @set, or one holding
+ * a signal that cannot be caught: SIGKILL, SIGSTOP, the fault signals
+ * SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, or one libc keeps for
+ * itself; nothing is changed then), -ENOMEM, -EAGAIN (the thread that
+ * sends them could not be started).
+ * kgo_signal_stop: @c gets no more signals once it returns; a signal no
+ * channel asks for any longer gets back the disposition it had before
+ * kgo took it (its default action, or the program's own handler). 0
+ * (also for a channel never notified), -EINVAL for NULL. Stop a channel
+ * before freeing it.
+ * While a channel is notified, a goroutine waiting on it is not a
+ * deadlock: a signal may come. Goroutines and plain threads may call
+ * both.
+ */
+int kgo_signal_notify(struct kgo_chan *c, const sigset_t *set);
+int kgo_signal_stop(struct kgo_chan *c);
 
 /*
  * Go's sync package. A zero-filled object is ready to use (or

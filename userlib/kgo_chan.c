@@ -105,6 +105,11 @@ size_t kgo_chan_cap(const struct kgo_chan *c)
 	return c ? c->cap : 0;
 }
 
+size_t chan_elemsize(const struct kgo_chan *c)
+{
+	return c->elemsize;
+}
+
 /* --- Wait queues: the channel's lock held --------------------------------- */
 
 static void enqueue(struct waitq *q, struct sudog *sg)

@@ -44,6 +44,7 @@
 #define thread_register		__kgo_thread_register
 #define throw			__kgo_throw
 #define nanotime		__kgo_nanotime
+#define chan_elemsize		__kgo_chan_elemsize
 #define timer_start		__kgo_timer_start
 #define timer_stop		__kgo_timer_stop
 #define timer_thread_self	__kgo_timer_thread_self
@@ -306,6 +307,9 @@ struct timer {
 	int state;
 	void (*fire)(struct timer *t, int64_t due);
 };
+
+/* A channel's element size (kgo_chan.c keeps its struct to itself). */
+size_t chan_elemsize(const struct kgo_chan *c) KGO_HIDDEN;
 
 int timer_start(struct timer *t, int64_t when) KGO_HIDDEN;
 int timer_stop(struct timer *t) KGO_HIDDEN;
