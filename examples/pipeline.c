@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1 OR MIT
 /*
  * pipeline: stages joined by channels, select with timeouts, and
- * cancellation by closing a channel, Go style.
+ * cancellation with a context, Go style.
  *
  * A generator emits 1..N; a stage squares them; a slow stage sometimes
- * takes 30 ms. main reads results with a 10 ms timeout per result, and
- * gives up on the whole pipeline 200 ms after the first result: it
- * closes "done", which every stage selects on, so all of them stop and
+ * takes 30 ms. main reads results with a 10 ms timeout per result (one
+ * timer, reset each time), and gives up on the whole pipeline 200 ms
+ * after the first result: a context with that timeout, under the one
+ * every stage works in. Ending the stages' context stops all of them, and
  * nothing leaks. (The deadline starts at the first result, not at once:
  * on a busy machine starting the stages alone can take longer.)
  *
@@ -18,32 +19,10 @@
 
 #define MS 1000000LL
 
-static struct kgo_chan *done;
 static struct kgo_waitgroup stages;
 
-/* Send @v on @out unless done is closed first: 1 sent, 0 cancelled. */
-static int send_or_done(struct kgo_chan *out, long *v)
-{
-	struct kgo_select_case cs[2] = {
-		{ .c = out, .op = KGO_SEND, .elem = v },
-		{ .c = done, .op = KGO_RECV, .elem = NULL },
-	};
-
-	return kgo_select(cs, 2, 0) == 0;
-}
-
-/* Receive into @v unless done is closed: 1 a value, 0 closed/cancelled. */
-static int recv_or_done(struct kgo_chan *in, long *v)
-{
-	struct kgo_select_case cs[2] = {
-		{ .c = in, .op = KGO_RECV, .elem = v },
-		{ .c = done, .op = KGO_RECV, .elem = NULL },
-	};
-
-	return kgo_select(cs, 2, 0) == 0 && cs[0].ok;
-}
-
 struct stage {
+	struct kgo_ctx *ctx;		/* the stage stops when it ends */
 	struct kgo_chan *in, *out;
 	long n;
 };
@@ -53,7 +32,7 @@ static void generator(void *arg)
 	struct stage *s = arg;
 	long i;
 
-	for (i = 1; i <= s->n && send_or_done(s->out, &i); i++)
+	for (i = 1; i <= s->n && !kgo_chan_send_ctx(s->ctx, s->out, &i); i++)
 		;
 	kgo_chan_close(s->out);
 	kgo_waitgroup_done(&stages);
@@ -64,9 +43,9 @@ static void square(void *arg)
 	struct stage *s = arg;
 	long v;
 
-	while (recv_or_done(s->in, &v)) {
+	while (kgo_chan_recv_ctx(s->ctx, s->in, &v) == 1) {
 		v *= v;
-		if (!send_or_done(s->out, &v))
+		if (kgo_chan_send_ctx(s->ctx, s->out, &v))
 			break;
 	}
 	kgo_chan_close(s->out);
@@ -78,10 +57,10 @@ static void slow(void *arg)
 	struct stage *s = arg;
 	long v;
 
-	while (recv_or_done(s->in, &v)) {
-		if (v % 7 == 0)
-			kgo_sleep(30 * MS);	/* now and then, too slow */
-		if (!send_or_done(s->out, &v))
+	while (kgo_chan_recv_ctx(s->ctx, s->in, &v) == 1) {
+		if (v % 7 == 0 && kgo_sleep_ctx(s->ctx, 30 * MS))
+			break;			/* now and then, too slow */
+		if (kgo_chan_send_ctx(s->ctx, s->out, &v))
 			break;
 	}
 	kgo_chan_close(s->out);
@@ -91,46 +70,47 @@ static void slow(void *arg)
 static int main_goroutine(void *arg)
 {
 	long n = (long)(intptr_t)arg, v, results = 0, timeouts = 0;
+	struct kgo_ctx *ctx = kgo_ctx_with_cancel(NULL), *deadline = NULL;
 	struct kgo_chan *c1 = kgo_chan_make(sizeof(long), 0);
 	struct kgo_chan *c2 = kgo_chan_make(sizeof(long), 0);
 	struct kgo_chan *c3 = kgo_chan_make(sizeof(long), 0);
-	struct stage gen = { .out = c1, .n = n };
-	struct stage sq = { .in = c1, .out = c2 };
-	struct stage sl = { .in = c2, .out = c3 };
-	struct kgo_timer *deadline = NULL, *t;
+	struct stage gen = { .ctx = ctx, .out = c1, .n = n };
+	struct stage sq = { .ctx = ctx, .in = c1, .out = c2 };
+	struct stage sl = { .ctx = ctx, .in = c2, .out = c3 };
+	struct kgo_timer *t = kgo_timer_start(10 * MS);
 	int r, over = 0;
 
-	done = kgo_chan_make(0, 0);
 	kgo_waitgroup_add(&stages, 3);
 	kgo_go(generator, &gen);
 	kgo_go(square, &sq);
 	kgo_go(slow, &sl);
 	while (!over) {
-		t = kgo_timer_start(10 * MS);
-		struct kgo_select_case cs[3] = {
+		struct kgo_select_case cs[2] = {
 			{ .c = c3, .op = KGO_RECV, .elem = &v },
 			{ .c = kgo_timer_chan(t), .op = KGO_RECV, .elem = NULL },
-			{ .c = deadline ? kgo_timer_chan(deadline) : NULL,
-			  .op = KGO_RECV, .elem = NULL },
 		};
-		r = kgo_select(cs, 3, 0);
-		kgo_timer_free(t);
+		/* Without a deadline yet, the background: never ends. */
+		r = kgo_select_ctx(deadline, cs, 2, 0);
 		if (r == 0 && cs[0].ok) {
 			if (!results++)
-				deadline = kgo_timer_start(200 * MS);
+				deadline = kgo_ctx_with_timeout(ctx, 200 * MS);
+			kgo_timer_reset(t, 10 * MS);
 		} else if (r == 0) {
 			printf("pipeline finished\n");
 			over = 1;
 		} else if (r == 1) {
 			timeouts++;		/* a slow result: keep waiting */
+			kgo_timer_reset(t, 10 * MS);
 		} else {
 			printf("pipeline deadline: cancelling\n");
 			over = 1;
 		}
 	}
-	kgo_chan_close(done);		/* every stage sees it and stops */
+	kgo_ctx_cancel(ctx, 0);		/* every stage sees it and stops */
 	kgo_waitgroup_wait(&stages);
-	kgo_timer_free(deadline);
+	kgo_timer_free(t);
+	kgo_ctx_free(deadline);
+	kgo_ctx_free(ctx);
 	printf("%ld results, %ld per-result timeouts, all 3 stages stopped\n",
 	       results, timeouts);
 	return results > 0 ? 0 : 1;

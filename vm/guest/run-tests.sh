@@ -53,6 +53,16 @@ check demo_hello ./hello 16
 check example_workers ./workers 20000
 check example_sieve sh -c './sieve 1000 | tee /dev/stderr | grep -q "the 1000th prime is 7919"'
 check example_pipeline ./pipeline
+# A real SIGTERM from outside, once it runs: handled as a value, a clean
+# stop (exit 0), not the default action (killed, 143).
+check example_shutdown sh -c './shutdown 4 > /tmp/shutdown.out & p=$!
+	i=0
+	until grep -q running /tmp/shutdown.out; do
+		i=$((i + 1)); [ $i -lt 600 ] || { kill -9 $p; exit 1; }; sleep 0.1
+	done
+	sleep 1; kill -TERM $p; wait $p; rc=$?; cat /tmp/shutdown.out
+	[ $rc = 0 ] && grep -q "got SIGTERM" /tmp/shutdown.out &&
+		grep -q "producer stopped" /tmp/shutdown.out'
 check rmmod rmmod gmp
 check dev_gmp_gone sh -c '! test -e /dev/gmp'
 # Load, run goroutines on several M's, unload, again: every round's M
