@@ -259,7 +259,7 @@ static uint32_t release_waiters;
 static struct latch waiters_started = { .target = NWAIT };
 static struct latch waiters_done = { .target = NWAIT };
 static char trace[4096], detail[65536];
-static long long trace_handoffs;
+static long long trace_handoffs, trace_keepm;
 
 static void waiter(void *arg)
 {
@@ -295,9 +295,15 @@ static int trace_main(void *arg)
 		snprintf(path, sizeof(path), "%s/scheddetail", dir);
 		r = read_file(path, detail, sizeof(detail));
 	}
-	/* Last: every hand-off so far (each may have started an M). */
+	/*
+	 * Last: every hand-off so far, and every preemption that left its
+	 * goroutine on its M (its P goes on without it): each may have
+	 * started an M.
+	 */
 	if (!r)
 		r = trace_counter("handoff", &trace_handoffs);
+	if (!r)
+		r = trace_counter("keepm", &trace_keepm);
 	__atomic_store_n(&release_waiters, 1, __ATOMIC_RELEASE);
 	latch_wait(&waiters_done);
 	return -r;
@@ -330,14 +336,15 @@ TEST(schedtrace_matches)
 	/*
 	 * Two M's, and one more per hand-off: main reads these files with
 	 * system calls that may block (under the debug kernel they do), and
-	 * sysmon then gives its P to a new M.
+	 * sysmon then gives its P to a new M. The same for a preemption
+	 * inside libc there: main keeps its M, and its P goes to another.
 	 */
 	EXPECT_LE(2, threads);
-	EXPECT_GE(2 + trace_handoffs, threads);
+	EXPECT_GE(2 + trace_handoffs + trace_keepm, threads);
 	EXPECT_GE(NWAIT, runq);
 	EXPECT_EQ(2, count_lines(detail, "  P"));
 	EXPECT_LE(threads, count_lines(detail, "  M"));
-	EXPECT_GE(2 + trace_handoffs, count_lines(detail, "  M"));
+	EXPECT_GE(2 + trace_handoffs + trace_keepm, count_lines(detail, "  M"));
 	/* Every goroutine alive, main running the read itself. */
 	EXPECT_EQ(NWAIT + 1, count_lines(detail, "  G"));
 	EXPECT_NE(NULL, strstr(detail, " main\n"));
