@@ -48,7 +48,10 @@ extern "C" {
  * still running then are abandoned, as in Go: return from main() to end
  * them. Once per process.
  *
- * Environment: GMPMAXPROCS (P count, default the online CPUs),
+ * Environment: GMPMAXPROCS (P count; default, as Go 1.25's GOMAXPROCS:
+ * the CPUs of the process's affinity mask, no more than the tightest
+ * cpu.max quota of its cgroup v2 and their ancestors rounded up, but at
+ * least 2 for such a limit),
  * KGO_STACK_SIZE (bytes per goroutine stack, default 64 KiB),
  * KGO_STACK_GUARD=0 (no guard under each stack: an overflow is no longer
  * the fatal "stack overflow"; default 1),

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -193,6 +194,110 @@ static int env_long(const char *name, long lo, long hi, long *out)
 	return 1;
 }
 
+/* --- The default P count: Go 1.25's container-aware GOMAXPROCS ---------- */
+
+/*
+ * The cgroup v2 directory of this process: the cgroup2 mount's point
+ * joined with the path /proc/self/cgroup gives, relative to the mount's
+ * root. 0, or -1 with no cgroup2 mount or no v2 entry.
+ */
+static int cgroup_dir(char *dir, size_t size)
+{
+	char line[4096], root[1024], mnt[1024], path[2048] = "";
+	size_t rl;
+	FILE *f;
+	int found = 0;
+
+	f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3) &&
+		    sscanf(line + 3, "%2047[^\n]", path) == 1)
+			break;
+	fclose(f);
+	if (!path[0])
+		return -1;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -1;
+	/* ID PARENT MAJ:MIN ROOT POINT OPTIONS [TAGS] - TYPE SOURCE SUPER */
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - cgroup2 ");
+
+		found = sep && sscanf(line, "%*s %*s %*s %1023s %1023s", root,
+				      mnt) == 2;
+	}
+	fclose(f);
+	if (!found)
+		return -1;
+	rl = strlen(root);
+	if (!strcmp(root, "/"))
+		rl = 0;
+	else if (strncmp(path, root, rl) || (path[rl] && path[rl] != '/'))
+		return -1;	/* our cgroup is not under that mount */
+	return snprintf(dir, size, "%s%s", mnt, path + rl) < (int)size ? 0 : -1;
+}
+
+/*
+ * The tightest cpu.max quota on the way from this process's cgroup up to
+ * the root, in CPUs, or 0 with none (Go reads the whole hierarchy too: a
+ * parent's limit binds its children).
+ */
+static double cgroup_cpu_limit(void)
+{
+	char dir[4096], file[4200], quota[32];
+	double limit = 0, q;
+	long period;
+	char *slash;
+	FILE *f;
+
+	if (cgroup_dir(dir, sizeof(dir)))
+		return 0;
+	for (;;) {
+		snprintf(file, sizeof(file), "%s/cpu.max", dir);
+		f = fopen(file, "re");
+		if (f) {
+			if (fscanf(f, "%31s %ld", quota, &period) == 2 &&
+			    strcmp(quota, "max") && period > 0) {
+				q = strtod(quota, NULL) / (double)period;
+				if (q > 0 && (!limit || q < limit))
+					limit = q;
+			}
+			fclose(f);
+		}
+		slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			break;
+		*slash = 0;
+	}
+	return limit;
+}
+
+/*
+ * P's by default (Go 1.25): the CPUs this thread may run on, and no more
+ * than the cgroup's CPU limit rounded up, but at least 2 for a limit
+ * (a limit of 0.5 CPU still gains from two threads' parallelism in
+ * bursts). 0 leaves the choice to the module (its online CPUs).
+ */
+static long procs_default(void)
+{
+	double limit = cgroup_cpu_limit();
+	long n = 0, l;
+	cpu_set_t set;
+
+	if (!sched_getaffinity(0, sizeof(set), &set))
+		n = CPU_COUNT(&set);
+	if (limit > 0) {
+		l = (long)limit;
+		l += l < limit;
+		l = l < 2 ? 2 : l;
+		if (!n || l < n)
+			n = l;
+	}
+	return n > GMP_NPROCS_MAX ? GMP_NPROCS_MAX : n;
+}
+
 static void *map_area(size_t size, int prot, uint64_t off)
 {
 	void *p = mmap(NULL, size, prot, MAP_SHARED, rt.fd, (off_t)off);
@@ -208,6 +313,8 @@ static int instance_open(void)
 	int r;
 
 	r = env_long("GMPMAXPROCS", 1, GMP_NPROCS_MAX, &nprocs);
+	if (!nprocs)
+		nprocs = procs_default();
 	if (r >= 0)
 		r = env_long("KGO_STACK_SIZE", KGO_STACK_SIZE_MIN,
 			     KGO_STACK_SIZE_MAX, &stack);

@@ -50,8 +50,14 @@ for k in debug stock; do
 	vm/run.sh --kernel $k --dir build/guest-$k --log build/$k-console.log \
 		--mem 6144 --timeout 1800 "$@" -- sh run-tests.sh || vmrc[$k]=$?
 done
+# What needs more CPUs than 2: the default P count under a cgroup limit.
+echo "test: === stock kernel, 4 CPUs ===" >&2
+vmrc[smp4]=0
+vm/run.sh --kernel stock --dir build/guest-stock --log build/smp4-console.log \
+	--smp 4 --timeout 900 "$@" -- sh run-smp4.sh || vmrc[smp4]=$?
 
 echo "test: total $((SECONDS - start)) s" >&2
 python3 vm/results.py --checks "$checks" \
 	"debug=build/debug-console.log:${vmrc[debug]}" \
-	"stock=build/stock-console.log:${vmrc[stock]}"
+	"stock=build/stock-console.log:${vmrc[stock]}" \
+	"stock-4cpu=build/smp4-console.log:${vmrc[smp4]}"
