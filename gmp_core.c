@@ -218,16 +218,19 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	s->mm = current->mm;
 	mmgrab(s->mm);
 	gmp_publish_state(s);
-	gmp_trace_instance_add(s);
-	return gmp_sysmon_start(s);
+	ret = gmp_sysmon_start(s);
+	/* Last: a schedtrace read looks at sysmon's task. */
+	if (!ret)
+		gmp_trace_instance_add(s);
+	return ret;
 }
 
 static void gmp_instance_free(struct gmp_sched *s)
 {
 	/* First: a blocked M's sched_out may still kick sysmon. */
 	gmp_handoff_detach(s);
+	gmp_trace_instance_remove(s);	/* waits out the readers */
 	gmp_sysmon_stop(s);
-	gmp_trace_instance_remove(s);
 	if (s->mm)
 		mmdrop(s->mm);
 	s->mm = NULL;
