@@ -172,8 +172,11 @@ struct gmp_region {
  *                    G table page: gtab_lock nests inside (gmp_shm.c)
  *   ring_lock        the spawn ring's one consumer, taken with trylock;
  *                    newproc takes sched.lock inside it (gmp_ring.c)
- *   sched.lock       innermost: a spinlock, never held across a sleep, a
- *                    fault or another gmp lock
+ *   sched.lock       innermost of gmp's: a spinlock_t, never held across
+ *                    a sleep, a fault or another gmp lock; wait queue
+ *                    locks nest inside it (wake_up()). On PREEMPT_RT it
+ *                    is a sleeping lock, so it is never taken from the
+ *                    preempt notifiers (gmp_handoff.c) or a hard irq_work
  *
  * The local run queues, an M's hand-off state word and the counters are
  * lock-free (gmp_runq.c, gmp_handoff.c).

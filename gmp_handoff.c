@@ -153,7 +153,7 @@ static void gmp_entersyscall(struct gmp_m *m, struct gmp_p *pp)
 	atomic_set_release(&m->sysstate, v);
 	/* Work is waiting behind it and sysmon sleeps for long: wake it. */
 	if (READ_ONCE(s->sysmon_delay_us) > 2 * GMP_SYSMON_MIN_US &&
-	    (!gmp_runqempty(pp) || READ_ONCE(s->runqsize)))
+	    (!gmp_runqempty_hint(pp) || READ_ONCE(s->runqsize)))
 		gmp_sysmon_kick(s);
 }
 
@@ -354,9 +354,9 @@ static void gmp_exitsyscall_twork(struct callback_head *cb)
 		 * before dropping the lock: once we have been through it,
 		 * the P and the goroutine's GMP_GSYSCALL are settled.
 		 */
+		m->ingmp = true;	/* on RT the lock may block: not a syscall */
 		spin_lock(&s->lock);
 		spin_unlock(&s->lock);
-		m->ingmp = true;
 		atomic_set(&m->sysstate, (v & ~GMP_MSTATE_MASK) | GMP_MRUN);
 		gmp_exitsyscall_frame(s, m);
 		m->ingmp = false;

@@ -485,10 +485,12 @@ static void gmp_runq_fifo_test(struct kunit *test)
 	u32 i;
 
 	KUNIT_EXPECT_TRUE(test, gmp_runqempty(pp));
+	KUNIT_EXPECT_TRUE(test, gmp_runqempty_hint(pp));
 	KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), 0U);
 	for (i = 1; i <= 10; i++)
 		gmp_runqput(&fx->s, pp, i, false);
 	KUNIT_EXPECT_EQ(test, gmp_runqlen(pp), 10U);
+	KUNIT_EXPECT_FALSE(test, gmp_runqempty_hint(pp));
 	for (i = 1; i <= 10; i++) {
 		KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), i);
 		KUNIT_EXPECT_FALSE(test, inherit);
@@ -508,6 +510,7 @@ static void gmp_runq_runnext_test(struct kunit *test)
 	gmp_runqput(&fx->s, pp, 3, true);
 	KUNIT_EXPECT_EQ(test, pp->sh->runnext, 3U);
 	KUNIT_EXPECT_FALSE(test, gmp_runqempty(pp));
+	KUNIT_EXPECT_FALSE(test, gmp_runqempty_hint(pp));
 
 	KUNIT_EXPECT_EQ(test, gmp_runqget(&fx->s, pp, &inherit), 3U);
 	KUNIT_EXPECT_TRUE(test, inherit);
@@ -638,6 +641,7 @@ static void gmp_globrunq_forged_test(struct kunit *test)
 {
 	struct runq_fixture *fx = test->priv;
 	struct gmp_sched *s = &fx->s;
+	bool put[4];
 
 	KUNIT_EXPECT_FALSE(test, gmp_globrunqput(s, 0));
 	KUNIT_EXPECT_FALSE(test, gmp_globrunqput(s, MAXG));
@@ -653,13 +657,21 @@ static void gmp_globrunq_forged_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 9U);
 	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 0U);
 
-	/* Each put answers for itself, not from the shared drop count. */
+	/*
+	 * Each put answers for itself, not from the shared drop count. The
+	 * answers are checked after the unlock: a failing expectation
+	 * allocates, which sched.lock does not allow.
+	 */
 	spin_lock(&s->lock);
-	KUNIT_EXPECT_TRUE(test, gmp_globrunqput_locked(s, 9));
-	KUNIT_EXPECT_FALSE(test, gmp_globrunqput_locked(s, 9));
-	KUNIT_EXPECT_FALSE(test, gmp_globrunqput_locked(s, FAR_G));
-	KUNIT_EXPECT_TRUE(test, gmp_globrunqput_locked(s, 10));
+	put[0] = gmp_globrunqput_locked(s, 9);
+	put[1] = gmp_globrunqput_locked(s, 9);
+	put[2] = gmp_globrunqput_locked(s, FAR_G);
+	put[3] = gmp_globrunqput_locked(s, 10);
 	spin_unlock(&s->lock);
+	KUNIT_EXPECT_TRUE(test, put[0]);
+	KUNIT_EXPECT_FALSE(test, put[1]);
+	KUNIT_EXPECT_FALSE(test, put[2]);
+	KUNIT_EXPECT_TRUE(test, put[3]);
 	KUNIT_EXPECT_EQ(test, atomic64_read(&s->nbadg), 7LL);
 	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 9U);
 	KUNIT_EXPECT_EQ(test, globrunq_pop(fx), 10U);

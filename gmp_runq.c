@@ -50,6 +50,21 @@ bool gmp_runqempty(struct gmp_p *pp)
 }
 EXPORT_SYMBOL_IF_KUNIT(gmp_runqempty);
 
+/*
+ * One look, no retry: for sched_out, which runs under the runqueue lock
+ * with interrupts off and must not spin as long as a process that keeps
+ * rewriting its queue's tail wants. A wrong answer costs one early or
+ * one missed sysmon kick, nothing more.
+ */
+bool gmp_runqempty_hint(struct gmp_p *pp)
+{
+	struct gmp_pshared *sh = pp->sh;
+
+	return READ_ONCE(sh->runqhead) == READ_ONCE(sh->runqtail) &&
+	       !READ_ONCE(sh->runnext);
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_runqempty_hint);
+
 u32 gmp_runqlen(struct gmp_p *pp)
 {
 	/* A snapshot: both indices are read with acquire, as in Go. */

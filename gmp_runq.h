@@ -6,6 +6,7 @@
 #include "gmp_core.h"
 
 bool gmp_runqempty(struct gmp_p *pp);
+bool gmp_runqempty_hint(struct gmp_p *pp);
 u32 gmp_runqlen(struct gmp_p *pp);
 void gmp_runqput(struct gmp_sched *s, struct gmp_p *pp, u32 gidx, bool next);
 u32 gmp_runqget(struct gmp_sched *s, struct gmp_p *pp, bool *inherit);

@@ -196,7 +196,9 @@ void gmp_sysmon_kick_sync(struct gmp_sched *s)
 
 /*
  * Sleep @us (a quarter more if that saves a wake-up), or until a blocked
- * M's sched_out kicks us (gmp_handoff.c) or we are told to stop.
+ * M's sched_out kicks us (gmp_handoff.c) or we are told to stop. The
+ * timer expires in hard interrupt context: on PREEMPT_RT a soft one
+ * would wait for ksoftirqd, an ordinary thread the M's can crowd out.
  */
 static void gmp_sysmon_sleep(struct gmp_sched *s, u32 us)
 {
@@ -205,7 +207,7 @@ static void gmp_sysmon_sleep(struct gmp_sched *s, u32 us)
 	set_current_state(TASK_IDLE);
 	if (!READ_ONCE(s->sysmon_kicked) && !kthread_should_stop())
 		schedule_hrtimeout_range(&exp, (u64)us * NSEC_PER_USEC / 4,
-					 HRTIMER_MODE_ABS);
+					 HRTIMER_MODE_ABS_HARD);
 	__set_current_state(TASK_RUNNING);
 }
 
@@ -247,7 +249,12 @@ static int gmp_sysmon(void *data)
 void gmp_sysmon_init(struct gmp_sched *s)
 {
 	init_waitqueue_head(&s->sysmon_wait);
-	init_irq_work(&s->sysmon_kick, gmp_sysmon_kickfn);
+	/*
+	 * Hard: on PREEMPT_RT a plain irq_work runs in a kthread, one hop
+	 * more between the blocked M and sysmon. The callback only stores
+	 * and wakes, which hard interrupt context allows.
+	 */
+	s->sysmon_kick = IRQ_WORK_INIT_HARD(gmp_sysmon_kickfn);
 }
 
 int gmp_sysmon_start(struct gmp_sched *s)
