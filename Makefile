@@ -37,6 +37,14 @@ module-stock:
 	$(MAKE) module KDIR="$(STOCK_KDIR)" MODOUT=build/stock
 module-debug:
 	$(MAKE) module KDIR="$$(vm/build-kernel.sh)" MODOUT=build/debug
+# vm/test.sh --all's: Debian's 6.12 and 6.12-rt, and the 6.12 debug kernel.
+K612_KDIR = $(shell bash -c '. vm/kernels.sh && kernels_612 $(1) >&2 && echo $$K612_KDIR')
+module-612:
+	$(MAKE) module KDIR="$(call K612_KDIR,)" MODOUT=build/612
+module-612rt:
+	$(MAKE) module KDIR="$(call K612_KDIR,rt)" MODOUT=build/612rt
+module-debug612:
+	$(MAKE) module KDIR="$$(vm/build-kernel.sh --612)" MODOUT=build/debug612
 
 # Guest directories: each one's files, staged afresh from the builds.
 SELFTESTS := $(addprefix selftests/,$(shell sed -n 's/^TEST_GEN_PROGS := //p' selftests/Makefile))
@@ -54,6 +62,12 @@ guest-test-stock:
 	$(call stage,guest-stock,build/stock/gmp.ko $(GUEST_TEST))
 guest-test-debug:
 	$(call stage,guest-debug,build/debug/gmp.ko build/debug/gmp_kunit.ko $(GUEST_TEST))
+guest-test-612:
+	$(call stage,guest-612,build/612/gmp.ko $(GUEST_TEST))
+guest-test-612rt:
+	$(call stage,guest-612rt,build/612rt/gmp.ko $(GUEST_TEST))
+guest-test-debug612:
+	$(call stage,guest-debug612,build/debug612/gmp.ko build/debug612/gmp_kunit.ko $(GUEST_TEST))
 guest-demo:
 	$(call stage,guest-demo,build/stock/gmp.ko examples/hello)
 guest-fuzz:
@@ -91,6 +105,8 @@ clean:
 	$(MAKE) -C selftests clean
 	$(MAKE) -C examples clean
 
-.PHONY: all module module-stock module-debug userlib selftests examples \
+.PHONY: all module module-stock module-debug module-612 module-612rt \
+	module-debug612 guest-test-612 guest-test-612rt guest-test-debug612 \
+	userlib selftests examples \
 	bench check install clean guest-test-stock guest-test-debug \
 	guest-demo guest-fuzz guest-bench

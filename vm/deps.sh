@@ -6,6 +6,10 @@
 #   vm/deps.sh          build, test, demo and fuzz
 #   vm/deps.sh bench    and the benchmark's peers (Go, Boost.Fiber, g++,
 #                       gnuplot)
+#   vm/deps.sh 612      and Debian's 6.12 kernels from bookworm-backports
+#                       (generic and PREEMPT_RT images and headers, and
+#                       linux-source-6.12 for the 6.12 debug kernel), and
+#                       dkms
 set -euo pipefail
 
 pkgs=(build-essential bc flex bison libelf-dev libssl-dev dwarves cpio kmod
@@ -14,6 +18,7 @@ pkgs=(build-essential bc flex bison libelf-dev libssl-dev dwarves cpio kmod
       busybox-static)
 [ "${1:-}" = bench ] &&
 	pkgs+=(golang-go g++ libboost-fiber-dev libboost-context-dev gnuplot-nox)
+[ "${1:-}" = 612 ] && pkgs+=(linux-source-6.12 dkms)
 
 sudo=
 [ "$(id -u)" = 0 ] || sudo=sudo
@@ -57,4 +62,21 @@ if [ -z "$qemu" ] || [ "$qemu" -lt 8 ]; then
 	fi
 	echo "deps: installing qemu-system-x86 from bookworm-backports" >&2
 	apt_install -t bookworm-backports qemu-system-x86
+fi
+
+# The 6.12 images: the newest ABI bookworm-backports has, unless a 6.12
+# image (generic and RT) is installed already.
+if [ "${1:-}" = 612 ]; then
+	here=$(cd "$(dirname "$0")" && pwd)
+	. "$here/kernels.sh"
+	if ! { kernels_612 && kernels_612 rt; } 2>/dev/null; then
+		[ -n "$updated" ] || { $sudo apt-get update -qq; updated=1; }
+		v=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-rt-amd64-unsigned$' |
+			sed 's/^linux-image-\(6\.12\.[0-9]*+deb12\)-.*/\1/' | sort -V | tail -1)
+		[ -n "$v" ] || { echo "deps: no 6.12 kernel in bookworm-backports" >&2; exit 1; }
+		echo "deps: installing Linux $v (generic and rt) from bookworm-backports" >&2
+		apt_install -t bookworm-backports linux-image-$v-amd64-unsigned \
+			linux-image-$v-rt-amd64-unsigned linux-headers-$v-amd64 \
+			linux-headers-$v-rt-amd64
+	fi
 fi

@@ -10,6 +10,7 @@
 #   --kernel debug   the KASAN/lockdep/KUnit kernel of vm/build-kernel.sh
 #   --kernel 6.12    Debian's 6.12 from bookworm-backports; 6.12-rt its
 #                    PREEMPT_RT flavour (vm/kernels.sh: kernels_612)
+#   --kernel debug-6.12  the 6.12 debug kernel (vm/build-kernel.sh --612)
 #   --dir DIR        files the guest sees under /gmp (modules, programs)
 #   --log FILE       keep the console log there (default: a temp file)
 #   --timeout SEC    wall-clock limit for the whole VM (default 900)
@@ -55,11 +56,14 @@ stock)
 debug)
 	tree=$("$here/build-kernel.sh") || exit 1
 	image=$tree/arch/x86/boot/bzImage ;;
+debug-6.12)
+	tree=$("$here/build-kernel.sh" --612) || exit 1
+	image=$tree/arch/x86/boot/bzImage ;;
 6.12 | 6.12-rt)
 	. "$here/kernels.sh"
 	kernels_612 "${kernel#6.12}" || exit 1
 	image=$K612_IMAGE ;;
-*) echo "run.sh: --kernel stock|debug|6.12|6.12-rt" >&2; exit 2 ;;
+*) echo "run.sh: --kernel stock|debug|6.12|6.12-rt|debug-6.12" >&2; exit 2 ;;
 esac
 
 work=$(mktemp -d)
