@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/uprobes.h>
+#include <asm/prctl.h>
 
 /* vm_flags became read-only behind vm_flags_set()/vm_flags_clear() in 6.3. */
 static inline void gmp_vma_flags_set(struct vm_area_struct *vma,
@@ -68,6 +69,19 @@ static inline bool gmp_task_blocked(struct task_struct *t)
 #ifdef CONFIG_PREEMPT_NOTIFIERS
 #define GMP_HAVE_PREEMPT_NOTIFIERS 1
 #endif
+
+/*
+ * Does the calling thread run with a user shadow stack (x86 CET, 6.6 and
+ * later, when the kernel is built with it and the program enabled it)?
+ */
+static inline bool gmp_user_shstk(void)
+{
+#ifdef CONFIG_X86_USER_SHADOW_STACK
+	return current->thread.features & ARCH_SHSTK_SHSTK;
+#else
+	return false;
+#endif
+}
 
 /* Is the current task in its last switch? (task_struct.state until 5.14.) */
 static inline bool gmp_current_dead(void)

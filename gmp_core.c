@@ -254,6 +254,19 @@ static void gmp_instance_reset(struct gmp_sched *s)
 	memset((char *)s + from, 0, sizeof(*s) - from);
 }
 
+/*
+ * May the calling thread be an M? Not with a user shadow stack: gmp
+ * moves a thread between goroutine stacks by rewriting its user frame
+ * (and kgo switches stacks in user space), and every such return would
+ * be one the shadow stack never saw: a control-protection fault. A
+ * clear error at CREATE and MSTART instead: -EOPNOTSUPP.
+ */
+int gmp_thread_check(void)
+{
+	return gmp_user_shstk() ? -EOPNOTSUPP : 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(gmp_thread_check);
+
 static long gmp_ioc_create(struct gmp_sched *s, unsigned long arg)
 {
 	struct gmp_create __user *uarg = (void __user *)arg;
@@ -271,6 +284,8 @@ static long gmp_ioc_create(struct gmp_sched *s, unsigned long arg)
 	if (ret)
 		return ret;
 	ret = gmp_create_check(&c);
+	if (!ret)
+		ret = gmp_thread_check();
 	if (ret)
 		return ret;
 
@@ -298,6 +313,8 @@ static long gmp_ioc_mstart(struct gmp_sched *s, unsigned long arg)
 {
 	u32 __user *locks = (u32 __user *)arg;
 
+	if (gmp_thread_check())
+		return -EOPNOTSUPP;
 	if (!IS_ALIGNED(arg, sizeof(u32)) ||
 	    (arg && (!gmp_user_addr_ok(arg) ||
 		     !access_ok(locks, sizeof(*locks)))))

@@ -265,5 +265,6 @@ struct gmp_sched {
 
 /* gmp_core.c */
 int gmp_create_check(struct gmp_create *c);
+int gmp_thread_check(void);
 
 #endif /* _GMP_CORE_H */

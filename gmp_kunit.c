@@ -10,6 +10,7 @@
  * vm/test.sh does this in the debug test kernel.
  */
 #include <kunit/test.h>
+#include <asm/prctl.h>
 #include <linux/limits.h>
 #include <linux/module.h>
 #include <asm/processor-flags.h>
@@ -365,10 +366,32 @@ static void gmp_preempt_frame_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EFAULT);
 }
 
+/*
+ * A thread with a user shadow stack is refused (CREATE, MSTART). The test
+ * thread has none; the flag is set on it only for the check's look.
+ */
+static void gmp_shstk_refused_test(struct kunit *test)
+{
+#ifdef CONFIG_X86_USER_SHADOW_STACK
+	unsigned long saved = current->thread.features;
+	int ret;
+
+	KUNIT_EXPECT_EQ(test, gmp_thread_check(), 0);
+	current->thread.features |= ARCH_SHSTK_SHSTK;
+	ret = gmp_thread_check();
+	current->thread.features = saved;
+	KUNIT_EXPECT_EQ(test, ret, -EOPNOTSUPP);
+#else
+	KUNIT_EXPECT_EQ(test, gmp_thread_check(), 0);
+	kunit_skip(test, "no CONFIG_X86_USER_SHADOW_STACK: no thread has one");
+#endif
+}
+
 static struct kunit_case gmp_create_cases[] = {
 	KUNIT_CASE(gmp_create_defaults_test),
 	KUNIT_CASE(gmp_create_bad_test),
 	KUNIT_CASE(gmp_preempt_frame_test),
+	KUNIT_CASE(gmp_shstk_refused_test),
 	{}
 };
 

@@ -358,6 +358,8 @@ static int instance_open(void)
 		return r;
 	}
 	r = (int)gmp_ioctl(GMP_IOC_CREATE, (uintptr_t)&c);
+	if (r == -EOPNOTSUPP)
+		fprintf(stderr, "kgo: this thread runs with a user shadow stack (x86 CET), and gmp switches stacks without one: run the program without it (GLIBC_TUNABLES=glibc.cpu.x86_shstk=off)\n");
 	if (r)
 		return r;
 	rt.nprocs = (int)c.nprocs;
