@@ -19,7 +19,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 
 #include "kgo.h"
@@ -72,11 +71,10 @@ static void ctx_put(struct kgo_ctx *c)
 	while (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		parent = c->parent;
 		/* Armed after a cancel that came first, or firing now. */
-		if (c->has_timer && timer_stop(&c->timer))
-			live_sub();
-		while (kgo_chan_free(c->done) == -EBUSY) {
+		if (c->has_timer)
+			timer_stop(&c->timer);
+		while (kgo_chan_free(c->done) == -EBUSY)
 			yield_anywhere();
-		}
 		free(c);
 		c = parent;
 	}
@@ -130,8 +128,8 @@ static bool cancel_one(struct kgo_ctx *c, int err, int cause,
 	kgo_mutex_unlock(&c->mu);
 	kgo_chan_close(c->done);
 	/* The timer thread cancelling from this timer's fire skips the wait. */
-	if (c->has_timer && timer_stop(&c->timer))
-		live_sub();
+	if (c->has_timer)
+		timer_stop(&c->timer);
 	return true;
 }
 
@@ -159,7 +157,6 @@ static void ctx_timer_fire(struct timer *t, int64_t due)
 	(void)due;
 	/* The context cannot be freed meanwhile: its free stops this timer. */
 	ctx_cancel(c, -ETIMEDOUT, -ETIMEDOUT);
-	live_sub();
 }
 
 struct kgo_ctx *kgo_ctx_with_cancel(struct kgo_ctx *parent)
@@ -211,19 +208,18 @@ struct kgo_ctx *kgo_ctx_with_deadline(struct kgo_ctx *parent,
 		return c;
 	}
 	c->timer.fire = ctx_timer_fire;
+	c->timer.live = true;	/* an armed deadline: not a deadlock */
 	c->has_timer = true;
-	live_add();		/* an armed deadline: not a deadlock */
 	err = timer_start(&c->timer, deadline);
 	if (err) {
 		c->has_timer = false;
-		live_sub();
 		kgo_ctx_free(c);
 		errno = -err;
 		return NULL;
 	}
 	/* Cancelled by its parent meanwhile: not live until it is freed. */
-	if (kgo_ctx_err(c) && timer_stop(&c->timer))
-		live_sub();
+	if (kgo_ctx_err(c))
+		timer_stop(&c->timer);
 	return c;
 }
 
@@ -466,9 +462,8 @@ int kgo_group_trygo(struct kgo_group *g,
 int kgo_group_wait(struct kgo_group *g)
 {
 	kgo_waitgroup_wait(&g->wg);
-	while (__atomic_load_n(&g->active, __ATOMIC_ACQUIRE)) {
+	while (__atomic_load_n(&g->active, __ATOMIC_ACQUIRE))
 		yield_anywhere();
-	}
 	kgo_ctx_cancel(g->ctx, g->err);
 	return g->err;
 }

@@ -47,7 +47,6 @@
 #define chan_elemsize		__kgo_chan_elemsize
 #define timer_start		__kgo_timer_start
 #define timer_stop		__kgo_timer_stop
-#define timer_thread_self	__kgo_timer_thread_self
 #define fastrand		__kgo_fastrand
 #define spin_lock		__kgo_spin_lock
 #define semtable		__kgo_semtable
@@ -296,15 +295,18 @@ int64_t nanotime(void) KGO_HIDDEN;
 /*
  * A timer of kgo's timer thread (kgo_time.c): at @when, fire(t, when)
  * runs on that thread, outside any lock. A periodic timer (@period > 0)
- * stays armed, its next due time on the grid when + k * period.
+ * stays armed, its next due time on the grid when + k * period. A @live
+ * one counts for checkdead as something that can still make progress
+ * from arming until its (one-shot) fire has returned or it is stopped.
  * timer_start: arm an idle timer (0, or -ENOMEM/-EAGAIN). timer_stop:
  * 1 if it was armed, 0 if not; either way it is not firing when this
- * returns (so not from the timer's own fire: see timer_thread_self).
+ * returns (the timer thread, stopping one from a fire, does not wait).
  */
 struct timer {
 	int64_t when, period;
 	size_t idx;			/* in the heap, while armed */
 	int state;
+	bool live;
 	void (*fire)(struct timer *t, int64_t due);
 };
 
@@ -313,7 +315,6 @@ size_t chan_elemsize(const struct kgo_chan *c) KGO_HIDDEN;
 
 int timer_start(struct timer *t, int64_t when) KGO_HIDDEN;
 int timer_stop(struct timer *t) KGO_HIDDEN;
-bool timer_thread_self(void) KGO_HIDDEN;
 
 /* A cheap per-M random number (Go's fastrand). */
 uint32_t fastrand(void) KGO_HIDDEN;

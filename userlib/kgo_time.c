@@ -175,11 +175,6 @@ static void heap_del(struct timer *t)
 
 static __thread bool on_timer_thread;
 
-bool timer_thread_self(void)
-{
-	return on_timer_thread;
-}
-
 /*
  * The first time on the grid @due + k * @period (k >= 1) after @now: a
  * periodic timer that fell behind skips the ticks it missed, and the
@@ -200,6 +195,7 @@ static void *timerproc(void *unused)
 	struct timespec ts;
 	struct timer *t;
 	int64_t now, due;
+	bool live;
 
 	(void)unused;
 	on_timer_thread = true;
@@ -219,6 +215,8 @@ static void *timerproc(void *unused)
 			continue;
 		}
 		due = t->when;
+		/* A periodic timer stays live; a one-shot one is done. */
+		live = t->live && t->period <= 0;
 		if (t->period > 0) {	/* stays in the heap, its slot kept */
 			t->when = next_due(due, t->period, now);
 			sift_down(0);
@@ -228,6 +226,8 @@ static void *timerproc(void *unused)
 		tm.firing = t;
 		pthread_mutex_unlock(&tm.lock);
 		t->fire(t, due);	/* may free a sleeper's timer: not after */
+		if (live)		/* after its work: what it woke counts */
+			live_sub();
 		pthread_mutex_lock(&tm.lock);
 		tm.firing = NULL;
 	}
@@ -272,6 +272,8 @@ int timer_start(struct timer *t, int64_t when)
 		err = heap_reserve();
 	if (err)
 		return err;
+	if (t->live)
+		live_add();
 	tm_lock();
 	t->when = when;
 	heap_add(t);
@@ -295,6 +297,8 @@ int timer_stop(struct timer *t)
 		stopped = 1;
 	}
 	tm_unlock();
+	if (stopped && t->live)
+		live_sub();
 	return stopped;
 }
 
@@ -369,28 +373,11 @@ int kgo_sleep(int64_t ns)
 
 /* --- Timers with a channel: Go's time.NewTimer ----------------------------- */
 
-/*
- * An armed timer counts for checkdead as something that can still make
- * progress: from arming until it has sent, or is stopped.
- */
 static void chantimer_fire(struct timer *t, int64_t due)
 {
 	struct kgo_timer *kt = (struct kgo_timer *)t;
 
 	kgo_chan_trysend(kt->c, &due);	/* cap 1: a missed value is dropped */
-	live_sub();
-}
-
-/* Arm @t, counted as live while armed. 0, or -errno. */
-static int chantimer_arm(struct timer *t, int64_t when)
-{
-	int err;
-
-	live_add();
-	err = timer_start(t, when);
-	if (err)
-		live_sub();
-	return err;
 }
 
 /*
@@ -401,8 +388,6 @@ static int chantimer_disarm(struct timer *t, struct kgo_chan *c)
 {
 	int stopped = timer_stop(t);
 
-	if (stopped)
-		live_sub();
 	kgo_chan_tryrecv(c, NULL);
 	return stopped;
 }
@@ -422,7 +407,8 @@ static struct kgo_timer *chantimer_start(int64_t ns, int64_t period,
 	if (kt && kt->c) {
 		kt->t.fire = fire;
 		kt->t.period = period;
-		err = chantimer_arm(&kt->t, deadline(ns > 0 ? ns : 0));
+		kt->t.live = true;	/* a value may still come */
+		err = timer_start(&kt->t, deadline(ns > 0 ? ns : 0));
 		if (!err)
 			return kt;
 		kgo_chan_free(kt->c);
@@ -454,7 +440,7 @@ int kgo_timer_reset(struct kgo_timer *kt, int64_t ns)
 	if (!kt)
 		return -EINVAL;
 	was = chantimer_disarm(&kt->t, kt->c);
-	err = chantimer_arm(&kt->t, deadline(ns > 0 ? ns : 0));
+	err = timer_start(&kt->t, deadline(ns > 0 ? ns : 0));
 	return err ? err : was;
 }
 
@@ -509,7 +495,7 @@ int kgo_ticker_reset(struct kgo_ticker *tk, int64_t period)
 		return -EINVAL;
 	chantimer_disarm(&tk->kt.t, tk->kt.c);
 	tk->kt.t.period = period;
-	return chantimer_arm(&tk->kt.t, deadline(period));
+	return timer_start(&tk->kt.t, deadline(period));
 }
 
 int kgo_ticker_free(struct kgo_ticker *tk)
