@@ -34,6 +34,7 @@
 #define tls_moved		__kgo_tls_moved
 
 /* Data the assembly reads */
+#define locks_off		__kgo_locks_off
 #define have_xsave		__kgo_have_xsave
 #define xsave_mask		__kgo_xsave_mask
 #define xsave_size		__kgo_xsave_size

@@ -210,21 +210,22 @@ void releasem_preempt(void)
 
 /*
  * Called by kgo_asyncpreempt with the goroutine's whole state saved on
- * its stack, @frame (kgo_asm.h's KGO_PFRAME_*). Inside kgo (locks
- * set) the switch waits for releasem(); else the goroutine goes to the
- * global run queue, as a preempted one does in Go, and this returns when
- * it runs again: on any M if it was stopped in the program's own code,
- * else on this one (preempt_safe()). The kernel's hand-off comes here
- * too, on the way back from a system call: that goroutine always keeps
- * its M. Returns the goroutine's keepm flag for the stub to clear, or
- * NULL.
+ * its stack, @frame (kgo_asm.h's KGO_PFRAME_*), and the M's locks count
+ * already raised by the stub: the acquirem() this would begin with (see
+ * kgo_x86_64.S for why it is the stub's). Stopped inside kgo (locks set
+ * before) the switch waits for releasem(); else the goroutine goes to
+ * the global run queue, as a preempted one does in Go, and this returns
+ * when it runs again: on any M if it was stopped in the program's own
+ * code, else on this one (preempt_safe()). The kernel's hand-off comes
+ * here too, on the way back from a system call: that goroutine always
+ * keeps its M. Returns the goroutine's keepm flag for the stub to clear,
+ * or NULL.
  */
 bool *asyncpreempt2(const uint64_t *frame)
 {
 	struct kgo_g *g;
 	struct kgo_m *m;
 
-	acquirem();
 	m = getm();
 	g = m->curg;
 	if (m->locks != 1 || !g) {

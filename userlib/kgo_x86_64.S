@@ -166,11 +166,20 @@ kgo_gostart:
  * goroutine (gmp_create.preempt_pc; Go's asyncPreempt). The kernel made
  * the M call it from 128 bytes below the interrupted rsp, past the red
  * zone: [rsp] is the interrupted rip, and every register and flag is the
- * interrupted code's. Save all of them, the vector and x87 state with
- * XSAVE (or FXSAVE) on a 64-byte aligned area below, call
+ * interrupted code's. Save all of them, raise the M's locks count (Go's
+ * acquirem: asyncpreempt2() is entered inside kgo), save the vector and
+ * x87 state with XSAVE (or FXSAVE) on a 64-byte aligned area below, call
  * asyncpreempt2(rbp) with a C-conforming frame (DF clear, rsp aligned),
  * restore everything and return to the interrupted instruction, dropping
  * the red zone gap.
+ *
+ * The count goes up here, in the stub, whose code kgo never counts as a
+ * safe point, and not in asyncpreempt2(): a second preemption (sysmon
+ * asks again a slice after the first, and an M stalled on its way in
+ * gives it the time) landing on asyncpreempt2()'s first instructions
+ * would find the program's own code, no flag set, and move a goroutine
+ * whose first stop was in libc. Raised here, it is deferred instead, and
+ * a blocked M keeps its P.
  *
  *	rbp + 0		r15 ... rax (15 registers)
  *	rbp + 120	rflags
@@ -212,6 +221,8 @@ kgo_asyncpreempt:
 	pushq	%r13
 	pushq	%r14
 	pushq	%r15
+	movq	locks_off(%rip), %rax
+	incl	%fs:(%rax)
 	movq	%rsp, %rbp
 	andq	$-64, %rsp
 	subq	xsave_size(%rip), %rsp
