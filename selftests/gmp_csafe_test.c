@@ -5,11 +5,16 @@
  *
  *  - malloc_and_stdio_under_preemption: 8 goroutines malloc, realloc and
  *    free blocks of every size class (and mmap-sized ones), each filled
- *    and checked; 8 more fprintf lines to one FILE on a pipe that a
- *    plain thread reads and checks, line by line, in order per writer.
- *    Before preemption learnt where it is safe, glibc's tcache broke (a
- *    segfault in __libc_malloc) and two goroutines on one M both "held"
- *    the FILE's recursive lock (merged lines).
+ *    and checked; 16 more fprintf lines to one FILE on a pipe that a
+ *    plain thread reads and checks, line by line, in order per writer,
+ *    and look at the FILE's lock before each line: it must never be
+ *    held by their own thread. Before preemption learnt where it is
+ *    safe, glibc's tcache broke (a segfault in __libc_malloc) and two
+ *    goroutines on one M both "held" the FILE's recursive lock (merged
+ *    lines). Until the stub raised the M's locks count itself, a second
+ *    preemption landing on asyncpreempt2()'s first instructions moved a
+ *    goroutine stopped in stdio (1 run in 3 of 40 s on the debug
+ *    kernels, 16 printers).
  *  - exitsyscall_keeps_the_thread: a goroutine whose blocking call lost
  *    its P comes back on the thread it blocked on.
  *  - skynet_million: Go's skynet benchmark, 1,111,111 goroutines each
@@ -37,7 +42,7 @@
 #include "kselftest_harness.h"
 
 #define NALLOC		8
-#define NPRINT		8
+#define NPRINT		16
 #define LIVE		16	/* blocks each allocator holds */
 #define PAYLOAD		72
 
@@ -167,6 +172,38 @@ static void allocator(void *arg)
 
 static FILE *out;
 static uint64_t lines_written[NPRINT];
+static uint64_t lock_foreign;	/* FILE lock found held by this thread */
+
+/*
+ * Before each fprintf, a printer looks at the FILE's recursive lock
+ * (glibc's _IO_lock_t): if its owner is this very thread, another
+ * goroutine took it here and is stopped inside stdio while this one
+ * runs on its thread, which is the state that merges lines, caught even
+ * when no line merges. The thread is read on both sides of the look, so
+ * a move in between is not taken for it, and read from %fs each time:
+ * pthread_self() is declared const, and the compiler may reuse a value
+ * from before the goroutine last moved.
+ */
+static inline void *thread_self(void)
+{
+	void *self;
+
+	__asm__ volatile("movq %%fs:16, %0" : "=r"(self) : : "memory");
+	return self;
+}
+
+static void check_file_lock(void)
+{
+#ifdef __GLIBC__
+	struct glibc_io_lock { int lock; int cnt; void *owner; };
+	struct glibc_io_lock *lk = (struct glibc_io_lock *)out->_lock;
+	void *self = thread_self(), *owner;
+
+	owner = __atomic_load_n(&lk->owner, __ATOMIC_RELAXED);
+	if (owner == self && thread_self() == self)
+		__atomic_add_fetch(&lock_foreign, 1, __ATOMIC_RELAXED);
+#endif
+}
 
 static void payload(char *buf, unsigned int g, unsigned int seq)
 {
@@ -184,6 +221,7 @@ static void printer(void *arg)
 
 	while (!stop) {
 		payload(buf, g, seq);
+		check_file_lock();
 		fprintf(out, "g%02u %08u %s\n", g, seq, buf);
 		seq++;
 	}
@@ -315,6 +353,10 @@ TEST_TIMEOUT(malloc_and_stdio_under_preemption, 600)
 	       (unsigned long long)stats.npreemptkeepm);
 	if (r.bad)
 		TH_LOG("first bad line: \"%s\"", r.first_bad);
+	if (lock_foreign)
+		TH_LOG("%llu times a printer found the FILE's lock held by its own thread",
+		       (unsigned long long)lock_foreign);
+	EXPECT_EQ(0, lock_foreign);
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ(0, r.bad);
 	EXPECT_EQ(written, r.lines);
