@@ -12,9 +12,10 @@
  *    safe, glibc's tcache broke (a segfault in __libc_malloc) and two
  *    goroutines on one M both "held" the FILE's recursive lock (merged
  *    lines). Until the stub raised the M's locks count itself, a second
- *    preemption landing on asyncpreempt2()'s first instructions moved a
- *    goroutine stopped in stdio (1 run in 3 of 40 s on the debug
- *    kernels, 16 printers).
+ *    preemption landing on asyncpreempt2()'s first instructions could
+ *    move a goroutine stopped in stdio (lines merged in one full suite
+ *    run on the 6.12 debug kernel, and in one of eight 40 s runs on the
+ *    6.1 debug kernel with four VMs sharing two host CPUs).
  *  - exitsyscall_keeps_the_thread: a goroutine whose blocking call lost
  *    its P comes back on the thread it blocked on.
  *  - skynet_million: Go's skynet benchmark, 1,111,111 goroutines each
