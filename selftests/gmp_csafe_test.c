@@ -18,6 +18,10 @@
  *    6.1 debug kernel with four VMs sharing two host CPUs).
  *  - exitsyscall_keeps_the_thread: a goroutine whose blocking call lost
  *    its P comes back on the thread it blocked on.
+ *  - preemption_on_asyncpreempt2_entry_is_deferred: the second
+ *    preemption of the first case's race, made to land on
+ *    asyncpreempt2()'s entry every time by signal handlers that play
+ *    the kernel.
  *  - skynet_million: Go's skynet benchmark, 1,111,111 goroutines each
  *    with a malloc'd channel, on 2 P's (static build only). It hung at
  *    10^6 when a goroutine holding malloc's arena lock lost its P in an
@@ -32,13 +36,17 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
+#include "../gmp_uapi.h"
 #include "gmp_test_util.h"
 #include "kselftest_harness.h"
 
@@ -437,6 +445,126 @@ TEST(exitsyscall_keeps_the_thread)
 	ASSERT_EQ(0, gcheck_report(status));
 	for (i = 0; i < 4; i++)
 		EXPECT_EQ(before[i], after[i]);
+}
+
+/* --- A second preemption on asyncpreempt2()'s entry ------------------- */
+
+/*
+ * The race, made to happen on purpose: a preemption stops a goroutine in
+ * libc, and a second one lands on the first instruction of
+ * asyncpreempt2(), which the first one's stub has just called (sysmon
+ * asks again a slice later, and an M stalled right there takes it). The
+ * test plays the kernel with signal handlers that do to the interrupted
+ * frame what gmp_inject_call() does: the goroutine raise()s SIGUSR2,
+ * whose handler sends the frame, stopped inside libc, to the stub and
+ * puts an int3 on asyncpreempt2()'s first byte; the SIGTRAP handler puts
+ * the byte back and sends that frame to the stub too. The second call
+ * must be deferred (it is inside kgo), and the first must keep its M.
+ * Before the stub raised the M's locks count itself, the second was
+ * taken as a preemption of its own, at a safe point in a dynamically
+ * linked program, and the goroutine moved with libc under it.
+ */
+extern char kgo_asyncpreempt[] __attribute__((visibility("hidden")));
+extern char kgo_asyncpreempt_end[] __attribute__((visibility("hidden")));
+
+static unsigned char *ap2_entry, ap2_byte;
+static volatile int traps;
+
+/* What gmp_inject_call() does to a user frame (gmp_uapi.h's contract). */
+static void inject_stub(ucontext_t *uc)
+{
+	greg_t *r = uc->uc_mcontext.gregs;
+	uint64_t sp = (uint64_t)r[REG_RSP] - GMP_PREEMPT_REDZONE - 8;
+
+	*(uint64_t *)sp = (uint64_t)r[REG_RIP];
+	r[REG_RSP] = (greg_t)sp;
+	r[REG_RIP] = (greg_t)kgo_asyncpreempt;
+}
+
+static void on_usr2(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)si;
+	ap2_entry[0] = 0xcc;	/* int3 */
+	inject_stub(ctx);
+}
+
+static void on_trap(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+
+	(void)sig;
+	(void)si;
+	ap2_entry[0] = ap2_byte;
+	uc->uc_mcontext.gregs[REG_RIP]--;	/* back onto the entry */
+	traps++;
+	inject_stub(uc);
+}
+
+/*
+ * asyncpreempt2() is local to libkgo.a: find it as the target of the
+ * stub's "movq %rbp, %rdi; call rel32".
+ */
+static unsigned char *find_ap2(void)
+{
+	unsigned char *p;
+	int32_t rel;
+
+	for (p = (unsigned char *)kgo_asyncpreempt;
+	     p + 8 <= (unsigned char *)kgo_asyncpreempt_end; p++) {
+		if (p[0] != 0x48 || p[1] != 0x89 || p[2] != 0xef || p[3] != 0xe8)
+			continue;
+		memcpy(&rel, p + 4, 4);
+		return p + 8 + rel;
+	}
+	return NULL;
+}
+
+static struct kgo_stats st0, st1;
+static void *thread0, *thread1;
+
+static int entry_main(void *arg)
+{
+	(void)arg;
+	st0.size = sizeof(st0);
+	st1.size = sizeof(st1);
+	thread0 = thread_self();
+	kgo_stats(&st0);
+	raise(SIGUSR2);		/* both preemptions happen in here */
+	kgo_stats(&st1);
+	thread1 = thread_self();
+	return 0;
+}
+
+TEST(preemption_on_asyncpreempt2_entry_is_deferred)
+{
+	struct sigaction sa = { 0 };
+	long pagesz = sysconf(_SC_PAGESIZE);
+	uintptr_t page;
+	int status = -1;
+
+	REQUIRE_GMP();
+	ap2_entry = find_ap2();
+	ASSERT_NE(NULL, ap2_entry) TH_LOG("no call to asyncpreempt2 in the stub");
+	ap2_byte = ap2_entry[0];
+	page = (uintptr_t)ap2_entry & ~(uintptr_t)(pagesz - 1);
+	ASSERT_EQ(0, mprotect((void *)page, (size_t)pagesz,
+			      PROT_READ | PROT_WRITE | PROT_EXEC));
+	sa.sa_sigaction = on_usr2;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	ASSERT_EQ(0, sigaction(SIGUSR2, &sa, NULL));
+	sa.sa_sigaction = on_trap;
+	ASSERT_EQ(0, sigaction(SIGTRAP, &sa, NULL));
+	/* One P and no sysmon preemption: only the two calls made here. */
+	setenv("GMPMAXPROCS", "1", 1);
+	setenv("KGO_SLICE_US", "10000000", 1);
+	ASSERT_EQ(0, kgo_run(entry_main, NULL, &status));
+	ASSERT_EQ(0, status);
+	ASSERT_EQ(1, traps);
+	EXPECT_EQ(1, st1.npreempted - st0.npreempted);
+	EXPECT_EQ(1, st1.npreemptdeferred - st0.npreemptdeferred);
+	EXPECT_EQ(1, st1.npreemptkeepm - st0.npreemptkeepm);
+	EXPECT_EQ(thread0, thread1);
 }
 
 /* --- Go's skynet -------------------------------------------------------- */
