@@ -23,6 +23,10 @@
 #                    (-icount shift=0,sleep=off: 1 ns per instruction),
 #                    so timings are the same on every host and run
 #
+# QEMU_EXTRA (environment): more QEMU options, split on spaces, e.g.
+# "-d exec,in_asm,nochain -dfilter 0x400000+0x100000 -D trace.log" for
+# bench/profile.sh's instruction profile.
+#
 # Exit status: the command's, or 1 if the kernel printed a splat (BUG,
 # WARNING, Oops, KASAN, lockdep, scheduling while atomic, soft lockup,
 # hung task) even when the command passed, or 124 on timeout.
@@ -90,11 +94,14 @@ printf '%s\n' "$*" > "$root/gmp/cmd.sh"
 cpu=max
 [ $accel = kvm ] && cpu=host
 extra=() append="console=ttyS0 quiet panic=-1 rdinit=/init"
+[ -n "${QEMU_EXTRA:-}" ] && append="$append nokaslr"
 if [ -n "$gdb" ]; then
 	extra=(-gdb "tcp:127.0.0.1:$gdb")
 	append="$append nokaslr"
 fi
 [ -n "$icount" ] && extra+=(-icount shift=0,sleep=off)
+# shellcheck disable=SC2206 # split on purpose
+[ -n "${QEMU_EXTRA:-}" ] && extra+=($QEMU_EXTRA)
 start=$SECONDS
 timeout --foreground -k 10 "$timeout" \
 	qemu-system-x86_64 -machine pc,accel=$accel -cpu $cpu -smp "$smp" -m "$mem" \
