@@ -23,6 +23,10 @@
 #define KGO_CTX_RET		72	/* the return address */
 #define KGO_CTX_SIZE		80
 
+/* struct kgo_g: gopark's commit, which kgo_parkswitch calls on g0 */
+#define KGO_G_PARK_COMMIT	64
+#define KGO_G_PARK_ARG		72
+
 /* kgo_asyncpreempt's frame, from its rbp up */
 #define KGO_PFRAME_FLAGS	120	/* after r15 ... rax */
 #define KGO_PFRAME_RIP		128	/* the interrupted rip */
@@ -32,6 +36,7 @@
 #define gostart1		__kgo_gostart1
 #define asyncpreempt2		__kgo_asyncpreempt2
 #define tls_moved		__kgo_tls_moved
+#define park_abort		__kgo_park_abort
 
 /* Data the assembly reads */
 #define locks_off		__kgo_locks_off

@@ -119,6 +119,9 @@ _Static_assert(KGO_CTX_TP == 8 && KGO_CTX_G == KGO_CTX_TP + 8 &&
 	       KGO_CTX_RET == KGO_CTX_REGS + 6 * 8 &&
 	       KGO_CTX_SIZE == KGO_CTX_RET + 8 && KGO_CTX_SIZE % 16 == 0,
 	       "a saved context: FPU word, tp, g, six registers, return");
+_Static_assert(offsetof(struct kgo_g, park_commit) == KGO_G_PARK_COMMIT &&
+	       offsetof(struct kgo_g, park_commit_arg) == KGO_G_PARK_ARG,
+	       "gopark's commit, where kgo_parkswitch finds it");
 _Static_assert(KGO_PFRAME_FLAGS == 15 * 8 &&
 	       KGO_PFRAME_RIP == KGO_PFRAME_FLAGS + 8,
 	       "the preemption frame: 15 registers, rflags, the rip");
@@ -184,7 +187,7 @@ static KGO_INLINE void resumed(struct kgo_g *g, int saved_errno)
 	 * that register was saved then and is stale when the stub returns.
 	 * Whoever resumes a goroutine writes its slot's p first.
 	 */
-	m->p = __atomic_load_n(&gslot(g->gidx)->p, __ATOMIC_RELAXED);
+	m->p = __atomic_load_n(&g->slot->p, __ATOMIC_RELAXED);
 	m->curg = g;
 	*m->errnop = saved_errno;
 	eh_switchin(m, g);
@@ -213,7 +216,7 @@ void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 	 * stub then finds locks raised and defers) must still be honoured.
 	 */
 	m->preempt = false;
-	kgo_mcall(gslot(g->gidx), fn, g, m->g0);
+	kgo_mcall(g->slot, fn, g, m->g0);
 	resumed(g, saved_errno);
 }
 
@@ -305,7 +308,7 @@ static void gosched_m(void *arg)
 	next = yield_next(pp, tick, &inherit);
 	if (next) {
 		schedtick_set(pp, tick, inherit);
-		__atomic_store_n(&gslot(g->gidx)->status, GMP_GRUNNABLE,
+		__atomic_store_n(&g->slot->status, GMP_GRUNNABLE,
 				 __ATOMIC_RELAXED);
 		runqput_tail(pp, g->gidx);	/* not full: room */
 		execute(pp, next);
@@ -328,9 +331,8 @@ void kgo_yield(void)
 	struct gmp_gslot *ns;
 	struct kgo_g *g;
 	struct kgo_m *m;
-	uint32_t tick, tail, next;
+	uint32_t tick, head, tail, next;
 	int saved_errno;
-	bool inherit;
 
 	acquirem();
 	m = getm();
@@ -339,18 +341,31 @@ void kgo_yield(void)
 		goto slow;
 	pp = &rt.allp[m->p];
 	tick = pp->schedtick + 1;
-	next = yield_next(pp, tick, &inherit);
-	if (!next)
+	/*
+	 * runnext's G (it inherits the slice and would leave the queue as
+	 * full as it was), the 61st tick and a retiring P: gosched_m.
+	 */
+	if (__atomic_load_n(&pp->runnext, __ATOMIC_RELAXED) ||
+	    globrunq_due(tick) || __atomic_load_n(&pp->retire, __ATOMIC_RELAXED))
 		goto slow;
-	schedtick_set(pp, tick, inherit);
-	__atomic_store_n(&gslot(g->gidx)->status, GMP_GRUNNABLE,
-			 __ATOMIC_RELAXED);
-	tail = pp->runqtail;		/* not full: a thief only makes room */
+	tail = pp->runqtail;
+	head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+	do {
+		if (head == tail)
+			goto slow;
+		next = __atomic_load_n(&pp->runq[head % GMP_RUNQ_SIZE],
+				       __ATOMIC_RELAXED);
+	} while (!__atomic_compare_exchange_n(&pp->runqhead, &head, head + 1,
+					      false, __ATOMIC_RELEASE,
+					      __ATOMIC_ACQUIRE));
+	/* One taken from the head: room at the tail, and only ours. */
+	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->slot->status, GMP_GRUNNABLE, __ATOMIC_RELAXED);
 	pp->runq[tail % GMP_RUNQ_SIZE] = g->gidx;
 	ns = markrunning(m, pp, next);	/* clears m->preempt, as mcall does */
 	saved_errno = *m->errnop;
 	eh_switchout(m, g);
-	kgo_switch(gslot(g->gidx), g, ns, &pp->runqtail, tail + 1,
+	kgo_switch(g->slot, g, ns, &pp->runqtail, tail + 1,
 		   (uint64_t)next << 32 | m->p);
 	resumed(g, saved_errno);
 	return;
@@ -417,7 +432,7 @@ static void goexit0(void *arg)
 		__atomic_store_n(&rt.mainexited, true, __ATOMIC_SEQ_CST);
 		schedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
 	}
-	__atomic_store_n(&gslot(g->gidx)->status, GMP_GDEAD, __ATOMIC_RELEASE);
+	__atomic_store_n(&g->slot->status, GMP_GDEAD, __ATOMIC_RELEASE);
 	getm()->curg = NULL;
 	/* We are off its stack: g0. */
 	if (g->own_stack)
@@ -445,8 +460,15 @@ void gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 	struct kgo_m *m = getm();
 
 	(void)pid;	/* maybe stale: see mcall_locked() */
-	m->p = __atomic_load_n(&gslot(gidx)->p, __ATOMIC_RELAXED);
+	(void)gidx;
+	m->p = __atomic_load_n(&g->slot->p, __ATOMIC_RELAXED);
 	m->curg = g;
+	/*
+	 * From now on the goroutine resumes where a switch saved it (which
+	 * leaves the pc alone: kgo_x86_64.S). Nobody resumes it before it
+	 * switches out, and the arg is not read there.
+	 */
+	g->slot->pc = (uintptr_t)kgo_resume;
 	releasem();
 	if (g->start_locked && kgo_lock_osthread())
 		throw("kgo_go_attr: KGO_ATTR_LOCKED: this gmp module cannot wire a goroutine to its thread");
@@ -492,7 +514,7 @@ int newproc(void (*fn)(void *arg), int (*main_fn)(void *arg), void *arg,
 	g->arg = arg;
 	g->main_fn = main_fn;
 	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
-	gs = gslot(g->gidx);
+	gs = g->slot;
 	gs->pc = (uintptr_t)kgo_gostart;
 	gs->sp = stack_top(g);
 	gs->arg = (uintptr_t)g;
@@ -644,7 +666,7 @@ void ready(struct kgo_g *g, bool onp)
 {
 	uint32_t spill;
 
-	__atomic_store_n(&gslot(g->gidx)->status, GMP_GRUNNABLE,
+	__atomic_store_n(&g->slot->status, GMP_GRUNNABLE,
 			 __ATOMIC_RELEASE);
 	if (!onp)
 		ring_push(g->gidx, 0, RING_WAKEP);
@@ -661,7 +683,7 @@ static void gopark_m(void *arg)
 	struct gmp_pshared *pp = thisp();
 	bool sleeping = g->park_sleeping;
 
-	__atomic_store_n(&gslot(g->gidx)->status, GMP_GWAITING, __ATOMIC_RELAXED);
+	__atomic_store_n(&g->slot->status, GMP_GWAITING, __ATOMIC_RELAXED);
 	if (!g->park_commit(g, g->park_commit_arg))
 		execute(pp, g->gidx);
 	/* From here a readier may run @g on any M, even end it: no more @g. */
@@ -670,16 +692,72 @@ static void gopark_m(void *arg)
 	schedule_next(pp);
 }
 
+/*
+ * On g0, from kgo_parkswitch: @g's commit did not park it (the word it
+ * waits out had changed). Put back the goroutine taken to follow it, in
+ * runnext, which the taking emptied, and resume @g.
+ */
+void park_abort(struct kgo_g *g, uint64_t next_pid_gidx)
+{
+	struct gmp_pshared *pp = thisp();
+	uint32_t next = (uint32_t)(next_pid_gidx >> 32), spill;
+
+	if (!g->park_sleeping)
+		live_add();
+	__atomic_store_n(&gslot(next)->status, GMP_GRUNNABLE, __ATOMIC_RELAXED);
+	if (!runqput_next(pp, next, &spill))
+		ring_push(spill, 0, RING_DRAIN);
+	execute(pp, g->gidx);
+}
+
+/*
+ * Go's gopark, called inside acquirem: park the calling goroutine once
+ * @commit(g, @arg) says so, on g0, and run another. The common case,
+ * another goroutine in this P's own queue, goes straight to it
+ * (kgo_parkswitch: the commit runs on g0 between the two, no scheduler
+ * call); anything else through gopark_m, which lets the kernel choose.
+ */
 void gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
 		bool sleeping, const char *who)
 {
-	struct kgo_g *g = getg();
+	struct kgo_m *m = getm();
+	struct kgo_g *g = m->curg;
+	struct gmp_pshared *pp;
+	struct gmp_gslot *ns;
+	uint32_t tick, next;
+	int saved_errno;
+	bool inherit;
 
 	if (!g)
 		throw("%s called outside a goroutine", who);
 	g->park_commit = commit;
 	g->park_commit_arg = arg;
 	g->park_sleeping = sleeping;
+	pp = &rt.allp[m->p];
+	tick = pp->schedtick + 1;
+	if (m->lockedg || globrunq_due(tick) ||
+	    __atomic_load_n(&pp->retire, __ATOMIC_RELAXED))
+		goto slow;
+	next = runqget(pp, &inherit);
+	if (!next)
+		goto slow;
+	schedtick_set(pp, tick, inherit);
+	/*
+	 * Counted out now, not after the commit: @next is live, so the count
+	 * cannot reach zero meanwhile (park_abort counts @g back in).
+	 */
+	if (!sleeping)
+		live_sub();
+	__atomic_store_n(&g->slot->status, GMP_GWAITING,
+			 __ATOMIC_RELAXED);
+	ns = markrunning(m, pp, next);	/* clears m->preempt, as mcall does */
+	saved_errno = *m->errnop;
+	eh_switchout(m, g);
+	kgo_parkswitch(g->slot, g, m->g0, ns,
+		       (uint64_t)next << 32 | m->p);
+	resumed(g, saved_errno);
+	return;
+slow:
 	mcall_locked(who, gopark_m, g);
 }
 

@@ -348,6 +348,7 @@ struct kgo_g {
 	uint64_t eh[2];			/* its C++ exception globals, switched out */
 	bool keepm;			/* preempted where it must keep its M */
 	struct kgo_g *next;		/* free list */
+	struct gmp_gslot *slot;		/* gslot(gidx), kept at hand */
 };
 
 /* The instance and the state of every concern: one per process. */
@@ -485,12 +486,18 @@ uint32_t kgo_switch(struct gmp_gslot *slot, struct kgo_g *g,
 		    const struct gmp_gslot *next, uint32_t *publish,
 		    uint32_t val, uint64_t next_pid_gidx)
 	__attribute__((visibility("hidden")));
+uint32_t kgo_parkswitch(struct gmp_gslot *slot, struct kgo_g *g, void *g0sp,
+			const struct gmp_gslot *next, uint64_t next_pid_gidx)
+	__attribute__((visibility("hidden")));
+void park_abort(struct kgo_g *g, uint64_t next_pid_gidx)
+	__attribute__((noreturn, visibility("hidden")));
 void tls_moved(uintptr_t *frame) __attribute__((visibility("hidden")));
 void kgo_gogo(const struct gmp_gslot *slot, uint32_t pid, uint32_t gidx)
 	__attribute__((noreturn, visibility("hidden")));
 void gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 	__attribute__((noreturn, visibility("hidden")));
 extern char kgo_gostart[] __attribute__((visibility("hidden")));
+extern char kgo_resume[] __attribute__((visibility("hidden")));
 
 /*
  * The running thread's M. A goroutine may come back from a switch on

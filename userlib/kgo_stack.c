@@ -156,6 +156,7 @@ static void stack_record(struct kgo_g *g, char *base, uint32_t gidx)
 	g->stack = base;
 	g->stack_size = rt.stack_size;
 	g->gidx = gidx;
+	g->slot = gslot(gidx);
 }
 
 /* The top of @g's stack, where a new goroutine's sp starts (16-aligned). */
@@ -323,6 +324,7 @@ struct kgo_g *stack_own(size_t size, int *err)
 		g = *err ? NULL : persistentalloc(sizeof(*g));
 		if (g) {
 			g->gidx = gidx;
+			g->slot = gslot(gidx);
 		} else if (!*err) {
 			stacks.gidxgen--;
 			*err = -ENOMEM;

@@ -21,7 +21,11 @@
  */
 #include "kgo_asm.h"
 
-/* Push the context above for goroutine \g; its sp goes to KGO_SLOT_SP(%rdi). */
+/*
+ * Push the context above for goroutine \g; its sp goes to KGO_SLOT_SP(%rdi).
+ * The slot's pc is kgo_resume already: gostart1 sets it once, as a
+ * goroutine begins, and nothing else resumes it another way.
+ */
 .macro	SAVE_CONTEXT g
 	pushq	%rbp
 	pushq	%rbx
@@ -36,9 +40,6 @@
 	stmxcsr	KGO_CTX_FPU(%rsp)
 	fnstcw	KGO_CTX_FPU+4(%rsp)
 	movq	%rsp, KGO_SLOT_SP(%rdi)
-	leaq	kgo_resume(%rip), %rax
-	movq	%rax, KGO_SLOT_PC(%rdi)
-	movq	$0, KGO_SLOT_ARG(%rdi)
 .endm
 
 	.text
@@ -96,9 +97,55 @@ kgo_switch:
 	.size	kgo_switch, . - kgo_switch
 
 /*
+ * void kgo_parkswitch(struct gmp_gslot *slot, struct kgo_g *g, void *g0sp,
+ *		       const struct gmp_gslot *next, uint64_t next_pid_gidx)
+ *
+ * gopark's direct switch: save the calling goroutine @g's context in
+ * @slot, and on the M's g0 stack @g0sp run its commit
+ * (g->park_commit(g, g->park_commit_arg), Go's unlockf): from there on a
+ * waker may run @g anywhere, so its stack is left first. If the commit
+ * parked it, resume @next (taken from the P's queue by the caller) as
+ * kgo_switch does; if not, park_abort() puts @next back and resumes @g.
+ * Returns, like kgo_mcall, when @g is resumed.
+ */
+	.globl	kgo_parkswitch
+	.hidden	kgo_parkswitch
+	.type	kgo_parkswitch, @function
+kgo_parkswitch:
+	.cfi_startproc
+	SAVE_CONTEXT %rsi
+	movq	%rdx, %rsp		/* onto g0 */
+	pushq	%rsi			/* @g, @next and its ids: four words, */
+	pushq	%rsi			/* rsp stays aligned for the call */
+	pushq	%rcx
+	pushq	%r8
+	movq	%rsi, %rdi
+	movq	KGO_G_PARK_ARG(%rdi), %rsi
+	call	*KGO_G_PARK_COMMIT(%rdi)
+	popq	%r8
+	popq	%rcx
+	testb	%al, %al
+	jz	1f
+	movq	KGO_SLOT_PC(%rcx), %rax
+	movq	KGO_SLOT_SP(%rcx), %rsp	/* off g0 */
+	movq	KGO_SLOT_ARG(%rcx), %rdi
+	movl	%r8d, %esi
+	shrq	$32, %r8
+	movl	%r8d, %edx
+	jmp	*%rax
+1:	movq	(%rsp), %rdi		/* @g; g0 stays aligned */
+	movq	%r8, %rsi
+	call	park_abort
+	ud2
+	.cfi_endproc
+	.size	kgo_parkswitch, . - kgo_parkswitch
+
+/*
  * Where a context saved by kgo_mcall or kgo_switch resumes: fix it up if
  * the M changed, pop it, return the P id.
  */
+	.globl	kgo_resume
+	.hidden	kgo_resume
 	.type	kgo_resume, @function
 kgo_resume:
 	.cfi_startproc
