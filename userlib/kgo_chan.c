@@ -262,10 +262,30 @@ static void *slot(struct kgo_chan *c, size_t i)
 	return c->buf + i * c->elemsize;
 }
 
-static void copy_elem(const struct kgo_chan *c, void *dst, const void *src)
+/*
+ * The sizes a channel most often carries are copied inline, a word at a
+ * time, rather than through a call to memcpy.
+ */
+static KGO_INLINE void copy_elem(const struct kgo_chan *c, void *dst,
+				 const void *src)
 {
-	if (dst && c->elemsize)
+	if (!dst)
+		return;
+	switch (c->elemsize) {
+	case 0:
+		return;
+	case 4:
+		memcpy(dst, src, 4);
+		return;
+	case 8:
+		memcpy(dst, src, 8);
+		return;
+	case 16:
+		memcpy(dst, src, 16);
+		return;
+	default:
 		memcpy(dst, src, c->elemsize);
+	}
 }
 
 static void clear_elem(const struct kgo_chan *c, void *dst)
@@ -279,8 +299,8 @@ static void clear_elem(const struct kgo_chan *c, void *dst)
  * or into the buffer. 0 when done (*@woken set if a receiver must be
  * woken), -EPIPE closed, -EAGAIN it would block.
  */
-static int send_locked(struct kgo_chan *c, const void *elem,
-		       struct sudog **woken)
+static KGO_INLINE int send_locked(struct kgo_chan *c, const void *elem,
+				  struct sudog **woken)
 {
 	struct sudog *sg;
 
@@ -309,7 +329,8 @@ static int send_locked(struct kgo_chan *c, const void *elem,
  * waiting sender then refills the slot), from a waiting sender, or a
  * closed channel's zero value. 1 a value, 0 closed, -EAGAIN it would block.
  */
-static int recv_locked(struct kgo_chan *c, void *elem, struct sudog **woken)
+static KGO_INLINE int recv_locked(struct kgo_chan *c, void *elem,
+				  struct sudog **woken)
 {
 	struct sudog *sg;
 
@@ -345,18 +366,57 @@ static int recv_locked(struct kgo_chan *c, void *elem, struct sudog **woken)
 	return -EAGAIN;
 }
 
+/* A single channel's unlockf: its one lock, no list to copy. */
+static bool park_commit1(struct kgo_g *g, void *arg)
+{
+	struct kgo_chan *c = arg;
+
+	(void)g;
+	spin_unlock(&c->lock);
+	return true;
+}
+
+/*
+ * chanop's wait: queue a sudog for the calling goroutine or thread on
+ * @c, whose lock is held inside kgo_acquirem(), and block until a partner
+ * or close completes it. Kept out of line so that an operation that
+ * completes at once builds no waiter; a goroutine's needs only the fields
+ * a partner reads (enqueue() sets the links).
+ */
+static __attribute__((noinline)) int chanop_wait(struct kgo_chan *c,
+						 bool send, void *elem,
+						 const char *who)
+{
+	struct park_locks pl = { .c = &c, .n = 1 };
+	struct waiter w;
+	struct sudog sg;
+
+	w.g = kgo_getg();
+	w.done = 0;
+	sg.w = &w;
+	sg.c = c;
+	sg.elem = elem;
+	sg.success = false;
+	enqueue(send ? &c->sendq : &c->recvq, &sg);
+	if (__builtin_expect(w.g != NULL, 1))
+		gopark(park_commit1, c, false, who);
+	else
+		block(&w, &pl, who);
+	if (send)
+		return sg.success ? 0 : -EPIPE;
+	return sg.success ? 1 : 0;
+}
+
 /*
  * One send (@op KGO_SEND) or receive on @c: completed at once if it can
  * be, else -EAGAIN, or, @blocking, queued and waited for. Returns as
  * send_locked or recv_locked, and for a wait that close ended, -EPIPE
  * (send) or 0 (receive, *@elem cleared by close).
  */
-static int chanop(struct kgo_chan *c, int op, void *elem, bool blocking,
-		  const char *who)
+static KGO_INLINE int chanop(struct kgo_chan *c, int op, void *elem,
+			     bool blocking, const char *who)
 {
-	struct waiter w = { .g = NULL };
-	struct park_locks pl = { .c = &c, .n = 1 };
-	struct sudog sg = { .w = &w }, *woken;
+	struct sudog *woken;
 	bool send = op == KGO_SEND;
 	int r;
 
@@ -374,14 +434,7 @@ static int chanop(struct kgo_chan *c, int op, void *elem, bool blocking,
 		kgo_releasem();
 		return r;
 	}
-	w.g = kgo_getg();
-	sg.c = c;
-	sg.elem = elem;
-	enqueue(send ? &c->sendq : &c->recvq, &sg);
-	block(&w, &pl, who);
-	if (send)
-		return sg.success ? 0 : -EPIPE;
-	return sg.success ? 1 : 0;
+	return chanop_wait(c, send, elem, who);
 }
 
 /* The element is only read from on a send: the cast drops no promise. */

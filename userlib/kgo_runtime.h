@@ -48,7 +48,7 @@
 #define timer_start		__kgo_timer_start
 #define timer_stop		__kgo_timer_stop
 #define fastrand		__kgo_fastrand
-#define spin_lock		__kgo_spin_lock
+#define spin_lock_slow		__kgo_spin_lock_slow
 #define semtable		__kgo_semtable
 #define releasem_preempt	__kgo_releasem_preempt
 #define stack_top		__kgo_stack_top
@@ -127,7 +127,15 @@ struct kgo_spinlock {
 	uint32_t v;
 };
 
-void spin_lock(struct kgo_spinlock *l) KGO_HIDDEN;
+void spin_lock_slow(struct kgo_spinlock *l) KGO_HIDDEN;
+
+/* Taken at the first try, inline; a held lock waits out of line. */
+static inline void spin_lock(struct kgo_spinlock *l)
+{
+	if (__builtin_expect(__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE),
+			     0))
+		spin_lock_slow(l);
+}
 
 static inline void spin_unlock(struct kgo_spinlock *l)
 {

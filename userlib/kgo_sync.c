@@ -17,11 +17,12 @@
 
 struct semroot semtable[SEMTABLE_SIZE];
 
-void spin_lock(struct kgo_spinlock *l)
+/* spin_lock() found @l held: wait for it to look free, and try again. */
+void spin_lock_slow(struct kgo_spinlock *l)
 {
 	unsigned int spins = 0;
 
-	while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE)) {
+	do {
 		while (__atomic_load_n(&l->v, __ATOMIC_RELAXED)) {
 			/* Its holder's thread may be preempted: let it run. */
 			if (++spins % 1024 == 0)
@@ -29,7 +30,7 @@ void spin_lock(struct kgo_spinlock *l)
 			else
 				__builtin_ia32_pause();
 		}
-	}
+	} while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE));
 }
 
 /* --- The semaphore: Go's semacquire and semrelease ------------------------- */
