@@ -541,6 +541,7 @@ TEST(preemption_on_asyncpreempt2_entry_is_deferred)
 	struct sigaction sa = { 0 };
 	long pagesz = sysconf(_SC_PAGESIZE);
 	uintptr_t page;
+	uint64_t extra;
 	int status = -1;
 
 	REQUIRE_GMP();
@@ -561,9 +562,23 @@ TEST(preemption_on_asyncpreempt2_entry_is_deferred)
 	ASSERT_EQ(0, kgo_run(entry_main, NULL, &status));
 	ASSERT_EQ(0, status);
 	ASSERT_EQ(1, traps);
-	EXPECT_EQ(1, st1.npreempted - st0.npreempted);
-	EXPECT_EQ(1, st1.npreemptdeferred - st0.npreemptdeferred);
-	EXPECT_EQ(1, st1.npreemptkeepm - st0.npreemptkeepm);
+	/*
+	 * The kernel may have sent the goroutine to the stub too meanwhile:
+	 * a P taken from its M while blocked (a page fault waiting on
+	 * mmap_lock, on a busy debug kernel) comes back through the stub.
+	 * Such calls keep their M, and one landing inside kgo is deferred.
+	 * Without them, as almost always, the counts are exactly 1.
+	 */
+	extra = st1.nkpreempt - st0.nkpreempt + st1.nhandoff - st0.nhandoff;
+	if (extra)
+		TH_LOG("the kernel sent the goroutine to the stub %llu more times",
+		       (unsigned long long)extra);
+	EXPECT_LE(1, st1.npreempted - st0.npreempted);
+	EXPECT_GE(1 + extra, st1.npreempted - st0.npreempted);
+	EXPECT_LE(1, st1.npreemptdeferred - st0.npreemptdeferred);
+	EXPECT_GE(1 + extra, st1.npreemptdeferred - st0.npreemptdeferred);
+	EXPECT_EQ(st1.npreempted - st0.npreempted,
+		  st1.npreemptkeepm - st0.npreemptkeepm);
 	EXPECT_EQ(thread0, thread1);
 }
 

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define KGO_VERSION_MAJOR	0
-#define KGO_VERSION_MINOR	8
+#define KGO_VERSION_MINOR	9
 
 /* The default goroutine stack size, and the environment knob for it. */
 #define KGO_STACK_SIZE_DEFAULT	(64 * 1024)
@@ -236,11 +236,15 @@ struct kgo_stats {
 	/* KGO_STATS_SIZE_VER2 (0.7) */
 	uint64_t npreemptkeepm;		/* of npreempted, stopped outside the
 					 * program's own code: kept their M */
+	/* KGO_STATS_SIZE_VER3 (0.9): the kernel's, from the state page */
+	uint64_t nkpreempt;		/* preemption calls sysmon injected */
+	uint64_t nhandoff;		/* P's taken from M's blocked in it */
 };
 
 #define KGO_STATS_SIZE_VER0	64
 #define KGO_STATS_SIZE_VER1	72
 #define KGO_STATS_SIZE_VER2	80
+#define KGO_STATS_SIZE_VER3	96
 
 int kgo_stats(struct kgo_stats *st);
 

@@ -375,6 +375,8 @@ slow:
 
 /* --- Counters -------------------------------------------------------------- */
 
+_Static_assert(sizeof(struct kgo_stats) == KGO_STATS_SIZE_VER3,
+	       "the latest size is the struct's");
 _Static_assert(sizeof(struct kgo_stats) >= KGO_STATS_SIZE_VER0,
 	       "struct kgo_stats only grows");
 
@@ -390,6 +392,12 @@ int kgo_stats(struct kgo_stats *st)
 	for (i = 0; i < GMP_NPROCS_MAX; i++)
 		k.ngfget += __atomic_load_n(&gfree[i].ngfget, __ATOMIC_RELAXED);
 	k.nspawnwait = __atomic_load_n(&rt.nspawnwait, __ATOMIC_RELAXED);
+	if (getg()) {	/* the state page is mapped while goroutines run */
+		k.nkpreempt = __atomic_load_n(&rt.state->npreempt,
+					      __ATOMIC_RELAXED);
+		k.nhandoff = __atomic_load_n(&rt.state->nhandoff,
+					     __ATOMIC_RELAXED);
+	}
 	k.size = st->size < sizeof(k) ? st->size : (uint32_t)sizeof(k);
 	memcpy(st, &k, k.size);
 	return 0;
