@@ -96,6 +96,62 @@ TEST(park_value_changed)
 	EXPECT_EQ(0, gcheck_report(status));
 }
 
+/*
+ * The same with another goroutine queued behind the caller: kgo_park
+ * switches straight to it when it parks (kgo_parkswitch), so a park that
+ * declines has taken it off the queue already and must put it back. Each
+ * round, the queued goroutine must not have run when -EAGAIN comes back
+ * (nothing was parked; on one P nobody else runs), must run exactly once
+ * afterwards, and must not be lost (the caller then parks for good: the
+ * deadlock report).
+ */
+#define ABORT_ROUNDS 2000
+static uint32_t abort_word, abort_done, abort_runs;
+
+static void abort_queued(void *arg)
+{
+	uint32_t done = __atomic_load_n(&abort_done, __ATOMIC_RELAXED);
+
+	(void)arg;
+	__atomic_add_fetch(&abort_runs, 1, __ATOMIC_RELAXED);
+	set_and_ready(&abort_done, done + 1);
+}
+
+static int abort_main(void *arg)
+{
+	uint32_t i;
+	int r;
+
+	(void)arg;
+	for (i = 0; i < ABORT_ROUNDS; i++) {
+		GCHECK_RET(kgo_go(abort_queued, NULL) == 0, 1,
+			   "round %u: kgo_go failed", i);
+		abort_word = 5;
+		r = kgo_park(&abort_word, 4);
+		GCHECK_RET(r == -EAGAIN, 2,
+			   "round %u: kgo_park on a changed word returned %d, want -EAGAIN",
+			   i, r);
+		GCHECK_RET(__atomic_load_n(&abort_runs, __ATOMIC_RELAXED) == i, 3,
+			   "round %u: the queued goroutine ran %u times before the declined park returned, want %u",
+			   i, abort_runs, i);
+		wait_change(&abort_done, i);
+		GCHECK_RET(__atomic_load_n(&abort_runs, __ATOMIC_RELAXED) == i + 1, 4,
+			   "round %u: the queued goroutine ran %u times, want %u",
+			   i, abort_runs, i + 1);
+	}
+	return 0;
+}
+
+TEST(park_value_changed_with_a_goroutine_queued)
+{
+	int status = -1;
+
+	REQUIRE_GMP();
+	setenv("GMPMAXPROCS", "1", 1);
+	ASSERT_EQ(0, kgo_run(abort_main, NULL, &status));
+	EXPECT_EQ(0, gcheck_report(status));
+}
+
 /* A thread that is not a goroutine readies the main goroutine. */
 static uint32_t from_thread;
 
