@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 IN_RE = re.compile(r'0x([0-9a-f]+):\s')
+CONT_RE = re.compile(r'0x[0-9a-f]+:(\s+[0-9a-f]{2})+\s*$')
 TRACE_RE = re.compile(r'Trace \d+: (\S+) \[[0-9a-f]+/([0-9a-f]+)/')
 
 
@@ -29,9 +30,12 @@ def load(path):
                 continue
             m = IN_RE.match(line)
             if m and cur is not None:
-                ip = int(m.group(1), 16)
-                cur.append(ip)
-                text[ip] = line.split('  ', 2)[-1].strip()
+                # A long instruction's bytes run on to a line of their
+                # own, with an address but no mnemonic: not one more.
+                if not CONT_RE.match(line):
+                    ip = int(m.group(1), 16)
+                    cur.append(ip)
+                    text[ip] = line.split('  ', 2)[-1].strip()
                 continue
             if cur:
                 pending = cur
