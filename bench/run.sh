@@ -8,28 +8,33 @@
 # with the plot of the sweeps in build/bench/sweep.png. Options go to
 # vm/run.sh (e.g. --kvm). With --icount the guest clock counts
 # instructions: the table is in instructions per operation, the same on
-# every host and run, in build/bench-icount/. The guest gets 12 GiB: a
-# million parked goroutines take up to 6 GiB in some systems.
+# every host and run, in build/bench-icount/, one round (a count repeats
+# itself) and without the memory rows and the million-thread spawn. The
+# guest gets 12 GiB: a million parked goroutines take up to 6 GiB in
+# some systems.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 vm/deps.sh bench
 make --no-print-directory module-stock userlib bench >/dev/null
 make --no-print-directory guest-bench >/dev/null
-out=build/bench icount=
+out=build/bench icount= counted=0 rounds=${ROUNDS:-5}
 case " $* " in *" --icount "*)
-	# Counted, not timed: its own results beside the timed ones.
-	out=build/bench-icount icount=--icount
+	# Counted, not timed: its own results beside the timed ones. A
+	# count repeats itself, so one round unless ROUNDS says otherwise.
+	out=build/bench-icount icount=--icount counted=1 rounds=${ROUNDS:-1}
 	rm -rf "$out"
 	mkdir -p "$out"
 	cp -r build/bench/guest "$out/"
 esac
 vm/run.sh --kernel stock --dir "$out/guest" --log "$out/console.log" \
 	--mem 12288 --timeout 3600 "$@" \
-	-- "ROUNDS=${ROUNDS:-5} SYSMIX_N=${SYSMIX_N:-100000} sh guest.sh" > /dev/null
+	-- "ROUNDS=$rounds COUNTED=$counted SYSMIX_N=${SYSMIX_N:-100000} sh guest.sh" > /dev/null
 {
 	python3 bench/table.py $icount "$out/console.log" "$out/sweep.dat"
 	echo "gcc: $(gcc --version | head -1); go: $(go version); boost: $(dpkg-query -W -f='${Version}' libboost-fiber-dev); flags: -O2, static"
 } | tee "$out/results.txt"
-gnuplot -e "dat='$out/sweep.dat'; png='$out/sweep.png'" bench/plot.gp
-echo "plot: $out/sweep.png"
+if [ $counted = 0 ]; then
+	gnuplot -e "dat='$out/sweep.dat'; png='$out/sweep.png'" bench/plot.gp
+	echo "plot: $out/sweep.png"
+fi
