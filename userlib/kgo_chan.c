@@ -366,16 +366,6 @@ static KGO_INLINE int recv_locked(struct kgo_chan *c, void *elem,
 	return -EAGAIN;
 }
 
-/* A single channel's unlockf: its one lock, no list to copy. */
-static bool park_commit1(struct kgo_g *g, void *arg)
-{
-	struct kgo_chan *c = arg;
-
-	(void)g;
-	spin_unlock(&c->lock);
-	return true;
-}
-
 /*
  * chanop's wait: queue a sudog for the calling goroutine or thread on
  * @c, whose lock is held inside kgo_acquirem(), and block until a partner
@@ -399,7 +389,7 @@ static __attribute__((noinline)) int chanop_wait(struct kgo_chan *c,
 	sg.success = false;
 	enqueue(send ? &c->sendq : &c->recvq, &sg);
 	if (__builtin_expect(w.g != NULL, 1))
-		gopark(park_commit1, c, false, who);
+		gopark(spin_unlock_commit, &c->lock, false, who);
 	else
 		block(&w, &pl, who);
 	if (send)

@@ -331,7 +331,7 @@ void kgo_yield(void)
 	struct gmp_gslot *ns;
 	struct kgo_g *g;
 	struct kgo_m *m;
-	uint32_t tick, head, tail, next;
+	uint32_t tick, tail, next;
 	int saved_errno;
 
 	acquirem();
@@ -348,17 +348,11 @@ void kgo_yield(void)
 	if (__atomic_load_n(&pp->runnext, __ATOMIC_RELAXED) ||
 	    globrunq_due(tick) || __atomic_load_n(&pp->retire, __ATOMIC_RELAXED))
 		goto slow;
-	tail = pp->runqtail;
-	head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
-	do {
-		if (head == tail)
-			goto slow;
-		next = __atomic_load_n(&pp->runq[head % GMP_RUNQ_SIZE],
-				       __ATOMIC_RELAXED);
-	} while (!__atomic_compare_exchange_n(&pp->runqhead, &head, head + 1,
-					      false, __ATOMIC_RELEASE,
-					      __ATOMIC_ACQUIRE));
+	next = runqget_head(pp);
+	if (!next)
+		goto slow;
 	/* One taken from the head: room at the tail, and only ours. */
+	tail = pp->runqtail;
 	__atomic_store_n(&pp->schedtick, tick, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->slot->status, GMP_GRUNNABLE, __ATOMIC_RELAXED);
 	pp->runq[tail % GMP_RUNQ_SIZE] = g->gidx;

@@ -49,6 +49,7 @@
 #define timer_stop		__kgo_timer_stop
 #define fastrand		__kgo_fastrand
 #define spin_lock_slow		__kgo_spin_lock_slow
+#define spin_unlock_commit	__kgo_spin_unlock_commit
 #define semtable		__kgo_semtable
 #define releasem_preempt	__kgo_releasem_preempt
 #define stack_top		__kgo_stack_top
@@ -141,6 +142,9 @@ static inline void spin_unlock(struct kgo_spinlock *l)
 {
 	__atomic_store_n(&l->v, 0, __ATOMIC_RELEASE);
 }
+
+struct kgo_g;
+bool spin_unlock_commit(struct kgo_g *g, void *arg) KGO_HIDDEN;
 
 /* Let others run: the goroutine yields, a plain thread sched_yield()s. */
 static inline void yield_anywhere(void)
@@ -585,6 +589,25 @@ static inline bool runqput_next(struct gmp_pshared *pp, uint32_t gidx,
 	return !old || runqput_tail(pp, old);
 }
 
+/* The G at the queue's head, taken against thieves; 0 if it is empty. */
+static KGO_INLINE uint32_t runqget_head(struct gmp_pshared *pp)
+{
+	for (;;) {
+		uint32_t head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
+		uint32_t tail = pp->runqtail;
+		uint32_t gidx;
+
+		if (tail == head)
+			return 0;
+		gidx = __atomic_load_n(&pp->runq[head % GMP_RUNQ_SIZE],
+				       __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&pp->runqhead, &head, head + 1,
+						false, __ATOMIC_RELEASE,
+						__ATOMIC_RELAXED))
+			return gidx;
+	}
+}
+
 /*
  * Go's runqget: runnext first, and then *@inherit is set: the G inherits
  * the time slice of the one it replaces, so the schedtick is not bumped
@@ -600,20 +623,7 @@ static KGO_INLINE uint32_t runqget(struct gmp_pshared *pp, bool *inherit)
 						       __ATOMIC_RELAXED);
 	if (*inherit)
 		return next;
-	for (;;) {
-		uint32_t head = __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE);
-		uint32_t tail = pp->runqtail;
-		uint32_t gidx;
-
-		if (tail == head)
-			return 0;
-		gidx = __atomic_load_n(&pp->runq[head % GMP_RUNQ_SIZE],
-				       __ATOMIC_RELAXED);
-		if (__atomic_compare_exchange_n(&pp->runqhead, &head, head + 1,
-						false, __ATOMIC_RELEASE,
-						__ATOMIC_RELAXED))
-			return gidx;
-	}
+	return runqget_head(pp);
 }
 
 /*

@@ -47,12 +47,11 @@ static bool cansemacquire(uint32_t *addr)
 	return false;
 }
 
-static bool semroot_unlock(struct kgo_g *g, void *arg)
+/* gopark's commit when one spin lock is all there is to drop: @arg. */
+bool spin_unlock_commit(struct kgo_g *g, void *arg)
 {
-	struct semroot *root = arg;
-
 	(void)g;
-	spin_unlock(&root->lock);	/* the root is static: no copy needed */
+	spin_unlock(arg);
 	return true;
 }
 
@@ -81,7 +80,8 @@ static void semacquire(uint32_t *addr, bool lifo, const char *who)
 		w.ticket = false;
 		semroot_queue(root, &w, lifo);
 		if (w.g) {
-			gopark(semroot_unlock, root, false, who);
+			/* The root is static: no copy needed. */
+			gopark(spin_unlock_commit, &root->lock, false, who);
 		} else {
 			spin_unlock(&root->lock);
 			kgo_releasem();
