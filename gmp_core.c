@@ -33,6 +33,7 @@
 #include "gmp_core.h"
 #include "gmp_frame.h"
 #include "gmp_handoff.h"
+#include "gmp_netpoll.h"
 #include "gmp_sched.h"
 #include "gmp_shm.h"
 #include "gmp_sysmon.h"
@@ -117,7 +118,10 @@ static void __maybe_unused gmp_uapi_pins(void)
 	BUILD_BUG_ON(sizeof(struct gmp_gslot) != 64);
 	BUILD_BUG_ON(PAGE_SIZE % sizeof(struct gmp_gslot));
 	BUILD_BUG_ON(GMP_OFF_SCHED & ~PAGE_MASK);
-	BUILD_BUG_ON(sizeof(struct gmp_state) != 136);
+	BUILD_BUG_ON(sizeof(struct gmp_state) != 152);
+	BUILD_BUG_ON(sizeof(struct gmp_netpoll_wait) !=
+		     GMP_NETPOLL_WAIT_SIZE_VER0);
+	BUILD_BUG_ON(offsetof(struct gmp_netpoll_wait, deadline_ns) != 16);
 	BUILD_BUG_ON(sizeof(struct gmp_state) > PAGE_SIZE);
 	BUILD_BUG_ON(GMP_OFF_RING & ~PAGE_MASK);
 }
@@ -162,7 +166,8 @@ int gmp_create_check(struct gmp_create *c)
 	if (c->maxg < 2 || c->maxg > GMP_MAXG_MAX)
 		return -EINVAL;
 	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ |
-		      GMP_FEAT_PREEMPT | GMP_FEAT_LOCKOSTHREAD | GMP_FEAT_KEEPM;
+		      GMP_FEAT_PREEMPT | GMP_FEAT_LOCKOSTHREAD | GMP_FEAT_KEEPM |
+		      GMP_FEAT_NETPOLL;
 	if (gmp_handoff_supported())
 		c->features |= GMP_FEAT_HANDOFF;
 	c->sched_size = gmp_sched_area_size(c->maxprocs, c->maxg, &c->gtab_off);
@@ -187,6 +192,7 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	/* First: it sets up the locks gmp_sched_destroy() takes. */
 	ret = gmp_sched_init(s, c->nprocs, c->maxprocs, c->maxmcount);
 	gmp_sysmon_init(s);
+	gmp_netpoll_init(s);
 	if (!ret)
 		ret = gmp_user_charge(s);
 	if (!ret)
@@ -227,7 +233,9 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 
 static void gmp_instance_free(struct gmp_sched *s)
 {
-	/* First: a blocked M's sched_out may still kick sysmon. */
+	/* First: a file's wake-up may still queue the netpoller's work. */
+	gmp_netpoll_destroy(s);
+	/* Then: a blocked M's sched_out may still kick sysmon. */
 	gmp_handoff_detach(s);
 	gmp_trace_instance_remove(s);	/* waits out the readers */
 	gmp_sysmon_stop(s);
@@ -361,6 +369,16 @@ static long gmp_ioc_wakep(struct gmp_sched *s, unsigned long arg)
 	return arg ? -EINVAL : gmp_wakep_ioctl(s);
 }
 
+static long gmp_ioc_netpoll_wait(struct gmp_sched *s, unsigned long arg)
+{
+	return gmp_netpoll_wait_ioctl(s, (void __user *)arg);
+}
+
+static long gmp_ioc_netpoll_close(struct gmp_sched *s, unsigned long arg)
+{
+	return gmp_netpoll_close_ioctl(s, arg);
+}
+
 struct gmp_ioctl_def {
 	unsigned int cmd;
 	bool needs_instance;
@@ -412,6 +430,16 @@ static const struct gmp_ioctl_def gmp_ioctls[] = {
 		.cmd = GMP_IOC_LOCKOSTHREAD,
 		.needs_instance = true,
 		.fn = gmp_ioc_lockosthread,
+	},
+	[GMP_IOC_NR_NETPOLL_WAIT] = {
+		.cmd = GMP_IOC_NETPOLL_WAIT,
+		.needs_instance = true,
+		.fn = gmp_ioc_netpoll_wait,
+	},
+	[GMP_IOC_NR_NETPOLL_CLOSE] = {
+		.cmd = GMP_IOC_NETPOLL_CLOSE,
+		.needs_instance = true,
+		.fn = gmp_ioc_netpoll_close,
 	},
 };
 

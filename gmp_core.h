@@ -11,8 +11,10 @@
 #include <linux/atomic.h>
 #include <linux/cpumask.h>
 #include <linux/gfp.h>
+#include <linux/hashtable.h>
 #include <linux/irq_work.h>
 #include <linux/list.h>
+#include <linux/llist.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -20,6 +22,7 @@
 #include <linux/types.h>
 #include <linux/uidgid.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <kunit/visibility.h>
 
@@ -66,6 +69,8 @@ struct gmp_gk {
 #define GMP_GSLOTS_PER_PAGE	(PAGE_SIZE / sizeof(struct gmp_gslot))
 /* Bound on every retry loop over words user space can also write. */
 #define GMP_CAS_TRIES	64
+/* The netpoller's waits, hashed by file: 256 buckets. */
+#define GMP_POLLHASH_BITS	8
 
 enum gmp_pstatus {
 	GMP_PIDLE,
@@ -172,6 +177,8 @@ struct gmp_region {
  *                    G table page: gtab_lock nests inside (gmp_shm.c)
  *   ring_lock        the spawn ring's one consumer, taken with trylock;
  *                    newproc takes sched.lock inside it (gmp_ring.c)
+ *   pollwait_lock    the netpoller's waits by file (gmp_netpoll.c):
+ *                    nests in no other lock of gmp's and takes none
  *   sched.lock       innermost of gmp's: a spinlock_t, never held across
  *                    a sleep, a fault or another gmp lock; wait queue
  *                    locks nest inside it (wake_up()). On PREEMPT_RT it
@@ -256,6 +263,17 @@ struct gmp_sched {
 	atomic64_t nhandoff;		/* P's taken from blocked M's */
 	atomic64_t nexitsyscall;	/* ... whose G found an idle P after */
 	atomic64_t nkeepm;		/* G's wired to their M for a while */
+
+	/* the netpoller (gmp_netpoll.c); pollwait_lock nests in no other */
+	spinlock_t pollwait_lock;
+	DECLARE_HASHTABLE(pollhash, GMP_POLLHASH_BITS);	/* waits by file */
+	u32 npollwait;			/* at most maxg */
+	struct llist_head pollready;	/* fired waits */
+	struct work_struct pollwork;	/* takes them when no M does */
+	bool pollinit;
+	bool pollclosed;		/* the instance goes: the work does nothing */
+	atomic64_t nnetpoll;		/* goroutines parked */
+	atomic64_t nnetpollready;	/* ... made runnable again */
 
 	struct dentry *debugfs;		/* gmp_trace.c */
 	unsigned long created_at;	/* jiffies */

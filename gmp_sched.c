@@ -25,6 +25,7 @@
 
 #include "gmp_core.h"
 #include "gmp_frame.h"
+#include "gmp_netpoll.h"
 #include "gmp_ring.h"
 #include "gmp_runq.h"
 #include "gmp_sched.h"
@@ -64,6 +65,8 @@ void gmp_publish_state(struct gmp_sched *s)
 	WRITE_ONCE(st->nhandoff, atomic64_read(&s->nhandoff));
 	WRITE_ONCE(st->nexitsyscall, atomic64_read(&s->nexitsyscall));
 	WRITE_ONCE(st->nkeepm, atomic64_read(&s->nkeepm));
+	WRITE_ONCE(st->nnetpoll, atomic64_read(&s->nnetpoll));
+	WRITE_ONCE(st->nnetpollready, atomic64_read(&s->nnetpollready));
 	spin_unlock(&s->lock);
 }
 
@@ -418,7 +421,8 @@ bool gmp_work_pending(struct gmp_sched *s)
 {
 	u32 i;
 
-	if (READ_ONCE(s->runqsize) || gmp_ring_pending(s))
+	if (READ_ONCE(s->runqsize) || gmp_ring_pending(s) ||
+	    gmp_netpoll_pending(s))
 		return true;
 	for (i = 0; i < READ_ONCE(s->nprocs); i++)
 		if (!gmp_runqempty(s->allp[i]))
@@ -426,7 +430,7 @@ bool gmp_work_pending(struct gmp_sched *s)
 	return false;
 }
 
-/* Go's findrunnable, without the spinning-M and netpoll parts; 0: nothing. */
+/* Go's findrunnable, without the spinning-M part; 0: nothing. */
 u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 {
 	struct gmp_p *pp = m->p;
@@ -434,6 +438,8 @@ u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 
 	*inherit = false;
 	gmp_ring_drain(s, pp, &naccepted);
+	/* Go polls the network later, when all else fails; gmp's is a list. */
+	gmp_netpoll(s, pp);
 
 	/* Fairness: now and then the global queue goes first. */
 	if (READ_ONCE(pp->sh->schedtick) % GMP_GLOBAL_TICK == 0 &&

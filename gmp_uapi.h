@@ -101,6 +101,7 @@ struct gmp_create {
 #define GMP_FEAT_HANDOFF	0x10U	/* P's of blocked M's handed off (MSTART) */
 #define GMP_FEAT_LOCKOSTHREAD	0x20U	/* G's wired to their M (LOCKOSTHREAD) */
 #define GMP_FEAT_KEEPM		0x40U	/* GOSCHED_KEEPM; exitsyscall keeps the M */
+#define GMP_FEAT_NETPOLL	0x80U	/* NETPOLL_WAIT, NETPOLL_CLOSE */
 
 /*
  * mmap offsets: the read-only state page(s), the read-write spawn ring,
@@ -187,6 +188,8 @@ enum gmp_ioc_nr {
 	GMP_IOC_NR_NEWM,
 	GMP_IOC_NR_PROCRESIZE,
 	GMP_IOC_NR_LOCKOSTHREAD,
+	GMP_IOC_NR_NETPOLL_WAIT,
+	GMP_IOC_NR_NETPOLL_CLOSE,
 	GMP_IOC_NR_LAST
 };
 
@@ -203,6 +206,54 @@ enum gmp_ioc_nr {
 #define GMP_IOC_NEWM		_IO(GMP_IOC_MAGIC, GMP_IOC_NR_NEWM)
 #define GMP_IOC_PROCRESIZE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_PROCRESIZE)
 #define GMP_IOC_LOCKOSTHREAD	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_LOCKOSTHREAD)
+#define GMP_IOC_NETPOLL_WAIT	_IOWR(GMP_IOC_MAGIC, GMP_IOC_NR_NETPOLL_WAIT, \
+				      struct gmp_netpoll_wait)
+#define GMP_IOC_NETPOLL_CLOSE	_IO(GMP_IOC_MAGIC, GMP_IOC_NR_NETPOLL_CLOSE)
+
+/*
+ * The netpoller (GMP_FEAT_NETPOLL): a goroutine waits for a descriptor
+ * in the kernel, on the file's own wait queue, without holding an M.
+ *
+ * NETPOLL_WAIT	park goroutine gidx, which user space has saved (its slot
+ *		holds where it resumes) and marked GMP_GWAITING, until
+ *		the file polls one of events, or EPOLLERR/EPOLLHUP, or
+ *		deadline_ns (CLOCK_MONOTONIC, 0: none) passes, or
+ *		NETPOLL_CLOSE names the file. Then the kernel makes it
+ *		RUNNABLE and queues it, as a goroutine readied by another.
+ *		Returns 0: parked (the caller must not touch the
+ *		goroutine's stack any more); 1: ready now, not parked,
+ *		revents says what polled; -ETIMEDOUT: the deadline has
+ *		passed; -EOPNOTSUPP: this file cannot be waited for here
+ *		(block in the call instead); -EAGAIN: the word at uaddr
+ *		no longer holds uval (checked after the wait is hooked
+ *		on the file, so a NETPOLL_CLOSE that follows a change of
+ *		the word finds it), or as many waits as the G table has
+ *		slots; -EBADF: fd is not open. A file with no poll method polls
+ *		ready at once. Only events in GMP_NETPOLL_EVENTS are
+ *		accepted. The wait holds a reference to the file: a
+ *		close() meanwhile does not end it (as for a thread
+ *		blocked in read()); NETPOLL_CLOSE does.
+ * NETPOLL_CLOSE	arg: a descriptor. Wake every goroutine waiting for
+ *		its file (before the program closes it, as Go's
+ *		ErrNetClosing); returns how many.
+ */
+struct gmp_netpoll_wait {
+	__u32 size;		/* in: sizeof(struct gmp_netpoll_wait) */
+	__s32 fd;		/* in */
+	__u32 events;		/* in: EPOLLIN, EPOLLOUT, ... */
+	__u32 gidx;		/* in: the goroutine that waits */
+	__aligned_u64 deadline_ns; /* in: CLOCK_MONOTONIC, 0: none */
+	__aligned_u64 uaddr;	/* in: park only while this u32 ... */
+	__u32 uval;		/* ... holds uval (-EAGAIN if not); 0: no check */
+	__u32 revents;		/* out, when it returns 1; in: 0 */
+};
+
+#define GMP_NETPOLL_WAIT_SIZE_VER0	40
+/*
+ * EPOLLIN, PRI, OUT, ERR, HUP, RDNORM, RDBAND, WRNORM, WRBAND, RDHUP;
+ * EPOLLERR and EPOLLHUP are waited for whether asked for or not.
+ */
+#define GMP_NETPOLL_EVENTS	0x23dfU
 
 /*
  * The spawn ring (mmap at GMP_OFF_RING, read-write): how a thread holding
@@ -328,6 +379,8 @@ struct gmp_state {
 	__aligned_u64 nhandoff;	/* P's sysmon took from blocked M's */
 	__aligned_u64 nexitsyscall; /* of their G's, found an idle P at once */
 	__aligned_u64 nkeepm;	/* G's kept on their M until it runs them (KEEPM) */
+	__aligned_u64 nnetpoll;	/* goroutines parked by NETPOLL_WAIT */
+	__aligned_u64 nnetpollready; /* ... readied by the kernel since */
 };
 
 #define GMP_STATE_MAGIC		0x676d7053	/* "Spmg" */
