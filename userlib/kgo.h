@@ -29,13 +29,16 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define KGO_VERSION_MAJOR	0
-#define KGO_VERSION_MINOR	9
+#define KGO_VERSION_MINOR	10
 
 /* The default goroutine stack size, and the environment knob for it. */
 #define KGO_STACK_SIZE_DEFAULT	(64 * 1024)
@@ -239,12 +242,16 @@ struct kgo_stats {
 	/* KGO_STATS_SIZE_VER3 (0.9): the kernel's, from the state page */
 	uint64_t nkpreempt;		/* preemption calls sysmon injected */
 	uint64_t nhandoff;		/* P's taken from M's blocked in it */
+	/* KGO_STATS_SIZE_VER4 (0.10): the kernel's netpoller */
+	uint64_t nnetpoll;		/* goroutines parked waiting for a file */
+	uint64_t nnetpollready;		/* ... made runnable again by it */
 };
 
 #define KGO_STATS_SIZE_VER0	64
 #define KGO_STATS_SIZE_VER1	72
 #define KGO_STATS_SIZE_VER2	80
 #define KGO_STATS_SIZE_VER3	96
+#define KGO_STATS_SIZE_VER4	112
 
 int kgo_stats(struct kgo_stats *st);
 
@@ -474,6 +481,52 @@ int kgo_group_free(struct kgo_group *g);
  */
 int kgo_signal_notify(struct kgo_chan *c, const sigset_t *set);
 int kgo_signal_stop(struct kgo_chan *c);
+
+/*
+ * Descriptor I/O, Go's net and os files: a goroutine whose call would
+ * block parks in the kernel on the file's own wait queue and holds no M
+ * (no thread) meanwhile, so 10,000 connections need GOMAXPROCS threads,
+ * not 10,000. Each has the signature and the return convention of the
+ * call it is named after (-1 with errno), and blocks as that call does on
+ * a blocking descriptor, whether or not the descriptor is O_NONBLOCK: a
+ * read or receive until some data, an accept until a connection, a
+ * connect until it is made, a write or send until all of it is written
+ * (or an error after part of it: the count so far). MSG_DONTWAIT in
+ * flags keeps its meaning. Writes and sends never raise SIGPIPE (EPIPE
+ * instead: Go's rule). Plain threads may call them too (they wait in
+ * ppoll); a file the kernel cannot wait for is used as a plain blocking
+ * call.
+ *
+ * kgo_poll: wait until @fd polls one of @events (POLLIN, POLLOUT...) or
+ *   POLLERR/POLLHUP, at most @timeout_ns (< 0: for ever, 0: just look);
+ *   the revents, 0 on timeout, -1 with errno.
+ * kgo_set_deadline: Go's SetReadDeadline and SetWriteDeadline at once:
+ *   reads (reads, receives, accepts) and writes (writes, sends, connects)
+ *   of @fd that wait past the kgo_now() time given fail with ETIMEDOUT;
+ *   0 clears one. It stays with the descriptor number until kgo_close().
+ * kgo_close: close(), after waking every goroutine waiting on @fd (they
+ *   fail with EBADF, Go's ErrNetClosing). A plain close() does not wake
+ *   them: like a thread blocked in read(), they wait for the file.
+ */
+ssize_t kgo_read(int fd, void *buf, size_t n);
+ssize_t kgo_write(int fd, const void *buf, size_t n);
+ssize_t kgo_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t kgo_writev(int fd, const struct iovec *iov, int iovcnt);
+ssize_t kgo_recv(int fd, void *buf, size_t n, int flags);
+ssize_t kgo_send(int fd, const void *buf, size_t n, int flags);
+ssize_t kgo_recvfrom(int fd, void *buf, size_t n, int flags,
+		     struct sockaddr *from, socklen_t *fromlen);
+ssize_t kgo_sendto(int fd, const void *buf, size_t n, int flags,
+		   const struct sockaddr *to, socklen_t tolen);
+ssize_t kgo_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t kgo_sendmsg(int fd, const struct msghdr *msg, int flags);
+int kgo_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+int kgo_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen,
+		int flags);
+int kgo_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int kgo_poll(int fd, short events, int64_t timeout_ns);
+int kgo_set_deadline(int fd, int64_t rdeadline, int64_t wdeadline);
+int kgo_close(int fd);
 
 /*
  * Go's sync package. A zero-filled object is ready to use (or

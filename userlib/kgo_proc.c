@@ -369,7 +369,7 @@ slow:
 
 /* --- Counters -------------------------------------------------------------- */
 
-_Static_assert(sizeof(struct kgo_stats) == KGO_STATS_SIZE_VER3,
+_Static_assert(sizeof(struct kgo_stats) == KGO_STATS_SIZE_VER4,
 	       "the latest size is the struct's");
 _Static_assert(sizeof(struct kgo_stats) >= KGO_STATS_SIZE_VER0,
 	       "struct kgo_stats only grows");
@@ -391,6 +391,10 @@ int kgo_stats(struct kgo_stats *st)
 					      __ATOMIC_RELAXED);
 		k.nhandoff = __atomic_load_n(&rt.state->nhandoff,
 					     __ATOMIC_RELAXED);
+		k.nnetpoll = __atomic_load_n(&rt.state->nnetpoll,
+					     __ATOMIC_RELAXED);
+		k.nnetpollready = __atomic_load_n(&rt.state->nnetpollready,
+						  __ATOMIC_RELAXED);
 	}
 	k.size = st->size < sizeof(k) ? st->size : (uint32_t)sizeof(k);
 	memcpy(st, &k, k.size);

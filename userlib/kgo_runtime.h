@@ -385,6 +385,7 @@ struct kgo_rt {
 	bool mainexited;		/* the instance is ending */
 	bool nodeadlock;		/* KGO_DEADLOCK=0 */
 	bool keepm;			/* the kernel has GOSCHED_KEEPM */
+	bool netpoll;			/* ... and NETPOLL_WAIT */
 };
 
 /*

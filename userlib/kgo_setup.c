@@ -365,6 +365,7 @@ static int instance_open(void)
 	rt.nprocs = (int)c.nprocs;
 	rt.maxg = c.maxg;
 	rt.keepm = c.features & GMP_FEAT_KEEPM;
+	rt.netpoll = c.features & GMP_FEAT_NETPOLL;
 	rt.state_size = c.state_size;
 	rt.ring_size = c.ring_size;
 	rt.sched_size = c.sched_size;
