@@ -50,7 +50,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -120,6 +122,9 @@ static struct gmp_gslot *gtab;
 static char *stacks;
 static uint32_t park_word;
 static uint32_t locks_word;
+/* Files for the netpoller: a pipe (read, write), an eventfd, a socket. */
+static int netfds[4] = { -1, -1, -1, -1 };
+static int netpeer = -1;	/* the socket's other end */
 static volatile int session_over;
 
 static int session_budget_left(void)
@@ -225,6 +230,33 @@ static uint32_t some_gidx(void)
 	}
 }
 
+/*
+ * NETPOLL_WAIT with mostly sane fields: goroutine @gidx (0: any) waits
+ * for one of the netpoller's files, a bad descriptor or /dev/gmp itself,
+ * maybe with a deadline a few ms ahead or a word that changed.
+ */
+static long some_netpoll(uint32_t gidx)
+{
+	struct gmp_netpoll_wait w = { .size = sizeof(w) };
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	w.fd = chance(90) ? netfds[below(4)] : chance(50) ? fd : (int)rnd();
+	w.events = chance(90) ? (uint32_t)(1 + below(4)) : (uint32_t)rnd();
+	w.gidx = gidx ? gidx : some_gidx();
+	if (chance(60))
+		w.deadline_ns = (uint64_t)now.tv_sec * 1000000000 +
+				(uint64_t)now.tv_nsec + below(4000000);
+	if (chance(20)) {
+		w.uaddr = addr_value(&park_word);
+		w.uval = chance(50) ? park_word : (uint32_t)rnd();
+	}
+	if (chance(5))
+		w.size = (uint32_t)below(64);
+	COUNT(ioctls);
+	return ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w);
+}
+
 /* A goroutine that is running: a few random things, then it leaves. */
 void fuzz_g_main(uint64_t arg, uint32_t p, uint32_t gidx)
 {
@@ -271,6 +303,13 @@ void fuzz_g_main(uint64_t arg, uint32_t p, uint32_t gidx)
 	case 4:
 		/* Released: so it does not block whoever needs the M. */
 		ioctl(fd, GMP_IOC_PROCRESIZE, 1 + below(cr.maxprocs + 1));
+		break;
+	case 5:
+		/* Parked on a file, or not (ready, an error): then readied. */
+		__atomic_store_n(&gtab[gidx].status, GMP_GWAITING,
+				 __ATOMIC_RELEASE);
+		if (some_netpoll(gidx) == 0)
+			ioctl(fd, GMP_IOC_SCHEDULE, 0);
 		break;
 	default:
 		break;
@@ -375,7 +414,8 @@ static void some_ioctl(void)
 
 	COUNT(ioctls);
 	errno = 0;
-	switch (below(10)) {
+	old_wait[0] = 1;
+	switch (below(13)) {
 	case 9:
 		/* A file with no instance: -EBADFD for all of them. */
 		ioctl(fd2, _IO(GMP_IOC_MAGIC, below(GMP_IOC_NR_LAST + 1)),
@@ -418,6 +458,21 @@ static void some_ioctl(void)
 		break;
 	case 8:
 		ioctl(fd, GMP_IOC_LOCKOSTHREAD, below(3));
+		break;
+	case 10:
+		some_netpoll(0);	/* for any goroutine, from a thread */
+		break;
+	case 11:
+		ioctl(fd, GMP_IOC_NETPOLL_CLOSE,
+		      chance(90) ? (long)netfds[below(4)] : (long)rnd());
+		break;
+	case 12:
+		/* Wake whoever waits: a byte, an event, a datagram. */
+		if (write(chance(33) ? netpeer : netfds[1 + below(2)],
+			  &old_wait[0], 8) < 0)
+			COUNT(errnos);
+		if (chance(50) && read(netfds[0], big, sizeof(big)) < 0)
+			COUNT(errnos);
 		break;
 	}
 	if (errno)
@@ -753,13 +808,18 @@ static int session_create(void)
 static void session(uint64_t seed)
 {
 	uint64_t start = __atomic_load_n(&cnt->ops, __ATOMIC_RELAXED);
-	int i, late;
+	int i, late, sv[2];
 
 	rnd_state = seed | 1;
 	fd = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	fd2 = open(GMP_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-	if (fd < 0 || fd2 < 0)
+	if (fd < 0 || fd2 < 0 || pipe2(netfds, O_NONBLOCK | O_CLOEXEC))
 		_exit(2);
+	netfds[2] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv))
+		_exit(2);
+	netfds[3] = sv[0];
+	netpeer = sv[1];
 	/* Late failures first, once or twice; then the usual create. */
 	late = chance(30);
 	for (i = late ? 1 + (int)below(2) : 0; i > 0; i--)
