@@ -53,6 +53,9 @@ check demo_hello ./hello 16
 check example_workers ./workers 20000
 check example_sieve sh -c './sieve 1000 | tee /dev/stderr | grep -q "the 1000th prime is 7919"'
 check example_pipeline ./pipeline
+# A goroutine per connection: the guest boots with lo down.
+check example_echo sh -c '{ ip link set lo up || ifconfig lo up; } 2>/dev/null
+	./echo 1000 | tee /dev/stderr | grep -q "1000 of 1000 connections echoed"'
 # A real SIGTERM from outside, once it runs: handled as a value, a clean
 # stop (exit 0), not the default action (killed, 143).
 check example_shutdown sh -c './shutdown 4 > /tmp/shutdown.out & p=$!
