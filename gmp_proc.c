@@ -371,15 +371,6 @@ long gmp_newm_ioctl(struct gmp_sched *s, u32 failed)
 	spin_lock(&s->lock);
 	n = s->exiting ? 0 : s->newm_req;
 	s->newm_req = 0;
-	/*
-	 * wakep asked while the M's it could have used were on their way
-	 * to park (between giving up their P and joining midle): one that
-	 * has parked since takes the idle P instead of a thread made for it.
-	 */
-	while (n && startm_parked_locked(s)) {
-		WRITE_ONCE(s->nmstarting, s->nmstarting - 1);
-		n--;
-	}
 	if (s->mexhausted && !s->exiting && !n) {
 		spin_unlock(&s->lock);
 		return -EAGAIN;

@@ -287,23 +287,6 @@ void gmp_checkmcount(struct gmp_sched *s)
 }
 
 /*
- * Go's startm with an M from midle: hand it an idle P and wake it. False
- * if there is no idle P or no parked M.
- */
-bool startm_parked_locked(struct gmp_sched *s)
-{
-	struct gmp_m *m;
-
-	lockdep_assert_held(&s->lock);
-	if (!s->pidle || list_empty(&s->midle))
-		return false;
-	m = mget(s);
-	m->nextp = pidleget(s);
-	wake_up(&m->park);	/* wait queue locks nest inside sched.lock */
-	return true;
-}
-
-/*
  * Start an idle P on a parked M if there is work for it (Go's wakep and
  * startm). Without a parked M, ask the template thread for a new one
  * (Go's newm through templateThread): M's are threads of the process, so

@@ -41,12 +41,11 @@ int gmp_exitsyscall_inplace(struct gmp_sched *s, struct gmp_m *m);
 
 /* Between gmp_sched.c and gmp_proc.c only */
 
-/* P's and M's; the first five with sched.lock held (lockdep asserts it) */
+/* P's and M's; the first four with sched.lock held (lockdep asserts it) */
 void pidleput(struct gmp_sched *s, struct gmp_p *pp);
 bool pidleremove(struct gmp_sched *s, struct gmp_p *pp);
 struct gmp_p *pidleget(struct gmp_sched *s);
 void putp_locked(struct gmp_sched *s, struct gmp_p *pp);
-bool startm_parked_locked(struct gmp_sched *s);
 void acquirep(struct gmp_m *m, struct gmp_p *pp);
 void gmp_bindcpu(struct gmp_m *m);
 
