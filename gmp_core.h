@@ -269,6 +269,7 @@ struct gmp_sched {
 	DECLARE_HASHTABLE(pollhash, GMP_POLLHASH_BITS);	/* waits by file */
 	u32 npollwait;			/* at most maxg */
 	struct llist_head pollready;	/* fired waits */
+	struct llist_head polldead;	/* unlinked by an M: the work puts them */
 	struct work_struct pollwork;	/* takes them when no M does */
 	bool pollinit;
 	bool pollclosed;		/* the instance goes: the work does nothing */

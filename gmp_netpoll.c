@@ -34,8 +34,10 @@
  * the wait queues it is on outlive it, except one that goes with
  * POLLFREE (signalfd's), which the wake function leaves at once, as
  * epoll does, the head being freed only after an RCU grace period.
- * Waits are freed by gmp_netpoll() once fired, or by the instance's
- * teardown, after every entry and timer is off and the work is done.
+ * Waits are freed once fired by gmp_netpoll() (or, for one an M took,
+ * by the work, so that the file's last put is not left to the M's next
+ * return to user mode), or by the instance's teardown, after every entry
+ * and timer is off and the work is done.
  */
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -183,15 +185,35 @@ static void gmp_pollwait_detach(struct gmp_pollwait *pw)
 		hrtimer_cancel(&pw->timer);
 }
 
-/* Detached @pw leaves the instance. */
-static void gmp_pollwait_free(struct gmp_sched *s, struct gmp_pollwait *pw)
+/* Detached @pw leaves the instance's hash: nothing can find it after. */
+static void gmp_pollwait_unlink(struct gmp_sched *s, struct gmp_pollwait *pw)
 {
 	spin_lock(&s->pollwait_lock);
 	hlist_del(&pw->node);
 	s->npollwait--;
 	spin_unlock(&s->pollwait_lock);
+}
+
+static void gmp_pollwait_free(struct gmp_sched *s, struct gmp_pollwait *pw)
+{
+	gmp_pollwait_unlink(s, pw);
 	fput(pw->file);
 	kfree(pw);
+}
+
+/* Free the waits an M unlinked (gmp_netpoll()): their files' last puts. */
+static void gmp_pollwait_put_dead(struct gmp_sched *s)
+{
+	struct gmp_pollwait *pw, *next;
+	unsigned int i = 0;
+
+	llist_for_each_entry_safe(pw, next, llist_del_all(&s->polldead),
+				  ready) {
+		fput(pw->file);
+		kfree(pw);
+		if (!(++i % 64))
+			cond_resched();
+	}
 }
 
 /*
@@ -204,7 +226,7 @@ u32 gmp_netpoll(struct gmp_sched *s, struct gmp_p *pp)
 	struct gmp_pollwait *pw, *next;
 	struct llist_node *list;
 	struct gmp_gslot *gs;
-	u32 gidx, n = 0;
+	u32 gidx, n = 0, i = 0;
 
 	if (llist_empty(&s->pollready))
 		return 0;
@@ -212,7 +234,20 @@ u32 gmp_netpoll(struct gmp_sched *s, struct gmp_p *pp)
 	llist_for_each_entry_safe(pw, next, list, ready) {
 		gidx = pw->gidx;
 		gmp_pollwait_detach(pw);
-		gmp_pollwait_free(s, pw);
+		if (pp) {
+			/*
+			 * An M's fput() waits for its return to user mode,
+			 * which a parking M puts off: a closed socket would
+			 * stay open. The work puts the file instead.
+			 */
+			gmp_pollwait_unlink(s, pw);
+			if (llist_add(&pw->ready, &s->polldead))
+				queue_work(system_highpri_wq, &s->pollwork);
+		} else {
+			gmp_pollwait_free(s, pw);
+		}
+		if (!(++i % 64))
+			cond_resched();
 		/* It parked as WAITING; anything else is a forged index. */
 		gs = gmp_gslot(s, gidx, NULL);
 		if (!gs || cmpxchg(&gs->status, GMP_GWAITING,
@@ -241,7 +276,10 @@ static void gmp_pollwork(struct work_struct *work)
 {
 	struct gmp_sched *s = container_of(work, struct gmp_sched, pollwork);
 
-	if (READ_ONCE(s->pollclosed) || !gmp_netpoll(s, NULL))
+	if (READ_ONCE(s->pollclosed))
+		return;
+	gmp_pollwait_put_dead(s);
+	if (!gmp_netpoll(s, NULL))
 		return;
 	/*
 	 * As Go's wakep: a spinning M will find them on the global queue,
@@ -283,6 +321,8 @@ long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 		return -EFAULT;
 	if (usize < GMP_NETPOLL_WAIT_SIZE_VER0)
 		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
 	ret = copy_struct_from_user(&a, sizeof(a), uarg, usize);
 	if (ret)
 		return ret;
@@ -316,7 +356,7 @@ long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 		spin_unlock(&s->pollwait_lock);
 		fput(pw->file);
 		kfree(pw);
-		return -EAGAIN;
+		return -ENOSPC;
 	}
 	s->npollwait++;
 	hlist_add_head(&pw->node, gmp_pollbucket(s, pw->file));
@@ -393,6 +433,7 @@ void gmp_netpoll_init(struct gmp_sched *s)
 	spin_lock_init(&s->pollwait_lock);
 	hash_init(s->pollhash);
 	init_llist_head(&s->pollready);
+	init_llist_head(&s->polldead);
 	INIT_WORK(&s->pollwork, gmp_pollwork);
 	s->pollinit = true;
 }
@@ -413,10 +454,17 @@ void gmp_netpoll_destroy(struct gmp_sched *s)
 		return;
 	WRITE_ONCE(s->pollclosed, true);
 	cancel_work_sync(&s->pollwork);
-	hash_for_each(s->pollhash, bkt, pw, node)
+	hash_for_each(s->pollhash, bkt, pw, node) {
 		gmp_pollwait_detach(pw);
+		cond_resched();
+	}
 	cancel_work_sync(&s->pollwork);
-	hash_for_each_safe(s->pollhash, bkt, tmp, pw, node)
+	hash_for_each_safe(s->pollhash, bkt, tmp, pw, node) {
 		gmp_pollwait_free(s, pw);
+		cond_resched();
+	}
+	gmp_pollwait_put_dead(s);
+	/* What was fired and not taken is freed above: the list is stale. */
+	init_llist_head(&s->pollready);
 	s->pollinit = false;
 }

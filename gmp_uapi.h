@@ -227,8 +227,8 @@ enum gmp_ioc_nr {
  *		(block in the call instead); -EAGAIN: the word at uaddr
  *		no longer holds uval (checked after the wait is hooked
  *		on the file, so a NETPOLL_CLOSE that follows a change of
- *		the word finds it), or as many waits as the G table has
- *		slots; -EBADF: fd is not open. A file with no poll method polls
+ *		the word finds it); -ENOSPC: as many waits as the G table
+ *		has slots; -EBADF: fd is not open. A file with no poll method polls
  *		ready at once. Only events in GMP_NETPOLL_EVENTS are
  *		accepted. The wait holds a reference to the file: a
  *		close() meanwhile does not end it (as for a thread
@@ -243,8 +243,8 @@ struct gmp_netpoll_wait {
 	__u32 events;		/* in: EPOLLIN, EPOLLOUT, ... */
 	__u32 gidx;		/* in: the goroutine that waits */
 	__aligned_u64 deadline_ns; /* in: CLOCK_MONOTONIC, 0: none */
-	__aligned_u64 uaddr;	/* in: park only while this u32 ... */
-	__u32 uval;		/* ... holds uval (-EAGAIN if not); 0: no check */
+	__aligned_u64 uaddr;	/* in: 0, or park only while the u32 here */
+	__u32 uval;		/* ... holds uval (-EAGAIN if not) */
 	__u32 revents;		/* out, when it returns 1; in: 0 */
 };
 
