@@ -37,8 +37,10 @@
 
 /* Go's pollDesc, by descriptor number, in chunks allocated on first use. */
 struct pollfd_state {
-	uint32_t gen;		/* advanced by kgo_close(): the kernel reads it */
+	uint32_t gen;		/* advanced by kgo_close() */
+	uint32_t seq;		/* ... and by kgo_set_deadline(): the kernel reads it */
 	uint32_t nwait;		/* goroutines arming or parked */
+	uint32_t resv;
 	int64_t rdeadline;	/* kgo_now() ns, 0: none */
 	int64_t wdeadline;
 };
@@ -71,13 +73,45 @@ static struct pollfd_state *fdstate(int fd)
 	return &chunk[(unsigned int)fd % FDTAB_CHUNK];
 }
 
+/* One call's view of its descriptor: the generation it started in. */
+struct pd {
+	int fd;
+	struct pollfd_state *fs;	/* NULL: beyond the table (no close, no deadlines) */
+	uint32_t gen;
+};
+
+static void pd_init(struct pd *pd, int fd)
+{
+	pd->fd = fd;
+	pd->fs = fdstate(fd);
+	pd->gen = pd->fs ? __atomic_load_n(&pd->fs->gen, __ATOMIC_ACQUIRE) : 0;
+}
+
+/* kgo_close() came since the call started: never touch the number again. */
+static bool pd_closed(const struct pd *pd)
+{
+	return pd->fs && __atomic_load_n(&pd->fs->gen, __ATOMIC_ACQUIRE) !=
+			 pd->gen;
+}
+
+/* Which deadline a wait has: the descriptor's read or write one, or its own. */
+enum { DL_READ, DL_WRITE, DL_FIXED };
+
+static int64_t pd_deadline(const struct pd *pd, int which)
+{
+	if (!pd->fs || which == DL_FIXED)
+		return 0;
+	return __atomic_load_n(which == DL_WRITE ? &pd->fs->wdeadline :
+			       &pd->fs->rdeadline, __ATOMIC_RELAXED);
+}
+
 /* One wait for readiness: the goroutine parks on g0's side of gopark. */
 struct netwait {
 	int fd;
 	uint32_t events;
 	int64_t deadline;
-	uint32_t *gen;
-	uint32_t genval;
+	uint32_t *seq;
+	uint32_t seqval;
 	int ret;		/* if it did not park: 1 ready, or -errno */
 	uint32_t revents;
 };
@@ -95,10 +129,9 @@ static bool netpoll_commit(struct kgo_g *g, void *arg)
 		.events = nw->events,
 		.gidx = g->gidx,
 		.deadline_ns = nw->deadline > 0 ? (uint64_t)nw->deadline : 0,
-		.uaddr = (uintptr_t)nw->gen,
-		.uval = nw->genval,
+		.uaddr = (uintptr_t)nw->seq,
+		.uval = nw->seqval,
 	};
-
 	int r = ioctl(rt.fd, GMP_IOC_NETPOLL_WAIT, &a);
 
 	if (r == 0)
@@ -112,7 +145,11 @@ static bool netpoll_commit(struct kgo_g *g, void *arg)
 	return false;
 }
 
-/* A plain thread's wait (and the fallback): ppoll until @deadline. */
+/*
+ * A plain thread's wait, and a goroutine's for a file the kernel cannot
+ * wait for: ppoll until @deadline. 1: ready; 0: a signal, look again;
+ * -ETIMEDOUT; -EBADF; -errno. (It holds the M: the hand-off covers it.)
+ */
 static int pollwait(int fd, uint32_t events, int64_t deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = (short)events };
@@ -139,96 +176,138 @@ static int pollwait(int fd, uint32_t events, int64_t deadline)
 }
 
 /*
- * Wait until @fd may be ready for @events (POLLIN, POLLOUT...), or
- * @deadline (0: none). 0: woken, look again; 1: ready now, the kernel
- * says; 2: the kernel cannot wait for this file, so block in the call;
- * -ETIMEDOUT; -EBADF: the descriptor was closed (kgo_close) or is not
- * open; another -errno.
+ * Wait until @pd's file may be ready for @events (POLLIN, POLLOUT...), or
+ * the deadline @which says (DL_FIXED: @fixed, 0 for none). 1: the kernel
+ * says it is ready now (what polled in @revents, if given); 0: woken
+ * (readiness, a deadline changed, a signal), look again; -ETIMEDOUT;
+ * -EBADF: kgo_close() came; another -errno. A file the kernel cannot
+ * wait for is waited for in ppoll().
  */
-static int netwait(int fd, struct pollfd_state *fs, uint32_t gen,
-		   uint32_t events, int64_t deadline, uint32_t *revents)
+static int netwait(struct pd *pd, uint32_t events, int which, int64_t fixed,
+		   uint32_t *revents)
 {
-	struct netwait nw = {
-		.fd = fd, .events = events, .deadline = deadline,
-		.gen = fs ? &fs->gen : NULL, .genval = gen,
-	};
+	struct pollfd_state *fs = pd->fs;
+	struct netwait nw = { .fd = pd->fd, .events = events };
+	int r;
 
-	if (!kgo_getg() || !rt.netpoll)
-		return pollwait(fd, events, deadline);
-	if (fs)
+	if (fs) {
+		/* Counted before the look at seq: pairs with its writers. */
 		__atomic_add_fetch(&fs->nwait, 1, __ATOMIC_SEQ_CST);
-	kgo_acquirem();
-	/* Not stuck: the file or its deadline will wake it (no deadlock). */
-	gopark(netpoll_commit, &nw, true, "kgo netpoll");
+		nw.seq = &fs->seq;
+		nw.seqval = __atomic_load_n(&fs->seq, __ATOMIC_SEQ_CST);
+	}
+	nw.deadline = which == DL_FIXED ? fixed : pd_deadline(pd, which);
+	if (pd_closed(pd)) {
+		r = -EBADF;
+	} else if (!kgo_getg() || !rt.netpoll) {
+		r = pollwait(pd->fd, events, nw.deadline);
+	} else {
+		kgo_acquirem();
+		/* Not stuck: the file or its deadline will wake it. */
+		gopark(netpoll_commit, &nw, true, "kgo netpoll");
+		switch (nw.ret) {
+		case -EAGAIN:	/* seq moved: a close or a new deadline */
+			r = 0;
+			break;
+		case -EOPNOTSUPP:
+			r = pollwait(pd->fd, events, nw.deadline);
+			break;
+		default:	/* 0 parked and woken, 1 ready, -errno */
+			r = nw.ret;
+			break;
+		}
+	}
 	if (fs)
 		__atomic_sub_fetch(&fs->nwait, 1, __ATOMIC_RELEASE);
-	if (fs && __atomic_load_n(&fs->gen, __ATOMIC_ACQUIRE) != gen)
+	if (pd_closed(pd))
 		return -EBADF;
 	if (revents)
-		*revents = nw.revents;
-	switch (nw.ret) {
-	case 0:
-		return 0;	/* parked, then woken */
-	case 1:
-		return 1;
-	case -EAGAIN:
-		return -EBADF;	/* the generation moved: kgo_close() */
-	case -EOPNOTSUPP:
-		return 2;
-	default:
-		return nw.ret;
-	}
+		*revents = r == 1 ? nw.revents : 0;
+	return r;
 }
 
-/* The operations, each tried without blocking unless @block. */
+/*
+ * Ready, says poll, yet the call would block (a datagram socket whose
+ * receiver is full polls writable; a device without poll is always
+ * "ready"): yield, then sleep longer each time, up to a millisecond.
+ */
+static void backoff(int spins)
+{
+	int64_t ns;
+
+	if (spins < 4 && kgo_getg()) {
+		kgo_yield();
+		return;
+	}
+	ns = spins >= 14 ? 1000000 : 100LL << (spins < 4 ? 0 : spins - 4);
+	if (ns > 1000000)
+		ns = 1000000;
+	kgo_sleep(ns);
+}
+
+/* The operations. */
 enum ioop { IO_READV, IO_WRITEV, IO_RECVMSG, IO_SENDMSG, IO_ACCEPT };
 
 struct iocall {
 	enum ioop op;
 	int fd;
-	const struct iovec *iov;
+	struct iovec *iov;
 	int iovcnt;
-	struct msghdr *msg;
+	struct msghdr *msg;	/* IO_RECVMSG, IO_SENDMSG: name, control */
 	int flags;
 	struct sockaddr *addr;
 	socklen_t *addrlen;
-	bool notsock;		/* a write found ENOTSOCK: not a socket */
+	bool notsock;		/* a call found ENOTSOCK: not a socket */
+	bool plain;		/* no non-blocking form: wait, then the call */
+	bool v2;		/* the last try was preadv2/pwritev2 */
 };
 
-static ssize_t io_try(struct iocall *c, bool block)
+/* Try @c once, without blocking unless c->plain. */
+static ssize_t io_try(struct iocall *c)
 {
 	struct msghdr m;
 	ssize_t r;
 
+	c->v2 = false;
 	switch (c->op) {
 	case IO_READV:
-		if (block)
-			return readv(c->fd, c->iov, c->iovcnt);
-		return preadv2(c->fd, c->iov, c->iovcnt, -1, RWF_NOWAIT);
-	case IO_WRITEV:
+		/* Sockets have no RWF_NOWAIT before 6.x: MSG_DONTWAIT. */
 		if (!c->notsock) {
 			memset(&m, 0, sizeof(m));
-			m.msg_iov = (struct iovec *)c->iov;
+			m.msg_iov = c->iov;
 			m.msg_iovlen = (size_t)c->iovcnt;
-			r = sendmsg(c->fd, &m, MSG_NOSIGNAL |
-				    (block ? 0 : MSG_DONTWAIT));
+			r = recvmsg(c->fd, &m, MSG_DONTWAIT);
 			if (r >= 0 || errno != ENOTSOCK)
 				return r;
 			c->notsock = true;
 		}
-		if (block)
+		if (c->plain)
+			return readv(c->fd, c->iov, c->iovcnt);
+		c->v2 = true;
+		return preadv2(c->fd, c->iov, c->iovcnt, -1, RWF_NOWAIT);
+	case IO_WRITEV:
+		if (!c->notsock) {
+			memset(&m, 0, sizeof(m));
+			m.msg_iov = c->iov;
+			m.msg_iovlen = (size_t)c->iovcnt;
+			r = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (r >= 0 || errno != ENOTSOCK)
+				return r;
+			c->notsock = true;
+		}
+		if (c->plain)
 			return writev(c->fd, c->iov, c->iovcnt);
+		c->v2 = true;
 		return pwritev2(c->fd, c->iov, c->iovcnt, -1, RWF_NOWAIT);
 	case IO_RECVMSG:
-		return recvmsg(c->fd, c->msg, c->flags |
-			       (block ? 0 : MSG_DONTWAIT));
+		return recvmsg(c->fd, c->msg, c->flags | MSG_DONTWAIT);
 	case IO_SENDMSG:
-		return sendmsg(c->fd, c->msg, c->flags | MSG_NOSIGNAL |
-			       (block ? 0 : MSG_DONTWAIT));
+		c->msg->msg_iov = c->iov;
+		c->msg->msg_iovlen = (size_t)c->iovcnt;
+		return sendmsg(c->fd, c->msg,
+			       c->flags | MSG_NOSIGNAL | MSG_DONTWAIT);
 	case IO_ACCEPT:
-		/* No per-call flag: tried after the listener polled ready. */
-		if (!block)
-			return -2;
+		/* A blocking listener: made once it polled ready (c->plain). */
 		return accept4(c->fd, c->addr, c->addrlen, c->flags);
 	}
 	errno = EINVAL;
@@ -237,71 +316,61 @@ static ssize_t io_try(struct iocall *c, bool block)
 
 /*
  * Go's fd.Read loop: try, wait, try again, until it does not block, the
- * deadline passes (ETIMEDOUT) or kgo_close() (EBADF). -1 with errno, as
- * the call it wraps.
+ * deadline passes (ETIMEDOUT) or kgo_close() comes (EBADF). -1 with
+ * errno, as the call it wraps. @wait_first: the first try would block
+ * the thread (c->plain), so wait for readiness before it.
  */
-static ssize_t io_do(struct iocall *c, uint32_t events, bool write)
+static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
+		       bool write, bool wait_first)
 {
-	struct pollfd_state *fs = fdstate(c->fd);
-	uint32_t gen = fs ? __atomic_load_n(&fs->gen, __ATOMIC_ACQUIRE) : 0;
-	bool block = false;
-	int64_t deadline;
+	int w = 0, spins = 0;
 	ssize_t r;
-	int w;
 
 	for (;;) {
-		r = io_try(c, block);
-		if (r == -2) {
-			r = -1;
-			errno = EAGAIN;
+		if (pd_closed(pd)) {
+			errno = EBADF;
+			return -1;
 		}
-		if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
-			       errno != EOPNOTSUPP))
-			return r;
-		if (errno == EOPNOTSUPP && c->op != IO_READV &&
-		    c->op != IO_WRITEV)
-			return r;	/* the socket's own answer */
-		/* RWF_NOWAIT refused, or it would block: wait, then again. */
-		deadline = fs ? __atomic_load_n(write ? &fs->wdeadline :
-						&fs->rdeadline,
-						__ATOMIC_RELAXED) : 0;
-		w = netwait(c->fd, fs, gen, events, deadline, NULL);
+		/*
+		 * The plain call may block: it is made only right after the
+		 * kernel said the file is ready, not after a wake-up that
+		 * may have been a deadline, a close or a new deadline.
+		 */
+		if (c->plain && w != 1)
+			wait_first = true;
+		if (!wait_first) {
+			r = io_try(c);
+			if (r >= 0)
+				return r;
+			if (errno == EOPNOTSUPP && c->v2) {
+				c->plain = true; /* RWF_NOWAIT refused: wait first */
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				return -1;
+			} else if (w == 1 && ++spins > 1) {
+				backoff(spins);
+			}
+		}
+		wait_first = false;
+		w = netwait(pd, events, write ? DL_WRITE : DL_READ, 0, NULL);
 		if (w < 0) {
 			errno = -w;
 			return -1;
 		}
-		/*
-		 * Ready now, or a file the kernel cannot wait for: the call
-		 * blocks at most briefly (or holds the M: the hand-off).
-		 * accept4 has no non-blocking form: it is made once the
-		 * listener polled ready.
-		 */
-		block = w >= 1 || c->op == IO_ACCEPT;
 	}
 }
 
-ssize_t kgo_readv(int fd, const struct iovec *iov, int iovcnt)
-{
-	struct iocall c = { .op = IO_READV, .fd = fd, .iov = iov,
-			    .iovcnt = iovcnt };
-
-	return io_do(&c, POLLIN, false);
-}
-
-ssize_t kgo_read(int fd, void *buf, size_t n)
-{
-	struct iovec iov = { .iov_base = buf, .iov_len = n };
-
-	return kgo_readv(fd, &iov, 1);
-}
-
-/* A blocking write: all of it, as write() on a blocking socket does. */
-ssize_t kgo_writev(int fd, const struct iovec *iov, int iovcnt)
+/*
+ * A blocking write: all of it, as write() and send() on a blocking
+ * socket do; on an error after part of it, the count so far. Ancillary
+ * data goes with the first part.
+ */
+static ssize_t write_all(struct iocall *c, const struct iovec *iov,
+			 int iovcnt)
 {
 	struct iovec local[16], *v = local;
-	struct iocall c = { .op = IO_WRITEV, .fd = fd };
-	size_t done = 0, left;
-	ssize_t r;
+	size_t done = 0, total = 0, left;
+	struct pd pd;
+	ssize_t r = 0;
 	int i;
 
 	if (iovcnt < 0 || iovcnt > IOV_MAX) {
@@ -313,36 +382,67 @@ ssize_t kgo_writev(int fd, const struct iovec *iov, int iovcnt)
 		if (!v)
 			return -1;
 	}
-	memcpy(v, iov, sizeof(*v) * (size_t)iovcnt);
-	c.iov = v;
-	c.iovcnt = iovcnt;
-	for (;;) {
-		while (c.iovcnt && !c.iov->iov_len) {
-			c.iov++;
-			c.iovcnt--;
+	for (i = 0; i < iovcnt; i++) {
+		v[i] = iov[i];
+		total += iov[i].iov_len;
+	}
+	c->iov = v;
+	c->iovcnt = iovcnt;
+	pd_init(&pd, c->fd);
+	do {
+		/* A zero-length write is made once (an empty datagram). */
+		while (total && c->iovcnt && !c->iov->iov_len) {
+			c->iov++;
+			c->iovcnt--;
 		}
-		if (!c.iovcnt)
+		r = io_loop(c, &pd, POLLOUT, true, false);
+		if (r <= 0)
 			break;
-		r = io_do(&c, POLLOUT, true);
-		if (r < 0) {
-			if (!done)
-				done = (size_t)-1;
-			break;
-		}
 		done += (size_t)r;
-		/* Step over what went: the rest of a partial vector stays. */
-		for (left = (size_t)r, i = 0; left && i < c.iovcnt; i++) {
-			struct iovec *e = (struct iovec *)&c.iov[i];
-			size_t step = left < e->iov_len ? left : e->iov_len;
+		for (left = (size_t)r, i = 0; left && i < c->iovcnt; i++) {
+			size_t step = left < c->iov[i].iov_len ? left :
+				      c->iov[i].iov_len;
 
-			e->iov_base = (char *)e->iov_base + step;
-			e->iov_len -= step;
+			c->iov[i].iov_base = (char *)c->iov[i].iov_base + step;
+			c->iov[i].iov_len -= step;
 			left -= step;
 		}
-	}
-	if (v != local)
+		if (c->msg) {
+			c->msg->msg_control = NULL;
+			c->msg->msg_controllen = 0;
+		}
+	} while (done < total);
+	if (v != local) {
+		int e = errno;
+
 		free(v);
-	return (ssize_t)done;
+		errno = e;
+	}
+	return r < 0 && !done ? -1 : (ssize_t)done;
+}
+
+ssize_t kgo_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct iocall c = { .op = IO_READV, .fd = fd,
+			    .iov = (struct iovec *)iov, .iovcnt = iovcnt };
+	struct pd pd;
+
+	pd_init(&pd, fd);
+	return io_loop(&c, &pd, POLLIN, false, false);
+}
+
+ssize_t kgo_read(int fd, void *buf, size_t n)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = n };
+
+	return kgo_readv(fd, &iov, 1);
+}
+
+ssize_t kgo_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct iocall c = { .op = IO_WRITEV, .fd = fd };
+
+	return write_all(&c, iov, iovcnt);
 }
 
 ssize_t kgo_write(int fd, const void *buf, size_t n)
@@ -352,24 +452,34 @@ ssize_t kgo_write(int fd, const void *buf, size_t n)
 	return kgo_writev(fd, &iov, 1);
 }
 
+/* Flags with which Linux never blocks, or that ask not to: passed on. */
+#define NOWAIT_FLAGS	(MSG_DONTWAIT | MSG_ERRQUEUE | MSG_OOB)
+
 ssize_t kgo_recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	struct iocall c = { .op = IO_RECVMSG, .fd = fd, .msg = msg,
 			    .flags = flags };
+	struct pd pd;
 
-	if (flags & MSG_DONTWAIT)
+	if (flags & NOWAIT_FLAGS)
 		return recvmsg(fd, msg, flags);
-	return io_do(&c, POLLIN, false);
+	pd_init(&pd, fd);
+	return io_loop(&c, &pd, POLLIN, false, false);
 }
 
 ssize_t kgo_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	struct iocall c = { .op = IO_SENDMSG, .fd = fd,
-			    .msg = (struct msghdr *)msg, .flags = flags };
+	struct msghdr m = *msg;
+	struct iocall c = { .op = IO_SENDMSG, .fd = fd, .msg = &m,
+			    .flags = flags };
 
 	if (flags & MSG_DONTWAIT)
 		return sendmsg(fd, msg, flags | MSG_NOSIGNAL);
-	return io_do(&c, POLLOUT, true);
+	if (msg->msg_iovlen > IOV_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return write_all(&c, msg->msg_iov, (int)msg->msg_iovlen);
 }
 
 ssize_t kgo_recvfrom(int fd, void *buf, size_t n, int flags,
@@ -415,8 +525,27 @@ int kgo_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen,
 {
 	struct iocall c = { .op = IO_ACCEPT, .fd = fd, .addr = addr,
 			    .addrlen = addrlen, .flags = flags };
+	int fl = fcntl(fd, F_GETFL), listening = 0;
+	socklen_t len = sizeof(listening);
+	struct pd pd;
 
-	return (int)io_do(&c, POLLIN, false);
+	if (fl < 0)
+		return -1;
+	/*
+	 * accept4() has no per-call non-blocking form: on a blocking
+	 * listener it is made once the listener polled ready (several
+	 * goroutines accepting on one may then hold an M while another
+	 * took the connection: make it SOCK_NONBLOCK, as Go's are). What
+	 * is no listener fails at once, as accept4() would.
+	 */
+	if (!(fl & O_NONBLOCK)) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+			       &len) || !listening)
+			return accept4(fd, addr, addrlen, flags);
+		c.plain = true;
+	}
+	pd_init(&pd, fd);
+	return (int)io_loop(&c, &pd, POLLIN, false, c.plain);
 }
 
 int kgo_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
@@ -424,40 +553,51 @@ int kgo_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	return kgo_accept4(fd, addr, addrlen, 0);
 }
 
-/* Wait for @fd to poll @events: 0, or -errno (ETIMEDOUT, EBADF...). */
-static int wait_polled(int fd, struct pollfd_state *fs, uint32_t gen,
-		       short events, int64_t deadline)
+/* Wait for @pd's file to poll @events: 0, or -errno (ETIMEDOUT, EBADF...). */
+static int wait_polled(struct pd *pd, short events, int which)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int w;
+	struct pollfd pfd = { .fd = pd->fd, .events = events };
+	int w, spins = 0;
 
 	while (ppoll(&pfd, 1, &(struct timespec){ 0 }, NULL) == 0) {
-		w = netwait(fd, fs, gen, (uint16_t)events, deadline, NULL);
-		if (w == 2)
-			w = pollwait(fd, (uint16_t)events, deadline);
+		w = netwait(pd, (uint16_t)events, which, 0, NULL);
 		if (w < 0)
 			return w;
+		if (w == 1 && ++spins > 1)
+			backoff(spins);
 	}
-	return 0;
+	return pd_closed(pd) ? -EBADF : 0;
 }
 
 int kgo_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	struct pollfd_state *fs = fdstate(fd);
-	uint32_t gen = fs ? __atomic_load_n(&fs->gen, __ATOMIC_ACQUIRE) : 0;
-	int fl = fcntl(fd, F_GETFL), r, soerr, err;
+	int fl = fcntl(fd, F_GETFL), r, soerr, err, spins = 0;
 	socklen_t sl = sizeof(soerr);
+	struct pd pd;
 
 	if (fl < 0)
 		return -1;
+	pd_init(&pd, fd);
 	/* The connection is started without blocking, then waited for. */
 	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -1;
-	r = connect(fd, addr, len);
-	err = errno;
-	if (r < 0 && err == EINPROGRESS) {
-		err = -wait_polled(fd, fs, gen, POLLOUT,
-				   fs ? fs->wdeadline : 0);
+	for (;;) {
+		r = connect(fd, addr, len);
+		err = errno;
+		/* A UNIX listener's full backlog: no event says it has room. */
+		if (r < 0 && err == EAGAIN && !pd_closed(&pd)) {
+			if (pd_deadline(&pd, DL_WRITE) &&
+			    nanotime() >= pd_deadline(&pd, DL_WRITE)) {
+				err = ETIMEDOUT;
+				break;
+			}
+			backoff(++spins + 4);
+			continue;
+		}
+		break;
+	}
+	if (r < 0 && (err == EINPROGRESS || err == EALREADY)) {
+		err = -wait_polled(&pd, POLLOUT, DL_WRITE);
 		if (!err && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
 				       &sl) < 0)
 			err = errno;
@@ -465,26 +605,34 @@ int kgo_connect(int fd, const struct sockaddr *addr, socklen_t len)
 			err = soerr;
 		r = err ? -1 : 0;
 	}
-	if (!(fl & O_NONBLOCK))
-		fcntl(fd, F_SETFL, fl);
+	/* Not on a number kgo_close() gave back: it may be another file's. */
+	if (!(fl & O_NONBLOCK) && !pd_closed(&pd)) {
+		fl = fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
 	errno = err;
 	return r;
 }
 
 int kgo_poll(int fd, short events, int64_t timeout_ns)
 {
-	struct pollfd_state *fs = fdstate(fd);
-	uint32_t gen = fs ? __atomic_load_n(&fs->gen, __ATOMIC_ACQUIRE) : 0;
 	struct pollfd pfd = { .fd = fd, .events = events };
-	int64_t deadline = timeout_ns > 0 ? nanotime() + timeout_ns : 0;
 	struct timespec ts, *tsp = NULL;
 	uint32_t revents = 0;
+	int64_t now, left;
+	struct pd pd;
 	int w;
 
+	pd_init(&pd, fd);
+	now = nanotime();
 	while (kgo_getg() && rt.netpoll && timeout_ns != 0) {
-		w = netwait(fd, fs, gen, (uint16_t)events, deadline,
-			    &revents);
-		if (w == 1)
+		/* Its own timeout, not the descriptor's deadlines. */
+		w = netwait(&pd, (uint16_t)events & GMP_NETPOLL_EVENTS,
+			    DL_FIXED, timeout_ns < 0 ? 0 :
+			    timeout_ns > INT64_MAX - now ? INT64_MAX :
+			    now + timeout_ns, &revents);
+		if (w == 1 && revents)
 			return (int)(uint16_t)revents;
 		if (w == -ETIMEDOUT)
 			return 0;
@@ -492,17 +640,16 @@ int kgo_poll(int fd, short events, int64_t timeout_ns)
 			errno = -w;
 			return -1;
 		}
-		if (w == 2)
-			break;	/* the kernel cannot wait for it: ppoll */
-		/* Woken: what does it poll now? (A wake-up may say nothing.) */
+		/* Woken, or ready with nothing to say: what polls now? */
 		w = ppoll(&pfd, 1, &(struct timespec){ 0 }, NULL);
 		if (w)
 			return w < 0 ? -1 : pfd.revents;
+		if (timeout_ns > 0 && nanotime() - now >= timeout_ns)
+			return 0;
 	}
-	/* A plain thread, a file the kernel cannot wait for, or a look. */
+	/* A plain thread, or just a look. */
 	if (timeout_ns >= 0) {
-		int64_t left = deadline ? deadline - nanotime() : 0;
-
+		left = timeout_ns - (nanotime() - now);
 		if (left < 0)
 			left = 0;
 		ts.tv_sec = left / 1000000000;
@@ -523,6 +670,11 @@ int kgo_set_deadline(int fd, int64_t rdeadline, int64_t wdeadline)
 	}
 	__atomic_store_n(&fs->rdeadline, rdeadline, __ATOMIC_RELAXED);
 	__atomic_store_n(&fs->wdeadline, wdeadline, __ATOMIC_RELAXED);
+	/* Waits already parked start again with it: see netwait. */
+	__atomic_add_fetch(&fs->seq, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&fs->nwait, __ATOMIC_SEQ_CST) && rt.running &&
+	    rt.netpoll)
+		ioctl(rt.fd, GMP_IOC_NETPOLL_CLOSE, fd);
 	return 0;
 }
 
@@ -535,6 +687,7 @@ int kgo_close(int fd)
 		__atomic_store_n(&fs->wdeadline, 0, __ATOMIC_RELAXED);
 		/* The generation first, then the look at waiters: see netwait. */
 		__atomic_add_fetch(&fs->gen, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&fs->seq, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&fs->nwait, __ATOMIC_SEQ_CST) &&
 		    rt.running && rt.netpoll)
 			ioctl(rt.fd, GMP_IOC_NETPOLL_CLOSE, fd);
