@@ -354,9 +354,23 @@ TEST(close_wakes_100_waiters)
 
 /* --- Deadlines ------------------------------------------------------------- */
 
+static int late_fd, late_err;
+static uint32_t late_done;
+static uint64_t late_base;
+
+static void late_reader(void *arg)
+{
+	char c;
+
+	(void)arg;
+	if (kgo_read(late_fd, &c, 1) < 0)
+		late_err = errno;
+	set_and_ready(&late_done, 1);
+}
+
 static int deadline_main(void *arg)
 {
-	int sv[2], r;
+	int sv[2], r, udp;
 	long long t0, dt;
 	char c;
 	ssize_t n;
@@ -380,6 +394,22 @@ static int deadline_main(void *arg)
 	GCHECK_RET(write(sv[1], "x", 1) == 1, 1, "write");
 	n = kgo_read(sv[0], &c, 1);
 	GCHECK_RET(n == 1 && c == 'x', 1, "read after clearing: %zd", n);
+	/* A deadline set while a goroutine already waits reaches it. */
+	late_fd = sv[0];
+	late_base = stat_nnetpoll();
+	kgo_go(late_reader, NULL);
+	GCHECK_RET(!wait_netpolled(late_base, 1), 1, "the reader never parked");
+	kgo_set_deadline(sv[0], kgo_now() + 5000000, 0);
+	wait_change(&late_done, 0);
+	GCHECK_RET(late_err == ETIMEDOUT, 1,
+		   "a parked read given a deadline ended with errno %d",
+		   late_err);
+	kgo_set_deadline(sv[0], 0, 0);
+	/* accept on what is no listener fails at once, as accept4() does. */
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	GCHECK_RET(udp >= 0 && kgo_accept(udp, NULL, NULL) == -1, 1,
+		   "kgo_accept on a UDP socket did not fail");
+	close(udp);
 	/* kgo_poll: a timeout is 0, readiness its revents. */
 	t0 = now_ns();
 	r = kgo_poll(sv[0], POLLIN, 15000000);
