@@ -7,10 +7,14 @@
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,6 +152,41 @@ static inline void mix_write(int (*pipes)[2], int n, volatile int *stop)
 	for (k = 0; k < n; k++)
 		if (write(pipes[k][1], "q", 1) != 1)
 			abort();
+}
+
+/* The echo workloads: lo up (the guest boots with it down); 0 or -1. */
+static inline int bench_loopback_up(void)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = -1;
+
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr)) {
+		ifr.ifr_flags |= IFF_UP;
+		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	if (fd >= 0)
+		close(fd);
+	return r ? -1 : 0;
+}
+
+/* A listening TCP socket on 127.0.0.1, any port: its address in @a. */
+static inline int bench_listen(struct sockaddr_in *a, socklen_t *len)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*len = sizeof(*a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)a, sizeof(*a)) ||
+	    listen(fd, 1024) || getsockname(fd, (struct sockaddr *)a, len)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 #endif

@@ -31,6 +31,10 @@
  *              alone and once beside as many goroutines blocking in
  *              read() on pipes that a plain thread writes a byte to every
  *              50 us; prints sysmix, the second time over the first
+ *   echo       a 64-byte message over one TCP loopback connection and back,
+ *              N times, a goroutine at each end; per round trip
+ *   echo100    the same over 100 connections at once, N round trips in
+ *              all; per round trip (the inverse of the throughput)
  * P counts come from GMPMAXPROCS (run.sh sets 1 for yield and parkready).
  */
 #define _GNU_SOURCE
@@ -40,6 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -614,6 +621,96 @@ static void bench_switch(void)
 	ns_per_op = (now_ns() - t) / (2.0 * n);
 }
 
+/* --- echo: round trips over TCP loopback, kgo_read/kgo_write ------------- */
+
+#define ECHO_MSG 64
+static int echo_lfd;
+static struct sockaddr_in echo_addr;
+static struct kgo_waitgroup echo_wg;
+static long echo_bad;
+
+static void echo_server(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[ECHO_MSG];
+	ssize_t r;
+
+	while ((r = kgo_read(fd, buf, sizeof(buf))) > 0)
+		if (kgo_write(fd, buf, (size_t)r) != r)
+			break;
+	kgo_close(fd);
+}
+
+static void echo_acceptor(void *arg)
+{
+	long i, conns = (long)(intptr_t)arg;
+	int fd;
+
+	for (i = 0; i < conns; i++) {
+		fd = kgo_accept4(echo_lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+			   sizeof(int));
+		kgo_go(echo_server, (void *)(intptr_t)fd);
+	}
+}
+
+static void echo_client(void *arg)
+{
+	long i, rounds = (long)(intptr_t)arg;
+	char msg[ECHO_MSG], back[ECHO_MSG];
+	ssize_t got, r;
+	int fd;
+
+	memset(msg, 'e', sizeof(msg));
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || kgo_connect(fd, (struct sockaddr *)&echo_addr,
+				  sizeof(echo_addr))) {
+		__atomic_add_fetch(&echo_bad, 1, __ATOMIC_RELAXED);
+		goto out;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	for (i = 0; i < rounds; i++) {
+		if (kgo_write(fd, msg, sizeof(msg)) != sizeof(msg))
+			break;
+		for (got = 0; got < ECHO_MSG; got += r) {
+			r = kgo_read(fd, back + got, sizeof(back) - (size_t)got);
+			if (r <= 0)
+				break;
+		}
+		if (got != ECHO_MSG || memcmp(msg, back, sizeof(msg)))
+			break;
+	}
+	if (i != rounds)
+		__atomic_add_fetch(&echo_bad, 1, __ATOMIC_RELAXED);
+out:
+	if (fd >= 0)
+		kgo_close(fd);
+	kgo_waitgroup_done(&echo_wg);
+}
+
+static void bench_echo(long conns)
+{
+	socklen_t len = sizeof(echo_addr);
+	double t;
+	long i;
+
+	if (bench_loopback_up() ||
+	    (echo_lfd = bench_listen(&echo_addr, &len)) < 0) {
+		ns_per_op = WRONG;
+		return;
+	}
+	kgo_go(echo_acceptor, (void *)(intptr_t)conns);
+	kgo_waitgroup_add(&echo_wg, conns);
+	t = now_ns();
+	for (i = 0; i < conns; i++)
+		kgo_go(echo_client, (void *)(intptr_t)(n / conns));
+	kgo_waitgroup_wait(&echo_wg);
+	ns_per_op = echo_bad ? WRONG : (now_ns() - t) / (n / conns * conns);
+	close(echo_lfd);
+}
+
 /* --- main --------------------------------------------------------------- */
 
 static const char *workload;
@@ -645,6 +742,10 @@ static int bench_main(void *arg)
 		bench_fair();
 	else if (!strcmp(workload, "sysmix"))
 		bench_sysmix();
+	else if (!strcmp(workload, "echo"))
+		bench_echo(1);
+	else if (!strcmp(workload, "echo100"))
+		bench_echo(100);
 	else
 		return 2;
 	return ns_per_op == WRONG ? 3 : 0;
@@ -655,7 +756,7 @@ int main(int argc, char **argv)
 	int status = 1, err;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|switch N\n");
+		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|echo|echo100|switch N\n");
 		return 2;
 	}
 	workload = argv[1];

@@ -6,7 +6,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"runtime"
 	"sort"
@@ -63,6 +66,72 @@ func parkready(n int) float64 {
 		<-pong
 	}
 	return perOp(t, n)
+}
+
+// echo: a 64-byte message over TCP loopback and back, conns connections
+// at once, n round trips in all, a goroutine at each end (Go's net
+// package: its netpoller parks them); per round trip.
+func echo(n, conns int) float64 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return -1
+	}
+	defer ln.Close()
+	go func() {
+		for i := 0; i < conns; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				buf := make([]byte, 64)
+				for {
+					r, err := c.Read(buf)
+					if err != nil {
+						break
+					}
+					if _, err := c.Write(buf[:r]); err != nil {
+						break
+					}
+				}
+				c.Close()
+			}(c)
+		}
+	}()
+	rounds := n / conns
+	var bad int32
+	var wg sync.WaitGroup
+	wg.Add(conns)
+	t := time.Now()
+	for i := 0; i < conns; i++ {
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				atomic.AddInt32(&bad, 1)
+				return
+			}
+			defer c.Close()
+			msg := bytes.Repeat([]byte{'e'}, 64)
+			back := make([]byte, 64)
+			for j := 0; j < rounds; j++ {
+				if _, err := c.Write(msg); err != nil {
+					atomic.AddInt32(&bad, 1)
+					return
+				}
+				if _, err := io.ReadFull(c, back); err != nil ||
+					!bytes.Equal(msg, back) {
+					atomic.AddInt32(&bad, 1)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if bad != 0 {
+		return -1
+	}
+	return perOp(t, rounds*conns)
 }
 
 // chan: parkready's round trip over two unbuffered channels, for the
@@ -404,7 +473,7 @@ func sysmix(n int) {
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix N")
+		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|echo|echo100 N")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[2])
@@ -442,6 +511,10 @@ func main() {
 	case "sysmix":
 		sysmix(n)
 		return
+	case "echo":
+		d = echo(n, 1)
+	case "echo100":
+		d = echo(n, 100)
 	default:
 		os.Exit(2)
 	}

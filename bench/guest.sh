@@ -11,6 +11,8 @@ ROUNDS=${ROUNDS:-5}
 # are left out.
 COUNTED=${COUNTED:-0}
 insmod ./gmp.ko || exit 1
+# The echo rows use TCP over loopback: the guest boots with lo down.
+{ ip link set lo up || ifconfig lo up; } 2>/dev/null
 # 10^5 threads for pthreads' rows: pids, threads, and two mappings each.
 echo 4194304 > /proc/sys/kernel/pid_max
 echo 4194304 > /proc/sys/kernel/threads-max
@@ -50,6 +52,10 @@ while [ $r -lt "$ROUNDS" ]; do
 	one gmp handoff 300 1 ./gmp_bench;      one go handoff 300 1 ./go_bench
 	all4 fair 1000 2
 	all4 sysmix ${SYSMIX_N:-100000} 2
+	one gmp echo 20000 1 ./gmp_bench;	one go echo 20000 1 ./go_bench
+	one pthread echo 20000 1 ./pthread_bench
+	one gmp echo100 50000 2 ./gmp_bench;	one go echo100 50000 2 ./go_bench
+	one pthread echo100 50000 2 ./pthread_bench
 	one baseline switch 1000000 1 ./gmp_bench
 	if [ $r = 1 ] && [ "$COUNTED" = 0 ]; then
 		# Memory is the same run to run: once, 10^4 to 10^6 parked

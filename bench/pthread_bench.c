@@ -20,9 +20,16 @@
  *   sysmix four threads per P compute N units each, alone and beside as
  *          many threads blocking in read() on pipes a writer thread feeds
  *          a byte every 50 us; the second time over the first
+ *   echo   a 64-byte message over one TCP loopback connection and back,
+ *          N times, a thread at each end blocking in read() and write();
+ *          per round trip
+ *   echo100 the same over 100 connections at once (200 threads), N round
+ *          trips in all; per round trip
  */
 #define _GNU_SOURCE
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,6 +440,92 @@ static double sysmix(int procs)
 	return 0;
 }
 
+/* --- echo ----------------------------------------------------------------- */
+
+#define ECHO_MSG 64
+static struct sockaddr_in echo_addr;
+static long echo_rounds, echo_bad;
+
+static void *echo_server(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[ECHO_MSG];
+	ssize_t r;
+
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)r) != r)
+			break;
+	close(fd);
+	return NULL;
+}
+
+static void *echo_client(void *arg)
+{
+	char msg[ECHO_MSG], back[ECHO_MSG];
+	ssize_t got, r;
+	long i;
+	int fd;
+
+	(void)arg;
+	memset(msg, 'e', sizeof(msg));
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&echo_addr,
+			      sizeof(echo_addr)))
+		goto bad;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	for (i = 0; i < echo_rounds; i++) {
+		if (write(fd, msg, sizeof(msg)) != sizeof(msg))
+			break;
+		for (got = 0; got < ECHO_MSG; got += r) {
+			r = read(fd, back + got, sizeof(back) - (size_t)got);
+			if (r <= 0)
+				break;
+		}
+		if (got != ECHO_MSG || memcmp(msg, back, sizeof(msg)))
+			break;
+	}
+	close(fd);
+	if (i == echo_rounds)
+		return NULL;
+bad:
+	__atomic_add_fetch(&echo_bad, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static double echo(long conns)
+{
+	pthread_t *cl = calloc((size_t)conns, sizeof(*cl)), t;
+	socklen_t len;
+	double t0, d;
+	long i;
+	int lfd, fd;
+
+	if (!cl || bench_loopback_up() ||
+	    (lfd = bench_listen(&echo_addr, &len)) < 0)
+		return -1;
+	echo_rounds = n / conns;
+	t0 = now_ns();
+	for (i = 0; i < conns; i++)
+		if (pthread_create(&cl[i], &attr, echo_client, NULL))
+			return -1;
+	for (i = 0; i < conns; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+			   sizeof(int));
+		if (pthread_create(&t, &attr, echo_server, (void *)(intptr_t)fd))
+			return -1;
+		pthread_detach(t);
+	}
+	for (i = 0; i < conns; i++)
+		pthread_join(cl[i], NULL);
+	d = (now_ns() - t0) / (echo_rounds * conns);
+	close(lfd);
+	free(cl);
+	return echo_bad ? -1 : d;
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("GMPMAXPROCS");
@@ -441,7 +534,7 @@ int main(int argc, char **argv)
 	double d = -1, p = -1;
 
 	if (argc != 3 || (n = atol(argv[2])) <= 0 || procs < 1) {
-		fprintf(stderr, "usage: pthread_bench spawn|yield|chan|daisy|pool|parked|fair|sysmix N\n");
+		fprintf(stderr, "usage: pthread_bench spawn|yield|chan|daisy|pool|parked|fair|sysmix|echo|echo100 N\n");
 		return 2;
 	}
 	/* The same CPU count as the other systems get P's. */
@@ -468,6 +561,10 @@ int main(int argc, char **argv)
 		p = fair(procs);
 	else if (!strcmp(argv[1], "sysmix"))
 		p = sysmix(procs);
+	else if (!strcmp(argv[1], "echo"))
+		d = echo(1);
+	else if (!strcmp(argv[1], "echo100"))
+		d = echo(100);
 	if (p == 0)
 		return 0;	/* the workload printed its lines */
 	if (d < 0)

@@ -27,6 +27,8 @@ WHAT = {
     "pool": "worker pool, 100,000 jobs, per job (P=2)",
     "fair": "fairness: 8 CPU-bound for 1 s, Jain's index (P=2)",
     "sysmix": "compute beside 8 blocked in read(), time / alone (P=2)",
+    "echo": "TCP loopback echo, 64 B round trip, 1 connection (P=1)",
+    "echo100": "TCP loopback echo, 100 connections, per round trip (P=2)",
     "switch": "bare user-space stack switch (floor)",
     "preemptlat50": "preemption latency, slice end to next G, p50 (us)",
     "preemptlat99": "preemption latency, slice end to next G, p99 (us)",
@@ -38,7 +40,7 @@ HIGHER_IS_BETTER = {"fair"}
 PEERS = ["go", "fiber", "pthread"]
 NAME = {"go": "Go 1.19", "fiber": "Boost.Fiber", "pthread": "pthreads"}
 ORDER = ("spawn", "yield", "parkready", "chan", "select", "daisy", "pool",
-         "fair", "sysmix", "rss", "mem", "preemptlat50", "preemptlat99",
+         "fair", "sysmix", "echo", "echo100", "rss", "mem", "preemptlat50", "preemptlat99",
          "preemptcost", "handofflat50", "handofflat99", "switch")
 
 
