@@ -492,11 +492,24 @@ static void on_usr2(int sig, siginfo_t *si, void *ctx)
 static void on_trap(int sig, siginfo_t *si, void *ctx)
 {
 	ucontext_t *uc = ctx;
+	greg_t *r = uc->uc_mcontext.gregs;
+	unsigned char **ret = (unsigned char **)r[REG_RSP];
 
 	(void)sig;
 	(void)si;
 	ap2_entry[0] = ap2_byte;
-	uc->uc_mcontext.gregs[REG_RIP]--;	/* back onto the entry */
+	if ((unsigned char *)r[REG_RIP] == ap2_entry + 1) {
+		r[REG_RIP]--;	/* back onto the entry */
+	} else if ((char *)r[REG_RIP] == kgo_asyncpreempt &&
+		   *ret == ap2_entry + 1) {
+		/*
+		 * The kernel sent the goroutine to the stub on its way back
+		 * from the trap, before this handler (a hand-off or a
+		 * preemption whose task work ran first): the call it made
+		 * returns to just past the int3. Back onto the entry, too.
+		 */
+		*ret = ap2_entry;
+	}
 	traps++;
 	inject_stub(uc);
 }
