@@ -117,13 +117,25 @@ static void abort_queued(void *arg)
 	set_and_ready(&abort_done, done + 1);
 }
 
+/* Preemptions and hand-offs of this process so far (kgo_stats). */
+static uint64_t switched_away(void)
+{
+	struct kgo_stats st = { .size = sizeof(st) };
+
+	kgo_stats(&st);
+	return st.npreempted + st.npreemptdeferred + st.nkpreempt +
+	       st.nhandoff;
+}
+
 static int abort_main(void *arg)
 {
+	uint64_t moved;
 	uint32_t i;
 	int r;
 
 	(void)arg;
 	for (i = 0; i < ABORT_ROUNDS; i++) {
+		moved = switched_away();
 		GCHECK_RET(kgo_go(abort_queued, NULL) == 0, 1,
 			   "round %u: kgo_go failed", i);
 		abort_word = 5;
@@ -131,7 +143,13 @@ static int abort_main(void *arg)
 		GCHECK_RET(r == -EAGAIN, 2,
 			   "round %u: kgo_park on a changed word returned %d, want -EAGAIN",
 			   i, r);
-		GCHECK_RET(__atomic_load_n(&abort_runs, __ATOMIC_RELAXED) == i, 3,
+		/*
+		 * Unless the kernel switched this goroutine away meanwhile (a
+		 * preemption, or its M's P handed off while it blocked, on a
+		 * slow debug kernel), the queued one has not run yet.
+		 */
+		GCHECK_RET(__atomic_load_n(&abort_runs, __ATOMIC_RELAXED) == i ||
+			   switched_away() != moved, 3,
 			   "round %u: the queued goroutine ran %u times before the declined park returned, want %u",
 			   i, abort_runs, i);
 		wait_change(&abort_done, i);
