@@ -1031,8 +1031,29 @@ void __run_test(struct __fixture_metadata *f,
 			f->name, variant->name[0] ? "." : "", variant->name, t->name);
 }
 
-static int test_harness_run(int __attribute__((unused)) argc,
-			    char __attribute__((unused)) **argv)
+/*
+ * gmp's addition: "-t NAME" (repeatable) runs only the tests of that
+ * name, as the newer upstream harness's -t does; none given, all run.
+ */
+static int test_harness_argc;
+static char **test_harness_argv;
+
+static bool test_harness_selected(const struct __test_metadata *t)
+{
+	bool any = false;
+	int i;
+
+	for (i = 1; i + 1 < test_harness_argc; i++) {
+		if (strcmp(test_harness_argv[i], "-t"))
+			continue;
+		any = true;
+		if (!strcmp(test_harness_argv[++i], t->name))
+			return true;
+	}
+	return !any;
+}
+
+static int test_harness_run(int argc, char **argv)
 {
 	struct __fixture_variant_metadata no_variant = { .name = "", };
 	struct __fixture_variant_metadata *v;
@@ -1041,6 +1062,9 @@ static int test_harness_run(int __attribute__((unused)) argc,
 	struct __test_metadata *t;
 	int ret = 0;
 	unsigned int case_count = 0, test_count = 0;
+
+	test_harness_argc = argc;
+	test_harness_argv = argv;
 	unsigned int count = 0;
 	unsigned int pass_count = 0;
 
@@ -1048,7 +1072,7 @@ static int test_harness_run(int __attribute__((unused)) argc,
 		for (v = f->variant ?: &no_variant; v; v = v->next) {
 			case_count++;
 			for (t = f->tests; t; t = t->next)
-				test_count++;
+				test_count += test_harness_selected(t);
 		}
 	}
 
@@ -1062,6 +1086,8 @@ static int test_harness_run(int __attribute__((unused)) argc,
 	for (f = __fixture_list; f; f = f->next) {
 		for (v = f->variant ?: &no_variant; v; v = v->next) {
 			for (t = f->tests; t; t = t->next) {
+				if (!test_harness_selected(t))
+					continue;
 				count++;
 				t->results = results;
 				__run_test(f, v, t);
