@@ -123,7 +123,12 @@ static bool gmp_retake(struct gmp_sched *s, u64 now)
 		if (!READ_ONCE(m->runs_g) || gmp_task_blocked(m->task))
 			continue;
 		t = READ_ONCE(pp->sh->schedtick);
-		if (t != pp->sysmontick) {
+		/*
+		 * A P seen running for the first time starts its slice now:
+		 * its schedtick may still be 0, the zero sysmontick says, and
+		 * schedwhen 0 is boot, not when the goroutine started.
+		 */
+		if (t != pp->sysmontick || !pp->schedwhen) {
 			pp->sysmontick = t;
 			pp->schedwhen = now;
 			if (!READ_ONCE(pp->sh->retire))

@@ -4,7 +4,8 @@
  * without calls does not keep the others from running (Go's
  * TestPreemption idea), CPU-bound goroutines share their P's fairly, and
  * a goroutine preempted thousands of times keeps every register, its
- * flags, its vector and x87 state and its errno, and its identity.
+ * flags, its vector and x87 state and its errno, and its identity; and
+ * a goroutine's first slice is not cut short.
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -1063,6 +1064,42 @@ TEST(preempt_off_is_off)
 	setenv("GMPMAXPROCS", "1", 1);
 	setenv("KGO_PREEMPT", "0", 1);
 	ASSERT_EQ(0, kgo_run(nopreempt_main, NULL, &status));
+	ASSERT_EQ(0, gcheck_report(status));
+	kgo_preempt_stats(&taken, &deferred);
+	EXPECT_EQ(0, taken + deferred);
+}
+
+/*
+ * A goroutine's first slice is whole: sysmon once took a P it had not
+ * seen before, still at schedtick 0, as running since boot (schedwhen
+ * 0), and preempted the program's first goroutine at once whenever the
+ * machine had been up longer than one slice.
+ */
+#define FIRST_SLICE_US	1000000
+#define FIRST_SPIN_MS	300
+
+static int first_slice_main(void *arg)
+{
+	long long end = now_ns() + FIRST_SPIN_MS * 1000000LL;
+
+	(void)arg;
+	while (now_ns() < end)
+		;
+	return 0;
+}
+
+TEST(first_slice_is_whole)
+{
+	uint64_t taken, deferred;
+	int status = -1;
+
+	REQUIRE_GMP();
+	/* The bug showed only once the clock was past one slice. */
+	if (now_ns() < 2LL * FIRST_SLICE_US * 1000)
+		SKIP(return, "up for less than two slices: cannot tell");
+	setenv("GMPMAXPROCS", "1", 1);
+	setenv("KGO_SLICE_US", "1000000", 1);
+	ASSERT_EQ(0, kgo_run(first_slice_main, NULL, &status));
 	ASSERT_EQ(0, gcheck_report(status));
 	kgo_preempt_stats(&taken, &deferred);
 	EXPECT_EQ(0, taken + deferred);
