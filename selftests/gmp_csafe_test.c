@@ -539,6 +539,19 @@ static unsigned char *find_ap2(void)
 
 static struct kgo_stats st0, st1;
 static void *thread0, *thread1;
+static long long live0[4], live1[4];	/* schedtrace's, if debugfs */
+static const char *const live_name[4] = {
+	"preempt", "preemptreq", "handoff", "exitsyscall"
+};
+
+static void read_live(long long *v)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (trace_counter(live_name[i], &v[i]))
+			v[i] = -1;
+}
 
 static int entry_main(void *arg)
 {
@@ -546,15 +559,19 @@ static int entry_main(void *arg)
 	st0.size = sizeof(st0);
 	st1.size = sizeof(st1);
 	thread0 = thread_self();
+	read_live(live0);
 	kgo_stats(&st0);
 	raise(SIGUSR2);		/* both preemptions happen in here */
+	thread1 = thread_self();
 	/*
 	 * The kernel publishes its counts (nkpreempt, nhandoff) when an M
-	 * parks, among other times: park this one once before reading them.
+	 * parks, among other times: park this one once before reading them
+	 * (a goroutine that parks may come back on another M: the thread
+	 * is read before).
 	 */
 	kgo_sleep(1000000);
 	kgo_stats(&st1);
-	thread1 = thread_self();
+	read_live(live1);
 	return 0;
 }
 
@@ -592,22 +609,28 @@ TEST(preemption_on_asyncpreempt2_entry_is_deferred)
 	 * Without them, as almost always, the counts are exactly 1.
 	 */
 	extra = st1.nkpreempt - st0.nkpreempt + st1.nhandoff - st0.nhandoff;
-	/* The state page's counts may lag; the handlers saw these calls. */
+	/* The state page's counts may lag; schedtrace's and the handlers' not. */
+	if (live0[0] >= 0 && live0[2] >= 0 &&
+	    extra < (uint64_t)(live1[0] - live0[0] + live1[2] - live0[2]))
+		extra = (uint64_t)(live1[0] - live0[0] + live1[2] - live0[2]);
 	if (extra < (uint64_t)kernel_first)
 		extra = (uint64_t)kernel_first;
-	if (extra)
-		TH_LOG("the kernel sent the goroutine to the stub %llu more times",
-		       (unsigned long long)extra);
+	TH_LOG("taken %llu deferred %llu keepm %llu; kernel: preempt %llu handoff %llu (live %lld, %lld); handlers: traps %d kernel_first %d",
+	       (unsigned long long)(st1.npreempted - st0.npreempted),
+	       (unsigned long long)(st1.npreemptdeferred - st0.npreemptdeferred),
+	       (unsigned long long)(st1.npreemptkeepm - st0.npreemptkeepm),
+	       (unsigned long long)(st1.nkpreempt - st0.nkpreempt),
+	       (unsigned long long)(st1.nhandoff - st0.nhandoff),
+	       live1[0] - live0[0], live1[2] - live0[2], traps, kernel_first);
 	/*
-	 * One more taken call than the kernel's counts explain shows up
-	 * in about one run in four on the stock kernel (not understood
-	 * yet: the deferred call honoured as a yield of its own once the
-	 * first one's section ends would look so). What this test guards
-	 * holds either way: every taken call kept its M, the second was
-	 * deferred, and the goroutine never left its thread.
+	 * Every taken call kept its M, the second was deferred, and the
+	 * goroutine never left its thread. (A taken call no count explained
+	 * came in about one run in four once the machine had been up for
+	 * longer than the slice: sysmon preempted a P it saw for the first
+	 * time at once, gmp_preempt_test's first_slice_is_whole.)
 	 */
 	EXPECT_LE(1, st1.npreempted - st0.npreempted);
-	EXPECT_GE(2 + extra, st1.npreempted - st0.npreempted);
+	EXPECT_GE(1 + extra, st1.npreempted - st0.npreempted);
 	EXPECT_LE(1, st1.npreemptdeferred - st0.npreemptdeferred);
 	EXPECT_GE(1 + extra, st1.npreemptdeferred - st0.npreemptdeferred);
 	EXPECT_EQ(st1.npreempted - st0.npreempted,
