@@ -50,10 +50,10 @@ module-debug612:
 SELFTESTS := $(addprefix selftests/,$(shell sed -n 's/^TEST_GEN_PROGS := //p' selftests/Makefile))
 GUEST_TEST := $(SELFTESTS) examples/hello \
 	examples/workers examples/sieve examples/pipeline examples/shutdown \
-	examples/echo \
+	examples/echo examples/http \
 	vm/guest/run-tests.sh vm/guest/run-smp4.sh vm/guest/kmemleak-scan.sh
 GUEST_BENCH := bench/gmp_bench bench/go_bench bench/fiber_bench \
-	bench/pthread_bench bench/guest.sh
+	bench/pthread_bench bench/epoll_bench examples/http bench/guest.sh
 define stage
 	rm -rf build/$(1)
 	mkdir -p build/$(1)
@@ -75,6 +75,7 @@ guest-fuzz:
 	$(call stage,guest-fuzz,build/debug/gmp.ko selftests/gmp_fuzz_test vm/guest/kmemleak-scan.sh)
 guest-bench:
 	$(call stage,bench/guest,build/stock/gmp.ko $(GUEST_BENCH))
+	bench/stage-wrk.sh build/bench/guest
 
 userlib:
 	$(MAKE) -C userlib

@@ -56,6 +56,7 @@ check example_pipeline ./pipeline
 # A goroutine per connection: the guest boots with lo down.
 check example_echo sh -c '{ ip link set lo up || ifconfig lo up; } 2>/dev/null
 	./echo 1000 | tee /dev/stderr | grep -q "1000 of 1000 connections echoed"'
+check example_http sh -c './http 500 | tee /dev/stderr | grep -q "500 of 500 clients got every answer right"'
 # A real SIGTERM from outside, once it runs: handled as a value, a clean
 # stop (exit 0), not the default action (killed, 143).
 check example_shutdown sh -c './shutdown 4 > /tmp/shutdown.out & p=$!
