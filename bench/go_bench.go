@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"sort"
@@ -471,9 +472,26 @@ func sysmix(n int) {
 	fmt.Printf("sysmix %.3f\n", float64(mixed)/float64(alone))
 }
 
+// httpserve: Go's net/http answering "Hello, World!" on 127.0.0.1:port
+// until killed, for bench/guest.sh's wrk rows (the same answer as
+// examples/http.c and epoll_bench's).
+func httpServe(port int) {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Hello, World!\n")
+	})
+	err := http.ListenAndServe(fmt.Sprintf("127.0.0.1:%d", port), nil)
+	fmt.Fprintln(os.Stderr, "go_bench:", err)
+	os.Exit(1)
+}
+
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|echo|echo100 N")
+		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|echo|echo100 N | httpserve PORT")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[2])
@@ -511,6 +529,8 @@ func main() {
 	case "sysmix":
 		sysmix(n)
 		return
+	case "httpserve":
+		httpServe(n)
 	case "echo":
 		d = echo(n, 1)
 	case "echo100":

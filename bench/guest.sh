@@ -11,7 +11,9 @@ ROUNDS=${ROUNDS:-5}
 # are left out.
 COUNTED=${COUNTED:-0}
 insmod ./gmp.ko || exit 1
-# The echo rows use TCP over loopback: the guest boots with lo down.
+# The echo and http rows use TCP over loopback: the guest boots with lo
+# down. wrk's thousand connections, and the servers', need descriptors.
+ulimit -n 65536
 { ip link set lo up || ifconfig lo up; } 2>/dev/null
 # 10^5 threads for pthreads' rows: pids, threads, and two mappings each.
 echo 4194304 > /proc/sys/kernel/pid_max
@@ -31,6 +33,44 @@ one() {	# system workload n procs command...
 all4() {	# workload n procs: gmp, Go, Boost.Fiber, pthreads in turn
 	one gmp "$@" ./gmp_bench;	one go "$@" ./go_bench
 	one fiber "$@" ./fiber_bench;	one pthread "$@" ./pthread_bench
+}
+# The http rows: a server on 127.0.0.1:PORT (gmp: examples/http.c, a
+# goroutine per connection; Go: net/http; the floor: epoll_bench's loop,
+# a thread per CPU), loaded by wrk (2 threads, C connections, 3 s) in the
+# same guest: requests per second and the p99 latency in microseconds.
+listening() {	# port: is something listening there (IPv4)?
+	grep -qi ":$(printf %04X "$1") 00000000:0000 0A" /proc/net/tcp
+}
+http_rows() {	# system conns port command...
+	sys=$1 c=$2 port=$3
+	shift 3
+	GMPMAXPROCS=2 GOMAXPROCS=2 "$@" > /dev/null 2>&1 &
+	pid=$!
+	i=0
+	until listening "$port"; do
+		i=$((i + 1))
+		[ $i -lt 300 ] || { echo "BENCH-FAIL $sys http$c"; kill $pid; wait $pid; return; }
+		sleep 0.1
+	done
+	out=$(./wrk.sh -t2 -c"$c" -d3s --latency "http://127.0.0.1:$port/" 2>&1)
+	kill $pid
+	wait $pid 2>/dev/null
+	rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
+	p99=$(echo "$out" | awk '$1 == "99%" { v = $2; u = 1
+		if (v ~ /ms$/) u = 1000; else if (v ~ /us$/) u = 1; else if (v ~ /s$/) u = 1000000
+		sub(/[a-z]+$/, "", v); print v * u }')
+	if [ -z "$rps" ] || [ -z "$p99" ] || echo "$out" | grep -q "Non-2xx"; then
+		echo "BENCH-FAIL $sys http$c"
+		echo "$out" >&2
+		return
+	fi
+	echo "RESULT $sys http$c $rps"
+	echo "RESULT $sys http${c}p99 $p99"
+}
+http_all() {	# conns
+	http_rows gmp "$1" 8081 ./http 0 8081
+	http_rows go "$1" 8082 ./go_bench httpserve 8082
+	http_rows epoll "$1" 8083 ./epoll_bench httpserve 8083
 }
 r=0
 while [ $r -lt "$ROUNDS" ]; do
@@ -56,6 +96,13 @@ while [ $r -lt "$ROUNDS" ]; do
 	one pthread echo 20000 1 ./pthread_bench
 	one gmp echo100 50000 2 ./gmp_bench;	one go echo100 50000 2 ./go_bench
 	one pthread echo100 50000 2 ./pthread_bench
+	one epoll echo 20000 1 ./epoll_bench
+	one epoll echo100 50000 2 ./epoll_bench
+	# A request rate under icount is not a count: timed runs only.
+	if [ "$COUNTED" = 0 ]; then
+		http_all 100
+		http_all 1000
+	fi
 	one baseline switch 1000000 1 ./gmp_bench
 	if [ $r = 1 ] && [ "$COUNTED" = 0 ]; then
 		# Memory is the same run to run: once, 10^4 to 10^6 parked

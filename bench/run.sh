@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 vm/deps.sh bench
-make --no-print-directory module-stock userlib bench >/dev/null
+make --no-print-directory module-stock userlib bench examples >/dev/null
 make --no-print-directory guest-bench >/dev/null
 out=build/bench icount= counted=0 rounds=${ROUNDS:-5}
 case " $* " in *" --icount "*)

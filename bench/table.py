@@ -29,6 +29,10 @@ WHAT = {
     "sysmix": "compute beside 8 blocked in read(), time / alone (P=2)",
     "echo": "TCP loopback echo, 64 B round trip, 1 connection (P=1)",
     "echo100": "TCP loopback echo, 100 connections, per round trip (P=2)",
+    "http100": "HTTP/1.1 hello, wrk, 100 connections: requests/s (P=2)",
+    "http100p99": "HTTP/1.1 hello, wrk, 100 connections: p99 (us)",
+    "http1000": "HTTP/1.1 hello, wrk, 1000 connections: requests/s (P=2)",
+    "http1000p99": "HTTP/1.1 hello, wrk, 1000 connections: p99 (us)",
     "switch": "bare user-space stack switch (floor)",
     "preemptlat50": "preemption latency, slice end to next G, p50 (us)",
     "preemptlat99": "preemption latency, slice end to next G, p99 (us)",
@@ -36,11 +40,13 @@ WHAT = {
     "handofflat50": "hand-off latency, nanosleep() blocks to next G, p50 (us)",
     "handofflat99": "hand-off latency, nanosleep() blocks to next G, p99 (us)",
 }
-HIGHER_IS_BETTER = {"fair"}
-PEERS = ["go", "fiber", "pthread"]
-NAME = {"go": "Go 1.19", "fiber": "Boost.Fiber", "pthread": "pthreads"}
+HIGHER_IS_BETTER = {"fair", "http100", "http1000"}
+PEERS = ["go", "fiber", "pthread", "epoll"]
+NAME = {"go": "Go 1.19", "fiber": "Boost.Fiber", "pthread": "pthreads",
+        "epoll": "epoll floor"}
 ORDER = ("spawn", "yield", "parkready", "chan", "select", "daisy", "pool",
-         "fair", "sysmix", "echo", "echo100", "rss", "mem", "preemptlat50", "preemptlat99",
+         "fair", "sysmix", "echo", "echo100", "http100", "http100p99",
+         "http1000", "http1000p99", "rss", "mem", "preemptlat50", "preemptlat99",
          "preemptcost", "handofflat50", "handofflat99", "switch")
 
 
@@ -127,13 +133,14 @@ def main(path, datpath=None, icount=False):
 def write_sweeps(med, datpath):
     """One gnuplot block per sweep ("spawn", "mem"): a header line, then N
     and a column per system, "NaN" where it has no run."""
-    systems = ["gmp"] + PEERS
+    sweep_peers = [p for p in PEERS if p != "epoll"]  # no sweeps
+    systems = ["gmp"] + sweep_peers
     with open(datpath, "w") as out:
         for w in ("spawn", "mem"):
             ns = sorted({int(k[0].split("@")[1]) for k in med
                          if k[0].startswith(w + "@")})
             out.write("N gmp " + " ".join(
-                f'"{NAME[p]}"' for p in PEERS) + "\n")
+                f'"{NAME[p]}"' for p in sweep_peers) + "\n")
             for n in ns:
                 cells = [med.get((f"{w}@{n}", s)) for s in systems]
                 out.write(f"{n} " + " ".join(

@@ -17,7 +17,7 @@ pkgs=(build-essential bc flex bison libelf-dev libssl-dev dwarves cpio kmod
       linux-headers-amd64 linux-image-amd64 linux-source-6.1
       busybox-static)
 [ "${1:-}" = bench ] &&
-	pkgs+=(golang-go g++ libboost-fiber-dev libboost-context-dev gnuplot-nox)
+	pkgs+=(golang-go g++ libboost-fiber-dev libboost-context-dev gnuplot-nox wrk)
 [ "${1:-}" = 612 ] && pkgs+=(linux-source-6.12 dkms)
 
 sudo=
