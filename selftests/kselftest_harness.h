@@ -1034,20 +1034,29 @@ void __run_test(struct __fixture_metadata *f,
 /*
  * gmp's addition: "-t NAME" (repeatable) runs only the tests of that
  * name, as the newer upstream harness's -t does; none given, all run.
+ * NAME is the test's, or FIXTURE.TEST as the results print it (a
+ * TEST_TIMEOUT() test is NAME.run).
  */
 static int test_harness_argc;
 static char **test_harness_argv;
 
 static bool test_harness_selected(const struct __test_metadata *t)
 {
+	const char *name;
 	bool any = false;
+	size_t len;
 	int i;
 
 	for (i = 1; i + 1 < test_harness_argc; i++) {
 		if (strcmp(test_harness_argv[i], "-t"))
 			continue;
 		any = true;
-		if (!strcmp(test_harness_argv[++i], t->name))
+		name = test_harness_argv[++i];
+		len = strlen(t->fixture->name);
+		/* "test", or "fixture.test" as the results print it */
+		if (!strcmp(name, t->name) ||
+		    (!strncmp(name, t->fixture->name, len) && name[len] == '.' &&
+		     !strcmp(name + len + 1, t->name)))
 			return true;
 	}
 	return !any;
