@@ -49,6 +49,21 @@ static inline bool gmp_get_file_live(struct file *f)
 }
 
 /*
+ * Drop a reference to @f unless it is the last one: false, and nothing
+ * done, if it is (the caller must fput() it where the release may run).
+ * An M's fput() of the last reference releases the file only on its way
+ * back to user mode, which a parking M may put off for long.
+ */
+static inline bool gmp_fput_nonfinal(struct file *f)
+{
+#ifdef GMP_HAVE_FILE_REF
+	return false;	/* file_ref_t has no such call: always the caller's */
+#else
+	return atomic_long_add_unless(&f->f_count, -1, 1);
+#endif
+}
+
+/*
  * Is @t off its CPU because it blocked (asleep in a system call, say),
  * rather than preempted or about to run? 6.1 tells by on_rq; 6.12 has
  * task_is_runnable() for it.

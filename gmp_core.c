@@ -239,6 +239,7 @@ static void gmp_instance_free(struct gmp_sched *s)
 	gmp_handoff_detach(s);
 	gmp_trace_instance_remove(s);	/* waits out the readers */
 	gmp_sysmon_stop(s);
+	gmp_netpoll_fini(s);	/* after sysmon, which may queue its work */
 	if (s->mm)
 		mmdrop(s->mm);
 	s->mm = NULL;

@@ -271,6 +271,7 @@ struct gmp_sched {
 	struct llist_head pollready;	/* fired waits */
 	struct llist_head polldead;	/* unlinked by an M: the work puts them */
 	struct work_struct pollwork;	/* takes them when no M does */
+	struct llist_node *pollseen;	/* sysmon's last look: compared only */
 	bool pollinit;
 	bool pollclosed;		/* the instance goes: the work does nothing */
 	atomic64_t nnetpoll;		/* goroutines parked */

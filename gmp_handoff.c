@@ -60,6 +60,7 @@
 #include "gmp_core.h"
 #include "gmp_frame.h"
 #include "gmp_handoff.h"
+#include "gmp_netpoll.h"
 #include "gmp_ring.h"
 #include "gmp_runq.h"
 #include "gmp_sched.h"
@@ -153,7 +154,8 @@ static void gmp_entersyscall(struct gmp_m *m, struct gmp_p *pp)
 	atomic_set_release(&m->sysstate, v);
 	/* Work is waiting behind it and sysmon sleeps for long: wake it. */
 	if (READ_ONCE(s->sysmon_delay_us) > 2 * GMP_SYSMON_MIN_US &&
-	    (!gmp_runqempty_hint(pp) || READ_ONCE(s->runqsize)))
+	    (!gmp_runqempty_hint(pp) || READ_ONCE(s->runqsize) ||
+	     gmp_netpoll_pending(s)))
 		gmp_sysmon_kick(s);
 }
 
@@ -413,7 +415,7 @@ bool gmp_handoff_retake(struct gmp_sched *s, struct gmp_p *pp,
 	if (blocked < GMP_HANDOFF_MIN_NS)
 		return false;
 	work = !gmp_runqempty(pp) || READ_ONCE(s->runqsize) ||
-	       gmp_ring_pending(s);
+	       gmp_ring_pending(s) || gmp_netpoll_pending(s);
 	if (!work && blocked < GMP_HANDOFF_IDLE_NS &&
 	    (READ_ONCE(s->npidle) || atomic_read(&s->nmspinning)))
 		return false;

@@ -52,6 +52,7 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
+#include "gmp_compat.h"
 #include "gmp_core.h"
 #include "gmp_netpoll.h"
 #include "gmp_runq.h"
@@ -113,8 +114,17 @@ static bool gmp_pollwait_fire(struct gmp_pollwait *pw)
 		if (old == GMP_PW_FIRED)
 			return false;
 	} while (!atomic_try_cmpxchg(&pw->state, &old, GMP_PW_FIRED));
-	if (old == GMP_PW_WAITING &&
-	    llist_add(&pw->ready, &s->pollready))
+	if (old != GMP_PW_WAITING || !llist_add(&pw->ready, &s->pollready))
+		return true;
+	/*
+	 * An idle P needs an M to take it: the work's wakep. Without one,
+	 * every P's M takes the list when it next schedules in the kernel,
+	 * or sysmon hands it to the work (gmp_netpoll_retake()). The list
+	 * before the count, as a waker does: the idle side publishes the
+	 * count, then looks at the list (gmp_idle_recheck()).
+	 */
+	smp_mb__after_atomic();
+	if (READ_ONCE(s->npidle))
 		queue_work(system_highpri_wq, &s->pollwork);
 	return true;
 }
@@ -236,12 +246,15 @@ u32 gmp_netpoll(struct gmp_sched *s, struct gmp_p *pp)
 		gmp_pollwait_detach(pw);
 		if (pp) {
 			/*
-			 * An M's fput() waits for its return to user mode,
-			 * which a parking M puts off: a closed socket would
-			 * stay open. The work puts the file instead.
+			 * An M's fput() of the last reference waits for its
+			 * return to user mode, which a parking M puts off: a
+			 * closed socket would stay open. The work puts that
+			 * one instead; any other goes now.
 			 */
 			gmp_pollwait_unlink(s, pw);
-			if (llist_add(&pw->ready, &s->polldead))
+			if (gmp_fput_nonfinal(pw->file))
+				kfree(pw);
+			else if (llist_add(&pw->ready, &s->polldead))
 				queue_work(system_highpri_wq, &s->pollwork);
 		} else {
 			gmp_pollwait_free(s, pw);
@@ -269,6 +282,24 @@ u32 gmp_netpoll(struct gmp_sched *s, struct gmp_p *pp)
 bool gmp_netpoll_pending(struct gmp_sched *s)
 {
 	return !llist_empty(&s->pollready);
+}
+
+/*
+ * sysmon's look (Go's sysmon polls the network when nobody has for 10
+ * ms): waits that fired while every P was busy stay on the list until
+ * an M schedules in the kernel. If one was there at the last look and
+ * still is, give the list to the work, which queues them globally,
+ * where kgo's 61st schedtick looks. The node is compared, never read.
+ */
+bool gmp_netpoll_retake(struct gmp_sched *s)
+{
+	struct llist_node *first = READ_ONCE(s->pollready.first);
+	bool stale = first && first == s->pollseen;
+
+	s->pollseen = first;
+	if (stale)
+		queue_work(system_highpri_wq, &s->pollwork);
+	return stale;
 }
 
 /* The work a firing queues: no P here, so the global queue and wakep. */
@@ -466,5 +497,17 @@ void gmp_netpoll_destroy(struct gmp_sched *s)
 	gmp_pollwait_put_dead(s);
 	/* What was fired and not taken is freed above: the list is stale. */
 	init_llist_head(&s->pollready);
+}
+
+/*
+ * sysmon has stopped: no gmp_netpoll_retake() can queue the work again.
+ * Wait out one it queued after gmp_netpoll_destroy() (which it found
+ * closed, and did nothing).
+ */
+void gmp_netpoll_fini(struct gmp_sched *s)
+{
+	if (!s->pollinit)
+		return;
+	cancel_work_sync(&s->pollwork);
 	s->pollinit = false;
 }

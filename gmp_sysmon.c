@@ -38,6 +38,7 @@
 #include "gmp_core.h"
 #include "gmp_frame.h"
 #include "gmp_handoff.h"
+#include "gmp_netpoll.h"
 #include "gmp_ring.h"
 #include "gmp_sched.h"
 #include "gmp_sysmon.h"
@@ -242,6 +243,8 @@ static int gmp_sysmon(void *data)
 		if (gmp_startlockedm_idle(s))
 			idle = 0;
 		gmp_checkmcount(s);
+		if (gmp_netpoll_retake(s))
+			idle = 0;
 		if (gmp_retake(s, ktime_get_ns()))
 			idle = 0;
 		else
