@@ -50,6 +50,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>
+#include <linux/seq_file.h>
 #include <linux/workqueue.h>
 
 #include "gmp_compat.h"
@@ -61,6 +62,9 @@
 
 /* Wait queues one file may hook (a pipe and a tty use two). */
 #define GMP_POLL_NWAIT	2
+
+/* Waits scheddetail lists at most. */
+#define GMP_NETPOLL_SHOW	64
 
 enum gmp_pollstate {
 	GMP_PW_ARMING,		/* inside NETPOLL_WAIT */
@@ -497,6 +501,40 @@ void gmp_netpoll_destroy(struct gmp_sched *s)
 	gmp_pollwait_put_dead(s);
 	/* What was fired and not taken is freed above: the list is stale. */
 	init_llist_head(&s->pollready);
+}
+
+/*
+ * For scheddetail: the waits by state, and the first few. A wait
+ * WAITING whose file is ready, or FIRED with the ready list empty and
+ * no M running, is a lost wake-up.
+ */
+void gmp_netpoll_show(struct seq_file *sf, struct gmp_sched *s)
+{
+	static const char * const names[] = { "arming", "waiting", "fired" };
+	unsigned int n[ARRAY_SIZE(names)] = { 0 }, shown = 0, st, bkt;
+	struct gmp_pollwait *pw;
+
+	if (!s->pollinit)
+		return;
+	spin_lock(&s->pollwait_lock);
+	hash_for_each(s->pollhash, bkt, pw, node) {
+		st = atomic_read(&pw->state);
+		if (st < ARRAY_SIZE(names))
+			n[st]++;
+		if (shown++ < GMP_NETPOLL_SHOW)
+			seq_printf(sf, "  W: g=%u state=%s events=%#x queues=%u%s\n",
+				   pw->gidx, st < ARRAY_SIZE(names) ?
+				   names[st] : "?", (__force u32)pw->events,
+				   pw->nentries, pw->timed ? " deadline" : "");
+	}
+	spin_unlock(&s->pollwait_lock);
+	seq_printf(sf, "netpoll: waits=%u arming=%u waiting=%u fired=%u ready=%s dead=%s parked=%lld readied=%lld\n",
+		   READ_ONCE(s->npollwait), n[GMP_PW_ARMING],
+		   n[GMP_PW_WAITING], n[GMP_PW_FIRED],
+		   llist_empty(&s->pollready) ? "empty" : "queued",
+		   llist_empty(&s->polldead) ? "empty" : "queued",
+		   atomic64_read(&s->nnetpoll),
+		   atomic64_read(&s->nnetpollready));
 }
 
 /*

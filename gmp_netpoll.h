@@ -8,11 +8,14 @@
 
 #include "gmp_core.h"
 
+struct seq_file;
+
 void gmp_netpoll_init(struct gmp_sched *s);
 void gmp_netpoll_destroy(struct gmp_sched *s);
 void gmp_netpoll_fini(struct gmp_sched *s);
 bool gmp_netpoll_pending(struct gmp_sched *s);
 bool gmp_netpoll_retake(struct gmp_sched *s);
+void gmp_netpoll_show(struct seq_file *sf, struct gmp_sched *s);
 u32 gmp_netpoll(struct gmp_sched *s, struct gmp_p *pp);
 long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 			    struct gmp_netpoll_wait __user *uarg);

@@ -3,7 +3,8 @@
  * Introspection: Go's schedtrace and scheddetail, as debugfs files.
  *
  *   /sys/kernel/debug/gmp/<tgid>-<n>/schedtrace    one line, Go's format
- *   /sys/kernel/debug/gmp/<tgid>-<n>/scheddetail   every P, M and live G
+ *   /sys/kernel/debug/gmp/<tgid>-<n>/scheddetail   every P, M, netpoll wait
+ *                                                  and live G
  *
  * <tgid> is the owning process, <n> a sequence number (a process may have
  * several instances). Values are a snapshot taken under sched.lock; the
@@ -16,6 +17,7 @@
 #include <linux/seq_file.h>
 
 #include "gmp_core.h"
+#include "gmp_netpoll.h"
 #include "gmp_runq.h"
 #include "gmp_shm.h"
 #include "gmp_sysmon.h"
@@ -137,6 +139,7 @@ static int gmp_scheddetail_show(struct seq_file *sf, void *unused)
 			   m->parked);
 	}
 	spin_unlock(&s->lock);
+	gmp_netpoll_show(sf, s);
 	gmp_scheddetail_gs(sf, s);
 	return 0;
 }
