@@ -277,6 +277,28 @@ static int echo_main(void *arg)
 }
 
 /*
+ * echo_main() with @nconn connections on @procs P's. On the debug kernel
+ * one system call can take most of a 10 ms slice, and in a static
+ * program every preemption lands in libc and keeps its M until the
+ * goroutine's turn (design.rst, "Where a preemption may move a
+ * goroutine"): 19 threads for 100 connections on one P, up to 213 for
+ * 10,000, that rule's cost, not the waits'. A 100 ms slice there keeps
+ * these tests to the threads the waits hold.
+ */
+static int run_echo(int nconn, const char *procs)
+{
+	int r;
+
+	memset(&E, 0, sizeof(E));
+	E.nconn = nconn;
+	if (slow_kernel())
+		setenv("KGO_SLICE_US", "100000", 1);
+	r = run_with_procs(echo_main, NULL, procs);
+	unsetenv("KGO_SLICE_US");
+	return r;
+}
+
+/*
  * Room for 20,000 descriptors, and the table grown to it now. A process
  * whose descriptor table grows while it has other threads waits out an
  * RCU grace period in expand_files(), and every thread opening a file
@@ -309,7 +331,6 @@ static void raise_nofile(void)
 TEST_TIMEOUT(echo_10000_connections_few_threads, 600)
 {
 	struct rlimit rl;
-	int r;
 
 	REQUIRE_GMP();
 	REQUIRE_LOOPBACK();
@@ -318,21 +339,7 @@ TEST_TIMEOUT(echo_10000_connections_few_threads, 600)
 	if (rl.rlim_cur < 20100)
 		SKIP(return, "RLIMIT_NOFILE %lu: 20,000 descriptors needed",
 		     (unsigned long)rl.rlim_cur);
-	memset(&E, 0, sizeof(E));
-	E.nconn = 10000;
-	/*
-	 * On the debug kernel one system call can take most of a 10 ms
-	 * slice, and in a static program every preemption lands in libc
-	 * and keeps its M until the goroutine's turn (design.rst, "Where
-	 * a preemption may move a goroutine"): a hundred M's so wired, which
-	 * is that rule's cost, not the waits'. A longer slice there keeps
-	 * this test to the threads the waits hold.
-	 */
-	if (slow_kernel())
-		setenv("KGO_SLICE_US", "100000", 1);
-	r = run_with_procs(echo_main, NULL, "2");
-	unsetenv("KGO_SLICE_US");
-	ASSERT_EQ(0, r);
+	ASSERT_EQ(0, run_echo(10000, "2"));
 	TH_LOG("%d connections, peak %d threads", E.nconn, E.peak_threads);
 }
 
@@ -341,9 +348,7 @@ TEST(echo_100_connections_one_p)
 	REQUIRE_GMP();
 	REQUIRE_LOOPBACK();
 	raise_nofile();
-	memset(&E, 0, sizeof(E));
-	E.nconn = 100;
-	ASSERT_EQ(0, run_with_procs(echo_main, NULL, "1"));
+	ASSERT_EQ(0, run_echo(100, "1"));
 }
 
 /* --- kgo_close() while 100 goroutines wait --------------------------------- */
