@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,12 +59,27 @@ static inline struct mem_reading mem_read(void)
 	return m;
 }
 
-/* Print "rss BYTES" and "mem BYTES" per goroutine between two readings. */
+/*
+ * Print "PREFIXrss BYTES" and "PREFIXmem BYTES" per goroutine (or
+ * connection) between two readings.
+ */
+static inline void mem_print_as(const char *prefix, struct mem_reading a,
+				struct mem_reading b, long n)
+{
+	printf("%srss %.0f\n", prefix, (b.rss_kb - a.rss_kb) * 1024.0 / n);
+	printf("%smem %.0f\n", prefix, (b.used_kb - a.used_kb) * 1024.0 / n);
+}
+
 static inline void mem_print(struct mem_reading a, struct mem_reading b,
 			     long n)
 {
-	printf("rss %.0f\n", (b.rss_kb - a.rss_kb) * 1024.0 / n);
-	printf("mem %.0f\n", (b.used_kb - a.used_kb) * 1024.0 / n);
+	mem_print_as("", a, b, n);
+}
+
+/* The process's threads now. */
+static inline long bench_threads(void)
+{
+	return proc_kb("/proc/self/status", "Threads");
 }
 
 /*
@@ -187,6 +203,46 @@ static inline int bench_listen(struct sockaddr_in *a, socklen_t *len)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * idle: N TCP loopback connections that carry nothing, a reader (a
+ * goroutine, a thread, an epoll registration) on each server end, the
+ * client ends held by the main. IDLE_PORTS listeners, so that N can pass
+ * the ephemeral ports one destination has; each with the longest backlog
+ * (a full accept queue drops the SYN: a second's retry).
+ */
+#define IDLE_PORTS	4
+/* After the last reader started: 50 ms and 1 us per connection. */
+#define IDLE_SETTLE_NS(n)	(50000000LL + 1000LL * (n))
+
+static inline int idle_listen(int lfd[IDLE_PORTS],
+			      struct sockaddr_in a[IDLE_PORTS])
+{
+	socklen_t len;
+	int k;
+
+	for (k = 0; k < IDLE_PORTS; k++) {
+		lfd[k] = bench_listen(&a[k], &len);
+		if (lfd[k] < 0 || listen(lfd[k], SOMAXCONN))
+			return -1;
+	}
+	return 0;
+}
+
+/* Room for @n descriptors (the soft limit up to the hard one, or more). */
+static inline int bench_raise_nofile(long n)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r))
+		return -1;
+	if ((long)r.rlim_cur >= n)
+		return 0;
+	r.rlim_cur = (rlim_t)n;
+	if ((long)r.rlim_max < n)
+		r.rlim_max = (rlim_t)n;
+	return setrlimit(RLIMIT_NOFILE, &r);
 }
 
 #endif

@@ -8,6 +8,9 @@
  *   echo N        a 64-byte message over one TCP loopback connection and
  *                 back, N round trips, one thread: ns per round trip
  *   echo100 N     the same over 100 connections, N round trips in all
+ *   idle N        N TCP loopback connections that carry nothing, each
+ *                 server end in one epoll set: threads, rss and mem per
+ *                 connection, as the others' idle
  *   httpserve PORT  answer HTTP/1.1 requests on 127.0.0.1:PORT with the
  *                 same "Hello, World!" as examples/http.c until killed
  *                 (each thread: its own SO_REUSEPORT listener and epoll)
@@ -24,6 +27,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench_util.h"
 
 #define MSG	64
 
@@ -281,16 +286,62 @@ static void httpserve(int port)
 	http_loop((void *)(intptr_t)port);
 }
 
+/* --- idle ----------------------------------------------------------------- */
+
+/*
+ * N connections that carry nothing, each server end registered with one
+ * epoll instance (the floor: no reader at all), the client ends held.
+ * Threads and bytes per connection (bench_util.h's idle).
+ */
+static int idle(long n)
+{
+	struct mem_reading before, after;
+	struct sockaddr_in a[IDLE_PORTS];
+	struct epoll_event ev[64];
+	int lfd[IDLE_PORTS], *fds, ep, fd, k;
+	long i, threads;
+
+	fds = calloc((size_t)n, sizeof(*fds));
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!fds || ep < 0 || bench_loopback_up() ||
+	    bench_raise_nofile(2 * n + 64) || idle_listen(lfd, a))
+		return -1;
+	before = mem_read();
+	for (i = 0; i < n; i++) {
+		k = (int)(i % IDLE_PORTS);
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[i] < 0 ||
+		    connect(fds[i], (struct sockaddr *)&a[k], sizeof(a[k])))
+			return -1;
+		fd = accept4(lfd[k], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		ev[0].events = EPOLLIN;
+		ev[0].data.fd = fd;
+		if (fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev[0]))
+			return -1;
+	}
+	after = mem_read();
+	threads = bench_threads();
+	/* Nothing was sent: no server end may be readable. */
+	if (epoll_wait(ep, ev, 64, 0) != 0)
+		return -1;
+	printf("idlethr %ld\n", threads);
+	mem_print_as("idle", before, after, n);
+	fflush(stdout);
+	_exit(0);	/* the teardown is not measured (gmp_bench.c) */
+}
+
 int main(int argc, char **argv)
 {
 	long n = argc == 3 ? strtol(argv[2], NULL, 10) : 0;
 
 	if (n <= 0) {
-		fprintf(stderr, "usage: epoll_bench echo|echo100 N | httpserve PORT\n");
+		fprintf(stderr, "usage: epoll_bench echo|echo100|idle N | httpserve PORT\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "httpserve"))
 		httpserve((int)n);
+	else if (!strcmp(argv[1], "idle"))
+		return idle(n) ? 3 : 0;
 	else if (!strcmp(argv[1], "echo") || !strcmp(argv[1], "echo100"))
 		return echo(n, strcmp(argv[1], "echo") ? 100 : 1) ? 3 : 0;
 	return 2;

@@ -35,9 +35,14 @@
  *              N times, a goroutine at each end; per round trip
  *   echo100    the same over 100 connections at once, N round trips in
  *              all; per round trip (the inverse of the throughput)
+ *   idle       N TCP loopback connections that carry nothing, a goroutine
+ *              in kgo_read() on each server end; prints idlethr (the
+ *              process's threads), idlerss and idlemem (bytes per
+ *              connection, both ends' sockets included)
  * P counts come from GMPMAXPROCS (run.sh sets 1 for yield and parkready).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -711,6 +716,85 @@ static void bench_echo(long conns)
 	close(echo_lfd);
 }
 
+/* --- idle: N connections that carry nothing, a goroutine reading each -- */
+
+static int idle_lfd[IDLE_PORTS];
+static struct sockaddr_in idle_addr[IDLE_PORTS];
+static long nidle;
+
+static void idle_fail(const char *what)
+{
+	fprintf(stderr, "gmp_bench: idle: %s: %s\n", what, strerror(errno));
+	exit(3);
+}
+
+static void idle_server(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char c;
+
+	__atomic_add_fetch(&nidle, 1, __ATOMIC_RELAXED);
+	/* Nothing is sent: only the end (the exit's) may come. */
+	if (kgo_read(fd, &c, 1) != 0 && errno != ECONNRESET)
+		idle_fail("read");
+	kgo_close(fd);
+}
+
+static void idle_acceptor(void *arg)
+{
+	int k = (int)(intptr_t)arg, fd;
+	long i;
+
+	for (i = k; i < n; i += IDLE_PORTS) {
+		fd = kgo_accept4(idle_lfd[k], NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			idle_fail("accept");
+		if (kgo_go(idle_server, (void *)(intptr_t)fd))
+			idle_fail("kgo_go");
+	}
+}
+
+/*
+ * Threads, and memory per connection (both ends' sockets, the reader's
+ * stack and the kernel's wait), with all N readers waiting.
+ */
+static void bench_idle(void)
+{
+	struct mem_reading before, after;
+	long i, threads;
+	int *fds, k;
+
+	fds = calloc((size_t)n, sizeof(*fds));
+	if (!fds || bench_loopback_up() || bench_raise_nofile(2 * n + 64) ||
+	    idle_listen(idle_lfd, idle_addr))
+		idle_fail("setup");
+	for (k = 0; k < IDLE_PORTS; k++)
+		kgo_go(idle_acceptor, (void *)(intptr_t)k);
+	before = mem_read();
+	for (i = 0; i < n; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[i] < 0 ||
+		    kgo_connect(fds[i], (struct sockaddr *)&idle_addr[i % IDLE_PORTS],
+				sizeof(idle_addr[0])))
+			idle_fail("connect");
+	}
+	while (__atomic_load_n(&nidle, __ATOMIC_RELAXED) < n)
+		kgo_sleep(1000000);
+	/* The last ones counted are waiting too (the peers sleep as long). */
+	kgo_sleep(IDLE_SETTLE_NS(n));
+	after = mem_read();
+	threads = bench_threads();
+	printf("idlethr %ld\n", threads);
+	mem_print_as("idle", before, after, n);
+	fflush(stdout);
+	/*
+	 * The teardown is not measured, and 10^5 hang-ups at once overflow
+	 * loopback's backlog: minutes of retransmissions. Exit, as the
+	 * peers do; the kernel closes the rest.
+	 */
+	_exit(0);
+}
+
 /* --- main --------------------------------------------------------------- */
 
 static const char *workload;
@@ -746,6 +830,8 @@ static int bench_main(void *arg)
 		bench_echo(1);
 	else if (!strcmp(workload, "echo100"))
 		bench_echo(100);
+	else if (!strcmp(workload, "idle"))
+		bench_idle();
 	else
 		return 2;
 	return ns_per_op == WRONG ? 3 : 0;
@@ -756,7 +842,7 @@ int main(int argc, char **argv)
 	int status = 1, err;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|echo|echo100|switch N\n");
+		fprintf(stderr, "usage: gmp_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|echo|echo100|idle|switch N\n");
 		return 2;
 	}
 	workload = argv[1];

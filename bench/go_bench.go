@@ -69,6 +69,79 @@ func parkready(n int) float64 {
 	return perOp(t, n)
 }
 
+// idle: n TCP loopback connections that carry nothing, a goroutine in
+// Read on each server end; the client ends are plain descriptors, as in
+// gmp_bench.c. Threads, and bytes per connection, all readers waiting.
+func idle(n int) {
+	fail := func(what string, err error) {
+		fmt.Fprintf(os.Stderr, "go_bench: idle: %s: %v\n", what, err)
+		os.Exit(3)
+	}
+	lim := syscall.Rlimit{Cur: uint64(2*n + 64), Max: uint64(2*n + 64)}
+	var cur syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &cur) == nil && cur.Max > lim.Max {
+		lim.Max = cur.Max
+	}
+	if cur.Cur < lim.Cur {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			fail("setrlimit", err)
+		}
+	}
+	const ports = 4 // bench_util.h's IDLE_PORTS
+	var lns [ports]net.Listener
+	var addrs [ports]syscall.SockaddrInet4
+	var waiting int64
+	for k := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fail("listen", err)
+		}
+		lns[k] = ln
+		addrs[k] = syscall.SockaddrInet4{Port: ln.Addr().(*net.TCPAddr).Port,
+			Addr: [4]byte{127, 0, 0, 1}}
+		go func(k int) {
+			for i := k; i < n; i += ports {
+				c, err := lns[k].Accept()
+				if err != nil {
+					fail("accept", err)
+				}
+				go func(c net.Conn) {
+					var b [1]byte
+					atomic.AddInt64(&waiting, 1)
+					if r, _ := c.Read(b[:]); r != 0 {
+						fail("read", nil) // nothing is sent
+					}
+					c.Close()
+				}(c)
+			}
+		}(k)
+	}
+	fds := make([]int, n)
+	rss0, used0 := memRead()
+	for i := range fds {
+		fd, err := syscall.Socket(syscall.AF_INET,
+			syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err == nil {
+			err = syscall.Connect(fd, &addrs[i%ports])
+		}
+		if err != nil {
+			fail("connect", err)
+		}
+		fds[i] = fd
+	}
+	for atomic.LoadInt64(&waiting) < int64(n) {
+		time.Sleep(time.Millisecond)
+	}
+	// bench_util.h's IDLE_SETTLE_NS
+	time.Sleep(50*time.Millisecond + time.Duration(n)*time.Microsecond)
+	rss1, used1 := memRead()
+	threads := procKB("/proc/self/status", "Threads")
+	fmt.Printf("idlethr %d\n", threads)
+	fmt.Printf("idlerss %.0f\n", float64(rss1-rss0)*1024/float64(n))
+	fmt.Printf("idlemem %.0f\n", float64(used1-used0)*1024/float64(n))
+	os.Exit(0) // the teardown is not measured (gmp_bench.c)
+}
+
 // echo: a 64-byte message over TCP loopback and back, conns connections
 // at once, n round trips in all, a goroutine at each end (Go's net
 // package: its netpoller parks them); per round trip.
@@ -491,7 +564,7 @@ func httpServe(port int) {
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|echo|echo100 N | httpserve PORT")
+		fmt.Fprintln(os.Stderr, "usage: go_bench spawn|yield|parkready|chan|select|daisy|pool|preempt|handoff|parked|fair|sysmix|echo|echo100|idle N | httpserve PORT")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[2])
@@ -535,6 +608,9 @@ func main() {
 		d = echo(n, 1)
 	case "echo100":
 		d = echo(n, 100)
+	case "idle":
+		idle(n)
+		return
 	default:
 		os.Exit(2)
 	}

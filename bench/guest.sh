@@ -12,8 +12,11 @@ ROUNDS=${ROUNDS:-5}
 COUNTED=${COUNTED:-0}
 insmod ./gmp.ko || exit 1
 # The echo and http rows use TCP over loopback: the guest boots with lo
-# down. wrk's thousand connections, and the servers', need descriptors.
+# down. wrk's thousand connections, and the servers', need descriptors
+# (the idle rows raise their own limit, to 2N); 10^5 idle connections
+# need more ephemeral ports than the default range.
 ulimit -n 65536
+echo "1024 65535" > /proc/sys/net/ipv4/ip_local_port_range
 { ip link set lo up || ifconfig lo up; } 2>/dev/null
 # 10^5 threads for pthreads' rows: pids, threads, and two mappings each.
 echo 4194304 > /proc/sys/kernel/pid_max
@@ -26,7 +29,7 @@ one() {	# system workload n procs command...
 	out=$(GMPMAXPROCS=$procs GOMAXPROCS=$procs "$@" "$w" "$n") || { echo "BENCH-FAIL $sys $w $n"; return; }
 	# One "name value" line per result (preempt prints three).
 	echo "$out" | while read -r name val; do
-		case $w in spawn|parked) name="$name@$n" ;; esac
+		case $w in spawn|parked|idle) name="$name@$n" ;; esac
 		echo "RESULT $sys $name $val"
 	done
 }
@@ -72,9 +75,7 @@ http_all() {	# conns
 	http_rows go "$1" 8082 ./go_bench httpserve 8082
 	http_rows epoll "$1" 8083 ./epoll_bench httpserve 8083
 }
-r=0
-while [ $r -lt "$ROUNDS" ]; do
-	r=$((r + 1))
+sched_rows() {	# the scheduler's workloads
 	all4 spawn 10000 2
 	all4 spawn 100000 2
 	one gmp spawn 1000000 2 ./gmp_bench;	one go spawn 1000000 2 ./go_bench
@@ -92,6 +93,8 @@ while [ $r -lt "$ROUNDS" ]; do
 	one gmp handoff 300 1 ./gmp_bench;      one go handoff 300 1 ./go_bench
 	all4 fair 1000 2
 	all4 sysmix ${SYSMIX_N:-100000} 2
+}
+net_rows() {	# the network's
 	one gmp echo 20000 1 ./gmp_bench;	one go echo 20000 1 ./go_bench
 	one pthread echo 20000 1 ./pthread_bench
 	one gmp echo100 50000 2 ./gmp_bench;	one go echo100 50000 2 ./go_bench
@@ -103,16 +106,43 @@ while [ $r -lt "$ROUNDS" ]; do
 		http_all 100
 		http_all 1000
 	fi
+}
+settle() {	# until the last program's sockets are gone (at most 60 s)
+	i=0
+	while [ $i -lt 60 ] &&
+	      [ "$(awk '/^TCP:/ { print $3 }' /proc/net/sockstat)" -gt 16 ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+}
+idle_rows() {	# threads and memory with N idle connections: once
+	for c in 10000 100000; do
+		settle; one gmp idle $c 2 ./gmp_bench
+		settle; one go idle $c 2 ./go_bench
+		settle; one pthread idle $c 2 ./pthread_bench
+		settle; one epoll idle $c 2 ./epoll_bench
+	done
+}
+mem_rows() {
+	# Memory is the same run to run: once, 10^4 to 10^6 parked
+	# (pthreads: 10^5; a million threads need ~30 GiB of kernel
+	# stacks and page tables).
+	all4 parked 10000 2
+	all4 parked 100000 2
+	one gmp parked 1000000 2 ./gmp_bench
+	one go parked 1000000 2 ./go_bench
+	one fiber parked 1000000 2 ./fiber_bench
+}
+# SET=sched or SET=net: only those rows (and the baseline), for a quick
+# look at one part; the default is all.
+SET=${SET:-all}
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+	r=$((r + 1))
+	case $SET in all|sched) sched_rows ;; esac
+	case $SET in all|net) net_rows ;; esac
 	one baseline switch 1000000 1 ./gmp_bench
-	if [ $r = 1 ] && [ "$COUNTED" = 0 ]; then
-		# Memory is the same run to run: once, 10^4 to 10^6 parked
-		# (pthreads: 10^5; a million threads need ~30 GiB of kernel
-		# stacks and page tables).
-		all4 parked 10000 2
-		all4 parked 100000 2
-		one gmp parked 1000000 2 ./gmp_bench
-		one go parked 1000000 2 ./go_bench
-		one fiber parked 1000000 2 ./fiber_bench
-	fi
+	[ $r = 1 ] && [ "$COUNTED" = 0 ] && [ "$SET" = all ] && mem_rows
+	[ $r = 1 ] && [ "$COUNTED" = 0 ] && [ "$SET" != sched ] && idle_rows
 done
 rmmod gmp

@@ -25,8 +25,11 @@
  *          per round trip
  *   echo100 the same over 100 connections at once (200 threads), N round
  *          trips in all; per round trip
+ *   idle   N TCP loopback connections that carry nothing, a thread in
+ *          read() on each server end: threads, rss and mem per connection
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -526,6 +529,78 @@ static double echo(long conns)
 	return echo_bad ? -1 : d;
 }
 
+/* --- idle: N connections that carry nothing, a thread reading each ----- */
+
+static int idle_lfd[IDLE_PORTS];
+static struct sockaddr_in idle_addr[IDLE_PORTS];
+static long nidle;
+
+static void *idle_reader(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char c;
+
+	__atomic_add_fetch(&nidle, 1, __ATOMIC_RELAXED);
+	if (read(fd, &c, 1) > 0)	/* nothing is sent */
+		abort();
+	close(fd);
+	return NULL;
+}
+
+static void *idle_acceptor(void *arg)
+{
+	int k = (int)(intptr_t)arg, fd;
+	pthread_t th;
+	long i;
+
+	for (i = k; i < n; i += IDLE_PORTS) {
+		fd = accept4(idle_lfd[k], NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0 || start(&th, idle_reader, (void *)(intptr_t)fd)) {
+			fprintf(stderr, "pthread_bench: idle: accept or thread %ld failed\n", i);
+			exit(3);
+		}
+	}
+	return NULL;
+}
+
+static double idle(void)
+{
+	long long settle_ns = IDLE_SETTLE_NS(n);
+	struct timespec ms = { .tv_nsec = 1000000 };
+	struct timespec settle = { settle_ns / 1000000000,
+				   settle_ns % 1000000000 };
+	struct mem_reading before, after;
+	pthread_t acc[IDLE_PORTS];
+	long i, threads;
+	int *fds, k;
+
+	fds = calloc((size_t)n, sizeof(*fds));
+	if (!fds || bench_loopback_up() || bench_raise_nofile(2 * n + 64) ||
+	    idle_listen(idle_lfd, idle_addr))
+		return -1;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (k = 0; k < IDLE_PORTS; k++)
+		if (pthread_create(&acc[k], NULL, idle_acceptor, (void *)(intptr_t)k))
+			return -1;
+	before = mem_read();
+	for (i = 0; i < n; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[i] < 0 ||
+		    connect(fds[i], (struct sockaddr *)&idle_addr[i % IDLE_PORTS],
+			    sizeof(idle_addr[0])))
+			return -1;
+	}
+	while (__atomic_load_n(&nidle, __ATOMIC_RELAXED) < n)
+		nanosleep(&ms, NULL);
+	nanosleep(&settle, NULL);
+	after = mem_read();
+	threads = bench_threads();
+	printf("idlethr %ld\n", threads);
+	mem_print_as("idle", before, after, n);
+	fflush(stdout);
+	_exit(0);	/* the teardown is not measured (gmp_bench.c) */
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("GMPMAXPROCS");
@@ -534,7 +609,7 @@ int main(int argc, char **argv)
 	double d = -1, p = -1;
 
 	if (argc != 3 || (n = atol(argv[2])) <= 0 || procs < 1) {
-		fprintf(stderr, "usage: pthread_bench spawn|yield|chan|daisy|pool|parked|fair|sysmix|echo|echo100 N\n");
+		fprintf(stderr, "usage: pthread_bench spawn|yield|chan|daisy|pool|parked|fair|sysmix|echo|echo100|idle N\n");
 		return 2;
 	}
 	/* The same CPU count as the other systems get P's. */
@@ -565,6 +640,8 @@ int main(int argc, char **argv)
 		d = echo(1);
 	else if (!strcmp(argv[1], "echo100"))
 		d = echo(100);
+	else if (!strcmp(argv[1], "idle"))
+		p = idle();
 	if (p == 0)
 		return 0;	/* the workload printed its lines */
 	if (d < 0)

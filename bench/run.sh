@@ -11,7 +11,7 @@
 # every host and run, in build/bench-icount/, one round (a count repeats
 # itself) and without the memory rows and the million-thread spawn. The
 # guest gets 12 GiB: a million parked goroutines take up to 6 GiB in
-# some systems.
+# some systems. SET=sched or SET=net runs only those rows (guest.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +29,7 @@ case " $* " in *" --icount "*)
 esac
 vm/run.sh --kernel stock --dir "$out/guest" --log "$out/console.log" \
 	--mem 12288 --timeout 3600 "$@" \
-	-- "ROUNDS=$rounds COUNTED=$counted SYSMIX_N=${SYSMIX_N:-100000} sh guest.sh" > /dev/null
+	-- "SET=${SET:-all} ROUNDS=$rounds COUNTED=$counted SYSMIX_N=${SYSMIX_N:-100000} sh guest.sh" > /dev/null
 {
 	python3 bench/table.py $icount "$out/console.log" "$out/sweep.dat"
 	echo "gcc: $(gcc --version | head -1); go: $(go version); boost: $(dpkg-query -W -f='${Version}' libboost-fiber-dev); flags: -O2, static"

@@ -17,6 +17,9 @@ SWEEP = {
     "spawn": "spawn + exit, N={}, per goroutine (P=2)",
     "rss": "parked, N={}: RSS per goroutine (bytes)",
     "mem": "parked, N={}: machine memory per goroutine (bytes)",
+    "idlethr": "idle TCP connections, N={}: threads",
+    "idlerss": "idle TCP connections, N={}: RSS per connection (bytes)",
+    "idlemem": "idle TCP connections, N={}: machine memory per conn. (bytes)",
 }
 WHAT = {
     "yield": "yield, per switch (P=1)",
@@ -46,7 +49,8 @@ NAME = {"go": "Go 1.19", "fiber": "Boost.Fiber", "pthread": "pthreads",
         "epoll": "epoll floor"}
 ORDER = ("spawn", "yield", "parkready", "chan", "select", "daisy", "pool",
          "fair", "sysmix", "echo", "echo100", "http100", "http100p99",
-         "http1000", "http1000p99", "rss", "mem", "preemptlat50", "preemptlat99",
+         "http1000", "http1000p99", "idlethr", "idlerss", "idlemem", "rss",
+         "mem", "preemptlat50", "preemptlat99",
          "preemptcost", "handofflat50", "handofflat99", "switch")
 
 
