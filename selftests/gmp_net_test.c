@@ -107,6 +107,12 @@ static int listen_loopback(uint16_t *port)
 	return fd;
 }
 
+/* The debug kernel (KASAN, lockdep, kmemleak): every kernel path slower. */
+static bool slow_kernel(void)
+{
+	return !access("/sys/kernel/debug/kmemleak", F_OK);
+}
+
 /*
  * The threads a process with @nconn connections may have: GOMAXPROCS + 8
  * (the issue's bar; Go 1.19 used 6 to 11 for 1,000 to 5,000). On the
@@ -115,11 +121,6 @@ static int listen_loopback(uint16_t *port)
  * their P's to new M's, as Go's would: there, only that waiting
  * goroutines hold no thread (one per hundred connections at most).
  */
-static bool slow_kernel(void)
-{
-	return !access("/sys/kernel/debug/kmemleak", F_OK);
-}
-
 static int thread_bound(int procs, int nconn)
 {
 	if (slow_kernel())
@@ -224,6 +225,18 @@ out:
 	kgo_waitgroup_done(&E.clients);
 }
 
+/*
+ * Until *@count reaches @target, or a goroutine's check failed (false).
+ * The waves' pace: one wave's connections up, or its servers done.
+ */
+static bool wait_count(const uint32_t *count, uint32_t target)
+{
+	while (__atomic_load_n(count, __ATOMIC_ACQUIRE) < target &&
+	       !gcheck_rec.claimed)
+		kgo_sleep(1000000);
+	return !gcheck_rec.claimed;
+}
+
 static int echo_main(void *arg)
 {
 	struct kgo_stats st = { .size = sizeof(st) };
@@ -234,17 +247,16 @@ static int echo_main(void *arg)
 	E.lfd = listen_loopback(&E.port);
 	GCHECK_RET(E.lfd >= 0, 1, "listen: errno %d", errno);
 	kgo_go(echo_accept, NULL);
-	GCHECK_RET(E.nconn <= ECHO_WAVE * ECHO_MAXWAVES, 1, "too many");
+	GCHECK_RET(E.nconn <= ECHO_WAVE * ECHO_MAXWAVES, 1,
+		   "%d connections: more than ECHO_MAXWAVES waves", E.nconn);
 	kgo_waitgroup_add(&E.clients, E.nconn);
 	for (i = 0; i < E.nconn; i++) {
 		GCHECK_RET(!kgo_go(echo_client, (void *)(intptr_t)i), 1,
 			   "kgo_go client %d", i);
 		if ((i + 1) % ECHO_WAVE && i + 1 < E.nconn)
 			continue;
-		while (__atomic_load_n(&E.connected, __ATOMIC_ACQUIRE) <
-		       (uint32_t)(i + 1) && !gcheck_rec.claimed)
-			kgo_sleep(1000000);
-		GCHECK_RET(!gcheck_rec.claimed, 1, "a client failed");
+		GCHECK_RET(wait_count(&E.connected, (uint32_t)(i + 1)), 1,
+			   "a client failed");
 	}
 	/* Every server goroutine waits for its client's next byte now. */
 	GCHECK_RET(!wait_netpolled(base, (uint64_t)E.nconn), 1,
@@ -252,14 +264,13 @@ static int echo_main(void *arg)
 		   E.nconn);
 	E.peak_threads = nthreads();
 	for (i = 0; i * ECHO_WAVE < E.nconn; i++) {
+		int upto = (i + 1) * ECHO_WAVE;
+
 		__atomic_store_n(&E.release[i], 1, __ATOMIC_RELEASE);
 		kgo_ready(&E.release[i], UINT32_MAX);
-		while (__atomic_load_n(&E.served, __ATOMIC_RELAXED) <
-		       (uint32_t)(E.nconn < (i + 1) * ECHO_WAVE ?
-				  E.nconn : (i + 1) * ECHO_WAVE) &&
-		       !gcheck_rec.claimed)
-			kgo_sleep(1000000);
-		GCHECK_RET(!gcheck_rec.claimed, 1, "a connection failed");
+		GCHECK_RET(wait_count(&E.served, (uint32_t)(upto < E.nconn ?
+							    upto : E.nconn)),
+			   1, "a connection failed");
 	}
 	kgo_waitgroup_wait(&E.clients);
 	kgo_waitgroup_wait(&E.servers);
@@ -330,15 +341,15 @@ static void raise_nofile(void)
  */
 TEST_TIMEOUT(echo_10000_connections_few_threads, 600)
 {
-	struct rlimit rl;
+	struct rlimit r;
 
 	REQUIRE_GMP();
 	REQUIRE_LOOPBACK();
 	raise_nofile();
-	getrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < 20100)
+	getrlimit(RLIMIT_NOFILE, &r);
+	if (r.rlim_cur < 20100)
 		SKIP(return, "RLIMIT_NOFILE %lu: 20,000 descriptors needed",
-		     (unsigned long)rl.rlim_cur);
+		     (unsigned long)r.rlim_cur);
 	ASSERT_EQ(0, run_echo(10000, "2"));
 	TH_LOG("%d connections, peak %d threads", E.nconn, E.peak_threads);
 }
