@@ -295,11 +295,11 @@ static void httpserve(int port)
  */
 static int idle(long n)
 {
-	struct mem_reading before, after;
+	struct mem_reading before;
 	struct sockaddr_in a[IDLE_PORTS];
 	struct epoll_event ev[64];
 	int lfd[IDLE_PORTS], *fds, ep, fd, k;
-	long i, threads;
+	long i;
 
 	fds = calloc((size_t)n, sizeof(*fds));
 	ep = epoll_create1(EPOLL_CLOEXEC);
@@ -319,15 +319,10 @@ static int idle(long n)
 		if (fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev[0]))
 			return -1;
 	}
-	after = mem_read();
-	threads = bench_threads();
 	/* Nothing was sent: no server end may be readable. */
 	if (epoll_wait(ep, ev, 64, 0) != 0)
 		return -1;
-	printf("idlethr %ld\n", threads);
-	mem_print_as("idle", before, after, n);
-	fflush(stdout);
-	_exit(0);	/* the teardown is not measured (gmp_bench.c) */
+	idle_report(before, n);
 }
 
 int main(int argc, char **argv)

@@ -760,9 +760,9 @@ static void idle_acceptor(void *arg)
  */
 static void bench_idle(void)
 {
-	struct mem_reading before, after;
-	long i, threads;
+	struct mem_reading before;
 	int *fds, k;
+	long i;
 
 	fds = calloc((size_t)n, sizeof(*fds));
 	if (!fds || bench_loopback_up() || bench_raise_nofile(2 * n + 64) ||
@@ -782,17 +782,7 @@ static void bench_idle(void)
 		kgo_sleep(1000000);
 	/* The last ones counted are waiting too (the peers sleep as long). */
 	kgo_sleep(IDLE_SETTLE_NS(n));
-	after = mem_read();
-	threads = bench_threads();
-	printf("idlethr %ld\n", threads);
-	mem_print_as("idle", before, after, n);
-	fflush(stdout);
-	/*
-	 * The teardown is not measured, and 10^5 hang-ups at once overflow
-	 * loopback's backlog: minutes of retransmissions. Exit, as the
-	 * peers do; the kernel closes the rest.
-	 */
-	_exit(0);
+	idle_report(before, n);
 }
 
 /* --- main --------------------------------------------------------------- */

@@ -569,10 +569,10 @@ static double idle(void)
 	struct timespec ms = { .tv_nsec = 1000000 };
 	struct timespec settle = { settle_ns / 1000000000,
 				   settle_ns % 1000000000 };
-	struct mem_reading before, after;
+	struct mem_reading before;
 	pthread_t acc[IDLE_PORTS];
-	long i, threads;
 	int *fds, k;
+	long i;
 
 	fds = calloc((size_t)n, sizeof(*fds));
 	if (!fds || bench_loopback_up() || bench_raise_nofile(2 * n + 64) ||
@@ -593,12 +593,7 @@ static double idle(void)
 	while (__atomic_load_n(&nidle, __ATOMIC_RELAXED) < n)
 		nanosleep(&ms, NULL);
 	nanosleep(&settle, NULL);
-	after = mem_read();
-	threads = bench_threads();
-	printf("idlethr %ld\n", threads);
-	mem_print_as("idle", before, after, n);
-	fflush(stdout);
-	_exit(0);	/* the teardown is not measured (gmp_bench.c) */
+	idle_report(before, n);
 }
 
 int main(int argc, char **argv)
