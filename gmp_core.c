@@ -213,6 +213,7 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	s->state->version = GMP_API_VERSION;
 	s->state->nprocs = c->nprocs;
 	s->state->maxmcount = c->maxmcount;
+	s->state->sysmontime = ktime_get_ns();
 	s->ring = s->ring_region.vaddr;
 	s->ring->entries = c->ring_entries;
 	s->ring->mask = c->ring_entries - 1;

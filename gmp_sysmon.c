@@ -231,12 +231,14 @@ static int gmp_sysmon(void *data)
 			delay = min(2 * delay, max);
 		WRITE_ONCE(s->sysmon_delay_us, delay);
 		gmp_sysmon_sleep(s, delay);
+		WRITE_ONCE(s->state->sysmontime, ktime_get_ns());
 		WRITE_ONCE(s->nsysmonwake, s->nsysmonwake + 1);
 		if (READ_ONCE(s->sysmon_kicked)) {
 			WRITE_ONCE(s->sysmon_kicked, false);
 			idle = 0;
 		}
 		if (gmp_sysmon_wait(s)) {
+			WRITE_ONCE(s->state->sysmontime, ktime_get_ns());
 			idle = 0;
 			continue;
 		}

@@ -346,7 +346,8 @@ struct gmp_gslot {
 	__aligned_u64 parentgoid; /* its creator's (traces only) */
 	__u32 status;		/* enum gmp_gstatus; the kernel sets it too */
 	__u32 p;		/* kernel: the P it last ran on */
-	__aligned_u64 resv[2];
+	__aligned_u64 user;	/* user space's own (kgo: its G record); never read */
+	__aligned_u64 resv;
 };
 
 /*
@@ -381,6 +382,8 @@ struct gmp_state {
 	__aligned_u64 nkeepm;	/* G's kept on their M until it runs them (KEEPM) */
 	__aligned_u64 nnetpoll;	/* goroutines parked by NETPOLL_WAIT */
 	__aligned_u64 nnetpollready; /* ... readied by the kernel since */
+	__aligned_u64 sysmontime; /* CLOCK_MONOTONIC ns at sysmon's last look: */
+				/* late by its delay, 0 if never (dumps) */
 };
 
 #define GMP_STATE_MAGIC		0x676d7053	/* "Spmg" */

@@ -256,6 +256,17 @@ struct kgo_stats {
 int kgo_stats(struct kgo_stats *st);
 
 /*
+ * kgo_dump: every goroutine to @fd in Go's format (the caller's first):
+ * "goroutine N [status, M minutes]:", its frames (function, then the
+ * object and the address in it, for addr2line) and where it was created.
+ * A goroutine running on another thread shows no frames. Returns how many
+ * goroutines it printed, or -ENXIO before kgo_run(). SIGQUIT prints the
+ * same to stderr and exits with status 2 (unless the program handles
+ * SIGQUIT), and so does the deadlock report.
+ */
+int kgo_dump(int fd);
+
+/*
  * Channels (Go's chan): fixed-size elements of @elemsize bytes (at most
  * 64 KiB, 0 allowed), unbuffered when @cap is 0. Any goroutine or thread
  * may use one; a blocked goroutine parks (its M runs others), a blocked

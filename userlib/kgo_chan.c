@@ -238,7 +238,10 @@ static void block(struct waiter *w, const struct park_locks *pl,
 		kgo_futex_wait(&w->done, v);
 }
 
-/* A goroutine's operation on a nil channel: Go blocks it forever. */
+/*
+ * A goroutine's operation on a nil channel: Go blocks it forever. @who is
+ * Go's wait reason for it, which dumps show.
+ */
 static bool forever_commit(struct kgo_g *g, void *arg)
 {
 	(void)g;
@@ -413,7 +416,9 @@ static KGO_INLINE int chanop(struct kgo_chan *c, int op, void *elem,
 	if (send && !elem && c && c->elemsize)
 		return -EINVAL;
 	if (!c)
-		return blocking ? block_forever(who) : -EAGAIN;
+		return !blocking ? -EAGAIN :
+		       block_forever(send ? "chan send (nil chan)" :
+				     "chan receive (nil chan)");
 	kgo_acquirem();
 	spin_lock(&c->lock);
 	r = send ? send_locked(c, elem, &woken) : recv_locked(c, elem, &woken);
@@ -542,7 +547,7 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 	if (!nlive) {
 		if (flags & KGO_SELECT_NONBLOCK)
 			return -EAGAIN;
-		return block_forever("kgo_select");
+		return block_forever("select (no cases)");
 	}
 	pl.n = lock_order(locks, nlive);
 

@@ -142,8 +142,10 @@ static void checkdead(uint64_t live)
 	    !all_threads_ours())
 		return;
 	fflush(NULL);
-	fputs("kgo: fatal error: all goroutines are asleep - deadlock!\n",
+	fputs("kgo: fatal error: all goroutines are asleep - deadlock!\n\n",
 	      stderr);
+	fflush(stderr);
+	dump_fatal();
 	_exit(2);
 }
 

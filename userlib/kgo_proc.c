@@ -501,7 +501,7 @@ void kgo_exit(void)
  * of its own.
  */
 int newproc(void (*fn)(void *arg), int (*main_fn)(void *arg), void *arg,
-	    size_t stack_size, bool locked)
+	    uintptr_t gopc, size_t stack_size, bool locked)
 {
 	struct kgo_g *cur = getg(), *g;
 	struct gmp_gslot *gs;
@@ -519,6 +519,7 @@ int newproc(void (*fn)(void *arg), int (*main_fn)(void *arg), void *arg,
 	g->fn = fn;
 	g->arg = arg;
 	g->main_fn = main_fn;
+	g->gopc = gopc;
 	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
 	gs = g->slot;
 	gs->pc = (uintptr_t)kgo_gostart;
@@ -622,7 +623,8 @@ int kgo_go(void (*fn)(void *arg), void *arg)
 		spawnwait();
 		acquirem();
 	}
-	err = newproc(fn, NULL, arg, 0, false);
+	err = newproc(fn, NULL, arg, (uintptr_t)__builtin_return_address(0),
+		      0, false);
 	releasem();
 	return err;
 }
@@ -656,7 +658,8 @@ int kgo_go_attr(void (*fn)(void *arg), void *arg,
 			stack = 0;	/* the pool's own size */
 	}
 	acquirem();
-	err = newproc(fn, NULL, arg, stack, attr->flags & KGO_ATTR_LOCKED);
+	err = newproc(fn, NULL, arg, (uintptr_t)__builtin_return_address(0),
+		      stack, attr->flags & KGO_ATTR_LOCKED);
 	releasem();
 	return err;
 }
@@ -739,6 +742,8 @@ void gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
 	g->park_commit = commit;
 	g->park_commit_arg = arg;
 	g->park_sleeping = sleeping;
+	g->waitreason = who;
+	g->waitsince = rt.state->sysmontime;
 	pp = &rt.allp[m->p];
 	tick = pp->schedtick + 1;
 	if (m->lockedg || globrunq_due(tick) ||

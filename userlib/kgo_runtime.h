@@ -59,6 +59,9 @@
 #define gfget_refill		__kgo_gfget_refill
 #define gfput_spill		__kgo_gfput_spill
 #define segv_handler_install	__kgo_segv_handler_install
+#define sigquit_install		__kgo_sigquit_install
+#define dump_fatal		__kgo_dump_fatal
+#define stack_ngidx		__kgo_stack_ngidx
 #define sigstack_set		__kgo_sigstack_set
 #define sigstack_clear		__kgo_sigstack_clear
 #define xsave_init		__kgo_xsave_init
@@ -359,6 +362,9 @@ struct kgo_g {
 	int lockcount;			/* kgo_lock_osthread() nesting */
 	uint64_t eh[2];			/* its C++ exception globals, switched out */
 	bool keepm;			/* preempted where it must keep its M */
+	const char *waitreason;		/* gopark's @who, for dumps */
+	uint64_t waitsince;		/* the kernel's nanotime at its park */
+	uintptr_t gopc;			/* the pc of the kgo_go that made it */
 	struct kgo_g *next;		/* free list */
 	struct gmp_gslot *slot;		/* gslot(gidx), kept at hand */
 };
@@ -467,6 +473,7 @@ void schedule(unsigned long cmd, unsigned long arg)
 	__attribute__((noreturn)) KGO_HIDDEN;
 void ready(struct kgo_g *g, bool onp) KGO_HIDDEN;
 int newproc(void (*fn)(void *arg), int (*main_fn)(void *arg), void *arg,
+	    uintptr_t gopc,
 	    size_t stack_size, bool locked) KGO_HIDDEN;
 
 /* kgo_stack.c: stacks, G records and indices, stack overflow. */
@@ -481,6 +488,11 @@ char *sigstack_set(void) KGO_HIDDEN;
 void sigstack_clear(char *p) KGO_HIDDEN;
 void stack_init(size_t size, bool guard) KGO_HIDDEN;
 void stack_stats(struct kgo_stats *k) KGO_HIDDEN;
+uint32_t stack_ngidx(void) KGO_HIDDEN;
+
+/* kgo_traceback.c: goroutine dumps */
+void dump_fatal(void) KGO_HIDDEN;
+void sigquit_install(void) KGO_HIDDEN;
 
 /* kgo_preempt.c */
 void xsave_init(void) KGO_HIDDEN;

@@ -414,8 +414,10 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	}
 	rt.running = true;
 	segv_handler_install();
+	sigquit_install();
 
-	r = newproc(NULL, main_fn, arg, 0, false);
+	r = newproc(NULL, main_fn, arg, (uintptr_t)__builtin_return_address(0),
+		    0, false);
 	if (r)
 		goto out;
 

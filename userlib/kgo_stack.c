@@ -116,6 +116,12 @@ void stack_stats(struct kgo_stats *k)
 	k->ngfspill = __atomic_load_n(&stacks.ngfspill, __ATOMIC_RELAXED);
 }
 
+/* G indices handed out so far: every G record is at one of 1 to this. */
+uint32_t stack_ngidx(void)
+{
+	return __atomic_load_n(&stacks.gidxgen, __ATOMIC_RELAXED);
+}
+
 static uint64_t coarse_ns(void)
 {
 	struct timespec ts;
@@ -157,6 +163,7 @@ static void stack_record(struct kgo_g *g, char *base, uint32_t gidx)
 	g->stack_size = rt.stack_size;
 	g->gidx = gidx;
 	g->slot = gslot(gidx);
+	g->slot->user = (uintptr_t)g;	/* allg, for dumps and gdb */
 }
 
 /* The top of @g's stack, where a new goroutine's sp starts (16-aligned). */
@@ -325,6 +332,7 @@ struct kgo_g *stack_own(size_t size, int *err)
 		if (g) {
 			g->gidx = gidx;
 			g->slot = gslot(gidx);
+			g->slot->user = (uintptr_t)g;
 		} else if (!*err) {
 			stacks.gidxgen--;
 			*err = -ENOMEM;

@@ -205,6 +205,9 @@ kgo_gostart:
 	xorl	%ebp, %ebp
 	call	gostart1
 	ud2
+	.globl	kgo_gostart_end
+	.hidden	kgo_gostart_end
+kgo_gostart_end:
 	.cfi_endproc
 	.size	kgo_gostart, . - kgo_gostart
 
@@ -239,6 +242,19 @@ kgo_gostart:
  * safe point, so no preemption can come between the clear and the return
  * to the interrupted code with the flag already gone.
  */
+/* A push and a pop that unwinders can follow. */
+.macro	PUSHREG r
+	pushq	%\r
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset \r, 0
+.endm
+
+.macro	POPREG r
+	popq	%\r
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore \r
+.endm
+
 .macro	CLEAR_KEEPM
 	testq	%rax, %rax
 	jz	3f
@@ -251,26 +267,36 @@ kgo_gostart:
 	.type	kgo_asyncpreempt, @function
 kgo_asyncpreempt:
 	.cfi_startproc
+	/*
+	 * For unwinders (kgo_dump, gdb): a signal frame whose caller is
+	 * the interrupted code, its rip at [rsp] and its rsp past the red
+	 * zone, and every register where it is pushed.
+	 */
+	.cfi_signal_frame
+	.cfi_def_cfa_offset 8 + KGO_PFRAME_REDZONE
+	.cfi_offset rip, -(8 + KGO_PFRAME_REDZONE)
 	pushfq
+	.cfi_adjust_cfa_offset 8
 	cld
-	pushq	%rax
-	pushq	%rcx
-	pushq	%rdx
-	pushq	%rbx
-	pushq	%rbp
-	pushq	%rsi
-	pushq	%rdi
-	pushq	%r8
-	pushq	%r9
-	pushq	%r10
-	pushq	%r11
-	pushq	%r12
-	pushq	%r13
-	pushq	%r14
-	pushq	%r15
+	PUSHREG	rax
+	PUSHREG	rcx
+	PUSHREG	rdx
+	PUSHREG	rbx
+	PUSHREG	rbp
+	PUSHREG	rsi
+	PUSHREG	rdi
+	PUSHREG	r8
+	PUSHREG	r9
+	PUSHREG	r10
+	PUSHREG	r11
+	PUSHREG	r12
+	PUSHREG	r13
+	PUSHREG	r14
+	PUSHREG	r15
 	movq	locks_off(%rip), %rax
 	incl	%fs:(%rax)
 	movq	%rsp, %rbp
+	.cfi_def_cfa_register rbp
 	andq	$-64, %rsp
 	subq	xsave_size(%rip), %rsp
 	cmpb	$0, have_xsave(%rip)
@@ -300,27 +326,66 @@ kgo_asyncpreempt:
 	CLEAR_KEEPM
 	fxrstor64 (%rsp)
 2:	movq	%rbp, %rsp
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%r11
-	popq	%r10
-	popq	%r9
-	popq	%r8
-	popq	%rdi
-	popq	%rsi
-	popq	%rbp
-	popq	%rbx
-	popq	%rdx
-	popq	%rcx
-	popq	%rax
+	.cfi_def_cfa_register rsp
+	POPREG	r15
+	POPREG	r14
+	POPREG	r13
+	POPREG	r12
+	POPREG	r11
+	POPREG	r10
+	POPREG	r9
+	POPREG	r8
+	POPREG	rdi
+	POPREG	rsi
+	POPREG	rbp
+	POPREG	rbx
+	POPREG	rdx
+	POPREG	rcx
+	POPREG	rax
 	popfq
+	.cfi_adjust_cfa_offset -8
 	ret	$KGO_PFRAME_REDZONE
 	.globl	kgo_asyncpreempt_end
 	.hidden	kgo_asyncpreempt_end
 kgo_asyncpreempt_end:
 	.cfi_endproc
 	.size	kgo_asyncpreempt, . - kgo_asyncpreempt
+
+/*
+ * void kgo_traceback_ctx(const void *ctx, void (*fn)(void *), void *arg)
+ *
+ * Call fn(arg) through a frame that unwinders read as the caller of the
+ * switch that saved @ctx (a parked or runnable goroutine's context,
+ * above): its return address, rsp and callee-saved registers are the
+ * ones in @ctx, so an unwind begun in @fn (_Unwind_Backtrace) walks on
+ * up that goroutine's stack, which nothing here writes to. kgo_dump's
+ * way to a backtrace of a goroutine that is not running.
+ */
+	.globl	kgo_traceback_ctx
+	.hidden	kgo_traceback_ctx
+	.type	kgo_traceback_ctx, @function
+kgo_traceback_ctx:
+	.cfi_startproc
+	PUSHREG	rbx
+	movq	%rdi, %rbx
+	.cfi_remember_state
+	.cfi_def_cfa rbx, KGO_CTX_SIZE
+	.cfi_offset rip, -8
+	.cfi_offset rbp, -16
+	.cfi_offset rbx, -24
+	.cfi_offset r12, -32
+	.cfi_offset r13, -40
+	.cfi_offset r14, -48
+	.cfi_offset r15, -56
+	movq	%rdx, %rdi
+	call	*%rsi
+	.cfi_restore_state
+	POPREG	rbx
+	ret
+	.cfi_endproc
+	.globl	kgo_traceback_ctx_end
+	.hidden	kgo_traceback_ctx_end
+kgo_traceback_ctx_end:
+	.size	kgo_traceback_ctx, . - kgo_traceback_ctx
 
 	.section .note.GNU-stack, "", @progbits
