@@ -59,16 +59,21 @@ define stage
 	mkdir -p build/$(1)
 	cp $(2) build/$(1)/
 endef
+# A test guest also gets gdb, for gmp_gdb_test (vm/stage-gdb.sh).
+define stage_test
+	$(call stage,$(1),$(2) $(GUEST_TEST))
+	vm/stage-gdb.sh build/$(1)
+endef
 guest-test-stock:
-	$(call stage,guest-stock,build/stock/gmp.ko $(GUEST_TEST))
+	$(call stage_test,guest-stock,build/stock/gmp.ko)
 guest-test-debug:
-	$(call stage,guest-debug,build/debug/gmp.ko build/debug/gmp_kunit.ko $(GUEST_TEST))
+	$(call stage_test,guest-debug,build/debug/gmp.ko build/debug/gmp_kunit.ko)
 guest-test-612:
-	$(call stage,guest-612,build/612/gmp.ko $(GUEST_TEST))
+	$(call stage_test,guest-612,build/612/gmp.ko)
 guest-test-612rt:
-	$(call stage,guest-612rt,build/612rt/gmp.ko $(GUEST_TEST))
+	$(call stage_test,guest-612rt,build/612rt/gmp.ko)
 guest-test-debug612:
-	$(call stage,guest-debug612,build/debug612/gmp.ko build/debug612/gmp_kunit.ko $(GUEST_TEST))
+	$(call stage_test,guest-debug612,build/debug612/gmp.ko build/debug612/gmp_kunit.ko)
 guest-demo:
 	$(call stage,guest-demo,build/stock/gmp.ko examples/hello)
 guest-fuzz:

@@ -15,7 +15,7 @@ set -euo pipefail
 pkgs=(build-essential bc flex bison libelf-dev libssl-dev dwarves cpio kmod
       python3 pkg-config xz-utils rsync
       linux-headers-amd64 linux-image-amd64 linux-source-6.1
-      busybox-static)
+      busybox-static gdb)
 [ "${1:-}" = bench ] &&
 	pkgs+=(golang-go g++ libboost-fiber-dev libboost-context-dev gnuplot-nox wrk)
 [ "${1:-}" = 612 ] && pkgs+=(linux-source-6.12 dkms)
