@@ -83,7 +83,7 @@ guest-bench:
 	bench/stage-wrk.sh build/bench/guest
 
 userlib:
-	$(MAKE) -C userlib
+	$(MAKE) -C userlib all asan
 
 bench: userlib
 	$(MAKE) -C bench

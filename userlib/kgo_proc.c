@@ -128,7 +128,8 @@ _Static_assert(KGO_PFRAME_FLAGS == 15 * 8 &&
 _Static_assert(KGO_PFRAME_REDZONE == GMP_PREEMPT_REDZONE,
 	       "the stub drops the gap the kernel stepped over");
 
-void tls_moved(uintptr_t *frame)
+/* It reads every word of live frames, their redzones too: not ASan's. */
+__attribute__((no_sanitize_address)) void tls_moved(uintptr_t *frame)
 {
 	uintptr_t old = frame[KGO_CTX_TP / 8] + errno_off;
 	uintptr_t new = thread_pointer() + errno_off;
@@ -172,6 +173,71 @@ static KGO_INLINE void eh_switchin(struct kgo_m *m, const struct kgo_g *g)
 	}
 }
 
+#if KGO_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+
+/*
+ * AddressSanitizer's fiber switch, told on arrival: this M now runs on
+ * stack @on (@g's, for a goroutine). The kernel resumes goroutines on its
+ * own, so no switch can be announced before it happens, as the API
+ * expects; so each arrival announces itself, start and finish at once,
+ * before any code that cares which stack it is on. The fake stack ASan
+ * kept for the stack left (detect_stack_use_after_return) is saved with
+ * it: kgo's own switches always arrive somewhere before the goroutine
+ * left can run elsewhere (in ASan builds the direct switches go through
+ * g0). A goroutine that ends leaves its fake stack to be freed.
+ */
+void san_arrive(enum kgo_san_stack on, struct kgo_g *g)
+{
+	struct kgo_m *m = getm();
+	void **from, *save, *to;
+	const void *lo;
+	size_t size;
+
+	switch (m->asan_on) {
+	case KGO_SAN_G:
+		from = &m->asan_g->asan_fake;
+		break;
+	case KGO_SAN_G0:
+		from = &m->asan_fake_g0;
+		break;
+	default:
+		from = &m->asan_fake_thread;
+	}
+	switch (on) {
+	case KGO_SAN_G:
+		lo = g->stack;
+		size = g->stack_size;
+		to = g->asan_fake;
+		break;
+	case KGO_SAN_G0:
+		lo = m->g0_lo;
+		size = KGO_G0_STACK;
+		to = m->asan_fake_g0;
+		break;
+	default:
+		lo = m->thread_lo;
+		size = m->thread_size;
+		to = m->asan_fake_thread;
+	}
+	__sanitizer_start_switch_fiber(m->asan_dying ? NULL : &save, lo, size);
+	if (!m->asan_dying)
+		*from = save;
+	m->asan_dying = false;
+	__sanitizer_finish_switch_fiber(to, NULL, NULL);
+	m->asan_on = on;
+	m->asan_g = g;
+}
+
+/* mcall's fn, on g0: say so first. */
+static void san_g0(void *g)
+{
+	san_arrive(KGO_SAN_G0, NULL);
+	getm()->asan_mcall_fn(g);
+}
+#endif
+
 /*
  * @g is running again after a switch, maybe on another M (its locks at 1):
  * make it the thread's current goroutine and give it its errno and C++
@@ -179,7 +245,10 @@ static KGO_INLINE void eh_switchin(struct kgo_m *m, const struct kgo_g *g)
  */
 static KGO_INLINE void resumed(struct kgo_g *g, int saved_errno)
 {
-	struct kgo_m *m = getm();
+	struct kgo_m *m;
+
+	san_arrive(KGO_SAN_G, g);
+	m = getm();
 
 	/*
 	 * The P from the slot, not the register the resume passed: if a
@@ -216,14 +285,12 @@ void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 	 * stub then finds locks raised and defers) must still be honoured.
 	 */
 	m->preempt = false;
+#if KGO_ASAN
+	m->asan_mcall_fn = fn;
+	fn = san_g0;
+#endif
 	kgo_mcall(g->slot, fn, g, m->g0);
 	resumed(g, saved_errno);
-}
-
-static void mcall(const char *who, void (*fn)(void *), struct kgo_g *g)
-{
-	acquirem();
-	mcall_locked(who, fn, g);
 }
 
 /* On g0: the kernel finds this M another goroutine (does not return). */
@@ -337,7 +404,7 @@ void kgo_yield(void)
 	acquirem();
 	m = getm();
 	g = m->curg;
-	if (!g || m->lockedg)
+	if (KGO_ASAN || !g || m->lockedg)	/* ASan: see san_arrive() */
 		goto slow;
 	pp = &rt.allp[m->p];
 	tick = pp->schedtick + 1;
@@ -440,6 +507,10 @@ static void goexit0(void *arg)
 	}
 	__atomic_store_n(&g->slot->status, GMP_GDEAD, __ATOMIC_RELEASE);
 	getm()->curg = NULL;
+#if KGO_ASAN
+	/* Frames that never returned leave poison for the next goroutine. */
+	ASAN_UNPOISON_MEMORY_REGION(g->stack, g->stack_size);
+#endif
 	/* We are off its stack: g0. */
 	if (g->own_stack)
 		stack_own_put(g);
@@ -457,14 +528,20 @@ static __attribute__((noreturn)) void goexit(struct kgo_g *g, int status)
 		kgo_unlock_osthread();
 	}
 	g->status = status;
-	mcall("kgo_exit", goexit0, g);
+	acquirem();
+#if KGO_ASAN
+	getm()->asan_dying = true;	/* its fake stack goes */
+#endif
+	mcall_locked("kgo_exit", goexit0, g);
 	throw("a dead goroutine was resumed");
 }
 
 void gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 {
-	struct kgo_m *m = getm();
+	struct kgo_m *m;
 
+	san_arrive(KGO_SAN_G, g);
+	m = getm();
 	(void)pid;	/* maybe stale: see mcall_locked() */
 	(void)gidx;
 	m->p = __atomic_load_n(&g->slot->p, __ATOMIC_RELAXED);
@@ -746,7 +823,7 @@ void gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
 	g->waitsince = rt.state->sysmontime;
 	pp = &rt.allp[m->p];
 	tick = pp->schedtick + 1;
-	if (m->lockedg || globrunq_due(tick) ||
+	if (KGO_ASAN || m->lockedg || globrunq_due(tick) ||
 	    __atomic_load_n(&pp->retire, __ATOMIC_RELAXED))
 		goto slow;
 	next = runqget(pp, &inherit);

@@ -61,6 +61,7 @@
 #define segv_handler_install	__kgo_segv_handler_install
 #define sigquit_install		__kgo_sigquit_install
 #define dump_fatal		__kgo_dump_fatal
+#define san_arrive		__kgo_san_arrive
 #define stack_ngidx		__kgo_stack_ngidx
 #define sigstack_set		__kgo_sigstack_set
 #define sigstack_clear		__kgo_sigstack_clear
@@ -76,6 +77,23 @@
 #define preempt_off		__kgo_preempt_off
 
 #define KGO_HIDDEN	__attribute__((visibility("hidden")))
+
+/*
+ * Built with -fsanitize=address (make -C userlib asan): every stack an M
+ * arrives on is announced to AddressSanitizer (san_arrive(), kgo_proc.c).
+ */
+#ifdef __SANITIZE_ADDRESS__
+#define KGO_ASAN	1
+#else
+#define KGO_ASAN	0
+#endif
+
+/* The stacks an M runs on, for san_arrive(). */
+enum kgo_san_stack {
+	KGO_SAN_THREAD,		/* its own thread's, before and after MSTART */
+	KGO_SAN_G0,		/* g0's */
+	KGO_SAN_G,		/* a goroutine's */
+};
 
 struct kgo_g;
 
@@ -367,6 +385,9 @@ struct kgo_g {
 	uintptr_t gopc;			/* the pc of the kgo_go that made it */
 	struct kgo_g *next;		/* free list */
 	struct gmp_gslot *slot;		/* gslot(gidx), kept at hand */
+#if KGO_ASAN
+	void *asan_fake;		/* its fake stack while switched out */
+#endif
 };
 
 /* The instance and the state of every concern: one per process. */
@@ -417,9 +438,23 @@ struct kgo_m {
 	char *g0;
 	int *errnop;
 	uint64_t *ehg;	/* the C++ runtime's exception globals, or NULL */
+#if KGO_ASAN
+	/* The stack ASan was last told this thread runs on (san_arrive) */
+	enum kgo_san_stack asan_on;
+	struct kgo_g *asan_g;		/* KGO_SAN_G's goroutine */
+	bool asan_dying;		/* ... which is leaving for good */
+	void (*asan_mcall_fn)(void *);	/* mcall's fn, run by san_g0() */
+	void *asan_fake_g0, *asan_fake_thread;
+	char *g0_lo;			/* g0's stack */
+	char *thread_lo;		/* the thread's own stack */
+	size_t thread_size;
+#endif
 };
 
 #define KGO_PAGE	4096
+
+/* Each M's g0 stack, where mcall's functions run. */
+#define KGO_G0_STACK	(64 * 1024)
 /*
  * Below every pooled stack: a frame that overshoots its stack by up to
  * this much faults in the guard, never in a neighbour's stack. It costs
@@ -489,6 +524,16 @@ void sigstack_clear(char *p) KGO_HIDDEN;
 void stack_init(size_t size, bool guard) KGO_HIDDEN;
 void stack_stats(struct kgo_stats *k) KGO_HIDDEN;
 uint32_t stack_ngidx(void) KGO_HIDDEN;
+
+#if KGO_ASAN
+void san_arrive(enum kgo_san_stack on, struct kgo_g *g) KGO_HIDDEN;
+#else
+static inline void san_arrive(enum kgo_san_stack on, struct kgo_g *g)
+{
+	(void)on;
+	(void)g;
+}
+#endif
 
 /* kgo_traceback.c: goroutine dumps */
 void dump_fatal(void) KGO_HIDDEN;

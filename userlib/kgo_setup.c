@@ -42,7 +42,6 @@ intptr_t m_off;
 intptr_t locks_off, curg_off, preempt_off;
 intptr_t errno_off;	/* errno's, libc's thread-local */
 
-#define KGO_G0_STACK	(64 * 1024)
 
 /* At load time: getg() must answer NULL before kgo_run() too. */
 static void __attribute__((constructor)) tls_init(void)
@@ -93,6 +92,18 @@ static int mstart(void)
 	if (g0 == MAP_FAILED)
 		return -ENOMEM;
 	sigstack = sigstack_set();
+#if KGO_ASAN
+	{
+		pthread_attr_t a;
+
+		getm()->g0_lo = g0;
+		if (!pthread_getattr_np(pthread_self(), &a)) {
+			pthread_attr_getstack(&a, (void **)&getm()->thread_lo,
+					      &getm()->thread_size);
+			pthread_attr_destroy(&a);
+		}
+	}
+#endif
 	getm()->errnop = &errno;
 	getm()->ehg = __cxa_get_globals ? __cxa_get_globals() : NULL;
 	getm()->locks = 1;	/* goroutines it resumes clear it */
@@ -105,6 +116,7 @@ static int mstart(void)
 	do {
 		r = gmp_ioctl(GMP_IOC_MSTART, (unsigned long)&getm()->locks);
 	} while (r == -EINTR);
+	san_arrive(KGO_SAN_THREAD, NULL);
 	/* A plain thread again: kgo's calls take their thread paths. */
 	getm()->g0 = NULL;
 	getm()->curg = NULL;
