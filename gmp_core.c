@@ -223,6 +223,7 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	s->handoff = c->preempt_pc && (c->features & GMP_FEAT_HANDOFF);
 	s->slice_ns = (u64)c->slice_us * NSEC_PER_USEC;
 	s->mm = current->mm;
+	s->tgid = current->tgid;
 	mmgrab(s->mm);
 	gmp_publish_state(s);
 	ret = gmp_sysmon_start(s);

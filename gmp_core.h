@@ -200,6 +200,7 @@ struct gmp_sched {
 	 * list or count pointing at what was freed.
 	 */
 	struct mm_struct *mm;		/* the owner's, held with mmgrab */
+	pid_t tgid;			/* the owner, for tracepoints */
 
 	spinlock_t lock;		/* sched.lock */
 	struct gmp_p **allp;		/* maxprocs of them */

@@ -59,6 +59,7 @@
 #include "gmp_runq.h"
 #include "gmp_sched.h"
 #include "gmp_shm.h"
+#include "gmp_trace_events.h"
 
 /* Wait queues one file may hook (a pipe and a tty use two). */
 #define GMP_POLL_NWAIT	2
@@ -276,6 +277,7 @@ u32 gmp_netpoll(struct gmp_sched *s, struct gmp_p *pp)
 			gmp_runqput(s, pp, gidx, false);
 		else if (!gmp_globrunqput(s, gidx))
 			continue;
+		trace_gmp_ready(s->tgid, gidx);
 		n++;
 	}
 	atomic64_add(n, &s->nnetpollready);
@@ -416,6 +418,7 @@ long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 			atomic64_inc(&s->nnetpoll);
 			WRITE_ONCE(s->state->nnetpoll,
 				   atomic64_read(&s->nnetpoll));
+			trace_gmp_park(s->tgid, a.gidx);
 			return 0;
 		}
 		/* Fired while arming: ready, or the deadline, or a close. */

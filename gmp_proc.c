@@ -21,6 +21,7 @@
 #include "gmp_runq.h"
 #include "gmp_sched.h"
 #include "gmp_shm.h"
+#include "gmp_trace_events.h"
 
 /* --- ioctl entry points ---------------------------------------------- */
 
@@ -74,6 +75,7 @@ static struct gmp_m *gmp_m_create(struct gmp_sched *s)
 		return ERR_PTR(ret);
 	}
 	get_task_struct(current);	/* sysmon's handle, until the end */
+	trace_gmp_mstart(s->tgid, m->tid, m->id, READ_ONCE(s->mcount));
 	return m;
 }
 

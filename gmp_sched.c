@@ -31,6 +31,7 @@
 #include "gmp_sched.h"
 #include "gmp_shm.h"
 #include "gmp_sysmon.h"
+#include "gmp_trace_events.h"
 
 #define GMP_STEAL_TRIES	4	/* Go's stealTries: passes over all P's */
 
@@ -363,6 +364,7 @@ bool gmp_handoffp(struct gmp_sched *s, struct gmp_m *m, struct gmp_p *pp,
 	putp_locked(s, releasep(m));
 	spin_unlock(&s->lock);
 	atomic64_inc(&s->nhandoff);
+	trace_gmp_handoff(s->tgid, pp->id, gidx, m->tid);
 	/* The P is idle now: it may be the one a G queued meanwhile needs. */
 	if (gmp_idle_recheck(s)) {
 		gmp_wakep(s);
@@ -474,8 +476,10 @@ u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 			continue;
 		gidx = gmp_runqsteal(pp, victim,
 				     i >= (GMP_STEAL_TRIES - 1) * n);
-		if (gidx)
+		if (gidx) {
+			trace_gmp_steal(s->tgid, pp->id, victim->id, gidx);
 			return gidx;
+		}
 	}
 	return 0;
 }
@@ -712,6 +716,8 @@ int gmp_execute(struct gmp_sched *s, struct gmp_m *m, u32 gidx,
 	if (!inherit)
 		WRITE_ONCE(sh->schedtick, READ_ONCE(sh->schedtick) + 1);
 	atomic64_inc(&s->nkswitch);
+	trace_gmp_execute(s->tgid, m->p->id, gidx, READ_ONCE(gs->goid),
+			  inherit);
 	return 0;
 bad:
 	atomic64_inc(&s->nbadg);
@@ -873,6 +879,7 @@ long gmp_schedule(struct gmp_sched *s, struct gmp_m *m, struct pt_regs *regs)
 	}
 
 	/* Exiting: leave through the g0 frame, MSTART returns 0. */
+	trace_gmp_mstop(s->tgid, m->tid, m->id, READ_ONCE(s->mcount));
 	gmp_m_to_g0(s, m, regs);
 	set_cpus_allowed_ptr(current, m->allowed);
 	m->cpu = -1;

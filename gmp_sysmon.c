@@ -42,6 +42,7 @@
 #include "gmp_ring.h"
 #include "gmp_sched.h"
 #include "gmp_sysmon.h"
+#include "gmp_trace_events.h"
 
 #define GMP_SYSMON_IDLE_CYCLES	50	/* then start doubling the delay */
 
@@ -91,6 +92,12 @@ static bool gmp_preemptone(struct gmp_sched *s, struct gmp_m *m, u32 tick)
 			   TWA_SIGNAL, &m->preempt_queued))
 		return false;
 	atomic64_inc(&s->npreemptreq);
+	if (trace_gmp_preempt_enabled()) {
+		struct gmp_p *pp = READ_ONCE(m->p);
+
+		trace_gmp_preempt(s->tgid, pp ? pp->id : U32_MAX,
+				  pp ? READ_ONCE(pp->sh->curg) : 0, m->tid);
+	}
 	return true;
 }
 

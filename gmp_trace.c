@@ -23,6 +23,9 @@
 #include "gmp_sysmon.h"
 #include "gmp_trace.h"
 
+#define CREATE_TRACE_POINTS
+#include "gmp_trace_events.h"
+
 /* Goroutines scheddetail lists at most. */
 #define GMP_TRACE_MAX_G	10000
 
