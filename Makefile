@@ -50,7 +50,7 @@ module-debug612:
 SELFTESTS := $(addprefix selftests/,$(shell sed -n 's/^TEST_GEN_PROGS := //p' selftests/Makefile))
 GUEST_TEST := $(SELFTESTS) examples/hello \
 	examples/workers examples/sieve examples/pipeline examples/shutdown \
-	examples/echo examples/http \
+	examples/echo examples/http userlib/kgo-trace.py \
 	vm/guest/run-tests.sh vm/guest/run-smp4.sh vm/guest/kmemleak-scan.sh
 GUEST_BENCH := bench/gmp_bench bench/go_bench bench/fiber_bench \
 	bench/pthread_bench bench/epoll_bench examples/http bench/guest.sh

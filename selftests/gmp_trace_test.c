@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The module's tracepoints (issue 23), read through tracefs as perf,
- * trace-cmd and bpftrace read them: with the gmp events on, a program
- * that spawns, steals, parks on a pipe, is preempted and blocks in a
- * system call must leave each kind of event, with its own tgid and
- * sane fields.
+ * Scheduler traces (issue 23). The module's tracepoints, read through
+ * tracefs as perf, trace-cmd and bpftrace read them: with the gmp events
+ * on, a program that spawns, steals, parks on a pipe, is preempted and
+ * blocks in a system call must leave each kind of event, with its own
+ * tgid and sane fields. And kgo's own half (KGO_TRACE): every user-space
+ * start and leaving per P, which kgo-trace.py merges with the kernel's
+ * into a Chrome trace and a timeline picture.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -114,6 +116,132 @@ static int count(const char *text, const char *name, pid_t pid)
 	return n;
 }
 
+static int tracing_setup(void)
+{
+	if (access(TRACEFS "/events", F_OK)) {
+		mkdir(TRACEFS, 0755);
+		mount("tracefs", TRACEFS, "tracefs", 0, NULL);
+	}
+	if (access(TRACEFS "/events/gmp/enable", F_OK))
+		return -ENOENT;
+	if (put("tracing_on", "0") || put("buffer_size_kb", "8192") ||
+	    put("trace_clock", "mono") || put("trace", "") ||
+	    put("events/gmp/enable", "1") || put("tracing_on", "1"))
+		return -EIO;
+	return 0;
+}
+
+/* Tracing off again; the trace's text into @text (NUL-terminated). */
+static size_t tracing_take(char *text, size_t size)
+{
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	put("tracing_on", "0");
+	put("events/gmp/enable", "0");
+	fd = open(TRACEFS "/trace", O_RDONLY);
+	if (fd >= 0) {
+		while (got < size - 1 &&
+		       (n = read(fd, text + got, size - 1 - got)) > 0)
+			got += (size_t)n;
+		close(fd);
+	}
+	text[got] = 0;
+	put("trace", "");
+	return got;
+}
+
+static int run_workload(const char *kgo_trace)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		if (kgo_trace)
+			setenv("KGO_TRACE", kgo_trace, 1);
+		_exit(run_with_procs(workload, NULL, "2") & 0xff);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? pid : -2;
+}
+
+static bool has(const char *hay, const char *needle)
+{
+	return strstr(hay, needle) != NULL;
+}
+
+/* All of @path, or "" (at most @size - 1 bytes). */
+static const char *slurp(const char *path, char *buf, size_t size)
+{
+	size_t got = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd >= 0) {
+		while (got < size - 1 &&
+		       (n = read(fd, buf + got, size - 1 - got)) > 0)
+			got += (size_t)n;
+		close(fd);
+	}
+	buf[got] = 0;
+	return buf;
+}
+
+TEST(kgo_trace_and_kernel_events_make_one_timeline)
+{
+	static char text[8 << 20], kgo[4 << 20], out[8192], json[4 << 20];
+	char cmd[512], line[64];
+	struct stat st;
+	pid_t pid;
+	int fd, p;
+
+	REQUIRE_GMP();
+	if (tracing_setup())
+		SKIP(return, "no gmp events in tracefs (a kernel without event tracing?)");
+	unlink("/tmp/kgo.trace");
+	pid = run_workload("/tmp/kgo.trace");
+	tracing_take(text, sizeof(text));
+	ASSERT_LT(0, pid);
+	fd = open("/tmp/kernel.trace", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ((ssize_t)strlen(text), write(fd, text, strlen(text)));
+	close(fd);
+
+	/* kgo's half: its header, and starts and leavings on both P's. */
+	slurp("/tmp/kgo.trace", kgo, sizeof(kgo));
+	snprintf(line, sizeof(line), "kgo-trace 1 pid=%d nprocs=2 ", pid);
+	EXPECT_EQ(0, strncmp(kgo, line, strlen(line))) TH_LOG("%.200s", kgo);
+	for (p = 0; p < 2; p++) {
+		snprintf(line, sizeof(line), " %d start ", p);
+		EXPECT_TRUE(has(kgo, line)) TH_LOG("no start on P%d", p);
+	}
+	EXPECT_TRUE(has(kgo, " park ") && has(kgo, " end ") &&
+		    has(kgo, " preempt ")) TH_LOG("%.2000s", kgo);
+
+	if (access("/gmp/python.sh", X_OK) || access("/gmp/kgo-trace.py", R_OK))
+		SKIP(return, "no Python in this guest for kgo-trace.py (vm/stage-gdb.sh)");
+	snprintf(cmd, sizeof(cmd),
+		 "/gmp/python.sh /gmp/kgo-trace.py /tmp/kgo.trace --kernel /tmp/kernel.trace --json /tmp/t.json --png /tmp/t.png > /tmp/t.out 2>&1");
+	EXPECT_EQ(0, system(cmd)) TH_LOG("%s", slurp("/tmp/t.out", out, sizeof(out)));
+	slurp("/tmp/t.out", out, sizeof(out));
+	EXPECT_TRUE(has(out, "\nP0: ") && has(out, "\nP1: ") &&
+		    has(out, "gmp_preempt: ") && has(out, "gmp_execute: "))
+		TH_LOG("%s", out);
+	slurp("/tmp/t.json", json, sizeof(json));
+	EXPECT_EQ(0, strncmp(json, "{\"traceEvents\": [", 17)) TH_LOG("%.200s", json);
+	EXPECT_TRUE(has(json, "\"name\": \"goroutine 1\"") &&
+		    has(json, "\"name\": \"P1\"") &&
+		    has(json, "\"name\": \"gmp_steal\"")) TH_LOG("%.400s", json);
+	slurp("/tmp/t.png", out, 9);
+	EXPECT_EQ(0, memcmp(out, "\x89PNG\r\n\x1a\n", 8));
+	EXPECT_EQ(0, stat("/tmp/t.png", &st));
+	EXPECT_LT(500, st.st_size);
+}
+
 TEST(tracepoints_show_the_scheduler)
 {
 	static const char *const events[] = {
@@ -122,42 +250,15 @@ TEST(tracepoints_show_the_scheduler)
 	};
 	static char text[8 << 20];
 	char err[256];
-	size_t got = 0, i;
-	ssize_t n;
+	size_t got, i;
 	pid_t pid;
-	int fd, status;
 
 	REQUIRE_GMP();
-	if (access(TRACEFS "/events", F_OK)) {
-		mkdir(TRACEFS, 0755);
-		mount("tracefs", TRACEFS, "tracefs", 0, NULL);
-	}
-	if (access(TRACEFS "/events/gmp/enable", F_OK))
+	if (tracing_setup())
 		SKIP(return, "no gmp events in tracefs (a kernel without event tracing?)");
-	ASSERT_EQ(0, put("tracing_on", "0"));
-	ASSERT_EQ(0, put("buffer_size_kb", "8192"));
-	ASSERT_EQ(0, put("trace", ""));
-	ASSERT_EQ(0, put("events/gmp/enable", "1"));
-	ASSERT_EQ(0, put("tracing_on", "1"));
-
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid)
-		_exit(run_with_procs(workload, NULL, "2") & 0xff);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	put("tracing_on", "0");
-	put("events/gmp/enable", "0");
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
-		TH_LOG("workload status %#x", status);
-
-	fd = open(TRACEFS "/trace", O_RDONLY);
-	ASSERT_LE(0, fd);
-	while (got < sizeof(text) - 1 &&
-	       (n = read(fd, text + got, sizeof(text) - 1 - got)) > 0)
-		got += (size_t)n;
-	text[got] = 0;
-	close(fd);
-	put("trace", "");
+	pid = run_workload(NULL);
+	got = tracing_take(text, sizeof(text));
+	ASSERT_LT(0, pid) TH_LOG("the workload failed");
 	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
 		snprintf(err, sizeof(err), "%s", events[i]);
 		EXPECT_LT(0, count(text, events[i], pid))

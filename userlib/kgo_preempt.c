@@ -73,7 +73,7 @@ void xsave_init(void)
 /* On g0 (Go's gopreempt_m): the kernel puts @g on the global queue. */
 static void preempt_m(void *arg)
 {
-	(void)arg;
+	traceev(getm()->p, KGO_TEV_PREEMPT, ((struct kgo_g *)arg)->goid);
 	schedule(GMP_IOC_GOSCHED, 0);
 }
 
@@ -84,7 +84,7 @@ static void preempt_m(void *arg)
  */
 static void preempt_keepm_m(void *arg)
 {
-	(void)arg;
+	traceev(getm()->p, KGO_TEV_PREEMPT, ((struct kgo_g *)arg)->goid);
 	schedule(GMP_IOC_GOSCHED, GMP_GOSCHED_KEEPM);
 }
 

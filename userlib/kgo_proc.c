@@ -258,6 +258,7 @@ static KGO_INLINE void resumed(struct kgo_g *g, int saved_errno)
 	 */
 	m->p = __atomic_load_n(&g->slot->p, __ATOMIC_RELAXED);
 	m->curg = g;
+	traceev(m->p, KGO_TEV_START, g->goid);
 	*m->errnop = saved_errno;
 	eh_switchin(m, g);
 	releasem();
@@ -368,6 +369,7 @@ static void gosched_m(void *arg)
 	uint32_t tick = pp->schedtick + 1, next;
 	bool inherit;
 
+	traceev(getm()->p, KGO_TEV_YIELD, g->goid);
 	/* A wired M runs nothing else: the kernel parks it (stoplockedm). */
 	if (getm()->lockedg)
 		schedule(GMP_IOC_GOSCHED, 0);
@@ -505,6 +507,7 @@ static void goexit0(void *arg)
 		__atomic_store_n(&rt.mainexited, true, __ATOMIC_SEQ_CST);
 		schedule(GMP_IOC_GOEXIT, (uint32_t)g->status);
 	}
+	traceev(getm()->p, KGO_TEV_END, g->goid);
 	__atomic_store_n(&g->slot->status, GMP_GDEAD, __ATOMIC_RELEASE);
 	getm()->curg = NULL;
 #if KGO_ASAN
@@ -546,6 +549,7 @@ void gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 	(void)gidx;
 	m->p = __atomic_load_n(&g->slot->p, __ATOMIC_RELAXED);
 	m->curg = g;
+	traceev(m->p, KGO_TEV_START, g->goid);
 	/*
 	 * From now on the goroutine resumes where a switch saved it (which
 	 * leaves the pc alone: kgo_x86_64.S). Nobody resumes it before it
@@ -769,6 +773,7 @@ static void gopark_m(void *arg)
 	struct gmp_pshared *pp = thisp();
 	bool sleeping = g->park_sleeping;
 
+	traceev(getm()->p, KGO_TEV_PARK, g->goid);
 	__atomic_store_n(&g->slot->status, GMP_GWAITING, __ATOMIC_RELAXED);
 	if (!g->park_commit(g, g->park_commit_arg))
 		execute(pp, g->gidx);

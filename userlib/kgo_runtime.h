@@ -62,6 +62,9 @@
 #define sigquit_install		__kgo_sigquit_install
 #define dump_fatal		__kgo_dump_fatal
 #define san_arrive		__kgo_san_arrive
+#define trace_init		__kgo_trace_init
+#define trace_flush		__kgo_trace_flush
+#define traceev_slow		__kgo_traceev_slow
 #define stack_ngidx		__kgo_stack_ngidx
 #define sigstack_set		__kgo_sigstack_set
 #define sigstack_clear		__kgo_sigstack_clear
@@ -413,6 +416,7 @@ struct kgo_rt {
 	bool nodeadlock;		/* KGO_DEADLOCK=0 */
 	bool keepm;			/* the kernel has GOSCHED_KEEPM */
 	bool netpoll;			/* ... and NETPOLL_WAIT */
+	struct kgo_tracebuf *trace;	/* KGO_TRACE's buffers, per P, or NULL */
 };
 
 /*
@@ -492,6 +496,43 @@ struct kgo_gfree {
 
 
 extern struct kgo_rt rt KGO_HIDDEN;
+
+/* --- The user-space trace (kgo_trace.c) ---------------------------------- */
+
+#define KGO_TRACE_EVENTS	(1 << 16)	/* kept per P: its last ones */
+
+enum kgo_tev_type {
+	KGO_TEV_START,		/* a goroutine runs on the P from now */
+	KGO_TEV_YIELD,		/* ... and leaves it: kgo_yield */
+	KGO_TEV_PARK,		/* gopark (its wait reason in a dump) */
+	KGO_TEV_PREEMPT,	/* preempted (sysmon, or the hand-off) */
+	KGO_TEV_END,		/* its end */
+	KGO_TEV_NTYPES,
+};
+
+struct kgo_tev {
+	uint64_t ts;		/* CLOCK_MONOTONIC, ns */
+	uint64_t goid;
+	uint32_t type;		/* enum kgo_tev_type */
+	uint32_t pad;
+};
+
+struct kgo_tracebuf {
+	uint64_t n;		/* events written, ever */
+	uint64_t pad[7];	/* each P's count on its own cache line */
+	struct kgo_tev ev[KGO_TRACE_EVENTS];
+};
+
+void trace_init(void) KGO_HIDDEN;
+void trace_flush(void) KGO_HIDDEN;
+void traceev_slow(uint32_t p, uint32_t type, uint64_t goid) KGO_HIDDEN;
+
+/* One event on P @p, by the M holding it; off, one predictable test. */
+static KGO_INLINE void traceev(uint32_t p, uint32_t type, uint64_t goid)
+{
+	if (__builtin_expect(rt.trace != NULL, 0))
+		traceev_slow(p, type, goid);
+}
 extern struct kgo_gfree gfree[GMP_NPROCS_MAX] KGO_HIDDEN;
 /* Offsets from %fs of this thread's M block and of errno (kgo_setup.c). */
 extern intptr_t m_off KGO_HIDDEN, errno_off KGO_HIDDEN;

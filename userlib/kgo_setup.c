@@ -425,6 +425,7 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 		return r;
 	}
 	rt.running = true;
+	trace_init();
 	segv_handler_install();
 	sigquit_install();
 
@@ -446,6 +447,7 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	r = mstart();
 	/* Done: kgo_go() and the like say -ENXIO from now on. */
 	rt.running = false;
+	trace_flush();
 	if (!r && status)
 		*status = __atomic_load_n(&rt.state->exit_code, __ATOMIC_ACQUIRE);
 out:

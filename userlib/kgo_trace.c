@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: LGPL-2.1 OR MIT
+/*
+ * The user-space half of a scheduler trace (Go's runtime/trace, for the
+ * switches the kernel never sees): with KGO_TRACE=FILE set when kgo_run()
+ * starts, every goroutine's start on a P and its leaving through g0 (a
+ * yield, a park, a preemption, its end) go to that P's buffer, and
+ * kgo_run() writes them to FILE as it returns. A direct switch between
+ * two goroutines (kgo_yield's and gopark's fast paths) records only the
+ * start of the next: tracing off, a switch costs one test. The kernel's half is its tracepoints
+ * (the gmp system in tracefs); userlib/kgo-trace.py merges both into a
+ * Chrome/Perfetto trace and draws a timeline per P.
+ *
+ * Only the M holding a P writes its buffer (inside acquirem, or on g0),
+ * so a record is two plain stores and the time from the vDSO. Each P
+ * keeps its last KGO_TRACE_EVENTS; the buffers are one reserved mapping
+ * whose pages come as they are written. Off, each site costs one test of
+ * rt.trace (kgo_runtime.h: traceev()).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../gmp_uapi.h"
+#include "kgo.h"
+#include "kgo_runtime.h"
+
+static const char *trace_path;
+
+/* KGO_TRACE: reserve the buffers, or leave tracing off. */
+void trace_init(void)
+{
+	const char *path = getenv("KGO_TRACE");
+	void *p;
+
+	if (!path || !*path)
+		return;
+	p = mmap(NULL, (size_t)GMP_NPROCS_MAX * sizeof(struct kgo_tracebuf),
+		 PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "kgo: KGO_TRACE: no memory for the buffers\n");
+		return;
+	}
+	trace_path = path;
+	__atomic_store_n(&rt.trace, (struct kgo_tracebuf *)p, __ATOMIC_RELEASE);
+}
+
+void traceev_slow(uint32_t p, uint32_t type, uint64_t goid)
+{
+	struct kgo_tracebuf *b = &rt.trace[p % GMP_NPROCS_MAX];
+	struct kgo_tev *e = &b->ev[b->n++ % KGO_TRACE_EVENTS];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	e->ts = (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+	e->goid = goid;
+	e->type = type;
+}
+
+/*
+ * Write every P's events to KGO_TRACE's file: a header, then one line
+ * per event, "ns p event goid", each P's in order, its oldest first.
+ */
+void trace_flush(void)
+{
+	static const char *const names[] = {
+		[KGO_TEV_START] = "start", [KGO_TEV_YIELD] = "yield",
+		[KGO_TEV_PARK] = "park", [KGO_TEV_PREEMPT] = "preempt",
+		[KGO_TEV_END] = "end",
+	};
+	struct kgo_tracebuf *t = rt.trace;
+	uint64_t i, first;
+	uint32_t p;
+	FILE *f;
+
+	if (!t)
+		return;
+	f = fopen(trace_path, "w");
+	if (!f) {
+		fprintf(stderr, "kgo: KGO_TRACE: %s: %s\n", trace_path,
+			strerror(errno));
+		return;
+	}
+	fprintf(f, "kgo-trace 1 pid=%d nprocs=%d clock=CLOCK_MONOTONIC\n",
+		(int)getpid(), rt.nprocs);
+	for (p = 0; p < GMP_NPROCS_MAX; p++) {
+		uint64_t n = __atomic_load_n(&t[p].n, __ATOMIC_ACQUIRE);
+
+		first = n > KGO_TRACE_EVENTS ? n - KGO_TRACE_EVENTS : 0;
+		if (first)
+			fprintf(f, "# p %u lost %llu oldest events\n", p,
+				(unsigned long long)first);
+		for (i = first; i < n; i++) {
+			const struct kgo_tev *e = &t[p].ev[i % KGO_TRACE_EVENTS];
+
+			fprintf(f, "%llu %u %s %llu\n", (unsigned long long)e->ts,
+				p, e->type < KGO_TEV_NTYPES ? names[e->type] : "?",
+				(unsigned long long)e->goid);
+		}
+	}
+	if (fclose(f))
+		fprintf(stderr, "kgo: KGO_TRACE: %s: %s\n", trace_path,
+			strerror(errno));
+}
