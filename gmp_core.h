@@ -262,6 +262,7 @@ struct gmp_sched {
 	struct irq_work sysmon_kick;	/* gmp_sysmon_kick() */
 	bool handoff;			/* blocked M's lose their P */
 	atomic64_t nhandoff;		/* P's taken from blocked M's */
+	atomic64_t nsteal;		/* findrunnable's steals */
 	atomic64_t nexitsyscall;	/* ... whose G found an idle P after */
 	atomic64_t nkeepm;		/* G's wired to their M for a while */
 

@@ -477,6 +477,8 @@ u32 gmp_findrunnable(struct gmp_sched *s, struct gmp_m *m, bool *inherit)
 		gidx = gmp_runqsteal(pp, victim,
 				     i >= (GMP_STEAL_TRIES - 1) * n);
 		if (gidx) {
+			atomic64_inc(&s->nsteal);
+			WRITE_ONCE(s->state->nsteal, atomic64_read(&s->nsteal));
 			trace_gmp_steal(s->tgid, pp->id, victim->id, gidx);
 			return gidx;
 		}

@@ -75,6 +75,66 @@ static int gmp_schedtrace_show(struct seq_file *sf, void *unused)
 DEFINE_SHOW_ATTRIBUTE(gmp_schedtrace);
 
 /*
+ * Go's runtime/metrics, the kernel's view: goroutines by status (a scan
+ * of the G table, as scheddetail's), the run queues, the M's and what
+ * sysmon and the idle P's did. One "name value" line each, Go's names
+ * where Go has the metric. Scheduling latencies are kgo's (kgo_stats()):
+ * most switches never reach the kernel.
+ */
+static int gmp_metrics_show(struct seq_file *sf, void *unused)
+{
+	struct gmp_sched *s = sf->private;
+	u32 n[ARRAY_SIZE(gmp_gstatus_names)] = { 0 }, gidx, st, i, local = 0;
+
+	for (gidx = 1; gidx < s->maxg; gidx++) {
+		struct gmp_gslot *gs = gmp_gslot(s, gidx, NULL);
+
+		if (!gs) {
+			gidx |= GMP_GSLOTS_PER_PAGE - 1;
+			continue;
+		}
+		st = READ_ONCE(gs->status);
+		if (st < ARRAY_SIZE(n))
+			n[st]++;
+		if (gidx % GMP_GSLOTS_PER_PAGE == 0)
+			cond_resched();
+	}
+	spin_lock(&s->lock);
+	for (i = 0; i < s->nprocs; i++)
+		local += gmp_runqlen(s->allp[i]) +
+			 !!READ_ONCE(s->allp[i]->sh->runnext);
+	seq_printf(sf, "/sched/goroutines:goroutines %u\n",
+		   n[GMP_GRUNNABLE] + n[GMP_GRUNNING] + n[GMP_GSYSCALL] +
+		   n[GMP_GWAITING]);
+	for (i = GMP_GRUNNABLE; i <= GMP_GWAITING; i++)
+		seq_printf(sf, "/sched/goroutines/%s:goroutines %u\n",
+			   gmp_gstatus_names[i], n[i]);
+	seq_printf(sf, "/sched/gomaxprocs:threads %u\n", s->nprocs);
+	seq_printf(sf, "/sched/threads:threads %u\n", s->mcount);
+	seq_printf(sf, "/sched/threads/idle:threads %u\n", s->nmidle);
+	seq_printf(sf, "/sched/procs/idle:procs %u\n", s->npidle);
+	seq_printf(sf, "/sched/runqueue/global:goroutines %u\n", s->runqsize);
+	seq_printf(sf, "/sched/runqueue/local:goroutines %u\n", local);
+	spin_unlock(&s->lock);
+	seq_printf(sf, "/sched/preemptions/requested:events %lld\n",
+		   atomic64_read(&s->npreemptreq));
+	seq_printf(sf, "/sched/preemptions:events %lld\n",
+		   atomic64_read(&s->npreempt));
+	seq_printf(sf, "/sched/handoffs:events %lld\n",
+		   atomic64_read(&s->nhandoff));
+	seq_printf(sf, "/sched/steals:events %lld\n",
+		   atomic64_read(&s->nsteal));
+	seq_printf(sf, "/sched/switches/kernel:events %lld\n",
+		   atomic64_read(&s->nkswitch));
+	seq_printf(sf, "/sched/netpoll/parked:events %lld\n",
+		   atomic64_read(&s->nnetpoll));
+	seq_printf(sf, "/sched/netpoll/readied:events %lld\n",
+		   atomic64_read(&s->nnetpollready));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(gmp_metrics);
+
+/*
  * Live goroutines, from the G table. Not under sched.lock: the table's
  * pages stay until the instance goes, and each slot is user memory read
  * once per field, so a value may be stale or forged but never unsafe.
@@ -162,6 +222,8 @@ void gmp_trace_instance_add(struct gmp_sched *s)
 			    &gmp_schedtrace_fops);
 	debugfs_create_file("scheddetail", 0400, s->debugfs, s,
 			    &gmp_scheddetail_fops);
+	debugfs_create_file("metrics", 0400, s->debugfs, s,
+			    &gmp_metrics_fops);
 }
 
 /* Waits for readers to finish: call before the instance is freed. */

@@ -384,6 +384,7 @@ struct gmp_state {
 	__aligned_u64 nnetpollready; /* ... readied by the kernel since */
 	__aligned_u64 sysmontime; /* CLOCK_MONOTONIC ns at sysmon's last look: */
 				/* late by its delay, 0 if never (dumps) */
+	__aligned_u64 nsteal;	/* runqsteals by M's in the kernel */
 };
 
 #define GMP_STATE_MAGIC		0x676d7053	/* "Spmg" */

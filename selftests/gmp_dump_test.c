@@ -3,13 +3,17 @@
  * Goroutine dumps (issue 23): kgo_dump(), SIGQUIT and the deadlock report
  * list every goroutine in Go's format, with its status, Go's wait reason
  * and a backtrace taken from its saved context, and where it was created.
+ * And the metrics (Go's runtime/metrics), from kgo_stats() and debugfs.
  * Each test runs kgo in a child process and reads what it wrote to stderr.
  * The goroutine bodies below are never inlined and never end in a tail
  * call, so each is a frame of its own in the backtraces.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -215,11 +219,14 @@ TEST(dump_shows_every_status_and_frame)
 	EXPECT_FALSE(has(err, "?(...)")) TH_LOG("%s", err);
 }
 
-static NOINLINE int preempted_main(void *arg)
+/*
+ * A spinner, then a dump 30 ms later. P=1: the spinner runs until sysmon
+ * preempts it for this goroutine. P=2: it runs on the other P.
+ */
+static NOINLINE int spin_main(void *arg)
 {
 	(void)arg;
 	kgo_go(spinner, NULL);
-	/* P=1: the spinner runs until sysmon preempts it for this. */
 	kgo_sleep(30 * 1000 * 1000);
 	kgo_dump(2);
 	stop = 1;
@@ -232,24 +239,14 @@ TEST(dump_unwinds_a_preempted_goroutine)
 	char b[2048];
 
 	REQUIRE_GMP();
-	ASSERT_EQ(0, run_in_child(preempted_main, "1", err, sizeof(err)))
+	ASSERT_EQ(0, run_in_child(spin_main, "1", err, sizeof(err)))
 		TH_LOG("stderr:\n%s", err);
 	/* Through kgo_asyncpreempt's frame into the code it interrupted. */
-	EXPECT_BLOCK(err, "spinner", "runnable]", "preempted_main");
+	EXPECT_BLOCK(err, "spinner", "runnable]", "spin_main");
 	if (block_of(err, "spinner", b, sizeof(b))) {
 		EXPECT_TRUE(has(b, "\nkgo_asyncpreempt(...)\n"))
 			TH_LOG("%s", b);
 	}
-}
-
-static NOINLINE int running_main(void *arg)
-{
-	(void)arg;
-	kgo_go(spinner, NULL);
-	kgo_sleep(20 * 1000 * 1000);
-	kgo_dump(2);
-	stop = 1;
-	return 0;
 }
 
 TEST(dump_of_a_goroutine_on_another_thread)
@@ -258,7 +255,7 @@ TEST(dump_of_a_goroutine_on_another_thread)
 	const char *b;
 
 	REQUIRE_GMP();
-	ASSERT_EQ(0, run_in_child(running_main, "2", err, sizeof(err)))
+	ASSERT_EQ(0, run_in_child(spin_main, "2", err, sizeof(err)))
 		TH_LOG("stderr:\n%s", err);
 	/* Running on the other P, or caught between two slices. */
 	b = strstr(err, "\ngoroutine 2 [");
@@ -267,7 +264,7 @@ TEST(dump_of_a_goroutine_on_another_thread)
 		EXPECT_EQ(0, strncmp(b + 24, "\tgoroutine running on other thread; stack unavailable\n", 54))
 			TH_LOG("%s", b);
 	} else {
-		EXPECT_BLOCK(err, "spinner", "runnable]", "running_main");
+		EXPECT_BLOCK(err, "spinner", "runnable]", "spin_main");
 	}
 }
 
@@ -349,6 +346,164 @@ TEST(sigquit_dumps_and_exits_2)
 	EXPECT_BLOCK(err, "sigquit_main", "sleep]", "");
 	EXPECT_BLOCK(err, "recv_blocked", "chan receive]", "sigquit_main");
 	EXPECT_BLOCK(err, "sleeper", "sleep]", "sigquit_main");
+}
+
+#ifndef __SANITIZE_ADDRESS__	/* a minute is enough once per kernel */
+static NOINLINE int minute_main(void *arg)
+{
+	(void)arg;
+	c_recv = kgo_chan_make(sizeof(int), 0);
+	kgo_go(recv_blocked, NULL);
+	kgo_sleep(61 * SEC);
+	kgo_dump(2);
+	return 0;
+}
+
+/* Go's ", N minutes" from a minute on: the park's stamp, the dump's now. */
+TEST_TIMEOUT(dump_says_how_many_minutes_a_goroutine_waited, 300)
+{
+	static char err[16 << 10];
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_in_child(minute_main, "1", err, sizeof(err)))
+		TH_LOG("stderr:\n%s", err);
+	EXPECT_BLOCK(err, "recv_blocked", "chan receive, 1 minutes]",
+		     "minute_main");
+	/* Under a minute, no time: the main goroutine slept, then ran. */
+	EXPECT_TRUE(has(err, "goroutine 1 [running]:\n")) TH_LOG("%s", err);
+}
+#endif
+
+static struct kgo_chan *c_park;
+
+static void parked(void *arg)
+{
+	int v;
+
+	(void)arg;
+	kgo_chan_recv(c_park, &v);
+}
+
+static void pinger(void *arg)
+{
+	int v;
+
+	(void)arg;
+	while (kgo_chan_recv(c_recv, &v) == 1 && v >= 0)
+		kgo_chan_send(c_send, &v);
+}
+
+/*
+ * This process's instance's debugfs metrics, in @buf; or what went
+ * wrong, for the failure's message.
+ */
+static void read_metrics(char *buf, size_t size)
+{
+	char prefix[32], path[300];
+	struct dirent *d;
+	ssize_t n;
+	DIR *dir;
+	int fd;
+
+	snprintf(buf, size, "no debugfs directory for pid %d", getpid());
+	if (access("/sys/kernel/debug/gmp", F_OK))
+		mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	dir = opendir("/sys/kernel/debug/gmp");
+	if (!dir)
+		return;
+	snprintf(prefix, sizeof(prefix), "%d-", getpid());
+	while ((d = readdir(dir)))
+		if (!strncmp(d->d_name, prefix, strlen(prefix))) {
+			snprintf(path, sizeof(path),
+				 "/sys/kernel/debug/gmp/%s/metrics", d->d_name);
+			fd = open(path, O_RDONLY);
+			n = fd < 0 ? -errno : read(fd, buf, size - 1);
+			if (n < 0)
+				n = snprintf(buf, size, "%s: %s", path,
+					     strerror(-(int)n));
+			buf[n] = 0;
+			if (fd >= 0)
+				close(fd);
+		}
+	closedir(dir);
+}
+
+static unsigned long metric(const char *text, const char *name)
+{
+	const char *l = strstr(text, name);
+
+	return l ? strtoul(l + strlen(name), NULL, 10) : ~0UL;
+}
+
+static int metrics_main(void *arg)
+{
+	struct kgo_stats st = { .size = sizeof(st) };
+	uint64_t sum = 0;
+	char text[2048];
+	int i, v;
+
+	(void)arg;
+	c_park = kgo_chan_make(sizeof(int), 0);
+	c_recv = kgo_chan_make(sizeof(int), 0);
+	c_send = kgo_chan_make(sizeof(int), 0);
+	for (i = 0; i < 10; i++)
+		kgo_go(parked, NULL);
+	kgo_go(pinger, NULL);
+	kgo_sleep(10 * 1000 * 1000);	/* P=1: all of them park */
+	for (v = 0; v < 2000; v++) {	/* 4000 readyings, ~500 timed */
+		kgo_chan_send(c_recv, &v);
+		kgo_chan_recv(c_send, &i);
+	}
+	for (i = 0; i < 3; i++)		/* runnable, not run yet */
+		kgo_go(never_started, NULL);
+	GCHECK_RET(!kgo_stats(&st), 1, "kgo_stats failed");
+	GCHECK_RET(st.ngwaiting == 11 && st.ngrunnable == 3 &&
+		   st.ngrunning == 1 && st.ngsyscall == 0, 2,
+		   "by status: %llu waiting, %llu runnable, %llu running, %llu in system calls; want 11, 3, 1, 0",
+		   (unsigned long long)st.ngwaiting,
+		   (unsigned long long)st.ngrunnable,
+		   (unsigned long long)st.ngrunning,
+		   (unsigned long long)st.ngsyscall);
+	GCHECK_RET(st.nrunqlocal == 3 && st.nrunqglobal == 0, 3,
+		   "run queues: %llu local, %llu global; want 3, 0",
+		   (unsigned long long)st.nrunqlocal,
+		   (unsigned long long)st.nrunqglobal);
+	for (i = 0; i < KGO_SCHEDLAT_BUCKETS; i++) {
+		sum += st.schedlat[i];
+		GCHECK_RET(!i || st.schedlat_le_ns[i] > st.schedlat_le_ns[i - 1],
+			   4, "latency bucket %d's bound %llu is not above the last",
+			   i, (unsigned long long)st.schedlat_le_ns[i]);
+	}
+	GCHECK_RET(sum >= 300 && sum <= 700, 5,
+		   "%llu scheduling latencies sampled of 4000 readyings, want about 500",
+		   (unsigned long long)sum);
+	GCHECK_RET(st.schedlat_le_ns[KGO_SCHEDLAT_BUCKETS - 1] == UINT64_MAX,
+		   6, "the last latency bucket is bounded");
+
+	read_metrics(text, sizeof(text));
+	GCHECK_RET(metric(text, "/sched/goroutines/waiting:goroutines ") == 11 &&
+		   metric(text, "/sched/goroutines/runnable:goroutines ") == 3 &&
+		   metric(text, "/sched/goroutines/running:goroutines ") == 1 &&
+		   metric(text, "/sched/gomaxprocs:threads ") == 1 &&
+		   metric(text, "/sched/runqueue/local:goroutines ") == 3, 7,
+		   "debugfs metrics:\n%s", text);
+	v = -1;
+	kgo_chan_send(c_recv, &v);
+	return 0;
+}
+
+TEST(metrics_from_kgo_stats_and_debugfs)
+{
+	char err[4096];
+
+	REQUIRE_GMP();
+	/*
+	 * No hand-off: on a slow kernel sysmon would give the P away while
+	 * the main goroutine reads debugfs, and the three runnable ones ran.
+	 */
+	setenv("KGO_PREEMPT", "0", 1);
+	EXPECT_EQ(0, run_in_child(metrics_main, "1", err, sizeof(err)))
+		TH_LOG("%s", err);
 }
 
 TEST_HARNESS_MAIN

@@ -224,6 +224,8 @@ void kgo_preempt_stats(uint64_t *taken, uint64_t *deferred);
  * kept free on per-P lists, refilled from and spilled to one global list
  * in batches of 32, as Go's gfget and gfput do.
  */
+#define KGO_SCHEDLAT_BUCKETS	24
+
 struct kgo_stats {
 	uint32_t size;			/* in: sizeof(struct kgo_stats) */
 	uint32_t resv;
@@ -245,6 +247,22 @@ struct kgo_stats {
 	/* KGO_STATS_SIZE_VER4 (0.10): the kernel's netpoller */
 	uint64_t nnetpoll;		/* goroutines parked waiting for a file */
 	uint64_t nnetpollready;		/* ... made runnable again by it */
+	/* KGO_STATS_SIZE_VER5 (0.11): Go's runtime/metrics, now */
+	uint64_t ngrunnable;		/* goroutines by status */
+	uint64_t ngrunning;
+	uint64_t ngsyscall;
+	uint64_t ngwaiting;
+	uint64_t nrunqglobal;		/* goroutines on the global run queue */
+	uint64_t nrunqlocal;		/* ... on the P's own (runnext too) */
+	uint64_t nsteal;		/* steals by idle P's (the kernel's) */
+	/*
+	 * /sched/latencies: how long goroutines waited runnable before they
+	 * ran (one readying in 8 sampled, from newproc and goready, as Go
+	 * samples): schedlat[i] of them took less than schedlat_le_ns[i]
+	 * and at least schedlat_le_ns[i - 1]; the last bound is UINT64_MAX.
+	 */
+	uint64_t schedlat[KGO_SCHEDLAT_BUCKETS];
+	uint64_t schedlat_le_ns[KGO_SCHEDLAT_BUCKETS];
 };
 
 #define KGO_STATS_SIZE_VER0	64
@@ -252,6 +270,7 @@ struct kgo_stats {
 #define KGO_STATS_SIZE_VER2	80
 #define KGO_STATS_SIZE_VER3	96
 #define KGO_STATS_SIZE_VER4	112
+#define KGO_STATS_SIZE_VER5	(168 + 16 * KGO_SCHEDLAT_BUCKETS)
 
 int kgo_stats(struct kgo_stats *st);
 

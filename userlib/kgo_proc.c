@@ -259,6 +259,7 @@ static KGO_INLINE void resumed(struct kgo_g *g, int saved_errno)
 	m->p = __atomic_load_n(&g->slot->p, __ATOMIC_RELAXED);
 	m->curg = g;
 	traceev(m->p, KGO_TEV_START, g->goid);
+	schedlat_check(g);
 	*m->errnop = saved_errno;
 	eh_switchin(m, g);
 	releasem();
@@ -438,7 +439,7 @@ slow:
 
 /* --- Counters -------------------------------------------------------------- */
 
-_Static_assert(sizeof(struct kgo_stats) == KGO_STATS_SIZE_VER4,
+_Static_assert(sizeof(struct kgo_stats) == KGO_STATS_SIZE_VER5,
 	       "the latest size is the struct's");
 _Static_assert(sizeof(struct kgo_stats) >= KGO_STATS_SIZE_VER0,
 	       "struct kgo_stats only grows");
@@ -464,6 +465,10 @@ int kgo_stats(struct kgo_stats *st)
 					     __ATOMIC_RELAXED);
 		k.nnetpollready = __atomic_load_n(&rt.state->nnetpollready,
 						  __ATOMIC_RELAXED);
+		k.nsteal = __atomic_load_n(&rt.state->nsteal, __ATOMIC_RELAXED);
+		k.nrunqglobal = __atomic_load_n(&rt.state->runqsize,
+						__ATOMIC_RELAXED);
+		metrics_stats(&k);
 	}
 	k.size = st->size < sizeof(k) ? st->size : (uint32_t)sizeof(k);
 	memcpy(st, &k, k.size);
@@ -550,6 +555,7 @@ void gostart1(struct kgo_g *g, uint32_t pid, uint32_t gidx)
 	m->p = __atomic_load_n(&g->slot->p, __ATOMIC_RELAXED);
 	m->curg = g;
 	traceev(m->p, KGO_TEV_START, g->goid);
+	schedlat_check(g);
 	/*
 	 * From now on the goroutine resumes where a switch saved it (which
 	 * leaves the pc alone: kgo_x86_64.S). Nobody resumes it before it
@@ -601,6 +607,7 @@ int newproc(void (*fn)(void *arg), int (*main_fn)(void *arg), void *arg,
 	g->arg = arg;
 	g->main_fn = main_fn;
 	g->gopc = gopc;
+	schedlat_mark(getm(), g);
 	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
 	gs = g->slot;
 	gs->pc = (uintptr_t)kgo_gostart;
@@ -756,6 +763,7 @@ void ready(struct kgo_g *g, bool onp)
 {
 	uint32_t spill;
 
+	schedlat_mark(getm(), g);
 	__atomic_store_n(&g->slot->status, GMP_GRUNNABLE,
 			 __ATOMIC_RELEASE);
 	if (!onp)

@@ -65,6 +65,8 @@
 #define trace_init		__kgo_trace_init
 #define trace_flush		__kgo_trace_flush
 #define traceev_slow		__kgo_traceev_slow
+#define metrics_stats		__kgo_metrics_stats
+#define schedlat_record		__kgo_schedlat_record
 #define stack_ngidx		__kgo_stack_ngidx
 #define sigstack_set		__kgo_sigstack_set
 #define sigstack_clear		__kgo_sigstack_clear
@@ -386,6 +388,7 @@ struct kgo_g {
 	const char *waitreason;		/* gopark's @who, for dumps */
 	uint64_t waitsince;		/* the kernel's nanotime at its park */
 	uintptr_t gopc;			/* the pc of the kgo_go that made it */
+	uint64_t runnable_tsc;		/* sampled: when it became runnable */
 	struct kgo_g *next;		/* free list */
 	struct gmp_gslot *slot;		/* gslot(gidx), kept at hand */
 #if KGO_ASAN
@@ -442,6 +445,7 @@ struct kgo_m {
 	char *g0;
 	int *errnop;
 	uint64_t *ehg;	/* the C++ runtime's exception globals, or NULL */
+	uint32_t schedsample;	/* readyings by this thread: 1 in 8 timed */
 #if KGO_ASAN
 	/* The stack ASan was last told this thread runs on (san_arrive) */
 	enum kgo_san_stack asan_on;
@@ -522,6 +526,25 @@ struct kgo_tracebuf {
 	uint64_t pad[7];	/* each P's count on its own cache line */
 	struct kgo_tev ev[KGO_TRACE_EVENTS];
 };
+
+/* --- Metrics (kgo_trace.c): Go's /sched/latencies, sampled ----------- */
+
+void metrics_stats(struct kgo_stats *k) KGO_HIDDEN;
+void schedlat_record(struct kgo_g *g) KGO_HIDDEN;
+
+/* @g becomes runnable: one time in 8 (Go's gTrackingPeriod), note when. */
+static KGO_INLINE void schedlat_mark(struct kgo_m *m, struct kgo_g *g)
+{
+	if (__builtin_expect(!(++m->schedsample & 7), 0))
+		g->runnable_tsc = __builtin_ia32_rdtsc();
+}
+
+/* @g runs: if it was noted, count how long it waited. */
+static KGO_INLINE void schedlat_check(struct kgo_g *g)
+{
+	if (__builtin_expect(g->runnable_tsc != 0, 0))
+		schedlat_record(g);
+}
 
 void trace_init(void) KGO_HIDDEN;
 void trace_flush(void) KGO_HIDDEN;

@@ -33,12 +33,94 @@
 
 static const char *trace_path;
 
+/* --- Metrics --------------------------------------------------------------- */
+
+/*
+ * Scheduling latency, in powers of two of TSC ticks: bucket i counts the
+ * waits of 2^(i + 6) to 2^(i + 7) ticks (the first, any shorter; the
+ * last, any longer). The TSC is read by one instruction; kgo_stats()
+ * turns the bounds into ns against CLOCK_MONOTONIC over the program's
+ * run (metrics.tsc0, ns0: taken by kgo_run()).
+ */
+#define SCHEDLAT_SHIFT	6
+
+static struct {
+	uint64_t lat[KGO_SCHEDLAT_BUCKETS];
+	uint64_t tsc0, ns0;
+} metrics;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+void schedlat_record(struct kgo_g *g)
+{
+	uint64_t d = __builtin_ia32_rdtsc() - g->runnable_tsc;
+	int b = 63 - __builtin_clzll(d | 1) - SCHEDLAT_SHIFT;
+
+	g->runnable_tsc = 0;
+	if (b < 0)
+		b = 0;
+	if (b >= KGO_SCHEDLAT_BUCKETS)
+		b = KGO_SCHEDLAT_BUCKETS - 1;
+	__atomic_add_fetch(&metrics.lat[b], 1, __ATOMIC_RELAXED);
+}
+
+/* kgo_stats()'s runtime/metrics: a look at the G table and the P's now. */
+void metrics_stats(struct kgo_stats *k)
+{
+	uint32_t gidx, n = stack_ngidx(), p, head, tail;
+	uint64_t dtsc = __builtin_ia32_rdtsc() - metrics.tsc0;
+	uint64_t dns = mono_ns() - metrics.ns0;
+	double ns_per_tick = dtsc && dns ? (double)dns / (double)dtsc : 0;
+	int i;
+
+	for (gidx = 1; gidx <= n && gidx <= rt.maxg; gidx++) {
+		switch (__atomic_load_n(&gslot(gidx)->status,
+					__ATOMIC_RELAXED)) {
+		case GMP_GRUNNABLE:
+			k->ngrunnable++;
+			break;
+		case GMP_GRUNNING:
+			k->ngrunning++;
+			break;
+		case GMP_GSYSCALL:
+			k->ngsyscall++;
+			break;
+		case GMP_GWAITING:
+			k->ngwaiting++;
+			break;
+		}
+	}
+	for (p = 0; p < (uint32_t)rt.nprocs; p++) {
+		head = __atomic_load_n(&rt.allp[p].runqhead, __ATOMIC_RELAXED);
+		tail = __atomic_load_n(&rt.allp[p].runqtail, __ATOMIC_RELAXED);
+		if (tail - head <= GMP_RUNQ_SIZE)
+			k->nrunqlocal += tail - head;
+		k->nrunqlocal += !!__atomic_load_n(&rt.allp[p].runnext,
+						   __ATOMIC_RELAXED);
+	}
+	for (i = 0; i < KGO_SCHEDLAT_BUCKETS; i++) {
+		k->schedlat[i] = __atomic_load_n(&metrics.lat[i],
+						 __ATOMIC_RELAXED);
+		k->schedlat_le_ns[i] = i == KGO_SCHEDLAT_BUCKETS - 1 ? UINT64_MAX :
+			(uint64_t)((double)(1ULL << (i + SCHEDLAT_SHIFT + 1)) *
+				   ns_per_tick);
+	}
+}
+
 /* KGO_TRACE: reserve the buffers, or leave tracing off. */
 void trace_init(void)
 {
 	const char *path = getenv("KGO_TRACE");
 	void *p;
 
+	metrics.tsc0 = __builtin_ia32_rdtsc();
+	metrics.ns0 = mono_ns();
 	if (!path || !*path)
 		return;
 	p = mmap(NULL, (size_t)GMP_NPROCS_MAX * sizeof(struct kgo_tracebuf),
