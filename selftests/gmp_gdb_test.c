@@ -2,8 +2,8 @@
 /*
  * gdb sees goroutines (issue 23): gdb, in batch mode, runs this program's
  * target half (GMP_GDB_TARGET=1) to a breakpoint with goroutines parked
- * on a channel, sleeping, waiting for a mutex, runnable and running on
- * the other P; kgo-gdb.py, auto-loaded from the program itself, must list
+ * on a channel, sleeping, waiting for a mutex, runnable (not started)
+ * and running on the other P; kgo-gdb.py, auto-loaded from the program itself, must list
  * each with its status and its own function, and "goroutine N bt" must
  * show a parked goroutine's frames and a running one's. Then the program
  * continues to its normal end: the registers lent to a goroutine's
@@ -62,6 +62,12 @@ static NOINLINE void spinner(void *arg)
 	sink = (int)n;
 }
 
+static NOINLINE void never_started(void *arg)
+{
+	(void)arg;
+	sink = 2;
+}
+
 /* Where gdb stops the program: every goroutine is where it will stay. */
 NOINLINE void gdb_stop_here(void)
 {
@@ -78,6 +84,7 @@ static int target_main(void *arg)
 	kgo_go(lock_waiter, NULL);	/* 4 */
 	kgo_go(spinner, NULL);		/* 5: on the other P */
 	kgo_sleep(50 * 1000 * 1000);
+	kgo_go(never_started, NULL);	/* 6: in runnext, P1 busy */
 	gdb_stop_here();
 	stop = 1;
 	kgo_mutex_unlock(&mu);
@@ -217,6 +224,8 @@ TEST(gdb_lists_goroutines_and_their_frames)
 	EXPECT_ROW(info, 3, "waiting: sleep", "sleeper");
 	EXPECT_ROW(info, 4, "waiting: sync.Mutex.Lock", "lock_waiter");
 	EXPECT_ROW(info, 5, "running", "spinner");
+	EXPECT_ROW(info, 6, "runnable", "not started: ");
+	EXPECT_ROW(info, 6, "runnable", "never_started");
 	/* The selected thread's goroutine is marked. */
 	EXPECT_TRUE(has(info, "\n* 1 ")) TH_LOG("%s", info);
 

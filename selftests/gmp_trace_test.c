@@ -131,23 +131,31 @@ static int tracing_setup(void)
 	return 0;
 }
 
-/* Tracing off again; the trace's text into @text (NUL-terminated). */
-static size_t tracing_take(char *text, size_t size)
+/* All of @path, or "" (at most @size - 1 bytes): its length. */
+static size_t slurp(const char *path, char *buf, size_t size)
 {
 	size_t got = 0;
 	ssize_t n;
-	int fd;
+	int fd = open(path, O_RDONLY);
 
-	put("tracing_on", "0");
-	put("events/gmp/enable", "0");
-	fd = open(TRACEFS "/trace", O_RDONLY);
 	if (fd >= 0) {
 		while (got < size - 1 &&
-		       (n = read(fd, text + got, size - 1 - got)) > 0)
+		       (n = read(fd, buf + got, size - 1 - got)) > 0)
 			got += (size_t)n;
 		close(fd);
 	}
-	text[got] = 0;
+	buf[got] = 0;
+	return got;
+}
+
+/* Tracing off again; the trace's text into @text (NUL-terminated). */
+static size_t tracing_take(char *text, size_t size)
+{
+	size_t got;
+
+	put("tracing_on", "0");
+	put("events/gmp/enable", "0");
+	got = slurp(TRACEFS "/trace", text, size);
 	put("trace", "");
 	return got;
 }
@@ -174,30 +182,13 @@ static bool has(const char *hay, const char *needle)
 	return strstr(hay, needle) != NULL;
 }
 
-/* All of @path, or "" (at most @size - 1 bytes). */
-static const char *slurp(const char *path, char *buf, size_t size)
-{
-	size_t got = 0;
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
-
-	if (fd >= 0) {
-		while (got < size - 1 &&
-		       (n = read(fd, buf + got, size - 1 - got)) > 0)
-			got += (size_t)n;
-		close(fd);
-	}
-	buf[got] = 0;
-	return buf;
-}
-
 TEST(kgo_trace_and_kernel_events_make_one_timeline)
 {
 	static char text[8 << 20], kgo[4 << 20], out[8192], json[4 << 20];
 	char cmd[512], line[64];
 	struct stat st;
 	pid_t pid;
-	int fd, p;
+	int fd, p, rc;
 
 	REQUIRE_GMP();
 	if (tracing_setup())
@@ -226,8 +217,9 @@ TEST(kgo_trace_and_kernel_events_make_one_timeline)
 		SKIP(return, "no Python in this guest for kgo-trace.py (vm/stage-gdb.sh)");
 	snprintf(cmd, sizeof(cmd),
 		 "/gmp/python.sh /gmp/kgo-trace.py /tmp/kgo.trace --kernel /tmp/kernel.trace --json /tmp/t.json --png /tmp/t.png > /tmp/t.out 2>&1");
-	EXPECT_EQ(0, system(cmd)) TH_LOG("%s", slurp("/tmp/t.out", out, sizeof(out)));
+	rc = system(cmd);
 	slurp("/tmp/t.out", out, sizeof(out));
+	EXPECT_EQ(0, rc) TH_LOG("%s", out);
 	EXPECT_TRUE(has(out, "\nP0: ") && has(out, "\nP1: ") &&
 		    has(out, "gmp_preempt: ") && has(out, "gmp_execute: "))
 		TH_LOG("%s", out);

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -423,6 +424,18 @@ static const char *waitreason(const char *who)
 	return who;
 }
 
+/*
+ * Now, for "N minutes": a goroutine's park was stamped with the kernel's
+ * sysmontime (no clock read on that path), a dump reads the clock.
+ */
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
 /* A context kgo saved, inside @g's stack: a backtrace can start there. */
 static bool ctx_ok(const struct kgo_g *g, uintptr_t sp)
 {
@@ -442,7 +455,7 @@ static void dumpg(struct tbuf *o, struct gmp_gslot *gs, struct kgo_g *g,
 		  enum dumpself self, uintptr_t from)
 {
 	uint32_t st = __atomic_load_n(&gs->status, __ATOMIC_ACQUIRE);
-	uint64_t now = rt.state->sysmontime, since = g->waitsince;
+	uint64_t now = mono_now(), since = g->waitsince;
 	uintptr_t pc = (uintptr_t)gs->pc, sp = (uintptr_t)gs->sp;
 	struct trace t = { .n = 0 };
 	const char *what;
