@@ -178,6 +178,8 @@ void gmp_sysmon_wake(struct gmp_sched *s)
 	lockdep_assert_held(&s->lock);
 	if (s->sysmonwait) {
 		s->sysmonwait = false;
+		/* Stale since every P went idle: a park may read it now. */
+		WRITE_ONCE(s->state->sysmontime, ktime_get_ns());
 		wake_up(&s->sysmon_wait);
 	}
 }

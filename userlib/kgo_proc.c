@@ -222,8 +222,8 @@ void san_arrive(enum kgo_san_stack on, struct kgo_g *g)
 		to = m->asan_fake_thread;
 	}
 	__sanitizer_start_switch_fiber(m->asan_dying ? NULL : &save, lo, size);
-	if (!m->asan_dying)
-		*from = save;
+	/* A dying goroutine's fake stack is freed: its record forgets it. */
+	*from = m->asan_dying ? NULL : save;
 	m->asan_dying = false;
 	__sanitizer_finish_switch_fiber(to, NULL, NULL);
 	m->asan_on = on;

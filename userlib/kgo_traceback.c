@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -283,8 +284,13 @@ static struct symobj *symobj_find(uintptr_t pc)
 }
 
 /* Print "name(...)" and "\tobject +0xaddr" for @pc (a return address). */
+/*
+ * "name(...)", or for a creator "created by name in goroutine N" (Go
+ * 1.21's), then "\tobject +0xaddr" for @pc (a return address unless
+ * @exact). @parent: the creator's goroutine, or 0.
+ */
 static void tb_frame(struct tbuf *o, uintptr_t pc, bool exact,
-		     const char *prefix)
+		     const char *prefix, uint64_t parent)
 {
 	uintptr_t look = exact ? pc : pc - 1, rel;
 	struct symobj *so = symobj_find(look);
@@ -312,6 +318,10 @@ static void tb_frame(struct tbuf *o, uintptr_t pc, bool exact,
 		name = di.dli_sname;
 	tb_puts(o, prefix);
 	tb_puts(o, name ? name : "?");
+	if (parent) {
+		tb_puts(o, " in goroutine ");
+		tb_putu(o, parent, 10);
+	}
 	tb_puts(o, prefix[0] ? "\n\t" : "(...)\n\t");
 	if (so) {
 		tb_puts(o, so->shown);
@@ -332,6 +342,7 @@ struct trace {
 	bool more;			/* frames beyond KGO_TB_MAX */
 	int mode;			/* what to skip: enum below */
 	uintptr_t from;			/* TRACE_FROM_PC: the first pc kept */
+	uintptr_t lo, hi;		/* TRACE_CTX: the goroutine's stack */
 	bool started;
 };
 
@@ -374,6 +385,17 @@ static _Unwind_Reason_Code trace_cb(struct _Unwind_Context *ctx, void *arg)
 			t->n--;
 		return _URC_END_OF_STACK;
 	}
+	/*
+	 * A goroutine's frames stay on its stack: a frame outside it means
+	 * what was read is not a stack any more (it ran meanwhile). Stop
+	 * before the unwinder reads around it.
+	 */
+	if (t->mode == TRACE_CTX) {
+		uintptr_t cfa = _Unwind_GetCFA(ctx);
+
+		if (cfa < t->lo || cfa > t->hi)
+			return _URC_END_OF_STACK;
+	}
 	if (t->n == KGO_TB_MAX) {
 		t->more = true;
 		return _URC_END_OF_STACK;
@@ -393,7 +415,7 @@ static void tb_trace(struct tbuf *o, const struct trace *t)
 	int i;
 
 	for (i = 0; i < t->n; i++)
-		tb_frame(o, t->pc[i], t->exact[i], "");
+		tb_frame(o, t->pc[i], t->exact[i], "", 0);
 	if (t->more)
 		tb_puts(o, "...additional frames elided...\n");
 }
@@ -499,6 +521,8 @@ static void dumpg(struct tbuf *o, struct gmp_gslot *gs, struct kgo_g *g,
 	} else if ((st == GMP_GRUNNABLE || st == GMP_GWAITING) &&
 		   pc == (uintptr_t)kgo_resume && ctx_ok(g, sp)) {
 		t.mode = TRACE_CTX;
+		t.lo = (uintptr_t)g->stack;
+		t.hi = t.lo + g->stack_size;
 		kgo_traceback_ctx((const void *)sp, trace_run, &t);
 		/* It ran meanwhile: what was read may be a mix. */
 		if (__atomic_load_n(&gs->sp, __ATOMIC_ACQUIRE) != sp ||
@@ -508,20 +532,12 @@ static void dumpg(struct tbuf *o, struct gmp_gslot *gs, struct kgo_g *g,
 	} else if (st == GMP_GRUNNABLE && pc == (uintptr_t)kgo_gostart) {
 		/* Not started yet: where it will begin. */
 		tb_frame(o, g->main_fn ? (uintptr_t)g->main_fn :
-			 (uintptr_t)g->fn, true, "");
+			 (uintptr_t)g->fn, true, "", 0);
 	} else {
 		tb_puts(o, "\tgoroutine running on other thread; stack unavailable\n");
 	}
-	if (!g->main_fn && g->gopc) {
-		tb_frame(o, g->gopc, false, "created by ");
-		if (gs->parentgoid) {
-			/* Go 1.21's "in goroutine N" */
-			o->n--;		/* the newline */
-			tb_puts(o, " in goroutine ");
-			tb_putu(o, gs->parentgoid, 10);
-			tb_puts(o, "\n");
-		}
-	}
+	if (!g->main_fn && g->gopc)
+		tb_frame(o, g->gopc, false, "created by ", gs->parentgoid);
 	tb_puts(o, "\n");
 }
 
@@ -572,22 +588,36 @@ static int dumpall(int fd, enum dumpself self, uintptr_t from)
 __attribute__((noinline)) int kgo_dump(int fd)
 {
 	uintptr_t from = (uintptr_t)__builtin_return_address(0);
+	sigset_t quit, old;
 	int n;
 
 	if (fd < 0)
 		return -EBADF;
 	if (rt.fd < 0)
 		return -ENXIO;
-	/* Inside kgo: the caller stays on this M, its stack where it is. */
+	/*
+	 * Inside kgo: the caller stays on this M, its stack where it is. No
+	 * SIGQUIT meanwhile: its dump would wait for the symbol table's lock,
+	 * which this thread may hold.
+	 */
+	sigemptyset(&quit);
+	sigaddset(&quit, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &quit, &old);
 	acquirem();
 	n = dumpall(fd, SELF_CALLER, from);
 	releasem();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return n;
 }
 
 /* After a fatal message (checkdead): every goroutine, to stderr. */
 void dump_fatal(void)
 {
+	sigset_t quit;
+
+	sigemptyset(&quit);
+	sigaddset(&quit, SIGQUIT);	/* as in kgo_dump() */
+	pthread_sigmask(SIG_BLOCK, &quit, NULL);
 	acquirem();
 	dumpall(2, SELF_NONE, 0);
 }
