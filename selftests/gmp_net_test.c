@@ -107,12 +107,6 @@ static int listen_loopback(uint16_t *port)
 	return fd;
 }
 
-/* The debug kernel (KASAN, lockdep, kmemleak): every kernel path slower. */
-static bool slow_kernel(void)
-{
-	return !access("/sys/kernel/debug/kmemleak", F_OK);
-}
-
 /*
  * The threads a process with @nconn connections may have: GOMAXPROCS + 8
  * (the issue's bar; Go 1.19 used 6 to 11 for 1,000 to 5,000). On the

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,12 @@ static inline void gcheck_child(int fd)
 	FIXTURE_SETUP(name) {}						\
 	FIXTURE_TEARDOWN(name) {}					\
 	TEST_F_TIMEOUT(name, run, secs)
+
+/* The debug kernel (KASAN, lockdep, kmemleak): every kernel path slower. */
+static inline bool slow_kernel(void)
+{
+	return !access("/sys/kernel/debug/kmemleak", F_OK);
+}
 
 /* CLOCK_MONOTONIC, ns. */
 static inline long long now_ns(void)
