@@ -126,9 +126,11 @@ static bool block_of(const char *text, const char *fn, char *out,
 	f = strstr(text, frame);
 	if (!f)
 		return false;
-	for (start = f; start > text && strncmp(start, "goroutine ", 10);
-	     start--)
-		;
+	/* Back to the header: a line "goroutine <id> [" */
+	for (start = f; start > text; start--)
+		if (start[-1] == '\n' && !strncmp(start, "goroutine ", 10) &&
+		    start[10] >= '0' && start[10] <= '9')
+			break;
 	end = strstr(f, "\n\n");
 	if (!end)
 		end = f + strlen(f);
