@@ -62,10 +62,16 @@ static NOINLINE void spinner(void *arg)
 	sink = (int)n;
 }
 
+/*
+ * Runnable in main's runnext at the breakpoint; on a slow kernel the
+ * other P may take it first: then it waits here, listed all the same.
+ */
 static NOINLINE void never_started(void *arg)
 {
+	int v;
+
 	(void)arg;
-	sink = 2;
+	sink = kgo_chan_recv(ch, &v);
 }
 
 /* Where gdb stops the program: every goroutine is where it will stay. */
@@ -89,6 +95,7 @@ static int target_main(void *arg)
 	stop = 1;
 	kgo_mutex_unlock(&mu);
 	kgo_chan_send(ch, &(int){ 1 });
+	kgo_chan_send(ch, &(int){ 2 });	/* never_started, which ran */
 	return 0;
 }
 
@@ -212,6 +219,7 @@ static bool has(const char *hay, const char *needle)
 TEST(gdb_lists_goroutines_and_their_frames)
 {
 	static char out[64 << 10], info[8192], bt[8192];
+	char line[256];
 	const char *gdb = find_gdb();
 
 	REQUIRE_GMP();
@@ -225,8 +233,10 @@ TEST(gdb_lists_goroutines_and_their_frames)
 	EXPECT_ROW(info, 4, "waiting: sync.Mutex.Lock", "lock_waiter");
 	/* Running, or between two of its slices: either way, its frames. */
 	EXPECT_ROW(info, 5, "", "spinner");
-	EXPECT_ROW(info, 6, "runnable", "not started: ");
-	EXPECT_ROW(info, 6, "runnable", "never_started");
+	EXPECT_ROW(info, 6, "", "never_started");
+	if (row(info, 6, line, sizeof(line)) && has(line, "runnable")) {
+		EXPECT_TRUE(has(line, "not started: ")) TH_LOG("%s", line);
+	}
 	/* The selected thread's goroutine is marked. */
 	EXPECT_TRUE(has(info, "\n* 1 ")) TH_LOG("%s", info);
 
