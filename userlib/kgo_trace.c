@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../gmp_uapi.h"
@@ -49,14 +48,6 @@ static struct {
 	uint64_t tsc0, ns0;
 } metrics;
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
-}
-
 void schedlat_record(struct kgo_g *g)
 {
 	uint64_t d = __builtin_ia32_rdtsc() - g->runnable_tsc;
@@ -75,7 +66,7 @@ void metrics_stats(struct kgo_stats *k)
 {
 	uint32_t gidx, n = stack_ngidx(), p, head, tail;
 	uint64_t dtsc = __builtin_ia32_rdtsc() - metrics.tsc0;
-	uint64_t dns = mono_ns() - metrics.ns0;
+	uint64_t dns = (uint64_t)nanotime() - metrics.ns0;
 	double ns_per_tick = dtsc && dns ? (double)dns / (double)dtsc : 0;
 	int i;
 
@@ -120,7 +111,7 @@ void trace_init(void)
 	void *p;
 
 	metrics.tsc0 = __builtin_ia32_rdtsc();
-	metrics.ns0 = mono_ns();
+	metrics.ns0 = (uint64_t)nanotime();
 	if (!path || !*path)
 		return;
 	p = mmap(NULL, (size_t)GMP_NPROCS_MAX * sizeof(struct kgo_tracebuf),
@@ -138,10 +129,8 @@ void traceev_slow(uint32_t p, uint32_t type, uint64_t goid)
 {
 	struct kgo_tracebuf *b = &rt.trace[p % GMP_NPROCS_MAX];
 	struct kgo_tev *e = &b->ev[b->n++ % KGO_TRACE_EVENTS];
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	e->ts = (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+	e->ts = (uint64_t)nanotime();
 	e->goid = goid;
 	e->type = type;
 }

@@ -33,7 +33,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -446,18 +445,6 @@ static const char *waitreason(const char *who)
 	return who;
 }
 
-/*
- * Now, for "N minutes": a goroutine's park was stamped with the kernel's
- * sysmontime (no clock read on that path), a dump reads the clock.
- */
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
-}
-
 /* A context kgo saved, inside @g's stack: a backtrace can start there. */
 static bool ctx_ok(const struct kgo_g *g, uintptr_t sp)
 {
@@ -473,11 +460,16 @@ enum dumpself {
 	SELF_CALLER,		/* kgo_dump(): its caller's frames */
 };
 
-static void dumpg(struct tbuf *o, struct gmp_gslot *gs, struct kgo_g *g,
+/*
+ * One goroutine's block; false if it is free or dead (nothing printed).
+ * A park was stamped with the kernel's sysmontime (no clock read on that
+ * path); "N minutes" compares it with the clock now.
+ */
+static bool dumpg(struct tbuf *o, struct gmp_gslot *gs, struct kgo_g *g,
 		  enum dumpself self, uintptr_t from)
 {
 	uint32_t st = __atomic_load_n(&gs->status, __ATOMIC_ACQUIRE);
-	uint64_t now = mono_now(), since = g->waitsince;
+	uint64_t now = (uint64_t)nanotime(), since = g->waitsince;
 	uintptr_t pc = (uintptr_t)gs->pc, sp = (uintptr_t)gs->sp;
 	struct trace t = { .n = 0 };
 	const char *what;
@@ -496,7 +488,7 @@ static void dumpg(struct tbuf *o, struct gmp_gslot *gs, struct kgo_g *g,
 		what = waitreason(g->waitreason);
 		break;
 	default:
-		return;		/* free, or dead */
+		return false;	/* free, or dead */
 	}
 	tb_puts(o, "goroutine ");
 	tb_putu(o, g->goid, 10);
@@ -539,6 +531,7 @@ static void dumpg(struct tbuf *o, struct gmp_gslot *gs, struct kgo_g *g,
 	if (!g->main_fn && g->gopc)
 		tb_frame(o, g->gopc, false, "created by ", gs->parentgoid);
 	tb_puts(o, "\n");
+	return true;
 }
 
 /*
@@ -556,27 +549,14 @@ static int dumpall(int fd, enum dumpself self, uintptr_t from)
 	if (!o)
 		return -ENOMEM;
 	o->fd = fd;
-	if (me) {
-		dumpg(o, me->slot, me, self, from);
-		count++;
-	}
+	if (me)
+		count += dumpg(o, me->slot, me, self, from);
 	for (gidx = 1; gidx <= n && gidx <= rt.maxg; gidx++) {
 		gs = gslot(gidx);
 		g = (struct kgo_g *)(uintptr_t)
 			__atomic_load_n(&gs->user, __ATOMIC_ACQUIRE);
-		if (!g || g == me || g->gidx != gidx)
-			continue;
-		switch (__atomic_load_n(&gs->status, __ATOMIC_ACQUIRE)) {
-		case GMP_GRUNNABLE:
-		case GMP_GRUNNING:
-		case GMP_GSYSCALL:
-		case GMP_GWAITING:
-			dumpg(o, gs, g, SELF_NONE, 0);
-			count++;
-			break;
-		default:
-			break;
-		}
+		if (g && g != me && g->gidx == gidx)
+			count += dumpg(o, gs, g, SELF_NONE, 0);
 	}
 	tb_flush(o);
 	munmap(o, sizeof(*o));
