@@ -83,7 +83,7 @@ guest-bench:
 	bench/stage-wrk.sh build/bench/guest
 
 userlib:
-	$(MAKE) -C userlib all asan
+	$(MAKE) -C userlib all asan tsan
 
 bench: userlib
 	$(MAKE) -C bench

@@ -287,14 +287,14 @@ static KGO_INLINE void copy_elem(const struct kgo_chan *c, void *dst,
 		memcpy(dst, src, 16);
 		return;
 	default:
-		memcpy(dst, src, c->elemsize);
+		racecopy(dst, src, c->elemsize);
 	}
 }
 
 static void clear_elem(const struct kgo_chan *c, void *dst)
 {
 	if (dst && c->elemsize)
-		memset(dst, 0, c->elemsize);
+		raceclear(dst, c->elemsize);
 }
 
 /*
@@ -419,6 +419,12 @@ static KGO_INLINE int chanop(struct kgo_chan *c, int op, void *elem,
 		return !blocking ? -EAGAIN :
 		       block_forever(send ? "chan send (nil chan)" :
 				     "chan receive (nil chan)");
+	/*
+	 * TSan: whatever the partner did before its operation comes before
+	 * whatever follows ours, both ways (wider than Go's rule for a
+	 * buffered channel: races between two senders may go unseen).
+	 */
+	racerelease(c);
 	kgo_acquirem();
 	spin_lock(&c->lock);
 	r = send ? send_locked(c, elem, &woken) : recv_locked(c, elem, &woken);
@@ -427,9 +433,11 @@ static KGO_INLINE int chanop(struct kgo_chan *c, int op, void *elem,
 		if (woken)
 			wake(woken);
 		kgo_releasem();
-		return r;
+	} else {
+		r = chanop_wait(c, send, elem, who);
 	}
-	return chanop_wait(c, send, elem, who);
+	raceacquire(c);
+	return r;
 }
 
 /* The element is only read from on a send: the cast drops no promise. */
@@ -463,6 +471,7 @@ int kgo_chan_close(struct kgo_chan *c)
 
 	if (!c)
 		return -EINVAL;
+	racerelease(c);		/* before a receive that sees it closed */
 	kgo_acquirem();
 	spin_lock(&c->lock);
 	if (c->closed) {
@@ -550,6 +559,8 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 		return block_forever("select (no cases)");
 	}
 	pl.n = lock_order(locks, nlive);
+	for (i = 0; i < pl.n; i++)	/* as chanop() does, every case */
+		racerelease(locks[i]);
 
 	kgo_acquirem();
 	lock_all(&pl);
@@ -565,6 +576,7 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 		if (woken)
 			wake(woken);
 		kgo_releasem();
+		raceacquire(cs->c);
 		if (cs->op == KGO_RECV)
 			cs->ok = r;
 		return r < 0 ? r : order[i];
@@ -606,6 +618,7 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 
 	sg = w.fired;
 	cs = &cases[sg->casei];
+	raceacquire(cs->c);
 	if (cs->op == KGO_RECV) {
 		cs->ok = sg->success;
 		return sg->casei;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -57,6 +58,21 @@ static struct {
 
 static void checkdead(uint64_t live);
 
+/* One of kgo's threads is @tid; cd.tids_lock held. */
+static void tid_add(pid_t tid)
+{
+	if (cd.ntids == cd.tids_cap) {
+		size_t cap = cd.tids_cap ? 2 * cd.tids_cap : 64;
+		pid_t *t = realloc(cd.tids, cap * sizeof(*t));
+
+		if (!t)		/* unknown to checkdead: it stays quiet */
+			return;
+		cd.tids = t;
+		cd.tids_cap = cap;
+	}
+	cd.tids[cd.ntids++] = tid;
+}
+
 void thread_register(bool add)
 {
 	pid_t tid = (pid_t)syscall(SYS_gettid);
@@ -64,18 +80,7 @@ void thread_register(bool add)
 
 	pthread_mutex_lock(&cd.tids_lock);
 	if (add) {
-		if (cd.ntids == cd.tids_cap) {
-			size_t cap = cd.tids_cap ? 2 * cd.tids_cap : 64;
-			pid_t *t = realloc(cd.tids, cap * sizeof(*t));
-
-			if (!t) {	/* unknown to checkdead: it stays quiet */
-				pthread_mutex_unlock(&cd.tids_lock);
-				return;
-			}
-			cd.tids = t;
-			cd.tids_cap = cap;
-		}
-		cd.tids[cd.ntids++] = tid;
+		tid_add(tid);
 	} else {
 		for (i = 0; i < cd.ntids; i++)
 			if (cd.tids[i] == tid) {
@@ -95,6 +100,90 @@ void thread_register(bool add)
 			checkdead(live);
 	}
 }
+
+#if KGO_TSAN
+#define SAN_TASKS_MAX	64
+
+/* Up to @max of this process's thread ids. */
+static size_t task_list(pid_t *tids, size_t max)
+{
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dir;
+	long tid;
+
+	dir = opendir("/proc/self/task");
+	if (!dir)
+		return 0;
+	while (n < max && (d = readdir(dir))) {
+		tid = strtol(d->d_name, NULL, 10);
+		if (tid > 0)
+			tids[n++] = (pid_t)tid;
+	}
+	closedir(dir);
+	return n;
+}
+
+static void *tid_of(void *tid)
+{
+	*(pid_t *)tid = (pid_t)syscall(SYS_gettid);
+	return NULL;
+}
+
+/*
+ * Does thread @tid block every signal it can (all but SIGKILL, SIGSTOP
+ * and glibc's two)? The sanitizer's own threads start so.
+ */
+static bool blocks_all_signals(pid_t tid)
+{
+	const unsigned long long can_not = 1ULL << (SIGKILL - 1) |
+		1ULL << (SIGSTOP - 1) | 1ULL << 31 | 1ULL << 32;
+	unsigned long long mask = 0;
+	char path[64], line[128];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "SigBlk: %llx", &mask) == 1;
+	fclose(f);
+	return found && (mask | can_not) == ~0ULL;
+}
+
+/*
+ * ThreadSanitizer runs a thread of its own, started by the process's
+ * first pthread_create, or at fork in the child. It never wakes a
+ * goroutine, so checkdead counts it as kgo's. Before kgo starts any
+ * thread, start one: a thread that appears with it, but for it, is the
+ * sanitizer's, and so is one already there that blocks every signal (a
+ * guess: a thread of the program's that does so, and could still wake a
+ * goroutine, would be taken for one). Called by kgo_run.
+ */
+void san_threads_register(void)
+{
+	pid_t before[SAN_TASKS_MAX], after[SAN_TASKS_MAX], probe = 0;
+	size_t nb, na, i, j;
+	pthread_t t;
+
+	nb = task_list(before, SAN_TASKS_MAX);
+	if (pthread_create(&t, NULL, tid_of, &probe))
+		return;
+	pthread_join(t, NULL);
+	na = task_list(after, SAN_TASKS_MAX);
+	pthread_mutex_lock(&cd.tids_lock);
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < nb && before[j] != after[i]; j++)
+			;
+		if (after[i] != probe &&
+		    (j == nb || blocks_all_signals(after[i])))
+			tid_add(after[i]);
+	}
+	pthread_mutex_unlock(&cd.tids_lock);
+}
+#endif
 
 static bool all_threads_ours(void)
 {

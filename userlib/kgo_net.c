@@ -263,6 +263,18 @@ struct iocall {
 };
 
 /* Try @c once, without blocking unless c->plain. */
+/*
+ * The reads and writes io_try() makes. Under TSan they bypass its
+ * descriptor tracking, as preadv2 and pwritev2 always do: kgo's reads and
+ * writes order goroutines as Go's do (iosync, below), and a descriptor
+ * closed after them by another goroutine is no race.
+ */
+#if KGO_TSAN
+#define IO_CALL(name, ...)	syscall(SYS_##name, __VA_ARGS__)
+#else
+#define IO_CALL(name, ...)	name(__VA_ARGS__)
+#endif
+
 static ssize_t io_try(struct iocall *c)
 {
 	struct msghdr m;
@@ -276,13 +288,13 @@ static ssize_t io_try(struct iocall *c)
 			memset(&m, 0, sizeof(m));
 			m.msg_iov = c->iov;
 			m.msg_iovlen = (size_t)c->iovcnt;
-			r = recvmsg(c->fd, &m, MSG_DONTWAIT);
+			r = IO_CALL(recvmsg, c->fd, &m, MSG_DONTWAIT);
 			if (r >= 0 || errno != ENOTSOCK)
 				return r;
 			c->notsock = true;
 		}
 		if (c->plain)
-			return readv(c->fd, c->iov, c->iovcnt);
+			return IO_CALL(readv, c->fd, c->iov, c->iovcnt);
 		c->v2 = true;
 		return preadv2(c->fd, c->iov, c->iovcnt, -1, RWF_NOWAIT);
 	case IO_WRITEV:
@@ -290,21 +302,23 @@ static ssize_t io_try(struct iocall *c)
 			memset(&m, 0, sizeof(m));
 			m.msg_iov = c->iov;
 			m.msg_iovlen = (size_t)c->iovcnt;
-			r = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+			r = IO_CALL(sendmsg, c->fd, &m,
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (r >= 0 || errno != ENOTSOCK)
 				return r;
 			c->notsock = true;
 		}
 		if (c->plain)
-			return writev(c->fd, c->iov, c->iovcnt);
+			return IO_CALL(writev, c->fd, c->iov, c->iovcnt);
 		c->v2 = true;
 		return pwritev2(c->fd, c->iov, c->iovcnt, -1, RWF_NOWAIT);
 	case IO_RECVMSG:
-		return recvmsg(c->fd, c->msg, c->flags | MSG_DONTWAIT);
+		return IO_CALL(recvmsg, c->fd, c->msg,
+			       c->flags | MSG_DONTWAIT);
 	case IO_SENDMSG:
 		c->msg->msg_iov = c->iov;
 		c->msg->msg_iovlen = (size_t)c->iovcnt;
-		return sendmsg(c->fd, c->msg,
+		return IO_CALL(sendmsg, c->fd, c->msg,
 			       c->flags | MSG_NOSIGNAL | MSG_DONTWAIT);
 	case IO_ACCEPT:
 		/* A blocking listener: made once it polled ready (c->plain). */
@@ -320,12 +334,22 @@ static ssize_t io_try(struct iocall *c)
  * errno, as the call it wraps. @wait_first: the first try would block
  * the thread (c->plain), so wait for readiness before it.
  */
+/*
+ * Go's ioSync: under TSan (KGO_TSAN) whatever a goroutine did before a
+ * write comes before what follows any read after it, as Go's race
+ * detector has it (the calls here bypass the sanitizer's own fd tracking:
+ * preadv2 and pwritev2 are not intercepted).
+ */
+static char iosync;
+
 static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 		       bool write, bool wait_first)
 {
 	int w = 0, spins = 0;
 	ssize_t r;
 
+	if (write)
+		racerelease(&iosync);
 	for (;;) {
 		if (pd_closed(pd)) {
 			errno = EBADF;
@@ -340,8 +364,11 @@ static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 			wait_first = true;
 		if (!wait_first) {
 			r = io_try(c);
-			if (r >= 0)
+			if (r >= 0) {
+				if (!write)
+					raceacquire(&iosync);
 				return r;
+			}
 			if (errno == EOPNOTSUPP && c->v2) {
 				c->plain = true; /* RWF_NOWAIT refused: wait first */
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK) {

@@ -51,6 +51,7 @@ int kgo_park(const uint32_t *addr, uint32_t val)
 		return -EINVAL;
 	acquirem();
 	gopark(park_commit, &w, false, "kgo_park");
+	raceacquire(addr);	/* as a futex wake orders, for TSan */
 	/* Readied, or (done) the word had changed already. */
 	return w.done ? -EAGAIN : 0;
 }
@@ -100,6 +101,7 @@ int kgo_ready(const uint32_t *addr, uint32_t n)
 		return -ENXIO;
 	if ((uintptr_t)addr % sizeof(*addr))
 		return -EINVAL;
+	racerelease(addr);
 	acquirem();
 	count = ready_n(addr, n);
 	releasem();

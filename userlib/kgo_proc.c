@@ -29,11 +29,21 @@
 
 /* --- The kernel and the spawn ring ---------------------------------------- */
 
+/*
+ * The system call itself, not libc's ioctl(): errno is the goroutine's,
+ * and a sanitizer's interceptor around it would see g0's schedule calls
+ * enter and never return (the kernel resumes a goroutine instead).
+ */
 long gmp_ioctl(unsigned long cmd, unsigned long arg)
 {
-	long r = ioctl(rt.fd, cmd, arg);
+	long r;
 
-	return r < 0 ? -errno : r;
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "0"((long)SYS_ioctl), "D"((long)rt.fd), "S"(cmd),
+			   "d"(arg)
+			 : "rcx", "r11", "memory");
+	return r;
 }
 
 /*
@@ -230,11 +240,71 @@ void san_arrive(enum kgo_san_stack on, struct kgo_g *g)
 	m->asan_g = g;
 }
 
+#elif KGO_TSAN
+/*
+ * ThreadSanitizer's fiber switch, told on arrival as for ASan above: every
+ * goroutine and every g0 is a fiber, and the thread its own. kgo is not
+ * instrumented, so nothing between the switch and this call is seen. The
+ * switch itself orders nothing (no_sync), as a goroutine switch does not
+ * in Go's race detector: only kgo's channels, locks, parks and spawns do.
+ */
+void san_arrive(enum kgo_san_stack on, struct kgo_g *g)
+{
+	struct kgo_m *m = getm();
+	void *to;
+
+	switch (on) {
+	case KGO_SAN_G:
+		to = g->tsan_fiber;
+		break;
+	case KGO_SAN_G0:
+		to = m->tsan_g0;
+		break;
+	default:
+		to = m->tsan_thread;
+	}
+	__tsan_switch_to_fiber(to, __tsan_switch_to_fiber_no_sync);
+	if (on != KGO_SAN_THREAD)	/* the thread's TLS: see mstart() */
+		__tsan_acquire(&m->tsan_thread);
+}
+
+/* A new goroutine's fiber, made by its creator: the spawn orders them. */
+void racegostart(struct kgo_g *g)
+{
+	char name[40] = "goroutine ", *p = name + sizeof(name);
+	uint64_t id = g->goid;
+
+	g->tsan_fiber = __tsan_create_fiber(0);
+	if (!g->tsan_fiber)
+		throw("ThreadSanitizer made no fiber");
+	/* The id in decimal, without stdio: TSan copies the name. */
+	*--p = '\0';
+	do
+		*--p = (char)('0' + id % 10);
+	while ((id /= 10));
+	memmove(name + 10, p, (size_t)(name + sizeof(name) - p));
+	__tsan_set_fiber_name(g->tsan_fiber, name);
+}
+
+/*
+ * On g0, @g dead: its fiber goes. So does the history of its stack, which
+ * the next goroutine there must not be seen racing with: in this build
+ * every stack is its own mapping (newproc), and TSan forgets a range when
+ * it is unmapped (goexit0, next).
+ */
+void racegoend(struct kgo_g *g)
+{
+	__tsan_destroy_fiber(g->tsan_fiber);
+	g->tsan_fiber = NULL;
+}
+#endif
+
+#if KGO_SAN
 /* mcall's fn, on g0: say so first. */
 static void san_g0(void *g)
 {
 	san_arrive(KGO_SAN_G0, NULL);
-	getm()->asan_mcall_fn(g);
+	getm()->san_mcall_fn(g);
 }
 #endif
 
@@ -287,8 +357,8 @@ void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)
 	 * stub then finds locks raised and defers) must still be honoured.
 	 */
 	m->preempt = false;
-#if KGO_ASAN
-	m->asan_mcall_fn = fn;
+#if KGO_SAN
+	m->san_mcall_fn = fn;
 	fn = san_g0;
 #endif
 	kgo_mcall(g->slot, fn, g, m->g0);
@@ -407,7 +477,7 @@ void kgo_yield(void)
 	acquirem();
 	m = getm();
 	g = m->curg;
-	if (KGO_ASAN || !g || m->lockedg)	/* ASan: see san_arrive() */
+	if (KGO_SAN || !g || m->lockedg)	/* sanitizers: san_arrive() */
 		goto slow;
 	pp = &rt.allp[m->p];
 	tick = pp->schedtick + 1;
@@ -515,6 +585,7 @@ static void goexit0(void *arg)
 	traceev(getm()->p, KGO_TEV_END, g->goid);
 	__atomic_store_n(&g->slot->status, GMP_GDEAD, __ATOMIC_RELEASE);
 	getm()->curg = NULL;
+	racegoend(g);
 #if KGO_ASAN
 	/* Frames that never returned leave poison for the next goroutine. */
 	ASAN_UNPOISON_MEMORY_REGION(g->stack, g->stack_size);
@@ -536,6 +607,8 @@ static __attribute__((noreturn)) void goexit(struct kgo_g *g, int status)
 		kgo_unlock_osthread();
 	}
 	g->status = status;
+	if (g->main_fn)		/* its end orders kgo_run's return */
+		racerelease(&rt);
 	acquirem();
 #if KGO_ASAN
 	getm()->asan_dying = true;	/* its fake stack goes */
@@ -595,9 +668,12 @@ int newproc(void (*fn)(void *arg), int (*main_fn)(void *arg), void *arg,
 	uint32_t spill;
 	int err;
 
-	/* A thread with no P takes from the global list. */
-	if (stack_size)
-		g = stack_own(stack_size, &err);
+	/*
+	 * A thread with no P takes from the global list. Under TSan every
+	 * stack is its own mapping: see racegoend().
+	 */
+	if (stack_size || KGO_TSAN)
+		g = stack_own(stack_size ? stack_size : rt.stack_size, &err);
 	else
 		g = cur ? gfget(getm()->p, &err) : stack_get(&err);
 	if (!g)
@@ -609,6 +685,7 @@ int newproc(void (*fn)(void *arg), int (*main_fn)(void *arg), void *arg,
 	g->gopc = gopc;
 	schedlat_mark(getm(), g);
 	g->goid = __atomic_add_fetch(&rt.goidgen, 1, __ATOMIC_RELAXED);
+	racegostart(g);
 	gs = g->slot;
 	gs->pc = (uintptr_t)kgo_gostart;
 	gs->sp = stack_top(g);
@@ -836,7 +913,7 @@ void gopark(bool (*commit)(struct kgo_g *g, void *arg), void *arg,
 	g->waitsince = rt.state->sysmontime;
 	pp = &rt.allp[m->p];
 	tick = pp->schedtick + 1;
-	if (KGO_ASAN || m->lockedg || globrunq_due(tick) ||
+	if (KGO_SAN || m->lockedg || globrunq_due(tick) ||
 	    __atomic_load_n(&pp->retire, __ATOMIC_RELAXED))
 		goto slow;
 	next = runqget(pp, &inherit);

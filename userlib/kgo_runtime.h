@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -62,6 +63,9 @@
 #define sigquit_install		__kgo_sigquit_install
 #define dump_fatal		__kgo_dump_fatal
 #define san_arrive		__kgo_san_arrive
+#define san_threads_register	__kgo_san_threads_register
+#define racegostart		__kgo_racegostart
+#define racegoend		__kgo_racegoend
 #define trace_init		__kgo_trace_init
 #define trace_flush		__kgo_trace_flush
 #define traceev_slow		__kgo_traceev_slow
@@ -92,6 +96,20 @@
 #else
 #define KGO_ASAN	0
 #endif
+
+/*
+ * Built for ThreadSanitizer (make -C userlib tsan): kgo itself is not
+ * instrumented, as Go's runtime is not under -race, but tells TSan of
+ * every switch (each goroutine, each g0 is a TSan fiber) and of the
+ * happens-before edges its channels, locks and parks make (racerelease,
+ * raceacquire; Documentation/debugging.rst).
+ */
+#ifndef KGO_TSAN
+#define KGO_TSAN	0
+#endif
+
+/* A sanitizer build: kgo's direct switches go through g0 (san_arrive). */
+#define KGO_SAN		(KGO_ASAN || KGO_TSAN)
 
 /* The stacks an M runs on, for san_arrive(). */
 enum kgo_san_stack {
@@ -394,6 +412,9 @@ struct kgo_g {
 #if KGO_ASAN
 	void *asan_fake;		/* its fake stack while switched out */
 #endif
+#if KGO_TSAN
+	void *tsan_fiber;		/* its TSan fiber, from newproc */
+#endif
 };
 
 /* The instance and the state of every concern: one per process. */
@@ -451,11 +472,16 @@ struct kgo_m {
 	enum kgo_san_stack asan_on;
 	struct kgo_g *asan_g;		/* KGO_SAN_G's goroutine */
 	bool asan_dying;		/* ... which is leaving for good */
-	void (*asan_mcall_fn)(void *);	/* mcall's fn, run by san_g0() */
 	void *asan_fake_g0, *asan_fake_thread;
 	char *g0_lo;			/* g0's stack */
 	char *thread_lo;		/* the thread's own stack */
 	size_t thread_size;
+#endif
+#if KGO_TSAN
+	void *tsan_g0, *tsan_thread;	/* the fibers of g0 and the thread */
+#endif
+#if KGO_SAN
+	void (*san_mcall_fn)(void *);	/* mcall's fn, run by san_g0() */
 #endif
 };
 
@@ -589,13 +615,85 @@ void stack_init(size_t size, bool guard) KGO_HIDDEN;
 void stack_stats(struct kgo_stats *k) KGO_HIDDEN;
 uint32_t stack_ngidx(void) KGO_HIDDEN;
 
-#if KGO_ASAN
+#if KGO_SAN
 void san_arrive(enum kgo_san_stack on, struct kgo_g *g) KGO_HIDDEN;
 #else
 static inline void san_arrive(enum kgo_san_stack on, struct kgo_g *g)
 {
 	(void)on;
 	(void)g;
+}
+#endif
+
+/*
+ * ThreadSanitizer (KGO_TSAN): Go's race hooks. racerelease(addr) before
+ * and raceacquire(addr) after an operation that orders goroutines make
+ * the ordering TSan's happens-before; racegostart gives a new goroutine
+ * its fiber, racegoend takes it and the stack's history away. A copy
+ * between goroutines' memory kgo makes for them (a channel's element) is
+ * racecopy: uninstrumented, since the copier is not its owner.
+ */
+#if KGO_TSAN
+#include <sanitizer/tsan_interface.h>
+
+static inline void raceacquire(const void *addr)
+{
+	__tsan_acquire((void *)addr);
+}
+
+static inline void racerelease(const void *addr)
+{
+	__tsan_release((void *)addr);
+}
+
+static inline void racecopy(void *dst, const void *src, size_t n)
+{
+	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n)
+			 : : "memory");
+}
+
+static inline void raceclear(void *dst, size_t n)
+{
+	__asm__ volatile("rep stosb" : "+D"(dst), "+c"(n) : "a"(0)
+			 : "memory");
+}
+
+void racegostart(struct kgo_g *g) KGO_HIDDEN;
+void racegoend(struct kgo_g *g) KGO_HIDDEN;
+void san_threads_register(void) KGO_HIDDEN;
+#else
+static inline void raceacquire(const void *addr)
+{
+	(void)addr;
+}
+
+static inline void racerelease(const void *addr)
+{
+	(void)addr;
+}
+
+static inline void racecopy(void *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+}
+
+static inline void raceclear(void *dst, size_t n)
+{
+	memset(dst, 0, n);
+}
+
+static inline void racegostart(struct kgo_g *g)
+{
+	(void)g;
+}
+
+static inline void racegoend(struct kgo_g *g)
+{
+	(void)g;
+}
+
+static inline void san_threads_register(void)
+{
 }
 #endif
 

@@ -74,6 +74,13 @@ void throw(const char *fmt, ...)
 	abort();
 }
 
+#if KGO_TSAN
+/* ThreadSanitizer's dynamic annotations (no header declares them). */
+void AnnotateBenignRaceSized(const char *file, int line,
+			     const volatile void *mem, long size,
+			     const char *description);
+#endif
+
 /* --- M's and start-up ------------------------------------------------------ */
 
 /* Go's mstart: run goroutines until the instance exits. */
@@ -104,6 +111,19 @@ static int mstart(void)
 		}
 	}
 #endif
+#if KGO_TSAN
+	getm()->tsan_thread = __tsan_get_current_fiber();
+	getm()->tsan_g0 = __tsan_create_fiber(0);
+	__tsan_set_fiber_name(getm()->tsan_g0, "g0");
+	/*
+	 * The goroutines this thread runs see its TLS as TSan set it up
+	 * (san_arrive() acquires this); and errno, which kgo keeps for each
+	 * goroutine, is no race between two that ran here.
+	 */
+	racerelease(&getm()->tsan_thread);
+	AnnotateBenignRaceSized(__FILE__, __LINE__, &errno, sizeof(errno),
+				"errno, kept per goroutine by kgo");
+#endif
 	getm()->errnop = &errno;
 	getm()->ehg = __cxa_get_globals ? __cxa_get_globals() : NULL;
 	getm()->locks = 1;	/* goroutines it resumes clear it */
@@ -117,6 +137,9 @@ static int mstart(void)
 		r = gmp_ioctl(GMP_IOC_MSTART, (unsigned long)&getm()->locks);
 	} while (r == -EINTR);
 	san_arrive(KGO_SAN_THREAD, NULL);
+#if KGO_TSAN
+	__tsan_destroy_fiber(getm()->tsan_g0);
+#endif
 	/* A plain thread again: kgo's calls take their thread paths. */
 	getm()->g0 = NULL;
 	getm()->curg = NULL;
@@ -411,12 +434,24 @@ static void instance_close(void)
 	rt.fd = -1;
 }
 
+#if !KGO_TSAN
+/* Defined in a program built with -fsanitize=thread. */
+extern void __tsan_init(void) __attribute__((weak));
+#endif
+
 int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 {
 	pthread_attr_t attr;
 	pthread_t t;
 	int r;
 
+#if !KGO_TSAN
+	/* TSan would see goroutines as one thread's calls that never end. */
+	if (__tsan_init) {
+		fprintf(stderr, "kgo: built with -fsanitize=thread: link kgo's ThreadSanitizer build (userlib/tsan/libkgo.a)\n");
+		return -ENOTSUP;
+	}
+#endif
 	if (rt.running || rt.fd >= 0)
 		return -EBUSY;
 	r = instance_open();
@@ -438,6 +473,7 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
+	san_threads_register();
 	thread_register(true);	/* M0 */
 	r = -pthread_create(&t, &attr, templatethread, NULL);
 	pthread_attr_destroy(&attr);
@@ -445,6 +481,7 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 		goto out;
 
 	r = mstart();
+	raceacquire(&rt);	/* the main goroutine's end: goexit() */
 	/* Done: kgo_go() and the like say -ENXIO from now on. */
 	rt.running = false;
 	trace_flush();

@@ -233,15 +233,20 @@ static void mutex_lock_slow(struct kgo_mutex *m)
 	}
 }
 
+/*
+ * Under TSan (KGO_TSAN) each lock and unlock is also said to it, with the
+ * addresses Go's race detector uses: the mutex, and for an RWMutex its
+ * reader and writer semaphores.
+ */
 void kgo_mutex_lock(struct kgo_mutex *m)
 {
 	int32_t unlocked = 0;
 
-	if (__atomic_compare_exchange_n(&m->state, &unlocked, MUTEX_LOCKED,
-					false, __ATOMIC_ACQUIRE,
-					__ATOMIC_RELAXED))
-		return;
-	mutex_lock_slow(m);
+	if (!__atomic_compare_exchange_n(&m->state, &unlocked, MUTEX_LOCKED,
+					 false, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED))
+		mutex_lock_slow(m);
+	raceacquire(m);
 }
 
 int kgo_mutex_trylock(struct kgo_mutex *m)
@@ -250,10 +255,12 @@ int kgo_mutex_trylock(struct kgo_mutex *m)
 
 	if (old & (MUTEX_LOCKED | MUTEX_STARVING))
 		return -EBUSY;
-	return __atomic_compare_exchange_n(&m->state, &old,
-					   old | MUTEX_LOCKED, false,
-					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED) ?
-	       0 : -EBUSY;
+	if (!__atomic_compare_exchange_n(&m->state, &old, old | MUTEX_LOCKED,
+					 false, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED))
+		return -EBUSY;
+	raceacquire(m);
+	return 0;
 }
 
 static void mutex_unlock_slow(struct kgo_mutex *m, int32_t new)
@@ -288,9 +295,10 @@ static void mutex_unlock_slow(struct kgo_mutex *m, int32_t new)
 
 void kgo_mutex_unlock(struct kgo_mutex *m)
 {
-	int32_t new = __atomic_sub_fetch(&m->state, MUTEX_LOCKED,
-					 __ATOMIC_RELEASE);
+	int32_t new;
 
+	racerelease(m);
+	new = __atomic_sub_fetch(&m->state, MUTEX_LOCKED, __ATOMIC_RELEASE);
 	if (new)
 		mutex_unlock_slow(m, new);
 }
@@ -308,6 +316,7 @@ void kgo_rwmutex_rlock(struct kgo_rwmutex *rw)
 {
 	if (__atomic_add_fetch(&rw->reader_count, 1, __ATOMIC_ACQUIRE) < 0)
 		semacquire(&rw->reader_sem, false, "kgo_rwmutex_rlock");
+	raceacquire(&rw->reader_sem);
 }
 
 int kgo_rwmutex_tryrlock(struct kgo_rwmutex *rw)
@@ -317,15 +326,19 @@ int kgo_rwmutex_tryrlock(struct kgo_rwmutex *rw)
 	while (c >= 0)
 		if (__atomic_compare_exchange_n(&rw->reader_count, &c, c + 1,
 						false, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
+						__ATOMIC_RELAXED)) {
+			raceacquire(&rw->reader_sem);
 			return 0;
+		}
 	return -EBUSY;
 }
 
 void kgo_rwmutex_runlock(struct kgo_rwmutex *rw)
 {
-	int32_t r = __atomic_sub_fetch(&rw->reader_count, 1, __ATOMIC_RELEASE);
+	int32_t r;
 
+	racerelease(&rw->writer_sem);	/* readers are not ordered */
+	r = __atomic_sub_fetch(&rw->reader_count, 1, __ATOMIC_RELEASE);
 	if (r >= 0)
 		return;
 	if (r + 1 == 0 || r + 1 == -RWMUTEX_MAX_READERS)
@@ -344,6 +357,8 @@ void kgo_rwmutex_lock(struct kgo_rwmutex *rw)
 			       __ATOMIC_ACQ_REL) + RWMUTEX_MAX_READERS;
 	if (r && __atomic_add_fetch(&rw->reader_wait, r, __ATOMIC_ACQ_REL))
 		semacquire(&rw->writer_sem, false, "kgo_rwmutex_lock");
+	raceacquire(&rw->reader_sem);
+	raceacquire(&rw->writer_sem);
 }
 
 int kgo_rwmutex_trylock(struct kgo_rwmutex *rw)
@@ -358,15 +373,18 @@ int kgo_rwmutex_trylock(struct kgo_rwmutex *rw)
 		kgo_mutex_unlock(&rw->w);
 		return -EBUSY;
 	}
+	raceacquire(&rw->reader_sem);
+	raceacquire(&rw->writer_sem);
 	return 0;
 }
 
 void kgo_rwmutex_unlock(struct kgo_rwmutex *rw)
 {
-	int32_t r = __atomic_add_fetch(&rw->reader_count, RWMUTEX_MAX_READERS,
-				       __ATOMIC_RELEASE);
-	int32_t i;
+	int32_t r, i;
 
+	racerelease(&rw->reader_sem);
+	r = __atomic_add_fetch(&rw->reader_count, RWMUTEX_MAX_READERS,
+			       __ATOMIC_RELEASE);
 	if (r >= RWMUTEX_MAX_READERS)
 		throw("kgo_rwmutex_unlock: unlock of unlocked rwmutex");
 	/* Let in the readers that queued meanwhile. */
@@ -380,12 +398,16 @@ void kgo_rwmutex_unlock(struct kgo_rwmutex *rw)
 /* Go's sync.WaitGroup: the counter in the high half, waiters in the low. */
 void kgo_waitgroup_add(struct kgo_waitgroup *wg, int delta)
 {
-	uint64_t state = __atomic_add_fetch(&wg->state,
-					    (uint64_t)(int64_t)delta << 32,
-					    __ATOMIC_ACQ_REL);
-	int32_t v = (int32_t)(state >> 32);
-	uint32_t w = (uint32_t)state;
+	uint64_t state;
+	int32_t v;
+	uint32_t w;
 
+	if (delta < 0)		/* a Done comes before the Wait it ends */
+		racerelease(wg);
+	state = __atomic_add_fetch(&wg->state, (uint64_t)(int64_t)delta << 32,
+				   __ATOMIC_ACQ_REL);
+	v = (int32_t)(state >> 32);
+	w = (uint32_t)state;
 	if (v < 0)
 		throw("kgo_waitgroup_add: negative WaitGroup counter");
 	if (w && delta > 0 && v == delta)
@@ -414,16 +436,17 @@ void kgo_waitgroup_wait(struct kgo_waitgroup *wg)
 
 	for (;;) {
 		if (!(state >> 32))
-			return;
+			break;
 		if (__atomic_compare_exchange_n(&wg->state, &state, state + 1,
 						false, __ATOMIC_ACQ_REL,
 						__ATOMIC_ACQUIRE)) {
 			semacquire(&wg->sema, false, "kgo_waitgroup_wait");
 			if (__atomic_load_n(&wg->state, __ATOMIC_ACQUIRE))
 				throw("kgo_waitgroup_wait: WaitGroup reused before the previous wait returned");
-			return;
+			break;
 		}
 	}
+	raceacquire(wg);
 }
 
 /* --- Once ----------------------------------------------------------------- */
@@ -431,12 +454,14 @@ void kgo_waitgroup_wait(struct kgo_waitgroup *wg)
 /* Go's sync.Once: the fast path is one load; the first caller runs @fn. */
 void kgo_once_do(struct kgo_once *o, void (*fn)(void *arg), void *arg)
 {
-	if (__atomic_load_n(&o->done, __ATOMIC_ACQUIRE))
-		return;
-	kgo_mutex_lock(&o->m);
-	if (!o->done) {
-		fn(arg);
-		__atomic_store_n(&o->done, 1, __ATOMIC_RELEASE);
+	if (!__atomic_load_n(&o->done, __ATOMIC_ACQUIRE)) {
+		kgo_mutex_lock(&o->m);
+		if (!o->done) {
+			fn(arg);
+			racerelease(o);	/* @fn comes before every return */
+			__atomic_store_n(&o->done, 1, __ATOMIC_RELEASE);
+		}
+		kgo_mutex_unlock(&o->m);
 	}
-	kgo_mutex_unlock(&o->m);
+	raceacquire(o);
 }

@@ -622,6 +622,13 @@ void sigquit_install(void)
 {
 	struct sigaction sa, old;
 
+	/*
+	 * ThreadSanitizer holds an asynchronous signal back until the thread
+	 * next enters a function it intercepts, and an M waiting in the
+	 * kernel enters none: SIGQUIT would be lost. It keeps its default.
+	 */
+	if (KGO_TSAN)
+		return;
 	if (sigaction(SIGQUIT, NULL, &old) || old.sa_handler != SIG_DFL ||
 	    (old.sa_flags & SA_SIGINFO))
 		return;
