@@ -631,6 +631,7 @@ static int fanin_main(void *arg)
 TEST_TIMEOUT(fan_in_10000, 180)
 {
 	REQUIRE_GMP();
+	SKIP_UNDER_TSAN("10,000 live goroutines are 2 GB of TSan state");
 	EXPECT_EQ(0, run_with_procs(fanin_main, NULL, "2"));
 }
 

@@ -85,6 +85,7 @@ static int tree_main(void *arg)
 TEST(cancel_reaches_10000_descendants)
 {
 	REQUIRE_GMP();
+	SKIP_UNDER_TSAN("10,000 live goroutines are 2 GB of TSan state");
 	ASSERT_EQ(0, run_with_procs(tree_main, NULL, "2"));
 	EXPECT_EQ(NCTX, tree_canceled);
 	EXPECT_EQ(0, tree_bad);

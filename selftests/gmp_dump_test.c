@@ -83,7 +83,7 @@ static NOINLINE void select_waiter(void *arg)
 static NOINLINE void yielder(void *arg)
 {
 	(void)arg;
-	while (!stop)
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
 		kgo_yield();
 	sink = 3;
 }
@@ -100,7 +100,7 @@ static NOINLINE void spinner(void *arg)
 	unsigned long n = 0;
 
 	(void)arg;
-	while (!stop)
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
 		n++;
 	sink = (int)n;
 }
@@ -183,7 +183,7 @@ static NOINLINE int statuses_main(void *arg)
 	n = kgo_dump(2);
 	GCHECK_RET(n == 9, 1, "kgo_dump printed %d goroutines, want 9", n);
 	GCHECK_RET(kgo_dump(-1) == -EBADF, 1, "kgo_dump(-1) did not say EBADF");
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -231,7 +231,7 @@ static NOINLINE int spin_main(void *arg)
 	kgo_go(spinner, NULL);
 	kgo_sleep(30 * 1000 * 1000);
 	kgo_dump(2);
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -319,6 +319,7 @@ TEST(sigquit_dumps_and_exits_2)
 	char c;
 
 	REQUIRE_GMP();
+	SKIP_UNDER_TSAN("SIGQUIT keeps its default action (TSan defers signals)");
 	ASSERT_EQ(0, pipe(ready));
 	ASSERT_EQ(0, pipe(out));
 	pid = fork();
@@ -369,6 +370,7 @@ TEST_TIMEOUT(dump_says_how_many_minutes_a_goroutine_waited, 300)
 	REQUIRE_GMP();
 	if (slow_kernel())	/* user-space arithmetic: once, on stock */
 		SKIP(return, "a minute's wait runs on the stock kernel only");
+	SKIP_UNDER_TSAN("a minute's wait runs in the plain build only");
 	ASSERT_EQ(0, run_in_child(minute_main, "1", err, sizeof(err)))
 		TH_LOG("stderr:\n%s", err);
 	EXPECT_BLOCK(err, "recv_blocked", "chan receive, 1 minutes]",

@@ -178,6 +178,17 @@ static inline void gcheck_child(int fd)
 	} while (0)
 
 /*
+ * Skip (with the reason) in a test built with -fsanitize=thread: kgo's TSan
+ * build maps each goroutine's stack on its own (no free list, no chunks),
+ * and TSan keeps about 200 KiB for each live goroutine.
+ */
+#ifdef __SANITIZE_THREAD__
+#define SKIP_UNDER_TSAN(why)	SKIP(return, "kgo's ThreadSanitizer build: " why)
+#else
+#define SKIP_UNDER_TSAN(why)	do { } while (0)
+#endif
+
+/*
  * A harness test with a timeout of its own (@secs): TEST() takes none, so
  * it runs as "run" of an empty fixture named @name. kselftest_harness.h
  * must be included where it is used.
