@@ -76,8 +76,9 @@ TEST(data_race_between_goroutines_is_reported)
 			TH_LOG("GMPMAXPROCS=%s: %s", procs[i], err);
 		EXPECT_TRUE(has(err, "racer_a") && has(err, "racer_b"))
 			TH_LOG("GMPMAXPROCS=%s: %s", procs[i], err);
-		/* the fibers carry the goroutines' names */
+		/* the fibers carry the goroutines' names, and the spawn */
 		EXPECT_TRUE(has(err, "'goroutine ")) TH_LOG("%s", err);
+		EXPECT_TRUE(has(err, "race_main")) TH_LOG("%s", err);
 	}
 }
 
