@@ -36,14 +36,23 @@ static bool has(const char *hay, const char *needle)
 
 static long shared;
 
+/*
+ * Closed once both racers exist. TSan reuses the thread id of a fiber
+ * that has ended for the next one, and sees no race between two owners
+ * of one id: a racer must not end before the other is made.
+ */
+static struct kgo_chan *start;
+
 static NOINLINE void racer_a(void *arg)
 {
+	kgo_chan_recv(start, NULL);
 	shared = 1;			/* seeded: no order with racer_b */
 	kgo_waitgroup_done(arg);
 }
 
 static NOINLINE void racer_b(void *arg)
 {
+	kgo_chan_recv(start, NULL);
 	shared = 2;
 	kgo_waitgroup_done(arg);
 }
@@ -53,9 +62,11 @@ static int race_main(void *arg)
 	struct kgo_waitgroup wg = KGO_WAITGROUP_INIT;
 
 	(void)arg;
+	start = kgo_chan_make(0, 0);
 	kgo_waitgroup_add(&wg, 2);
 	kgo_go(racer_a, &wg);
 	kgo_go(racer_b, &wg);
+	kgo_chan_close(start);
 	kgo_waitgroup_wait(&wg);
 	return shared == 1 || shared == 2 ? 0 : 1;
 }
@@ -80,6 +91,61 @@ TEST(data_race_between_goroutines_is_reported)
 		EXPECT_TRUE(has(err, "'goroutine ")) TH_LOG("%s", err);
 		EXPECT_TRUE(has(err, "race_main")) TH_LOG("%s", err);
 	}
+}
+
+/*
+ * Two goroutines that each spawn and sleep, but order nothing between
+ * them: kgo's own locks (its stacks', its timers') must not order them.
+ * With one P, the first is done before the second starts.
+ */
+static long shared2;
+
+static void nothing(void *arg)
+{
+	(void)arg;
+}
+
+static NOINLINE void spawner_a(void *arg)
+{
+	kgo_chan_recv(start, NULL);
+	shared2 = 1;			/* seeded */
+	kgo_go(nothing, NULL);
+	kgo_sleep(1000);
+	kgo_waitgroup_done(arg);
+}
+
+static NOINLINE void spawner_b(void *arg)
+{
+	kgo_chan_recv(start, NULL);
+	kgo_sleep(1000);
+	kgo_go(nothing, NULL);
+	shared2 = 2;
+	kgo_waitgroup_done(arg);
+}
+
+static int spawners_main(void *arg)
+{
+	struct kgo_waitgroup wg = KGO_WAITGROUP_INIT;
+
+	(void)arg;
+	start = kgo_chan_make(0, 0);
+	kgo_waitgroup_add(&wg, 2);
+	kgo_go(spawner_a, &wg);
+	kgo_go(spawner_b, &wg);
+	kgo_chan_close(start);
+	kgo_waitgroup_wait(&wg);
+	return shared2 == 1 || shared2 == 2 ? 0 : 1;	/* not dead stores */
+}
+
+TEST(spawns_and_sleeps_do_not_order_goroutines)
+{
+	static char err[32 << 10];
+
+	REQUIRE_GMP();
+	EXPECT_EQ(66, run_in_child(spawners_main, "1", err, sizeof(err)))
+		TH_LOG("%s", err);
+	EXPECT_TRUE(has(err, "spawner_a") && has(err, "spawner_b"))
+		TH_LOG("%s", err);
 }
 
 /* --- Orders kgo makes ------------------------------------------------------ */
@@ -169,6 +235,30 @@ static NOINLINE void closer(void *arg)
 	kgo_chan_close(closing);
 }
 
+/* Readied by kgo_ready() after a write: kgo_park() orders it after. */
+static uint32_t park_word;
+static long park_data, io_data;
+static int io_pipe[2];
+
+static NOINLINE void readier(void *arg)
+{
+	(void)arg;
+	park_data = 5;
+	while (kgo_ready(&park_word, 1) == 0)	/* until it is parked */
+		kgo_yield();
+}
+
+/* Writes, then writes to a pipe: the reader of the pipe reads it. */
+static NOINLINE void io_writer(void *arg)
+{
+	char c = 'x';
+
+	(void)arg;
+	io_data = 9;
+	if (kgo_write(io_pipe[1], &c, 1) != 1)
+		abort();
+}
+
 /* Stack locals, written and read: the stacks go on to later goroutines. */
 static NOINLINE void stack_user(void *arg)
 {
@@ -239,6 +329,17 @@ static int ordered_main(void *arg)
 	kgo_go(closer, NULL);
 	r = kgo_chan_recv(closing, &k);
 	GCHECK_RET(r == 0 && closed_data == 7, 5, "closed: %d", r);
+
+	kgo_go(readier, NULL);
+	r = kgo_park(&park_word, 0);	/* the word never changes */
+	GCHECK_RET(r == 0 && park_data == 5, 6, "park: %d", r);
+
+	GCHECK_RET(!pipe(io_pipe), 7, "pipe");
+	kgo_go(io_writer, NULL);
+	GCHECK_RET(kgo_read(io_pipe[0], &k, 1) == 1 && io_data == 9, 7,
+		   "pipe read");
+	close(io_pipe[0]);
+	close(io_pipe[1]);
 
 	/* Spawns order the spawner before the goroutine; stacks recycle. */
 	spawn_wg = &wg;

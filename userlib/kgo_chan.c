@@ -274,6 +274,10 @@ static KGO_INLINE void copy_elem(const struct kgo_chan *c, void *dst,
 {
 	if (!dst)
 		return;
+	if (KGO_TSAN) {		/* never an intercepted memcpy, even at -O0 */
+		racecopy(dst, src, c->elemsize);
+		return;
+	}
 	switch (c->elemsize) {
 	case 0:
 		return;
@@ -422,7 +426,9 @@ static KGO_INLINE int chanop(struct kgo_chan *c, int op, void *elem,
 	/*
 	 * TSan: whatever the partner did before its operation comes before
 	 * whatever follows ours, both ways (wider than Go's rule for a
-	 * buffered channel: races between two senders may go unseen).
+	 * buffered channel: races between two senders may go unseen). Never
+	 * under kgo's locks: TSan's runtime may wait there for a goroutine
+	 * preempted inside it, which would need this P.
 	 */
 	racerelease(c);
 	kgo_acquirem();
@@ -433,6 +439,8 @@ static KGO_INLINE int chanop(struct kgo_chan *c, int op, void *elem,
 		if (woken)
 			wake(woken);
 		kgo_releasem();
+		if (r == -EAGAIN)
+			return r;
 	} else {
 		r = chanop_wait(c, send, elem, who);
 	}

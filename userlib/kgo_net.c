@@ -262,7 +262,6 @@ struct iocall {
 	bool v2;		/* the last try was preadv2/pwritev2 */
 };
 
-/* Try @c once, without blocking unless c->plain. */
 /*
  * The reads and writes io_try() makes. Under TSan they bypass its
  * descriptor tracking, as preadv2 and pwritev2 always do: kgo's reads and
@@ -275,6 +274,7 @@ struct iocall {
 #define IO_CALL(name, ...)	name(__VA_ARGS__)
 #endif
 
+/* Try @c once, without blocking unless c->plain. */
 static ssize_t io_try(struct iocall *c)
 {
 	struct msghdr m;
@@ -342,6 +342,38 @@ static ssize_t io_try(struct iocall *c)
  */
 static char iosync;
 
+#if KGO_TSAN
+void __tsan_read_range(void *addr, unsigned long size);
+void __tsan_write_range(void *addr, unsigned long size);
+#endif
+
+/*
+ * Go's race.ReadRange/WriteRange: the @n bytes the kernel read from (a
+ * write) or wrote into (a read) the caller's buffers, which TSan does not
+ * see it do.
+ */
+static void race_io(const struct iocall *c, ssize_t n, bool write)
+{
+#if KGO_TSAN
+	const struct iovec *v = c->msg ? c->msg->msg_iov : c->iov;
+	size_t cnt = c->msg ? c->msg->msg_iovlen : (size_t)c->iovcnt;
+	size_t i, step;
+
+	for (i = 0; n > 0 && i < cnt; i++) {
+		step = v[i].iov_len < (size_t)n ? v[i].iov_len : (size_t)n;
+		if (write)
+			__tsan_read_range(v[i].iov_base, step);
+		else
+			__tsan_write_range(v[i].iov_base, step);
+		n -= (ssize_t)step;
+	}
+#else
+	(void)c;
+	(void)n;
+	(void)write;
+#endif
+}
+
 static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 		       bool write, bool wait_first)
 {
@@ -367,6 +399,7 @@ static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 			if (r >= 0) {
 				if (!write)
 					raceacquire(&iosync);
+				race_io(c, r, write);
 				return r;
 			}
 			if (errno == EOPNOTSUPP && c->v2) {

@@ -32,8 +32,11 @@
 /*
  * The system call itself, not libc's ioctl(): errno is the goroutine's,
  * and a sanitizer's interceptor around it would see g0's schedule calls
- * enter and never return (the kernel resumes a goroutine instead).
+ * enter and never return (the kernel resumes a goroutine instead). Kept
+ * an opaque call, as libc's was: its callers keep nothing in registers
+ * across it (the kernel may give back a frame saved elsewhere).
  */
+__attribute__((noinline, noipa))
 long gmp_ioctl(unsigned long cmd, unsigned long arg)
 {
 	long r;
@@ -79,23 +82,23 @@ void ring_push(uint32_t gidx, uint32_t flags, int then)
 {
 	uint32_t head, tail, entries = rt.ring->entries;
 
-	pthread_mutex_lock(&rt.ring_lock);
+	rt_lock(&rt.ring_lock);
 	for (;;) {
 		tail = rt.ring->tail;
 		head = __atomic_load_n(&rt.ring->head, __ATOMIC_ACQUIRE);
 		if (tail - head < entries)
 			break;
 		/* Full: have the kernel take what is there. */
-		pthread_mutex_unlock(&rt.ring_lock);
+		rt_unlock(&rt.ring_lock);
 		gmp_ioctl(GMP_IOC_WAKEP, 0);
-		pthread_mutex_lock(&rt.ring_lock);
+		rt_lock(&rt.ring_lock);
 	}
 	rt.spawn[tail & rt.ring->mask] = (struct gmp_spawn){
 		.gidx = gidx,
 		.flags = flags,
 	};
 	__atomic_store_n(&rt.ring->tail, tail + 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&rt.ring_lock);
+	rt_unlock(&rt.ring_lock);
 	if (then == RING_DRAIN)
 		gmp_ioctl(GMP_IOC_WAKEP, 0);
 	else if (then == RING_WAKEP)

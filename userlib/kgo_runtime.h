@@ -64,6 +64,7 @@
 #define dump_fatal		__kgo_dump_fatal
 #define san_arrive		__kgo_san_arrive
 #define san_threads_register	__kgo_san_threads_register
+#define timers_init		__kgo_timers_init
 #define racegostart		__kgo_racegostart
 #define racegoend		__kgo_racegoend
 #define trace_init		__kgo_trace_init
@@ -369,6 +370,7 @@ struct timer {
 /* A channel's element size (kgo_chan.c keeps its struct to itself). */
 size_t chan_elemsize(const struct kgo_chan *c) KGO_HIDDEN;
 
+int timers_init(void) KGO_HIDDEN;
 int timer_start(struct timer *t, int64_t when) KGO_HIDDEN;
 int timer_stop(struct timer *t) KGO_HIDDEN;
 
@@ -661,7 +663,30 @@ static inline void raceclear(void *dst, size_t n)
 void racegostart(struct kgo_g *g) KGO_HIDDEN;
 void racegoend(struct kgo_g *g) KGO_HIDDEN;
 void san_threads_register(void) KGO_HIDDEN;
+
+/* TSan's entry points no header declares. */
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+void AnnotateIgnoreSyncBegin(const char *file, int line);
+void AnnotateIgnoreSyncEnd(const char *file, int line);
+
+/* TSan sees neither the accesses nor the ordering of the calls between. */
+static inline void raceignore(bool begin)
+{
+	if (begin) {
+		__tsan_ignore_thread_begin();
+		AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+	} else {
+		AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+		__tsan_ignore_thread_end();
+	}
+}
 #else
+static inline void raceignore(bool begin)
+{
+	(void)begin;
+}
+
 static inline void raceacquire(const void *addr)
 {
 	(void)addr;
@@ -696,6 +721,26 @@ static inline void san_threads_register(void)
 {
 }
 #endif
+
+/*
+ * kgo's own pthread locks (its stacks, ring, timers, signals). Under TSan
+ * what they hold is kgo's business: the calls made inside (malloc, a
+ * condition variable) are not seen, and the lock orders nothing, since
+ * two goroutines that each spawned, or slept, are not ordered in Go and
+ * must not hide a race between them.
+ */
+static inline void rt_lock(pthread_mutex_t *l)
+{
+	raceignore(true);
+	pthread_mutex_lock(l);
+}
+
+static inline void rt_unlock(pthread_mutex_t *l)
+{
+	pthread_mutex_unlock(l);
+	raceignore(false);
+}
+
 
 /* kgo_traceback.c: goroutine dumps */
 void dump_fatal(void) KGO_HIDDEN;

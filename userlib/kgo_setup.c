@@ -474,6 +474,13 @@ int kgo_run(int (*main_fn)(void *arg), void *arg, int *status)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
 	san_threads_register();
+	/*
+	 * TSan: the timer thread is started here, before any goroutine
+	 * runs, not by the first to sleep: the pthread_once would order
+	 * that goroutine before every later one that sleeps.
+	 */
+	if (KGO_TSAN)
+		timers_init();
 	thread_register(true);	/* M0 */
 	r = -pthread_create(&t, &attr, templatethread, NULL);
 	pthread_attr_destroy(&attr);

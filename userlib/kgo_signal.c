@@ -68,12 +68,12 @@ static struct {
 static void sg_lock(void)
 {
 	kgo_acquirem();
-	pthread_mutex_lock(&sg.lock);
+	rt_lock(&sg.lock);
 }
 
 static void sg_unlock(void)
 {
-	pthread_mutex_unlock(&sg.lock);
+	rt_unlock(&sg.lock);
 	kgo_releasem();
 }
 
@@ -121,7 +121,7 @@ static void deliver(uint64_t pending)
 	struct sigreg *r;
 	int sig;
 
-	pthread_mutex_lock(&sg.lock);
+	rt_lock(&sg.lock);
 	for (sig = 1; sig <= KGO_NSIG; sig++) {
 		if (!(pending & SIGBIT(sig)))
 			continue;
@@ -129,7 +129,7 @@ static void deliver(uint64_t pending)
 			if (r->mask & SIGBIT(sig))
 				kgo_chan_trysend(r->c, &sig);	/* full: missed */
 	}
-	pthread_mutex_unlock(&sg.lock);
+	rt_unlock(&sg.lock);
 }
 
 static void *sigproc(void *unused)

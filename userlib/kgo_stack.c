@@ -107,10 +107,10 @@ void stack_stats(struct kgo_stats *k)
 {
 	/* g0 takes the lock: no goroutine may be preempted holding it. */
 	acquirem();
-	pthread_mutex_lock(&stacks.lock);
+	rt_lock(&stacks.lock);
 	k->ngcreated = stacks.gidxgen;
 	k->ngfreeglobal = stacks.nfree;
-	pthread_mutex_unlock(&stacks.lock);
+	rt_unlock(&stacks.lock);
 	releasem();
 	k->ngfrefill = __atomic_load_n(&stacks.ngfrefill, __ATOMIC_RELAXED);
 	k->ngfspill = __atomic_load_n(&stacks.ngfspill, __ATOMIC_RELAXED);
@@ -320,7 +320,7 @@ struct kgo_g *stack_own(size_t size, int *err)
 		*err = -ENOMEM;
 		return NULL;
 	}
-	pthread_mutex_lock(&stacks.lock);
+	rt_lock(&stacks.lock);
 	g = stacks.free_own;
 	if (g) {
 		stacks.free_own = g->next;
@@ -338,7 +338,7 @@ struct kgo_g *stack_own(size_t size, int *err)
 			*err = -ENOMEM;
 		}
 	}
-	pthread_mutex_unlock(&stacks.lock);
+	rt_unlock(&stacks.lock);
 	if (!g) {
 		unmap_guarded(stack, size);
 		return NULL;
@@ -354,10 +354,10 @@ void stack_own_put(struct kgo_g *g)
 {
 	unmap_guarded(g->stack, g->stack_size);
 	g->stack = NULL;
-	pthread_mutex_lock(&stacks.lock);
+	rt_lock(&stacks.lock);
 	g->next = stacks.free_own;
 	stacks.free_own = g;
-	pthread_mutex_unlock(&stacks.lock);
+	rt_unlock(&stacks.lock);
 }
 
 /*
@@ -451,11 +451,11 @@ struct kgo_g *stack_get(int *err)
 {
 	struct kgo_g *g = NULL;
 
-	pthread_mutex_lock(&stacks.lock);
+	rt_lock(&stacks.lock);
 	*err = stack_refill();
 	if (!*err)
 		g = stack_free_pop();
-	pthread_mutex_unlock(&stacks.lock);
+	rt_unlock(&stacks.lock);
 	return g;
 }
 
@@ -471,7 +471,7 @@ static struct kgo_g *stack_put_list(struct kgo_g *list, unsigned int n)
 	uint64_t now = 0;
 	struct kgo_g *g;
 
-	pthread_mutex_lock(&stacks.lock);
+	rt_lock(&stacks.lock);
 	while (n--) {
 		g = list;
 		list = g->next;
@@ -493,7 +493,7 @@ static struct kgo_g *stack_put_list(struct kgo_g *list, unsigned int n)
 				MADV_DONTNEED);
 		}
 	}
-	pthread_mutex_unlock(&stacks.lock);
+	rt_unlock(&stacks.lock);
 	return list;
 }
 
@@ -507,7 +507,7 @@ int gfget_refill(struct kgo_gfree *pf)
 	struct kgo_g *g;
 	int err = 0;
 
-	pthread_mutex_lock(&stacks.lock);
+	rt_lock(&stacks.lock);
 	while (pf->n < KGO_GFREE_BATCH) {
 		err = stack_refill();
 		if (err)
@@ -517,7 +517,7 @@ int gfget_refill(struct kgo_gfree *pf)
 		pf->head = g;
 		pf->n++;
 	}
-	pthread_mutex_unlock(&stacks.lock);
+	rt_unlock(&stacks.lock);
 	if (!pf->head)
 		return err ? err : -ENOMEM;
 	__atomic_add_fetch(&stacks.ngfrefill, 1, __ATOMIC_RELAXED);

@@ -59,12 +59,12 @@ static struct {
 static void tm_lock(void)
 {
 	kgo_acquirem();
-	pthread_mutex_lock(&tm.lock);
+	rt_lock(&tm.lock);
 }
 
 static void tm_unlock(void)
 {
-	pthread_mutex_unlock(&tm.lock);
+	rt_unlock(&tm.lock);
 	kgo_releasem();
 }
 
@@ -200,7 +200,7 @@ static void *timerproc(void *unused)
 	(void)unused;
 	on_timer_thread = true;
 	thread_register(true);
-	pthread_mutex_lock(&tm.lock);
+	rt_lock(&tm.lock);
 	for (;;) {
 		if (!tm.n) {
 			pthread_cond_wait(&tm.cond, &tm.lock);
@@ -224,11 +224,12 @@ static void *timerproc(void *unused)
 			heap_del(t);
 		}
 		tm.firing = t;
-		pthread_mutex_unlock(&tm.lock);
+		rt_unlock(&tm.lock);
+		raceacquire(t);		/* Go's: who set it, before it fires */
 		t->fire(t, due);	/* may free a sleeper's timer: not after */
 		if (live)		/* after its work: what it woke counts */
 			live_sub();
-		pthread_mutex_lock(&tm.lock);
+		rt_lock(&tm.lock);
 		tm.firing = NULL;
 	}
 	return NULL;
@@ -251,7 +252,7 @@ static void timer_start_thread(void)
 	pthread_attr_destroy(&attr);
 }
 
-static int timers_init(void)
+int timers_init(void)
 {
 	pthread_once(&tm.once, timer_start_thread);
 	return tm.started < 0 ? tm.started : 0;
@@ -274,6 +275,7 @@ int timer_start(struct timer *t, int64_t when)
 		return err;
 	if (t->live)
 		live_add();
+	racerelease(t);		/* Go's: before it fires (timerproc) */
 	tm_lock();
 	t->when = when;
 	heap_add(t);
@@ -334,9 +336,9 @@ static bool sleep_commit(struct kgo_g *g, void *arg)
 	struct sleeper *s = arg;
 
 	s->g = g;
-	pthread_mutex_lock(&tm.lock);
+	rt_lock(&tm.lock);
 	heap_add(&s->t);
-	pthread_mutex_unlock(&tm.lock);
+	rt_unlock(&tm.lock);
 	return true;
 }
 
