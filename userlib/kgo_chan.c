@@ -291,7 +291,7 @@ static KGO_INLINE void copy_elem(const struct kgo_chan *c, void *dst,
 		memcpy(dst, src, 16);
 		return;
 	default:
-		racecopy(dst, src, c->elemsize);
+		memcpy(dst, src, c->elemsize);
 	}
 }
 

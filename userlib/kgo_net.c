@@ -329,23 +329,12 @@ static ssize_t io_try(struct iocall *c)
 }
 
 /*
- * Go's fd.Read loop: try, wait, try again, until it does not block, the
- * deadline passes (ETIMEDOUT) or kgo_close() comes (EBADF). -1 with
- * errno, as the call it wraps. @wait_first: the first try would block
- * the thread (c->plain), so wait for readiness before it.
- */
-/*
  * Go's ioSync: under TSan (KGO_TSAN) whatever a goroutine did before a
  * write comes before what follows any read after it, as Go's race
  * detector has it (the calls here bypass the sanitizer's own fd tracking:
  * preadv2 and pwritev2 are not intercepted).
  */
 static char iosync;
-
-#if KGO_TSAN
-void __tsan_read_range(void *addr, unsigned long size);
-void __tsan_write_range(void *addr, unsigned long size);
-#endif
 
 /*
  * Go's race.ReadRange/WriteRange: the @n bytes the kernel read from (a
@@ -374,6 +363,12 @@ static void race_io(const struct iocall *c, ssize_t n, bool write)
 #endif
 }
 
+/*
+ * Go's fd.Read loop: try, wait, try again, until it does not block, the
+ * deadline passes (ETIMEDOUT) or kgo_close() comes (EBADF). -1 with
+ * errno, as the call it wraps. @wait_first: the first try would block
+ * the thread (c->plain), so wait for readiness before it.
+ */
 static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 		       bool write, bool wait_first)
 {

@@ -271,10 +271,6 @@ void san_arrive(enum kgo_san_stack on, struct kgo_g *g)
 		__tsan_acquire(&m->tsan_thread);
 }
 
-/* TSan's instrumentation entry points (no header declares them). */
-void __tsan_func_entry(void *call_pc);
-void __tsan_func_exit(void);
-
 /*
  * A new goroutine's fiber, made by its creator: the spawn orders them.
  * Its "created by" stack gets the kgo_go call (kgo's own frames are not

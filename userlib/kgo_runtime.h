@@ -667,8 +667,15 @@ void san_threads_register(void) KGO_HIDDEN;
 /* TSan's entry points no header declares. */
 void __tsan_ignore_thread_begin(void);
 void __tsan_ignore_thread_end(void);
+void __tsan_func_entry(void *call_pc);
+void __tsan_func_exit(void);
+void __tsan_read_range(void *addr, unsigned long size);
+void __tsan_write_range(void *addr, unsigned long size);
 void AnnotateIgnoreSyncBegin(const char *file, int line);
 void AnnotateIgnoreSyncEnd(const char *file, int line);
+void AnnotateBenignRaceSized(const char *file, int line,
+			     const volatile void *mem, long size,
+			     const char *description);
 
 /* TSan sees neither the accesses nor the ordering of the calls between. */
 static inline void raceignore(bool begin)
@@ -740,7 +747,6 @@ static inline void rt_unlock(pthread_mutex_t *l)
 	pthread_mutex_unlock(l);
 	raceignore(false);
 }
-
 
 /* kgo_traceback.c: goroutine dumps */
 void dump_fatal(void) KGO_HIDDEN;

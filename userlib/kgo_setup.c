@@ -74,13 +74,6 @@ void throw(const char *fmt, ...)
 	abort();
 }
 
-#if KGO_TSAN
-/* ThreadSanitizer's dynamic annotations (no header declares them). */
-void AnnotateBenignRaceSized(const char *file, int line,
-			     const volatile void *mem, long size,
-			     const char *description);
-#endif
-
 /* --- M's and start-up ------------------------------------------------------ */
 
 /* Go's mstart: run goroutines until the instance exits. */
