@@ -120,7 +120,14 @@ static void __maybe_unused gmp_uapi_pins(void)
 	BUILD_BUG_ON(GMP_OFF_SCHED & ~PAGE_MASK);
 	BUILD_BUG_ON(sizeof(struct gmp_state) != 152);
 	BUILD_BUG_ON(sizeof(struct gmp_netpoll_wait) !=
+		     GMP_NETPOLL_WAIT_SIZE_VER1);
+	BUILD_BUG_ON(offsetof(struct gmp_netpoll_wait, pd) !=
 		     GMP_NETPOLL_WAIT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct gmp_pollslot) != 8);
+	BUILD_BUG_ON(GMP_POLLSLOTS_MAX % GMP_POLLSLOTS_PER_PAGE);
+	BUILD_BUG_ON(GMP_OFF_POLL - GMP_OFF_SCHED <
+		     (u64)GMP_MAXG_MAX * sizeof(struct gmp_gslot) +
+		     GMP_NPROCS_MAX * sizeof(struct gmp_pshared));
 	BUILD_BUG_ON(offsetof(struct gmp_netpoll_wait, deadline_ns) != 16);
 	BUILD_BUG_ON(sizeof(struct gmp_state) > PAGE_SIZE);
 	BUILD_BUG_ON(GMP_OFF_RING & ~PAGE_MASK);
@@ -167,7 +174,7 @@ int gmp_create_check(struct gmp_create *c)
 		return -EINVAL;
 	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ |
 		      GMP_FEAT_PREEMPT | GMP_FEAT_LOCKOSTHREAD | GMP_FEAT_KEEPM |
-		      GMP_FEAT_NETPOLL;
+		      GMP_FEAT_NETPOLL | GMP_FEAT_NETPOLL_PD;
 	if (gmp_handoff_supported())
 		c->features |= GMP_FEAT_HANDOFF;
 	c->sched_size = gmp_sched_area_size(c->maxprocs, c->maxg, &c->gtab_off);
@@ -192,7 +199,8 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 	/* First: it sets up the locks gmp_sched_destroy() takes. */
 	ret = gmp_sched_init(s, c->nprocs, c->maxprocs, c->maxmcount);
 	gmp_sysmon_init(s);
-	gmp_netpoll_init(s);
+	if (!ret)
+		ret = gmp_netpoll_init(s);
 	if (!ret)
 		ret = gmp_user_charge(s);
 	if (!ret)
@@ -514,6 +522,12 @@ static int gmp_mmap(struct file *file, struct vm_area_struct *vma)
 		gmp_vma_flags_clear(vma, VM_MAYWRITE);
 	} else if (vma->vm_pgoff == GMP_OFF_RING >> PAGE_SHIFT) {
 		r = &s->ring_region;
+	} else if (vma->vm_pgoff == GMP_OFF_POLL >> PAGE_SHIFT) {
+		/* Counts the kernel keeps; pages come with registrations. */
+		r = &s->pollslot_region;
+		if (vma->vm_flags & VM_WRITE)
+			return -EPERM;
+		gmp_vma_flags_clear(vma, VM_MAYWRITE);
 	} else if (vma->vm_pgoff == GMP_OFF_SCHED >> PAGE_SHIFT) {
 		/* Pages come on first touch: the G table is mostly empty. */
 		r = &s->sched_region;

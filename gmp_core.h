@@ -69,8 +69,9 @@ struct gmp_gk {
 #define GMP_GSLOTS_PER_PAGE	(PAGE_SIZE / sizeof(struct gmp_gslot))
 /* Bound on every retry loop over words user space can also write. */
 #define GMP_CAS_TRIES	64
-/* The netpoller's waits, hashed by file: 256 buckets. */
-#define GMP_POLLHASH_BITS	8
+/* The netpoller's registrations, hashed by file: 1024 buckets. */
+#define GMP_POLLHASH_BITS	10
+#define GMP_POLLSLOTS_PER_PAGE	(PAGE_SIZE / sizeof(struct gmp_pollslot))
 
 enum gmp_pstatus {
 	GMP_PIDLE,
@@ -177,8 +178,11 @@ struct gmp_region {
  *                    G table page: gtab_lock nests inside (gmp_shm.c)
  *   ring_lock        the spawn ring's one consumer, taken with trylock;
  *                    newproc takes sched.lock inside it (gmp_ring.c)
- *   pollwait_lock    the netpoller's waits by file (gmp_netpoll.c):
- *                    nests in no other lock of gmp's and takes none
+ *   pollhash_lock    the netpoller's registered files (gmp_netpoll.c);
+ *                    a registration's own pd->lock nests inside it, and
+ *                    inside a file's wait queue locks (pd->lock is
+ *                    irq-safe, taken by the file's wake-up, and takes
+ *                    no lock of gmp's)
  *   sched.lock       innermost of gmp's: a spinlock_t, never held across
  *                    a sleep, a fault or another gmp lock; wait queue
  *                    locks nest inside it (wake_up()). On PREEMPT_RT it
@@ -266,13 +270,20 @@ struct gmp_sched {
 	atomic64_t nexitsyscall;	/* ... whose G found an idle P after */
 	atomic64_t nkeepm;		/* G's wired to their M for a while */
 
-	/* the netpoller (gmp_netpoll.c); pollwait_lock nests in no other */
-	spinlock_t pollwait_lock;
-	DECLARE_HASHTABLE(pollhash, GMP_POLLHASH_BITS);	/* waits by file */
-	u32 npollwait;			/* at most maxg */
+	/* the netpoller (gmp_netpoll.c) */
+	spinlock_t pollhash_lock;	/* registrations: the hash, their count */
+	DECLARE_HASHTABLE(pollhash, GMP_POLLHASH_BITS);	/* registered files */
+	struct xarray polldescs;	/* every registration by index (RCU) */
+	struct gmp_region pollslot_region; /* their counts, mapped read-only */
+	u32 npolldesc;			/* registered, at most GMP_POLLSLOTS_MAX */
+	u64 npollreg;			/* registrations made */
+	u64 npollreaped;		/* ... ended because only gmp held the file */
+	unsigned long pollreap_next;	/* where the reaper looks next */
+	atomic_t npollwait;		/* at most maxg */
 	struct llist_head pollready;	/* fired waits */
-	struct llist_head polldead;	/* unlinked by an M: the work puts them */
+	struct llist_head polldead;	/* released by an M: the work puts them */
 	struct work_struct pollwork;	/* takes them when no M does */
+	struct delayed_work pollreap;	/* gmp_pollreap() */
 	struct llist_node *pollseen;	/* sysmon's last look: compared only */
 	bool pollinit;
 	bool pollclosed;		/* the instance goes: the work does nothing */

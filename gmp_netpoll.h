@@ -10,7 +10,7 @@
 
 struct seq_file;
 
-void gmp_netpoll_init(struct gmp_sched *s);
+int gmp_netpoll_init(struct gmp_sched *s);
 void gmp_netpoll_destroy(struct gmp_sched *s);
 void gmp_netpoll_fini(struct gmp_sched *s);
 bool gmp_netpoll_pending(struct gmp_sched *s);

@@ -185,12 +185,13 @@ static struct gmp_region *gmp_region_at(struct gmp_sched *s,
 					unsigned long *pg)
 {
 	static const unsigned long offs[] = {
+		GMP_OFF_POLL >> PAGE_SHIFT,
 		GMP_OFF_SCHED >> PAGE_SHIFT,
 		GMP_OFF_RING >> PAGE_SHIFT,
 		GMP_OFF_STATE >> PAGE_SHIFT,
 	};
 	struct gmp_region *regions[] = {
-		&s->sched_region, &s->ring_region, &s->state_region,
+		&s->pollslot_region, &s->sched_region, &s->ring_region, &s->state_region,
 	};
 	unsigned int i;
 
@@ -235,10 +236,13 @@ static vm_fault_t gmp_vm_fault(struct vm_fault *vmf)
 		return VM_FAULT_SIGBUS;
 	if (r == &s->sched_region)
 		page = gmp_gtab_populate(s, pg, gfp);
+	else if (r == &s->pollslot_region)	/* pairs with gmp_pollslot_get() */
+		page = smp_load_acquire(&r->pages[array_index_nospec(pg, r->npages)]);
 	else
 		page = r->pages[array_index_nospec(pg, r->npages)];
 	if (!page)
-		return VM_FAULT_OOM;
+		return r == &s->pollslot_region ? VM_FAULT_SIGBUS :
+		       VM_FAULT_OOM;
 	get_page(page);
 	vmf->page = page;
 	return 0;

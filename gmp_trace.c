@@ -54,13 +54,18 @@ static void gmp_schedtrace_line(struct seq_file *sf, struct gmp_sched *s)
 	for (i = 0; i < s->nprocs; i++)
 		seq_printf(sf, i ? " %u" : "%u", gmp_runqlen(s->allp[i]) +
 			   !!READ_ONCE(s->allp[i]->sh->runnext));
-	/* gmp's additions after Go's fields: sysmon's work and cost. */
-	seq_printf(sf, "] preempt=%lld preemptreq=%lld handoff=%lld exitsyscall=%lld keepm=%lld sysmon=%lluus\n",
+	/*
+	 * gmp's additions after Go's fields: sysmon's work and cost, and
+	 * the netpoller's registered files (live, made, reaped).
+	 */
+	seq_printf(sf, "] preempt=%lld preemptreq=%lld handoff=%lld exitsyscall=%lld keepm=%lld sysmon=%lluus pollfiles=%u pollregs=%llu pollreaped=%llu\n",
 		   atomic64_read(&s->npreempt), atomic64_read(&s->npreemptreq),
 		   atomic64_read(&s->nhandoff),
 		   atomic64_read(&s->nexitsyscall),
 		   atomic64_read(&s->nkeepm),
-		   div_u64(gmp_sysmon_runtime(s), NSEC_PER_USEC));
+		   div_u64(gmp_sysmon_runtime(s), NSEC_PER_USEC),
+		   READ_ONCE(s->npolldesc), READ_ONCE(s->npollreg),
+		   READ_ONCE(s->npollreaped));
 }
 
 static int gmp_schedtrace_show(struct seq_file *sf, void *unused)

@@ -102,6 +102,7 @@ struct gmp_create {
 #define GMP_FEAT_LOCKOSTHREAD	0x20U	/* G's wired to their M (LOCKOSTHREAD) */
 #define GMP_FEAT_KEEPM		0x40U	/* GOSCHED_KEEPM; exitsyscall keeps the M */
 #define GMP_FEAT_NETPOLL	0x80U	/* NETPOLL_WAIT, NETPOLL_CLOSE */
+#define GMP_FEAT_NETPOLL_PD	0x100U	/* registrations, GMP_OFF_POLL */
 
 /*
  * mmap offsets: the read-only state page(s), the read-write spawn ring,
@@ -110,6 +111,7 @@ struct gmp_create {
 #define GMP_OFF_STATE		0x00000000ULL
 #define GMP_OFF_RING		0x10000000ULL
 #define GMP_OFF_SCHED		0x20000000ULL
+#define GMP_OFF_POLL		0x80000000ULL
 
 /*
  * Goroutine stacks with guards (mmap MAP_PRIVATE, read-write, from any
@@ -214,28 +216,44 @@ enum gmp_ioc_nr {
  * The netpoller (GMP_FEAT_NETPOLL): a goroutine waits for a descriptor
  * in the kernel, on the file's own wait queue, without holding an M.
  *
+ * The first wait on a file registers it (Go's pollDesc): the kernel
+ * holds the file and stays on its wait queues, and counts its events in
+ * the file's slot of the poll area (GMP_FEAT_NETPOLL_PD), which user
+ * space maps read-only: the slot's index is the registration's id. A
+ * registration ends with NETPOLL_CLOSE, or when gmp is the only holder
+ * of the file left (the program closed every descriptor of it: within
+ * about 20 ms for each 1024 registrations), or with the instance.
+ *
  * NETPOLL_WAIT	park goroutine gidx, which user space has saved (its slot
  *		holds where it resumes) and marked GMP_GWAITING, until
  *		the file polls one of events, or EPOLLERR/EPOLLHUP, or
  *		deadline_ns (CLOCK_MONOTONIC, 0: none) passes, or
  *		NETPOLL_CLOSE names the file. Then the kernel makes it
  *		RUNNABLE and queues it, as a goroutine readied by another.
+ *		With pd, the file's registration from an earlier wait,
+ *		and seen, its slot as read before the call that would
+ *		block, it parks unless the slot counted an event for
+ *		events since; without them (pd 0, or no longer this
+ *		file's) it parks unless the file polls ready now. pd
+ *		returns the file's registration.
  *		Returns 0: parked (the caller must not touch the
  *		goroutine's stack any more); 1: ready now, not parked,
- *		revents says what polled; -ETIMEDOUT: the deadline has
- *		passed; -EOPNOTSUPP: this file cannot be waited for here
- *		(block in the call instead); -EAGAIN: the word at uaddr
- *		no longer holds uval (checked after the wait is hooked
- *		on the file, so a NETPOLL_CLOSE that follows a change of
- *		the word finds it); -ENOSPC: as many waits as the G table
- *		has slots; -EBADF: fd is not open. A file with no poll method polls
- *		ready at once. Only events in GMP_NETPOLL_EVENTS are
- *		accepted. The wait holds a reference to the file: a
- *		close() meanwhile does not end it (as for a thread
- *		blocked in read()); NETPOLL_CLOSE does.
- * NETPOLL_CLOSE	arg: a descriptor. Wake every goroutine waiting for
- *		its file (before the program closes it, as Go's
- *		ErrNetClosing); returns how many.
+ *		revents says what polled (0: an event was counted);
+ *		-ETIMEDOUT: the deadline has passed; -EOPNOTSUPP: this
+ *		file cannot be waited for here (block in the call
+ *		instead); -EAGAIN: the word at uaddr no longer holds
+ *		uval (checked after the wait is on the registration, so
+ *		a NETPOLL_CLOSE that follows a change of the word finds
+ *		it); -ENOSPC: as many waits as the G table has slots, or
+ *		GMP_POLLSLOTS_MAX files registered; -EBADF: fd is not
+ *		open. Only events in GMP_NETPOLL_EVENTS are accepted,
+ *		and EPOLLEXCLUSIVE: of the waiters asking it, one event
+ *		wakes one (accepters on one listener). A close() of the
+ *		descriptor meanwhile does not end the wait (as for a
+ *		thread blocked in read()); NETPOLL_CLOSE does.
+ * NETPOLL_CLOSE	arg: a descriptor. End its file's registration and
+ *		wake every goroutine waiting for it (before the program
+ *		closes it, as Go's ErrNetClosing); returns how many.
  */
 struct gmp_netpoll_wait {
 	__u32 size;		/* in: sizeof(struct gmp_netpoll_wait) */
@@ -246,9 +264,28 @@ struct gmp_netpoll_wait {
 	__aligned_u64 uaddr;	/* in: 0, or park only while the u32 here */
 	__u32 uval;		/* ... holds uval (-EAGAIN if not) */
 	__u32 revents;		/* out, when it returns 1; in: 0 */
+	/* VER1 */
+	__u32 pd;		/* in: the file's registration, 0: none; out */
+	__u32 resv;		/* in: must be zero */
+	__aligned_u64 seen;	/* in, with pd: its struct gmp_pollslot */
 };
 
 #define GMP_NETPOLL_WAIT_SIZE_VER0	40
+#define GMP_NETPOLL_WAIT_SIZE_VER1	56	/* adds pd, seen */
+
+/*
+ * The poll area (mmap at GMP_OFF_POLL, read-only, GMP_POLLSLOTS_MAX
+ * slots): a registered file's events, counted by the kernel as its
+ * wake-ups come. A slot's page exists once a file in it was registered.
+ * A reused slot's counts go on from its last owner's.
+ */
+struct gmp_pollslot {
+	__u32 rseq;		/* EPOLLIN, PRI, RDNORM, RDBAND, RDHUP, ERR, HUP */
+	__u32 wseq;		/* EPOLLOUT, WRNORM, WRBAND, ERR, HUP */
+};
+
+#define GMP_POLLSLOTS_MAX	0x100000U	/* 2^20 */
+
 /*
  * EPOLLIN, PRI, OUT, ERR, HUP, RDNORM, RDBAND, WRNORM, WRBAND, RDHUP;
  * EPOLLERR and EPOLLHUP are waited for whether asked for or not.

@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <setjmp.h>
@@ -233,12 +234,16 @@ static uint32_t some_gidx(void)
 /*
  * NETPOLL_WAIT with mostly sane fields: goroutine @gidx (0: any) waits
  * for one of the netpoller's files, a bad descriptor or /dev/gmp itself,
- * maybe with a deadline a few ms ahead or a word that changed.
+ * maybe with a deadline a few ms ahead or a word that changed, and a
+ * registration id and counts that may be its file's, another's or none.
  */
+static uint32_t last_pd;
+
 static long some_netpoll(uint32_t gidx)
 {
 	struct gmp_netpoll_wait w = { .size = sizeof(w) };
 	struct timespec now;
+	long r;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	w.fd = chance(90) ? netfds[below(4)] : chance(50) ? fd : (int)rnd();
@@ -251,10 +256,21 @@ static long some_netpoll(uint32_t gidx)
 		w.uaddr = addr_value(&park_word);
 		w.uval = chance(50) ? park_word : (uint32_t)rnd();
 	}
+	/* A registration id: the last one returned, a small one or any. */
+	if (chance(70)) {
+		w.pd = chance(60) ? last_pd : chance(50) ? (uint32_t)below(8) :
+		       (uint32_t)rnd();
+		w.seen = chance(50) ? 0 : rnd();
+	}
+	if (chance(10))
+		w.events |= EPOLLEXCLUSIVE;
 	if (chance(5))
 		w.size = (uint32_t)below(64);
 	COUNT(ioctls);
-	return ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w);
+	r = ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w);
+	if (r >= 0)
+		last_pd = w.pd;
+	return r;
 }
 
 /* A goroutine that is running: a few random things, then it leaves. */

@@ -21,9 +21,13 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -730,9 +734,211 @@ TEST(big_write_parks_and_arrives_whole)
 
 /* --- The uapi, bad inputs --------------------------------------------------- */
 
+/* --- Registrations: one per file, kept, reaped, never confused ------------ */
+
+/* The schedtrace line's netpoll counter @name (pollfiles=...), or -1. */
+static long long pollctr(const char *name)
+{
+	long long v;
+
+	if (access("/sys/kernel/debug/gmp", F_OK))
+		mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	return trace_counter(name, &v) ? -1 : v;
+}
+
+#define NREG 200
+static int reg_fd;
+static uint32_t reg_got;
+
+/* Read @arg bytes from reg_fd, each one waited for. */
+static void reg_reader(void *arg)
+{
+	uintptr_t i, n = (uintptr_t)arg;
+	char c;
+
+	for (i = 0; i < n; i++) {
+		if (kgo_read(reg_fd, &c, 1) != 1)
+			break;
+		__atomic_add_fetch(&reg_got, 1, __ATOMIC_RELEASE);
+	}
+}
+
+/*
+ * @n reads on @fd by a goroutine, each parked before the byte for it is
+ * written to @peer: 0 when all arrived.
+ */
+static int parked_reads(int fd, int peer, uint32_t n)
+{
+	uint64_t base = stat_nnetpoll();
+	uint32_t i;
+
+	reg_fd = fd;
+	__atomic_store_n(&reg_got, 0, __ATOMIC_RELAXED);
+	kgo_go(reg_reader, (void *)(uintptr_t)n);
+	for (i = 0; i < n; i++) {
+		if (wait_netpolled(base, i + 1))
+			return -1;
+		if (write(peer, "x", 1) != 1)
+			return -1;
+		while (__atomic_load_n(&reg_got, __ATOMIC_ACQUIRE) <= i)
+			kgo_yield();
+	}
+	return 0;
+}
+
+static int reg_main(void *arg)
+{
+	long long regs0 = pollctr("pollregs"), files;
+	int sv[2], sv2[2], num, d;
+	char c;
+
+	(void)arg;
+	GCHECK_RET(regs0 >= 0, 1, "no schedtrace line with pollregs=");
+	GCHECK_RET(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 1,
+		   "socketpair: errno %d", errno);
+	/* A goroutine that reads in a loop registers its file once. */
+	GCHECK_RET(!parked_reads(sv[0], sv[1], NREG), 1,
+		   "%u of %u parked reads done", reg_got, NREG);
+	GCHECK_RET(pollctr("pollregs") == regs0 + 1 &&
+		   pollctr("pollfiles") == 1, 1,
+		   "%d parked reads made %lld registrations (%lld live); want 1",
+		   NREG, pollctr("pollregs") - regs0, pollctr("pollfiles"));
+
+	/*
+	 * A close kgo does not see (the system call itself, as fclose() or
+	 * a dup2() over the number would be): gmp is left the only holder
+	 * of the file, and the reaper ends the registration, so the peer
+	 * sees the end (not a wall-clock bound: the poll only stops a hang).
+	 */
+	num = sv[0];
+	syscall(SYS_close, num);
+	GCHECK_RET(kgo_poll(sv[1], POLLIN, 60LL * 1000000000) & POLLHUP, 1,
+		   "the peer did not see the plain close() (reaped %lld)",
+		   pollctr("pollreaped"));
+	GCHECK_RET(kgo_read(sv[1], &c, 1) == 0, 1, "no end of file");
+	/* Live: the peer's, which kgo_poll registered. */
+	GCHECK_RET(pollctr("pollreaped") >= 1 && pollctr("pollfiles") == 1, 1,
+		   "reaped %lld, %lld live; want 1 and 1", pollctr("pollreaped"),
+		   pollctr("pollfiles"));
+	GCHECK_RET(!kgo_close(sv[1]) && pollctr("pollfiles") == 0, 1,
+		   "%lld live after kgo_close", pollctr("pollfiles"));
+
+	/* The number again, another file: kgo's cached id is stale. */
+	GCHECK_RET(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv2), 1,
+		   "socketpair: errno %d", errno);
+	if (sv2[0] != num) {
+		GCHECK_RET(dup2(sv2[0], num) == num, 1, "dup2: errno %d",
+			   errno);
+		close(sv2[0]);
+	}
+	GCHECK_RET(!parked_reads(num, sv2[1], 3), 1,
+		   "a read on a reused number missed its file's bytes (%u of 3)",
+		   reg_got);
+	files = pollctr("pollfiles");
+	/* dup: the same file, the same registration. */
+	d = dup(num);
+	GCHECK_RET(d >= 0 && !parked_reads(d, sv2[1], 3), 1,
+		   "reads through a dup: %u of 3", reg_got);
+	GCHECK_RET(pollctr("pollfiles") == files && files == 1, 1,
+		   "a dup made a registration: %lld live, %lld before",
+		   pollctr("pollfiles"), files);
+
+	/*
+	 * kgo_close(), and close() (which is kgo_close() in a program linked
+	 * with kgo), end it before the file's last close: the peer sees the
+	 * end at once.
+	 */
+	GCHECK_RET(!kgo_close(d) && !close(num), 1, "close: errno %d", errno);
+	GCHECK_RET(recv(sv2[1], &c, 1, MSG_DONTWAIT) == 0, 1,
+		   "after kgo_close() the peer's recv gave %s, not end of file",
+		   strerror(errno));
+	GCHECK_RET(pollctr("pollfiles") == 0, 1, "%lld live after kgo_close",
+		   pollctr("pollfiles"));
+	close(sv2[1]);
+	return 0;
+}
+
+TEST_TIMEOUT(registration_kept_reaped_not_confused, 180)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_with_procs(reg_main, NULL, "2"));
+}
+
+/* --- Accepters on one listener: a connection wakes one ------------------- */
+
+#define NACC 20
+static int acc_fd;
+static uint32_t acc_ok, acc_badf, acc_other;
+static struct kgo_waitgroup acc_wg;
+
+static void accepter(void *arg)
+{
+	int c = kgo_accept4(acc_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	(void)arg;
+	if (c >= 0) {
+		__atomic_add_fetch(&acc_ok, 1, __ATOMIC_RELAXED);
+		close(c);
+	} else if (errno == EBADF) {
+		__atomic_add_fetch(&acc_badf, 1, __ATOMIC_RELAXED);
+	} else {
+		__atomic_add_fetch(&acc_other, 1, __ATOMIC_RELAXED);
+	}
+	kgo_waitgroup_done(&acc_wg);
+}
+
+static int accept_main(void *arg)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint64_t base = stat_nnetpoll(), parks;
+	int i, c;
+
+	(void)arg;
+	/* An abstract name: nothing to clean up. */
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "gmp-acc-%d",
+		 getpid());
+	acc_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	GCHECK_RET(acc_fd >= 0 && !bind(acc_fd, (struct sockaddr *)&sa,
+					sizeof(sa)) &&
+		   !listen(acc_fd, 64), 1, "listener: errno %d", errno);
+	kgo_waitgroup_add(&acc_wg, NACC);
+	for (i = 0; i < NACC; i++)
+		kgo_go(accepter, NULL);
+	GCHECK_RET(!wait_netpolled(base, NACC), 1, "the accepters did not park");
+	c = socket(AF_UNIX, SOCK_STREAM, 0);
+	GCHECK_RET(c >= 0 && !connect(c, (struct sockaddr *)&sa, sizeof(sa)),
+		   1, "connect: errno %d", errno);
+	while (!__atomic_load_n(&acc_ok, __ATOMIC_RELAXED))
+		kgo_sleep(1000000);
+	GCHECK_RET(!kgo_close(acc_fd), 1, "kgo_close: errno %d", errno);
+	kgo_waitgroup_wait(&acc_wg);
+	close(c);
+	parks = stat_nnetpoll() - base;
+	/*
+	 * Each accepter parked once; a connection that woke them all would
+	 * have had the losers park again: 2 * NACC - 1 parks.
+	 */
+	GCHECK_RET(acc_ok == 1 && acc_badf == NACC - 1 && !acc_other, 1,
+		   "%u accepted, %u EBADF, %u other", acc_ok, acc_badf,
+		   acc_other);
+	GCHECK_RET(parks < NACC + NACC / 2, 1,
+		   "%llu parks for %d accepters and one connection: a herd",
+		   (unsigned long long)parks, NACC);
+	return 0;
+}
+
+TEST(one_connection_wakes_one_accepter)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_with_procs(accept_main, NULL, "2"));
+}
+
 TEST(netpoll_wait_rejects_bad_input)
 {
+	size_t len = GMP_POLLSLOTS_MAX * sizeof(struct gmp_pollslot);
+	const volatile struct gmp_pollslot *slots;
 	struct gmp_create in = { 0 };
+	uint32_t r0, pd;
 	struct gmp_netpoll_wait w;
 	struct raw_inst ri;
 	int fd, sv[2];
@@ -795,6 +1001,42 @@ TEST(netpoll_wait_rejects_bad_input)
 	w.gidx = 1;
 	EXPECT_EQ(1, ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w));
 	EXPECT_TRUE(w.revents & POLLIN);
+	/* The file is registered: its id, and its slot counts events. */
+	ASSERT_TRUE(ri.c.features & GMP_FEAT_NETPOLL_PD);
+	EXPECT_NE(0U, w.pd);
+	pd = w.pd;
+
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, len, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, GMP_OFF_POLL));
+	EXPECT_EQ(EPERM, errno);
+	slots = mmap(NULL, len, PROT_READ, MAP_SHARED, fd,
+		     GMP_OFF_POLL);
+	ASSERT_NE(MAP_FAILED, slots);
+	r0 = slots[pd].rseq;
+	ASSERT_EQ(1, write(sv[1], "s", 1));
+	EXPECT_NE(r0, slots[pd].rseq);
+	/* A forged id is no registration: the file is polled. */
+	WAIT_ERR(EINVAL, w.resv = 1);
+	memset(&w, 0, sizeof(w));
+	w.size = sizeof(w);
+	w.fd = sv[0];
+	w.events = POLLIN;
+	w.gidx = 1;
+	w.pd = GMP_POLLSLOTS_MAX + 5;
+	w.seen = ~0ULL;
+	EXPECT_EQ(1, ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w));
+	EXPECT_TRUE(w.revents & POLLIN);
+	EXPECT_EQ(pd, w.pd);
+	/* Its own id with counts it has passed: ready, not parked. */
+	w.revents = 0;
+	w.seen = 0;
+	EXPECT_EQ(1, ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w));
+	munmap((void *)slots, len);
+	memset(&w, 0, sizeof(w));
+	w.size = sizeof(w);
+	w.fd = sv[0];
+	w.events = POLLIN;
+	w.gidx = 1;
 	/* NETPOLL_CLOSE: a bad descriptor, and none waiting. */
 	EXPECT_EQ(-1, ioctl(fd, GMP_IOC_NETPOLL_CLOSE, -1L));
 	EXPECT_EQ(EBADF, errno);

@@ -535,8 +535,10 @@ int kgo_signal_stop(struct kgo_chan *c);
  *   of @fd that wait past the kgo_now() time given fail with ETIMEDOUT;
  *   0 clears one. It stays with the descriptor number until kgo_close().
  * kgo_close: close(), after waking every goroutine waiting on @fd (they
- *   fail with EBADF, Go's ErrNetClosing). A plain close() does not wake
- *   them: like a thread blocked in read(), they wait for the file.
+ *   fail with EBADF, Go's ErrNetClosing) and ending the kernel's
+ *   registration of its file. kgo's close() is kgo_close(): a program
+ *   linked with kgo gets this from close() too. (Threads that are not
+ *   goroutines, waiting in ppoll(), are not woken, as by close().)
  */
 ssize_t kgo_read(int fd, void *buf, size_t n);
 ssize_t kgo_write(int fd, const void *buf, size_t n);

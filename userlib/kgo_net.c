@@ -12,7 +12,13 @@
  * covers. A plain thread, not a goroutine, waits in ppoll().
  *
  * Per descriptor number, kgo keeps Go's pollDesc in a table: a generation
- * that kgo_close() advances, the goroutines waiting and the deadlines.
+ * that kgo_close() advances, the goroutines waiting, the deadlines, and
+ * the id of the kernel's registration of the file (its first wait makes
+ * one, which stays until kgo_close()). The registration's slot in the
+ * poll area counts the file's events: read before a call that would
+ * block, and passed to the wait, it lets the kernel park the goroutine
+ * without polling the file again, and never past an event that came
+ * after the call.
  * The kernel parks a goroutine only while the generation it read is still
  * the descriptor's (its futex-like uaddr/uval check), and kgo_close()
  * wakes those parked after it advanced it, so a wait never outlives a
@@ -26,6 +32,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -40,7 +47,7 @@ struct pollfd_state {
 	uint32_t gen;		/* advanced by kgo_close() */
 	uint32_t seq;		/* ... and by kgo_set_deadline(): the kernel reads it */
 	uint32_t nwait;		/* goroutines arming or parked */
-	uint32_t resv;
+	uint32_t pd;		/* the kernel's registration of its file, 0: none */
 	int64_t rdeadline;	/* kgo_now() ns, 0: none */
 	int64_t wdeadline;
 };
@@ -78,13 +85,34 @@ struct pd {
 	int fd;
 	struct pollfd_state *fs;	/* NULL: beyond the table (no close, no deadlines) */
 	uint32_t gen;
+	uint32_t reg;			/* fs->pd when seen was read */
+	uint64_t seen;			/* its slot then */
 };
+
+/*
+ * Before a call that may find the file not ready: what its registration
+ * has counted so far, if it has one. The call that follows is a system
+ * call, which orders this load before it.
+ */
+static void pd_look(struct pd *pd)
+{
+	pd->reg = pd->fs && rt.pollslots ?
+		  __atomic_load_n(&pd->fs->pd, __ATOMIC_RELAXED) : 0;
+	if (pd->reg && pd->reg < GMP_POLLSLOTS_MAX)
+		pd->seen = __atomic_load_n((const uint64_t *)
+					   &rt.pollslots[pd->reg],
+					   __ATOMIC_ACQUIRE);
+	else
+		pd->reg = 0;
+}
 
 static void pd_init(struct pd *pd, int fd)
 {
 	pd->fd = fd;
 	pd->fs = fdstate(fd);
 	pd->gen = pd->fs ? __atomic_load_n(&pd->fs->gen, __ATOMIC_ACQUIRE) : 0;
+	pd->reg = 0;
+	pd->seen = 0;
 }
 
 /* kgo_close() came since the call started: never touch the number again. */
@@ -112,6 +140,9 @@ struct netwait {
 	int64_t deadline;
 	uint32_t *seq;
 	uint32_t seqval;
+	uint32_t *pdp;		/* where kgo caches the registration, or NULL */
+	uint32_t reg;		/* the registration and its slot, as seen */
+	uint64_t seen;
 	int ret;		/* if it did not park: 1 ready, or -errno */
 	uint32_t revents;
 };
@@ -131,16 +162,22 @@ static bool netpoll_commit(struct kgo_g *g, void *arg)
 		.deadline_ns = nw->deadline > 0 ? (uint64_t)nw->deadline : 0,
 		.uaddr = (uintptr_t)nw->seq,
 		.uval = nw->seqval,
+		.pd = nw->reg,
+		.seen = nw->seen,
 	};
-	int r = ioctl(rt.fd, GMP_IOC_NETPOLL_WAIT, &a);
+	uint32_t *pdp = nw->pdp;
+	int r = (int)gmp_ioctl(GMP_IOC_NETPOLL_WAIT, (uintptr_t)&a);
 
+	/* Parked or not: the kernel's registration, for the next wait. */
+	if (pdp && a.pd != nw->reg)
+		__atomic_store_n(pdp, a.pd, __ATOMIC_RELAXED);
 	if (r == 0)
 		return true;
 	if (r > 0) {
 		nw->ret = 1;
 		nw->revents = a.revents;
 	} else {
-		nw->ret = -errno;
+		nw->ret = r;
 	}
 	return false;
 }
@@ -195,7 +232,11 @@ static int netwait(struct pd *pd, uint32_t events, int which, int64_t fixed,
 		__atomic_add_fetch(&fs->nwait, 1, __ATOMIC_SEQ_CST);
 		nw.seq = &fs->seq;
 		nw.seqval = __atomic_load_n(&fs->seq, __ATOMIC_SEQ_CST);
+		nw.pdp = &fs->pd;
+		nw.reg = pd->reg;
+		nw.seen = pd->seen;
 	}
+	pd->reg = 0;	/* used once: a wait after this one looks again */
 	nw.deadline = which == DL_FIXED ? fixed : pd_deadline(pd, which);
 	if (pd_closed(pd)) {
 		r = -EBADF;
@@ -389,7 +430,10 @@ static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 		 */
 		if (c->plain && w != 1)
 			wait_first = true;
+		/* Counts seen only before a try that found the file not ready. */
+		pd->reg = 0;
 		if (!wait_first) {
+			pd_look(pd);
 			r = io_try(c);
 			if (r >= 0) {
 				if (!write)
@@ -399,6 +443,7 @@ static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 			}
 			if (errno == EOPNOTSUPP && c->v2) {
 				c->plain = true; /* RWF_NOWAIT refused: wait first */
+				pd->reg = 0;
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 				return -1;
 			} else if (w == 1 && ++spins > 1) {
@@ -600,7 +645,8 @@ int kgo_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen,
 		c.plain = true;
 	}
 	pd_init(&pd, fd);
-	return (int)io_loop(&c, &pd, POLLIN, false, c.plain);
+	/* Of many accepters parked on one listener, a connection wakes one. */
+	return (int)io_loop(&c, &pd, POLLIN | EPOLLEXCLUSIVE, false, c.plain);
 }
 
 int kgo_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
@@ -728,24 +774,74 @@ int kgo_set_deadline(int fd, int64_t rdeadline, int64_t wdeadline)
 	/* Waits already parked start again with it: see netwait. */
 	__atomic_add_fetch(&fs->seq, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&fs->nwait, __ATOMIC_SEQ_CST) && rt.running &&
-	    rt.netpoll)
-		ioctl(rt.fd, GMP_IOC_NETPOLL_CLOSE, fd);
+	    rt.netpoll) {
+		/* It ends the registration too: the next wait makes one. */
+		__atomic_store_n(&fs->pd, 0, __ATOMIC_RELAXED);
+		gmp_ioctl(GMP_IOC_NETPOLL_CLOSE, (unsigned long)fd);
+	}
 	return 0;
+}
+
+/* glibc's close() under its own name (libc.a's close is a weak alias). */
+extern int __close(int fd);
+
+/*
+ * Go's pollDesc close: every goroutine waiting on @fd wakes with EBADF
+ * (Go's ErrNetClosing) and the kernel's registration of the file ends,
+ * so that the close that follows is the file's last, as the program
+ * expects. Looks up, never makes, the descriptor's state: it runs from
+ * close(), which may be called anywhere, a signal handler included.
+ */
+static void pd_evict(int fd)
+{
+	struct pollfd_state *chunk, *fs;
+
+	if (fd < 0 || fd >= FDTAB_CHUNK * FDTAB_CHUNKS)
+		return;
+	chunk = __atomic_load_n(&fdtab[(unsigned int)fd / FDTAB_CHUNK],
+				__ATOMIC_ACQUIRE);
+	if (!chunk)
+		return;
+	fs = &chunk[(unsigned int)fd % FDTAB_CHUNK];
+	__atomic_store_n(&fs->rdeadline, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->wdeadline, 0, __ATOMIC_RELAXED);
+	/* The generation first, then the look at waiters: see netwait. */
+	__atomic_add_fetch(&fs->gen, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&fs->seq, 1, __ATOMIC_SEQ_CST);
+	if ((__atomic_exchange_n(&fs->pd, 0, __ATOMIC_SEQ_CST) ||
+	     __atomic_load_n(&fs->nwait, __ATOMIC_SEQ_CST)) &&
+	    rt.running && rt.netpoll)
+		gmp_ioctl(GMP_IOC_NETPOLL_CLOSE, (unsigned long)fd);
 }
 
 int kgo_close(int fd)
 {
-	struct pollfd_state *fs = fdstate(fd);
+	pd_evict(fd);
+	return __close(fd);
+}
 
-	if (fs) {
-		__atomic_store_n(&fs->rdeadline, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&fs->wdeadline, 0, __ATOMIC_RELAXED);
-		/* The generation first, then the look at waiters: see netwait. */
-		__atomic_add_fetch(&fs->gen, 1, __ATOMIC_SEQ_CST);
-		__atomic_add_fetch(&fs->seq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&fs->nwait, __ATOMIC_SEQ_CST) &&
-		    rt.running && rt.netpoll)
-			ioctl(rt.fd, GMP_IOC_NETPOLL_CLOSE, fd);
-	}
-	return close(fd);
+/*
+ * close() itself is kgo_close(): a program that waited on a descriptor
+ * with kgo_read() and the like, then closes it as C programs do, closes
+ * the file (a socket's peer sees the end) and wakes its waiters. Other
+ * ways to drop a descriptor (dup2() over it, fclose(), exit of a child
+ * holding it) leave the file to the kernel's reaper.
+ */
+int close(int fd)
+{
+	return kgo_close(fd);
+}
+
+/*
+ * A new instance (or a forked child's no instance): the registrations
+ * kgo cached are not its.
+ */
+void net_reset(void)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < FDTAB_CHUNKS; i++)
+		if (fdtab[i])
+			for (j = 0; j < FDTAB_CHUNK; j++)
+				fdtab[i][j].pd = 0;
 }

@@ -32,6 +32,7 @@
 #define rt			__kgo_rt
 #define gfree			__kgo_gfree
 #define gmp_ioctl		__kgo_gmp_ioctl
+#define net_reset		__kgo_net_reset
 #define wakep			__kgo_wakep
 #define ring_push		__kgo_ring_push
 #define mcall_locked		__kgo_mcall_locked
@@ -442,6 +443,8 @@ struct kgo_rt {
 	bool nodeadlock;		/* KGO_DEADLOCK=0 */
 	bool keepm;			/* the kernel has GOSCHED_KEEPM */
 	bool netpoll;			/* ... and NETPOLL_WAIT */
+	/* the poll area (GMP_FEAT_NETPOLL_PD), or NULL: registered files' counts */
+	const volatile struct gmp_pollslot *pollslots;
 	struct kgo_tracebuf *trace;	/* KGO_TRACE's buffers, per P, or NULL */
 };
 
@@ -592,6 +595,8 @@ extern intptr_t m_off KGO_HIDDEN, errno_off KGO_HIDDEN;
 enum { RING_WAKEP, RING_DRAIN, RING_QUIET };
 
 long gmp_ioctl(unsigned long cmd, unsigned long arg) KGO_HIDDEN;
+/* kgo_net.c: forget the registrations of an instance gone. */
+void net_reset(void) KGO_HIDDEN;
 void wakep(void) KGO_HIDDEN;
 void ring_push(uint32_t gidx, uint32_t flags, int then) KGO_HIDDEN;
 void mcall_locked(const char *who, void (*fn)(void *), struct kgo_g *g)

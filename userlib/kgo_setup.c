@@ -333,6 +333,17 @@ static void *map_area(size_t size, int prot, uint64_t off)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* A forked child has no poll area (the mapping is not copied). */
+static void pollslots_atfork_child(void)
+{
+	rt.pollslots = NULL;
+}
+
+static void pollslots_once(void)
+{
+	pthread_atfork(NULL, NULL, pollslots_atfork_child);
+}
+
 static int instance_open(void)
 {
 	struct gmp_create c = { .size = sizeof(c) };
@@ -394,6 +405,17 @@ static int instance_open(void)
 	rt.maxg = c.maxg;
 	rt.keepm = c.features & GMP_FEAT_KEEPM;
 	rt.netpoll = c.features & GMP_FEAT_NETPOLL;
+	/* The poll area: read only where the kernel made a page. */
+	if (c.features & GMP_FEAT_NETPOLL_PD) {
+		static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+		rt.pollslots = map_area(GMP_POLLSLOTS_MAX *
+					sizeof(struct gmp_pollslot), PROT_READ,
+					GMP_OFF_POLL);
+		if (!rt.pollslots)
+			return -errno;
+		pthread_once(&once, pollslots_once);
+	}
 	rt.state_size = c.state_size;
 	rt.ring_size = c.ring_size;
 	rt.sched_size = c.sched_size;
@@ -413,6 +435,11 @@ static int instance_open(void)
 
 static void instance_close(void)
 {
+	if (rt.pollslots)
+		munmap((void *)rt.pollslots,
+		       GMP_POLLSLOTS_MAX * sizeof(struct gmp_pollslot));
+	rt.pollslots = NULL;
+	net_reset();
 	if (rt.sched)
 		munmap(rt.sched, rt.sched_size);
 	if (rt.ring)
