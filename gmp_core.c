@@ -243,11 +243,12 @@ static int gmp_instance_init(struct gmp_sched *s, const struct gmp_create *c)
 
 static void gmp_instance_free(struct gmp_sched *s)
 {
-	/* First: a file's wake-up may still queue the netpoller's work. */
+	/* First: debugfs readers look at all of it (waits them out). */
+	gmp_trace_instance_remove(s);
+	/* Then: a file's wake-up may still queue the netpoller's work. */
 	gmp_netpoll_destroy(s);
 	/* Then: a blocked M's sched_out may still kick sysmon. */
 	gmp_handoff_detach(s);
-	gmp_trace_instance_remove(s);	/* waits out the readers */
 	gmp_sysmon_stop(s);
 	gmp_netpoll_fini(s);	/* after sysmon, which may queue its work */
 	if (s->mm)
@@ -382,7 +383,11 @@ static long gmp_ioc_wakep(struct gmp_sched *s, unsigned long arg)
 
 static long gmp_ioc_netpoll_wait(struct gmp_sched *s, unsigned long arg)
 {
-	return gmp_netpoll_wait_ioctl(s, (void __user *)arg);
+	bool sched = false;
+	long ret = gmp_netpoll_wait_ioctl(s, (void __user *)arg, &sched);
+
+	/* Parked: the M's next goroutine, as GMP_IOC_SCHEDULE finds it. */
+	return !ret && sched ? gmp_park_m(s, current_pt_regs()) : ret;
 }
 
 static long gmp_ioc_netpoll_close(struct gmp_sched *s, unsigned long arg)

@@ -179,6 +179,8 @@ static bool gmp_pollwait_fire(struct gmp_sched *s, struct gmp_pollwait *pw)
 static unsigned int gmp_pd_wake_locked(struct gmp_polldesc *pd,
 				       __poll_t mask, bool all)
 {
+	/* A hang-up, an error, a wake-up that says nothing: every one. */
+	bool one = !all && mask && !(mask & (EPOLLERR | EPOLLHUP));
 	struct gmp_pollwait *pw;
 	bool excl_done = false;
 	unsigned int n = 0;
@@ -190,7 +192,7 @@ static unsigned int gmp_pd_wake_locked(struct gmp_polldesc *pd,
 	list_for_each_entry(pw, &pd->waiters, node) {
 		if (!all && mask && !(mask & pw->events))
 			continue;
-		if (!all && pw->exclusive && excl_done)
+		if (one && pw->exclusive && excl_done)
 			continue;
 		if (gmp_pollwait_fire(pd->s, pw)) {
 			n++;
@@ -208,15 +210,16 @@ static int gmp_pollwake(struct wait_queue_entry *wait, unsigned int mode,
 					       wait);
 	struct gmp_polldesc *pd = e->pd;
 	__poll_t mask = key_to_poll(key);
+	unsigned long flags;
 
 	if (mask && !(mask & (GMP_PD_EVENTS | POLLFREE)))
 		return 0;
-	spin_lock(&pd->lock);
+	spin_lock_irqsave(&pd->lock, flags);
 	/* The queue goes: nothing would wake its waiters again. */
 	if (mask & POLLFREE)
 		WRITE_ONCE(pd->dead, true);
 	gmp_pd_wake_locked(pd, mask & POLLFREE ? 0 : mask, mask & POLLFREE);
-	spin_unlock(&pd->lock);
+	spin_unlock_irqrestore(&pd->lock, flags);
 	/*
 	 * The queue goes away: leave it now. gmp_pd_detach() cannot free
 	 * the registration before this returns, since it takes this same
@@ -407,6 +410,15 @@ static struct gmp_polldesc *gmp_pd_get(struct gmp_sched *s, struct file *file)
 	ret = -EOPNOTSUPP;
 	if (pd->overflow || !pd->nentries)
 		goto out_detach;
+
+	/*
+	 * A new owner's counts differ from any a waiter read from the slot
+	 * before: between the last owner's end and this one's hooks no
+	 * event was counted, so no such count may park anyone.
+	 */
+	spin_lock_irq(&pd->lock);
+	gmp_pd_wake_locked(pd, 0, true);
+	spin_unlock_irq(&pd->lock);
 
 	spin_lock(&s->pollhash_lock);
 	found = gmp_pd_find(s, file);
@@ -613,36 +625,45 @@ static void gmp_pollreap(struct work_struct *work)
 	struct gmp_sched *s = container_of(to_delayed_work(work),
 					   struct gmp_sched, pollreap);
 	struct gmp_polldesc *pd, *gone[16];
-	unsigned int n = 0, ngone = 0, i;
-	unsigned long idx;
+	unsigned long idx = s->pollreap_next;
+	unsigned int n = 0, ngone, i;
 	bool reap;
 
-	/* Under RCU: a registration and its file stay readable. */
-	rcu_read_lock();
-	xa_for_each_start(&s->polldescs, idx, pd, s->pollreap_next) {
-		if (!READ_ONCE(pd->dead) && file_count(pd->file) == 1 &&
-		    kref_get_unless_zero(&pd->ref))
-			gone[ngone++] = pd;
-		if (++n == GMP_POLLREAP_BATCH || ngone == ARRAY_SIZE(gone))
-			break;
-	}
-	rcu_read_unlock();
-	s->pollreap_next = pd ? idx + 1 : 0;
-	for (i = 0; i < ngone; i++) {
-		pd = gone[i];
-		spin_lock(&s->pollhash_lock);
-		/* Still registered, still only gmp's: no descriptor left. */
-		reap = !hlist_unhashed(&pd->node) &&
-		       file_count(pd->file) == 1;
-		if (reap) {
-			gmp_pd_unregister(s, pd);
-			WRITE_ONCE(s->npollreaped, s->npollreaped + 1);
+	do {
+		/* Under RCU: a registration and its file stay readable. */
+		ngone = 0;
+		rcu_read_lock();
+		xa_for_each_start(&s->polldescs, idx, pd, idx) {
+			/* Only gmp holds it, or its queue went (POLLFREE). */
+			if ((READ_ONCE(pd->dead) ||
+			     file_count(pd->file) == 1) &&
+			    kref_get_unless_zero(&pd->ref))
+				gone[ngone++] = pd;
+			if (++n == GMP_POLLREAP_BATCH ||
+			    ngone == ARRAY_SIZE(gone))
+				break;
 		}
-		spin_unlock(&s->pollhash_lock);
-		if (reap)
-			gmp_pd_put(pd, false);	/* the registration's */
-		gmp_pd_put(pd, false);
-	}
+		rcu_read_unlock();
+		idx = pd ? idx + 1 : 0;
+		for (i = 0; i < ngone; i++) {
+			pd = gone[i];
+			spin_lock(&s->pollhash_lock);
+			reap = !hlist_unhashed(&pd->node) &&
+			       (READ_ONCE(pd->dead) ||
+				file_count(pd->file) == 1);
+			if (reap) {
+				gmp_pd_unregister(s, pd);
+				WRITE_ONCE(s->npollreaped,
+					   s->npollreaped + 1);
+			}
+			spin_unlock(&s->pollhash_lock);
+			if (reap)
+				gmp_pd_put(pd, false);	/* the registration's */
+			gmp_pd_put(pd, false);
+		}
+		cond_resched();
+	} while (idx && n < GMP_POLLREAP_BATCH);
+	s->pollreap_next = idx;
 	spin_lock(&s->pollhash_lock);
 	if (s->npolldesc && !READ_ONCE(s->pollclosed))
 		queue_delayed_work(system_unbound_wq, &s->pollreap,
@@ -711,7 +732,7 @@ static long gmp_pollwait_arm(struct gmp_sched *s, struct gmp_pollwait *pw,
 }
 
 long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
-			    struct gmp_netpoll_wait __user *uarg)
+			    struct gmp_netpoll_wait __user *uarg, bool *sched)
 {
 	struct gmp_netpoll_wait a;
 	struct gmp_polldesc *pd;
@@ -732,8 +753,11 @@ long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 	if (ret)
 		return ret;
 	if ((a.events & ~(GMP_NETPOLL_EVENTS | EPOLLEXCLUSIVE)) || a.revents ||
-	    a.deadline_ns > KTIME_MAX || (a.uaddr % sizeof(u32)) || a.resv ||
-	    !gmp_gslot(s, a.gidx, NULL))
+	    a.deadline_ns > KTIME_MAX || (a.uaddr % sizeof(u32)) ||
+	    (a.flags & ~GMP_NETPOLL_SCHED) || !gmp_gslot(s, a.gidx, NULL))
+		return -EINVAL;
+	/* Park, then schedule: only an M holding a P can (gmp_park_m()). */
+	if ((a.flags & GMP_NETPOLL_SCHED) && !gmp_m_running(s))
 		return -EINVAL;
 	if (a.deadline_ns && a.deadline_ns <= ktime_get_ns())
 		return -ETIMEDOUT;
@@ -751,6 +775,11 @@ long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 	/* The registration kgo cached, or the file's: then poll it now. */
 	pd = gmp_pd_lookup(s, a.pd, file);
 	seen = a.seen;
+	/*
+	 * Schedule only with the id the caller has: a new one must reach
+	 * its cache, so this call returns (0, parked) with it in pd.
+	 */
+	*sched = pd && (a.flags & GMP_NETPOLL_SCHED);
 	if (!pd) {
 		pd = gmp_pd_get(s, file);
 		if (!IS_ERR(pd)) {

@@ -18,7 +18,7 @@ bool gmp_netpoll_retake(struct gmp_sched *s);
 void gmp_netpoll_show(struct seq_file *sf, struct gmp_sched *s);
 u32 gmp_netpoll(struct gmp_sched *s, struct gmp_p *pp);
 long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
-			    struct gmp_netpoll_wait __user *uarg);
+			    struct gmp_netpoll_wait __user *uarg, bool *sched);
 long gmp_netpoll_close_ioctl(struct gmp_sched *s, unsigned long fd);
 
 #endif /* _GMP_NETPOLL_H */

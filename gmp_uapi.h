@@ -235,7 +235,9 @@ enum gmp_ioc_nr {
  *		block, it parks unless the slot counted an event for
  *		events since; without them (pd 0, or no longer this
  *		file's) it parks unless the file polls ready now. pd
- *		returns the file's registration.
+ *		returns the file's registration. With GMP_NETPOLL_SCHED
+ *		in flags and pd the file's, a call that parks goes on as
+ *		GMP_IOC_SCHEDULE (the calling M must hold a P).
  *		Returns 0: parked (the caller must not touch the
  *		goroutine's stack any more); 1: ready now, not parked,
  *		revents says what polled (0: an event was counted);
@@ -266,12 +268,19 @@ struct gmp_netpoll_wait {
 	__u32 revents;		/* out, when it returns 1; in: 0 */
 	/* VER1 */
 	__u32 pd;		/* in: the file's registration, 0: none; out */
-	__u32 resv;		/* in: must be zero */
+	__u32 flags;		/* in: GMP_NETPOLL_SCHED */
 	__aligned_u64 seen;	/* in, with pd: its struct gmp_pollslot */
 };
 
 #define GMP_NETPOLL_WAIT_SIZE_VER0	40
-#define GMP_NETPOLL_WAIT_SIZE_VER1	56	/* adds pd, seen */
+#define GMP_NETPOLL_WAIT_SIZE_VER1	56	/* adds pd, flags, seen */
+/*
+ * gmp_netpoll_wait.flags: the caller is an M on g0 whose P has nothing
+ * else to run: once the goroutine is parked, find the M another one, as
+ * GMP_IOC_SCHEDULE does (the ioctl does not return then), if pd was the
+ * file's registration; else return 0 as without it, with pd set.
+ */
+#define GMP_NETPOLL_SCHED	0x1U
 
 /*
  * The poll area (mmap at GMP_OFF_POLL, read-only, GMP_POLLSLOTS_MAX

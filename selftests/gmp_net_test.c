@@ -1016,7 +1016,8 @@ TEST(netpoll_wait_rejects_bad_input)
 	ASSERT_EQ(1, write(sv[1], "s", 1));
 	EXPECT_NE(r0, slots[pd].rseq);
 	/* A forged id is no registration: the file is polled. */
-	WAIT_ERR(EINVAL, w.resv = 1);
+	WAIT_ERR(EINVAL, w.flags = 2);
+	WAIT_ERR(EINVAL, w.flags = GMP_NETPOLL_SCHED);	/* not an M */
 	memset(&w, 0, sizeof(w));
 	w.size = sizeof(w);
 	w.fd = sv[0];

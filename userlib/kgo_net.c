@@ -35,6 +35,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,7 +167,16 @@ static bool netpoll_commit(struct kgo_g *g, void *arg)
 		.seen = nw->seen,
 	};
 	uint32_t *pdp = nw->pdp;
-	int r = (int)gmp_ioctl(GMP_IOC_NETPOLL_WAIT, (uintptr_t)&a);
+	int r;
+
+	/*
+	 * Nothing else for this P in user space: park and schedule in one
+	 * system call, not two (Go's findrunnable would poll the network
+	 * next; the kernel's does).
+	 */
+	if (nw->reg && park_schedules())
+		a.flags = GMP_NETPOLL_SCHED;
+	r = (int)gmp_ioctl(GMP_IOC_NETPOLL_WAIT, (uintptr_t)&a);
 
 	/* Parked or not: the kernel's registration, for the next wait. */
 	if (pdp && a.pd != nw->reg)
@@ -253,7 +263,10 @@ static int netwait(struct pd *pd, uint32_t events, int which, int64_t fixed,
 		case -EOPNOTSUPP:
 			r = pollwait(pd->fd, events, nw.deadline);
 			break;
-		default:	/* 0 parked and woken, 1 ready, -errno */
+		case 1:		/* ready, or only an event counted: look again */
+			r = nw.revents || !nw.reg ? 1 : 0;
+			break;
+		default:	/* 0 parked and woken, -errno */
 			r = nw.ret;
 			break;
 		}
@@ -645,8 +658,12 @@ int kgo_accept4(int fd, struct sockaddr *addr, socklen_t *addrlen,
 		c.plain = true;
 	}
 	pd_init(&pd, fd);
-	/* Of many accepters parked on one listener, a connection wakes one. */
-	return (int)io_loop(&c, &pd, POLLIN | EPOLLEXCLUSIVE, false, c.plain);
+	/*
+	 * Of many accepters parked on one listener, a connection wakes one
+	 * (a kernel without registrations does not take EPOLLEXCLUSIVE).
+	 */
+	return (int)io_loop(&c, &pd, POLLIN | (rt.pollslots ? EPOLLEXCLUSIVE :
+						0), false, c.plain);
 }
 
 int kgo_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
@@ -801,6 +818,12 @@ static void pd_evict(int fd)
 	chunk = __atomic_load_n(&fdtab[(unsigned int)fd / FDTAB_CHUNK],
 				__ATOMIC_ACQUIRE);
 	if (!chunk)
+		return;
+	/*
+	 * A vfork()ed child shares this memory and the instance's address
+	 * space, not its descriptors: its closes are none of kgo's.
+	 */
+	if (rt.running && syscall(SYS_getpid) != rt.pid)
 		return;
 	fs = &chunk[(unsigned int)fd % FDTAB_CHUNK];
 	__atomic_store_n(&fs->rdeadline, 0, __ATOMIC_RELAXED);

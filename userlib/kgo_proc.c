@@ -860,6 +860,34 @@ void ready(struct kgo_g *g, bool onp)
 		ring_push(spill, 0, RING_DRAIN);
 }
 
+/*
+ * On g0, in a commit gopark_m() called: would schedule_next() leave it
+ * to the kernel? Then do what it and schedule() do before their system
+ * call, and say so: the commit's own system call may park the goroutine
+ * and schedule the M at once (GMP_NETPOLL_SCHED). If that call does not
+ * park it after all, the commit returns false and execute() undoes this.
+ */
+bool park_schedules(void)
+{
+	struct kgo_m *m = getm();
+	struct gmp_pshared *pp;
+
+	/* Once: the kernel may schedule the M away from gopark_m(). */
+	if (!m->parkslow || m->lockedg || KGO_SAN)
+		return false;
+	m->parkslow = false;
+	pp = thisp();
+	if (__atomic_load_n(&pp->runnext, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE) != pp->runqtail ||
+	    globrunq_due(pp->schedtick + 1) ||
+	    __atomic_load_n(&pp->retire, __ATOMIC_RELAXED))
+		return false;
+	__atomic_store_n(&pp->curg, 0, __ATOMIC_RELAXED);
+	m->preempt = false;
+	m->curg = NULL;
+	return true;
+}
+
 /* On g0: Go's park_m for gopark(). */
 static void gopark_m(void *arg)
 {
@@ -869,8 +897,12 @@ static void gopark_m(void *arg)
 
 	traceev(getm()->p, KGO_TEV_PARK, g->goid);
 	__atomic_store_n(&g->slot->status, GMP_GWAITING, __ATOMIC_RELAXED);
-	if (!g->park_commit(g, g->park_commit_arg))
+	getm()->parkslow = true;
+	if (!g->park_commit(g, g->park_commit_arg)) {
+		getm()->parkslow = false;
 		execute(pp, g->gidx);
+	}
+	getm()->parkslow = false;
 	/* From here a readier may run @g on any M, even end it: no more @g. */
 	if (!sleeping)
 		live_sub();

@@ -33,6 +33,7 @@
 #define gfree			__kgo_gfree
 #define gmp_ioctl		__kgo_gmp_ioctl
 #define net_reset		__kgo_net_reset
+#define park_schedules		__kgo_park_schedules
 #define wakep			__kgo_wakep
 #define ring_push		__kgo_ring_push
 #define mcall_locked		__kgo_mcall_locked
@@ -445,6 +446,7 @@ struct kgo_rt {
 	bool netpoll;			/* ... and NETPOLL_WAIT */
 	/* the poll area (GMP_FEAT_NETPOLL_PD), or NULL: registered files' counts */
 	const volatile struct gmp_pollslot *pollslots;
+	int pid;			/* the process that made the instance */
 	struct kgo_tracebuf *trace;	/* KGO_TRACE's buffers, per P, or NULL */
 };
 
@@ -468,6 +470,7 @@ struct kgo_m {
 	uint32_t p;
 	int locks;
 	bool preempt;
+	bool parkslow;			/* in gopark_m's commit */
 	char *g0;
 	int *errnop;
 	uint64_t *ehg;	/* the C++ runtime's exception globals, or NULL */
@@ -595,6 +598,7 @@ extern intptr_t m_off KGO_HIDDEN, errno_off KGO_HIDDEN;
 enum { RING_WAKEP, RING_DRAIN, RING_QUIET };
 
 long gmp_ioctl(unsigned long cmd, unsigned long arg) KGO_HIDDEN;
+bool park_schedules(void) KGO_HIDDEN;
 /* kgo_net.c: forget the registrations of an instance gone. */
 void net_reset(void) KGO_HIDDEN;
 void wakep(void) KGO_HIDDEN;

@@ -405,6 +405,7 @@ static int instance_open(void)
 	rt.maxg = c.maxg;
 	rt.keepm = c.features & GMP_FEAT_KEEPM;
 	rt.netpoll = c.features & GMP_FEAT_NETPOLL;
+	rt.pid = getpid();
 	/* The poll area: read only where the kernel made a page. */
 	if (c.features & GMP_FEAT_NETPOLL_PD) {
 		static pthread_once_t once = PTHREAD_ONCE_INIT;
