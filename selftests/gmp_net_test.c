@@ -933,12 +933,26 @@ TEST(one_connection_wakes_one_accepter)
 	ASSERT_EQ(0, run_with_procs(accept_main, NULL, "2"));
 }
 
+/* @w: a wait of goroutine 1 for @fd to read, with registration @pd, @seen. */
+#define NET_WAIT(w, fd_, pd_, seen_) do {				\
+		memset(&(w), 0, sizeof(w));				\
+		(w).size = sizeof(w);					\
+		(w).fd = (fd_);						\
+		(w).events = POLLIN;					\
+		(w).gidx = 1;						\
+		(w).pd = (pd_);						\
+		(w).seen = (seen_);					\
+	} while (0)
+
 TEST(netpoll_wait_rejects_bad_input)
 {
 	size_t len = GMP_POLLSLOTS_MAX * sizeof(struct gmp_pollslot);
 	const volatile struct gmp_pollslot *slots;
 	struct gmp_create in = { 0 };
 	uint32_t r0, pd;
+	int sv2[2];
+	uint64_t seen;
+	char c;
 	struct gmp_netpoll_wait w;
 	struct raw_inst ri;
 	int fd, sv[2];
@@ -1032,6 +1046,29 @@ TEST(netpoll_wait_rejects_bad_input)
 	w.revents = 0;
 	w.seen = 0;
 	EXPECT_EQ(1, ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w));
+	/*
+	 * Counts read from a slot's last owner never park: the file's
+	 * registration ends, a new one takes the same slot (the lowest free
+	 * id), and a wait passing the old counts is told to look again.
+	 */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv2));
+	NET_WAIT(w, sv2[0], 0, 0);
+	ASSERT_EQ(1, write(sv2[1], "a", 1));
+	EXPECT_EQ(1, ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w));
+	pd = w.pd;
+	EXPECT_EQ(1, read(sv2[0], &c, 1));
+	EXPECT_EQ(0, ioctl(fd, GMP_IOC_NETPOLL_CLOSE, (long)sv2[0]));
+	seen = (uint64_t)slots[pd].wseq << 32 | slots[pd].rseq;
+	ASSERT_EQ(1, write(sv2[1], "b", 1));	/* nothing counts it */
+	NET_WAIT(w, sv2[0], 0, 0);
+	EXPECT_EQ(1, ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w));
+	ASSERT_EQ(pd, w.pd);	/* the same slot again */
+	EXPECT_EQ(1, read(sv2[0], &c, 1));
+	NET_WAIT(w, sv2[0], pd, seen);
+	EXPECT_EQ(1, ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w));
+	EXPECT_EQ(0U, w.revents);
+	close(sv2[0]);
+	close(sv2[1]);
 	munmap((void *)slots, len);
 	memset(&w, 0, sizeof(w));
 	w.size = sizeof(w);
