@@ -58,7 +58,8 @@ struct pollfd_state {
 
 static struct pollfd_state *fdtab[FDTAB_CHUNKS];
 
-static struct pollfd_state *fdstate(int fd)
+/* @fd's pollDesc, made on first use if @make; NULL beyond the table. */
+static struct pollfd_state *fdstate(int fd, bool make)
 {
 	struct pollfd_state *chunk, *fresh = NULL;
 	unsigned int i;
@@ -67,6 +68,8 @@ static struct pollfd_state *fdstate(int fd)
 		return NULL;
 	i = (unsigned int)fd / FDTAB_CHUNK;
 	chunk = __atomic_load_n(&fdtab[i], __ATOMIC_ACQUIRE);
+	if (!chunk && !make)
+		return NULL;
 	if (!chunk) {
 		fresh = calloc(FDTAB_CHUNK, sizeof(*fresh));
 		if (!fresh)
@@ -110,7 +113,7 @@ static void pd_look(struct pd *pd)
 static void pd_init(struct pd *pd, int fd)
 {
 	pd->fd = fd;
-	pd->fs = fdstate(fd);
+	pd->fs = fdstate(fd, true);
 	pd->gen = pd->fs ? __atomic_load_n(&pd->fs->gen, __ATOMIC_ACQUIRE) : 0;
 	pd->reg = 0;
 	pd->seen = 0;
@@ -443,7 +446,10 @@ static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 		 */
 		if (c->plain && w != 1)
 			wait_first = true;
-		/* Counts seen only before a try that found the file not ready. */
+		/*
+		 * Counts seen only before a try that found the file not
+		 * ready (not before one that wrote part, in an earlier call).
+		 */
 		pd->reg = 0;
 		if (!wait_first) {
 			pd_look(pd);
@@ -780,7 +786,7 @@ int kgo_poll(int fd, short events, int64_t timeout_ns)
 
 int kgo_set_deadline(int fd, int64_t rdeadline, int64_t wdeadline)
 {
-	struct pollfd_state *fs = fdstate(fd);
+	struct pollfd_state *fs = fdstate(fd, true);
 
 	if (!fs) {
 		errno = fd < 0 ? EBADF : ENOMEM;
@@ -811,13 +817,9 @@ extern int __close(int fd);
  */
 static void pd_evict(int fd)
 {
-	struct pollfd_state *chunk, *fs;
+	struct pollfd_state *fs = fdstate(fd, false);
 
-	if (fd < 0 || fd >= FDTAB_CHUNK * FDTAB_CHUNKS)
-		return;
-	chunk = __atomic_load_n(&fdtab[(unsigned int)fd / FDTAB_CHUNK],
-				__ATOMIC_ACQUIRE);
-	if (!chunk)
+	if (!fs)
 		return;
 	/*
 	 * A vfork()ed child shares this memory and the instance's address
@@ -825,7 +827,6 @@ static void pd_evict(int fd)
 	 */
 	if (rt.running && syscall(SYS_getpid) != rt.pid)
 		return;
-	fs = &chunk[(unsigned int)fd % FDTAB_CHUNK];
 	__atomic_store_n(&fs->rdeadline, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&fs->wdeadline, 0, __ATOMIC_RELAXED);
 	/* The generation first, then the look at waiters: see netwait. */

@@ -877,9 +877,7 @@ bool park_schedules(void)
 		return false;
 	m->parkslow = false;
 	pp = thisp();
-	if (__atomic_load_n(&pp->runnext, __ATOMIC_RELAXED) ||
-	    __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE) != pp->runqtail ||
-	    globrunq_due(pp->schedtick + 1) ||
+	if (!runqempty(pp) || globrunq_due(pp->schedtick + 1) ||
 	    __atomic_load_n(&pp->retire, __ATOMIC_RELAXED))
 		return false;
 	__atomic_store_n(&pp->curg, 0, __ATOMIC_RELAXED);

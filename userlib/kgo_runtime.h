@@ -835,6 +835,13 @@ static KGO_INLINE struct gmp_gslot *gslot(uint32_t gidx)
 	return &rt.gtab[gidx];
 }
 
+/* Nothing in runnext or the queue (a moment's view: others add). */
+static KGO_INLINE bool runqempty(struct gmp_pshared *pp)
+{
+	return !__atomic_load_n(&pp->runnext, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&pp->runqhead, __ATOMIC_ACQUIRE) == pp->runqtail;
+}
+
 /* Owner only: a thief can make room, nobody else can take it. */
 static KGO_INLINE bool runqfull(struct gmp_pshared *pp)
 {
