@@ -15,6 +15,8 @@
 #include <linux/fs.h>
 #include <linux/module.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/signal.h>
 #include <linux/stddef.h>
 #include <linux/string.h>
 #include <linux/task_work.h>
@@ -148,12 +150,44 @@ long gmp_syscall_restarting(struct pt_regs *regs)
 }
 
 /*
+ * The signals an instruction raises itself (a fault, a breakpoint, a
+ * single step): their handler, or a debugger, is told about the frame
+ * the instruction left, and must find it unchanged.
+ */
+#define GMP_SYNC_SIGNALS (sigmask(SIGSEGV) | sigmask(SIGBUS) |		\
+			  sigmask(SIGILL) | sigmask(SIGTRAP) |		\
+			  sigmask(SIGFPE) | sigmask(SIGSYS))
+
+/*
+ * True if the current thread has a trap's signal still to deliver. The
+ * task works run before the signal code takes a signal, so a call put
+ * into the frame now would be what the handler sees: gdb, seeing its
+ * breakpoint's SIGTRAP, would back rip up by one into the stub. Only
+ * the thread itself queues these, so what the lock shows stays true
+ * until it returns to user mode.
+ */
+static bool gmp_trap_signal_pending(void)
+{
+	unsigned long pending;
+
+	if (!task_sigpending(current))
+		return false;
+	spin_lock_irq(&current->sighand->siglock);
+	pending = current->pending.signal.sig[0] & GMP_SYNC_SIGNALS;
+	spin_unlock_irq(&current->sighand->siglock);
+	return pending;
+}
+
+/*
  * Where the preemption call's return address goes for the user frame
- * @regs: 0 and *@newsp, or why the frame cannot take the call now. A
- * system call about to be restarted has its rip rewound by the signal
- * code after task works run, and a uprobe stepping an instruction out of
- * line has rip in its XOL slot: both are left alone (-EAGAIN), and sysmon
- * asks again on its next pass.
+ * @regs: 0 and *@newsp, or why the frame cannot take the call now. These
+ * are left alone (-EAGAIN), and sysmon asks again on its next pass:
+ *
+ * - a system call about to be restarted, whose rip the signal code
+ *   rewinds after the task works have run;
+ * - a uprobe stepping an instruction out of line, rip in its XOL slot;
+ * - a thread being single-stepped (TF), or with a trap's signal pending:
+ *   the signal must describe the instruction that raised it.
  */
 int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp)
 {
@@ -161,7 +195,8 @@ int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp)
 
 	if (!pc || !user_mode(regs))
 		return -EINVAL;
-	if (gmp_syscall_restarting(regs) || gmp_uprobe_stepping(current))
+	if (gmp_syscall_restarting(regs) || gmp_uprobe_stepping(current) ||
+	    (regs->flags & X86_EFLAGS_TF) || gmp_trap_signal_pending())
 		return -EAGAIN;
 	if (regs->sp < sp || !gmp_user_addr_ok(sp) ||
 	    !gmp_user_addr_ok(regs->sp))

@@ -349,6 +349,11 @@ static void gmp_preempt_frame_test(struct kunit *test)
 	regs.ax = (unsigned long)-ERESTART_RESTARTBLOCK;
 	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EAGAIN);
 
+	/* A thread being single-stepped is left to its debugger. */
+	gmp_preempt_regs(&regs, 0x7ffd0008);
+	regs.flags |= X86_EFLAGS_TF;
+	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0x402000, &sp), -EAGAIN);
+
 	/* No stub, or not a user frame. */
 	gmp_preempt_regs(&regs, 0x7ffd0008);
 	KUNIT_EXPECT_EQ(test, gmp_preempt_frame(&regs, 0, &sp), -EINVAL);

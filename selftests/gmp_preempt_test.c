@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <ucontext.h>
 
 #include "gmp_test_util.h"
 #include "kselftest_harness.h"
@@ -1103,6 +1105,91 @@ TEST(first_slice_is_whole)
 	ASSERT_EQ(0, gcheck_report(status));
 	kgo_preempt_stats(&taken, &deferred);
 	EXPECT_EQ(0, taken + deferred);
+}
+
+/*
+ * A trap's signal sees the instruction that trapped. A goroutine that
+ * executes int3 over and over spends most of its time in the kernel,
+ * between the trap and its SIGTRAP handler, so a preemption often falls
+ * there: it once went into the frame before the signal was delivered,
+ * and the handler (or gdb, which then backs rip up by one for its
+ * breakpoint) saw the preemption stub's address instead of the trap's.
+ */
+#define NTRAP		2
+#define TRAP_PREEMPTS	200
+#define TRAP_CAP_SECS	120
+
+extern const char trap_after_int3[];
+static uint64_t trap_bad, trap_count[NTRAP];
+static uintptr_t trap_bad_rip;
+static struct latch trap_done = { .target = NTRAP };
+
+static void trap_handler(int sig, siginfo_t *si, void *ctx)
+{
+	uintptr_t rip = ((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RIP];
+
+	(void)sig;
+	(void)si;
+	if (rip != (uintptr_t)trap_after_int3) {
+		__atomic_add_fetch(&trap_bad, 1, __ATOMIC_RELAXED);
+		trap_bad_rip = rip;
+	}
+}
+
+static __attribute__((noinline)) void trap_once(void)
+{
+	__asm__ volatile("int3\n"
+			 ".globl trap_after_int3\n"
+			 "trap_after_int3:\n" ::: "memory");
+}
+
+static void trap_worker(void *arg)
+{
+	intptr_t i = (intptr_t)arg;
+
+	while (!stop) {
+		trap_once();
+		__atomic_add_fetch(&trap_count[i], 1, __ATOMIC_RELAXED);
+	}
+	latch_done(&trap_done);
+}
+
+static int trap_enough(void)
+{
+	return preemptions_taken() >= TRAP_PREEMPTS &&
+	       __atomic_load_n(&trap_count[NTRAP - 1], __ATOMIC_RELAXED);
+}
+
+static int trap_main(void *arg)
+{
+	(void)arg;
+	return run_workers_until(trap_worker, NTRAP, &trap_done, trap_enough,
+				 TRAP_CAP_SECS);
+}
+
+TEST_TIMEOUT(trap_signal_sees_the_trapping_frame, TRAP_CAP_SECS + 60)
+{
+	struct sigaction sa = { .sa_sigaction = trap_handler,
+				.sa_flags = SA_SIGINFO };
+	uint64_t taken, deferred;
+	int status = -1;
+
+	REQUIRE_GMP();
+	ASSERT_EQ(0, sigaction(SIGTRAP, &sa, NULL));
+	setenv("GMPMAXPROCS", "1", 1);
+	setenv("KGO_SLICE_US", "100", 1);
+	ASSERT_EQ(0, kgo_run(trap_main, NULL, &status));
+	ASSERT_EQ(0, gcheck_report(status));
+	signal(SIGTRAP, SIG_DFL);
+	kgo_preempt_stats(&taken, &deferred);
+	TH_LOG("%llu traps, %llu preemptions taken, %llu deferred in %.1f s",
+	       (unsigned long long)(trap_count[0] + trap_count[1]),
+	       (unsigned long long)taken, (unsigned long long)deferred,
+	       until_secs);
+	EXPECT_EQ(0, trap_bad)
+		TH_LOG("a SIGTRAP handler saw rip %#lx, want %p (after int3)",
+		       (unsigned long)trap_bad_rip, (void *)trap_after_int3);
+	EXPECT_GE(taken, TRAP_PREEMPTS);
 }
 
 TEST_HARNESS_MAIN

@@ -70,8 +70,14 @@ class Goroutine:
         return "waiting: " + REASONS.get(why, why)
 
     def context(self):
-        """The saved context's sp, if it has one to unwind from."""
-        if self.status not in ("runnable", "waiting"):
+        """The saved context's sp, if it has one to unwind from.
+
+        A running goroutine no thread runs is between two slices: it has
+        switched out (its context saved) and its status is not yet
+        written.
+        """
+        if self.status not in ("runnable", "waiting") and \
+                (self.status != "running" or self.thread):
             return None
         if self.pc != _addr("&kgo_resume"):
             return None
@@ -108,12 +114,13 @@ def goroutines():
                 g = gdb.Value(slot[7]).cast(gptr).dereference()
                 out.append(Goroutine(gidx + i, slot, g))
         gidx += n
-    running = {}
+    running, sps = {}, []
     curg_off = _addr("__kgo_curg_off")
     cur = gdb.selected_thread()
     try:
         for t in inf.threads():
             t.switch()
+            sps.append((int(gdb.parse_and_eval("$rsp")), t))
             fs = int(gdb.parse_and_eval("$fs_base"))
             if fs:
                 curg = _u64(fs + curg_off)
@@ -124,6 +131,13 @@ def goroutines():
             cur.switch()
     for gr in out:
         gr.thread = running.get(int(gr.g.address))
+        if gr.thread is None:
+            # Between two slices (in the preemption stub, say) the
+            # thread's curg is not yet or no longer set, but the thread
+            # still runs on the goroutine's stack.
+            lo = int(gr.g["stack"])
+            hi = lo + int(gr.g["stack_size"])
+            gr.thread = next((t for sp, t in sps if lo <= sp < hi), None)
     return sorted(out, key=lambda gr: gr.goid)
 
 
