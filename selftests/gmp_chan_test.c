@@ -286,10 +286,10 @@ static int select_basics_main(void *arg)
 	GCHECK_RET(r == -EAGAIN, 7,
 		   "nonblocking select on nil channels only returned %d, want -EAGAIN",
 		   r);
-	cs[0].op = 3;
+	cs[0].op = KGO_POLL + 1;	/* 3 is KGO_POLL (kgo 0.13) */
 	r = kgo_select(cs, 3, 0);
 	GCHECK_RET(r == -EINVAL, 8,
-		   "select with a case of op 3 returned %d, want -EINVAL", r);
+		   "select with a case of op 4 returned %d, want -EINVAL", r);
 	r = kgo_select(cs, KGO_SELECT_MAX + 1, 0);
 	GCHECK_RET(r == -EINVAL, 8,
 		   "select of KGO_SELECT_MAX + 1 cases returned %d, want -EINVAL", r);

@@ -1124,4 +1124,157 @@ TEST(killed_with_waits_live)
 	EXPECT_EQ(0, run_with_procs(echo_main, NULL, "2"));
 }
 
+/* --- Descriptors in kgo_select (KGO_POLL) ------------------------------- */
+
+static int sel_fd;
+static struct kgo_chan *sel_ch;
+
+static void sel_write_later(void *arg)
+{
+	(void)arg;
+	kgo_sleep(5000000);
+	GCHECK(write(sel_fd, "s", 1) == 1, "write: errno %d", errno);
+}
+
+static void sel_send_now(void *arg)
+{
+	(void)arg;
+	kgo_chan_send(sel_ch, &(int){ 7 });
+}
+
+static void sel_close_later(void *arg)
+{
+	(void)arg;
+	kgo_sleep(5000000);
+	close(sel_fd);
+}
+
+static uint64_t goroutines_waiting(void)
+{
+	struct kgo_stats st = { .size = sizeof(st) };
+
+	kgo_stats(&st);
+	return st.ngwaiting + st.ngrunnable;
+}
+
+static void *sel_plain_thread(void *arg)
+{
+	struct pollfd pfd = { .fd = (int)(intptr_t)arg, .events = POLLIN };
+	struct kgo_select_case cs = { .op = KGO_POLL, .elem = &pfd };
+
+	return (void *)(intptr_t)(kgo_select(&cs, 1, 0) == 0 &&
+				  (pfd.revents & POLLIN));
+}
+
+#define SEL_ROUNDS	300
+
+static int selfd_main(void *arg)
+{
+	struct pollfd pfd = { .events = POLLIN }, neg = { .fd = -1 };
+	struct kgo_select_case cs[2];
+	int p[2], v, r, i, won[2] = { 0, 0 };
+	uint64_t base;
+	struct kgo_chan *cb;
+	pthread_t t;
+	void *ok;
+	char c;
+
+	(void)arg;
+	GCHECK_RET(!pipe2(p, O_CLOEXEC), 1, "pipe");
+	sel_ch = kgo_chan_make(sizeof(int), 0);
+	cb = kgo_chan_make(sizeof(int), 1);
+	pfd.fd = p[0];
+	cs[0] = (struct kgo_select_case){ .c = sel_ch, .op = KGO_RECV,
+					  .elem = &v };
+	cs[1] = (struct kgo_select_case){ .op = KGO_POLL, .elem = &pfd };
+
+	/* Nothing ready: a default case says so. */
+	r = kgo_select(cs, 2, KGO_SELECT_NONBLOCK);
+	GCHECK_RET(r == -EAGAIN, 1, "select, nothing ready: %d", r);
+
+	/* The pipe becomes readable while it waits; the byte stays. */
+	sel_fd = p[1];
+	kgo_go(sel_write_later, NULL);
+	pfd.revents = 0;
+	r = kgo_select(cs, 2, 0);
+	GCHECK_RET(r == 1 && (pfd.revents & POLLIN), 1,
+		   "select on a pipe written later: %d revents %#x", r,
+		   pfd.revents);
+	GCHECK_RET(read(p[0], &c, 1) == 1 && c == 's', 1, "the byte");
+
+	/*
+	 * The channel wins, again and again, while the pipe stays empty:
+	 * each select's watcher is withdrawn, none is left waiting.
+	 */
+	base = goroutines_waiting();
+	for (i = 0; i < SEL_ROUNDS; i++) {
+		kgo_go(sel_send_now, NULL);
+		v = 0;
+		r = kgo_select(cs, 2, 0);
+		GCHECK_RET(r == 0 && v == 7 && cs[0].ok == 1, 1,
+			   "round %d: select %d v %d", i, r, v);
+	}
+	for (i = 0; i < 2000 && goroutines_waiting() > base; i++)
+		kgo_sleep(1000000);
+	GCHECK_RET(goroutines_waiting() <= base, 1,
+		   "%llu goroutines still waiting after %d selects, %llu before",
+		   (unsigned long long)goroutines_waiting(), SEL_ROUNDS,
+		   (unsigned long long)base);
+
+	/* Both ready: either may be chosen, as Go picks among ready cases. */
+	GCHECK_RET(write(p[1], "b", 1) == 1, 1, "write");
+	cs[0].c = cb;
+	for (i = 0; i < SEL_ROUNDS; i++) {
+		kgo_chan_trysend(cb, &(int){ 1 });
+		r = kgo_select(cs, 2, 0);
+		GCHECK_RET(r == 0 || r == 1, 1, "both ready: select %d", r);
+		won[r]++;
+	}
+	GCHECK_RET(won[0] > SEL_ROUNDS / 10 && won[1] > SEL_ROUNDS / 10, 1,
+		   "both ready %d times: channel chosen %d, pipe %d",
+		   SEL_ROUNDS, won[0], won[1]);
+	GCHECK_RET(read(p[0], &c, 1) == 1, 1, "drain");
+	kgo_chan_tryrecv(cb, &v);
+
+	/* A negative descriptor is never ready; NULL or a bad op: EINVAL. */
+	cs[0].c = sel_ch;
+	cs[1].elem = &neg;
+	kgo_go(sel_send_now, NULL);
+	r = kgo_select(cs, 2, 0);
+	GCHECK_RET(r == 0 && v == 7, 1, "fd -1 and a send: select %d", r);
+	cs[1].elem = NULL;
+	r = kgo_select(cs, 2, 0);
+	GCHECK_RET(r == -EINVAL, 1, "NULL pollfd: select %d", r);
+	cs[1] = (struct kgo_select_case){ .op = 99, .elem = &pfd };
+	cs[0] = (struct kgo_select_case){ .op = KGO_POLL, .elem = &pfd };
+	r = kgo_select(cs, 2, 0);
+	GCHECK_RET(r == -EINVAL, 1, "op 99 after a poll case: select %d", r);
+
+	/* A plain thread selects on a descriptor too. */
+	pthread_create(&t, NULL, sel_plain_thread, (void *)(intptr_t)p[0]);
+	kgo_sleep(5000000);
+	GCHECK_RET(write(p[1], "p", 1) == 1, 1, "write");
+	pthread_join(t, &ok);
+	GCHECK_RET(ok, 1, "the plain thread's select failed");
+	GCHECK_RET(read(p[0], &c, 1) == 1, 1, "drain");
+
+	/* kgo_close() while it waits: chosen, with POLLNVAL. */
+	sel_fd = p[0];
+	kgo_go(sel_close_later, NULL);
+	pfd.revents = 0;
+	r = kgo_select(cs, 1, 0);
+	GCHECK_RET(r == 0 && (pfd.revents & POLLNVAL), 1,
+		   "select on a descriptor closed meanwhile: %d revents %#x",
+		   r, pfd.revents);
+	close(p[1]);
+	kgo_chan_free(cb);
+	return 0;
+}
+
+TEST(select_waits_on_descriptors)
+{
+	REQUIRE_GMP();
+	ASSERT_EQ(0, run_with_procs(selfd_main, NULL, "2"));
+}
+
 TEST_HARNESS_MAIN

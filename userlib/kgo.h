@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define KGO_VERSION_MAJOR	0
-#define KGO_VERSION_MINOR	12
+#define KGO_VERSION_MINOR	13
 
 /* The default goroutine stack size, and the environment knob for it. */
 #define KGO_STACK_SIZE_DEFAULT	(64 * 1024)
@@ -334,16 +334,28 @@ size_t kgo_chan_cap(const struct kgo_chan *c);
  * is ready; without it, it blocks until one is (forever with no case, or
  * only NULL channels). -EPIPE: the chosen case sends on a closed channel;
  * -EINVAL: a bad case, or more than KGO_SELECT_MAX.
+ *
+ * A KGO_POLL case waits for a descriptor: @c is NULL and @elem a struct
+ * pollfd, ready when poll(2) would say so for its fd and events (a
+ * negative fd is never ready, as poll ignores it). When chosen, its
+ * revents says what polled: POLLNVAL if kgo_close() closed it meanwhile.
+ * A select that blocks waits for each descriptor in a goroutine of its
+ * own (what a Go program would start, sending on a channel), withdrawn
+ * when another case is chosen: other goroutines waiting on that
+ * descriptor then wake and look again. -ENOMEM if the waits could not be
+ * set up; -EINVAL for a NULL @elem or an fd beyond 2^20.
  */
 #define KGO_SEND		1
 #define KGO_RECV		2
+#define KGO_POLL		3
 #define KGO_SELECT_NONBLOCK	1u
 #define KGO_SELECT_MAX		64
 
 struct kgo_select_case {
 	struct kgo_chan *c;
-	int op;			/* KGO_SEND or KGO_RECV */
-	void *elem;		/* the value to send, or where to receive */
+	int op;			/* KGO_SEND, KGO_RECV or KGO_POLL */
+	void *elem;		/* the value to send, where to receive, or a
+				 * struct pollfd */
 	int ok;			/* out, for KGO_RECV */
 };
 

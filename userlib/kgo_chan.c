@@ -548,7 +548,8 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		if (cases[i].op != KGO_SEND && cases[i].op != KGO_RECV)
-			return -EINVAL;
+			return cases[i].op == KGO_POLL ?
+			       select_poll(cases, n, flags) : -EINVAL;
 		if (cases[i].op == KGO_SEND && !cases[i].elem && cases[i].c &&
 		    cases[i].c->elemsize)
 			return -EINVAL;	/* nothing to send */

@@ -91,6 +91,7 @@ struct pd {
 	uint32_t gen;
 	uint32_t reg;			/* fs->pd when seen was read */
 	uint64_t seen;			/* its slot then */
+	const uint32_t *cancel;		/* set: wait no more (see fdwatch) */
 };
 
 /*
@@ -117,6 +118,7 @@ static void pd_init(struct pd *pd, int fd)
 	pd->gen = pd->fs ? __atomic_load_n(&pd->fs->gen, __ATOMIC_ACQUIRE) : 0;
 	pd->reg = 0;
 	pd->seen = 0;
+	pd->cancel = NULL;
 }
 
 /* kgo_close() came since the call started: never touch the number again. */
@@ -253,6 +255,9 @@ static int netwait(struct pd *pd, uint32_t events, int which, int64_t fixed,
 	nw.deadline = which == DL_FIXED ? fixed : pd_deadline(pd, which);
 	if (pd_closed(pd)) {
 		r = -EBADF;
+	} else if (pd->cancel &&
+		   __atomic_load_n(pd->cancel, __ATOMIC_SEQ_CST)) {
+		r = 0;	/* after seq was read: see fdwatch_stop() */
 	} else if (!kgo_getg() || !rt.netpoll) {
 		r = pollwait(pd->fd, events, nw.deadline);
 	} else {
@@ -739,6 +744,21 @@ int kgo_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return r;
 }
 
+/*
+ * Make every wait on @fs's descriptor @fd look again: those arming see seq
+ * move (the kernel's uaddr/uval check), those parked are woken. Waking
+ * them ends the file's registration too: the next wait makes one.
+ */
+static void pd_kick(struct pollfd_state *fs, int fd)
+{
+	__atomic_add_fetch(&fs->seq, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&fs->nwait, __ATOMIC_SEQ_CST) && rt.running &&
+	    rt.netpoll) {
+		__atomic_store_n(&fs->pd, 0, __ATOMIC_RELAXED);
+		gmp_ioctl(GMP_IOC_NETPOLL_CLOSE, (unsigned long)fd);
+	}
+}
+
 int kgo_poll(int fd, short events, int64_t timeout_ns)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
@@ -794,14 +814,7 @@ int kgo_set_deadline(int fd, int64_t rdeadline, int64_t wdeadline)
 	}
 	__atomic_store_n(&fs->rdeadline, rdeadline, __ATOMIC_RELAXED);
 	__atomic_store_n(&fs->wdeadline, wdeadline, __ATOMIC_RELAXED);
-	/* Waits already parked start again with it: see netwait. */
-	__atomic_add_fetch(&fs->seq, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&fs->nwait, __ATOMIC_SEQ_CST) && rt.running &&
-	    rt.netpoll) {
-		/* It ends the registration too: the next wait makes one. */
-		__atomic_store_n(&fs->pd, 0, __ATOMIC_RELAXED);
-		gmp_ioctl(GMP_IOC_NETPOLL_CLOSE, (unsigned long)fd);
-	}
+	pd_kick(fs, fd);	/* waits already parked start again with it */
 	return 0;
 }
 
@@ -868,4 +881,189 @@ void net_reset(void)
 		if (fdtab[i])
 			for (j = 0; j < FDTAB_CHUNK; j++)
 				fdtab[i][j].pd = 0;
+}
+
+/* --- Descriptors in kgo_select ------------------------------------------- */
+
+/*
+ * One KGO_POLL case of a select that blocks: a goroutine waits for the
+ * descriptor and sends what polled on a channel with room for one, which
+ * the select receives from in the case's place (what a Go program does
+ * by hand). The select and the watcher share it; the last to let go
+ * frees it.
+ */
+struct fdwatch {
+	struct kgo_chan *ch;
+	int fd;
+	short events;
+	uint32_t cancel;	/* the select is done with it */
+	uint32_t refs;
+};
+
+/* Without the kernel's netpoller, a watcher looks again this often. */
+#define WATCH_RECHECK_NS	10000000LL
+
+static void fdwatch_put(struct fdwatch *w)
+{
+	if (__atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	kgo_chan_free(w->ch);
+	free(w);
+}
+
+static void fdwatch_run(void *arg)
+{
+	struct fdwatch *w = arg;
+	struct pollfd pfd = { .fd = w->fd, .events = w->events };
+	uint32_t got = 0;
+	short revents = 0;
+	struct pd pd;
+	int r;
+
+	pd_init(&pd, w->fd);
+	pd.cancel = &w->cancel;
+	while (!revents && !__atomic_load_n(&w->cancel, __ATOMIC_ACQUIRE)) {
+		/* The count first, then the look: as before any call. */
+		pd_look(&pd);
+		r = ppoll(&pfd, 1, &(struct timespec){ 0 }, NULL);
+		if (r) {
+			revents = r < 0 ? POLLERR : pfd.revents;
+			break;
+		}
+		r = netwait(&pd, (uint16_t)w->events & GMP_NETPOLL_EVENTS,
+			    DL_FIXED, rt.netpoll ? 0 :
+			    nanotime() + WATCH_RECHECK_NS, &got);
+		if (r == 1 && got)
+			revents = (short)got;
+		else if (r == -EBADF)
+			revents = POLLNVAL;	/* kgo_close() came */
+		else if (r < 0 && r != -ETIMEDOUT)
+			revents = POLLERR;
+	}
+	if (revents)
+		kgo_chan_trysend(w->ch, &revents);
+	fdwatch_put(w);
+}
+
+/* The select chose another case: its watcher stops waiting. */
+static void fdwatch_stop(struct fdwatch *w)
+{
+	struct pollfd_state *fs = fdstate(w->fd, false);
+
+	/* Before the kick: a watcher that reads seq after it sees this. */
+	__atomic_store_n(&w->cancel, 1, __ATOMIC_SEQ_CST);
+	if (fs && __atomic_load_n(&w->refs, __ATOMIC_ACQUIRE) > 1)
+		pd_kick(fs, w->fd);
+	fdwatch_put(w);
+}
+
+static struct fdwatch *fdwatch_start(const struct pollfd *pfd)
+{
+	struct fdwatch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->ch = kgo_chan_make(sizeof(short), 1);
+	w->fd = pfd->fd;
+	w->events = pfd->events;
+	w->refs = 2;
+	if (!w->ch || kgo_go(fdwatch_run, w)) {
+		if (w->ch)
+			kgo_chan_free(w->ch);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+/* One of the @n ready KGO_POLL cases in @idx, at random: its index. */
+static int pick_ready(struct kgo_select_case *cases, const int *idx,
+		      const struct pollfd *pf, int n)
+{
+	int i = (int)(fastrand() % (uint32_t)n);
+
+	((struct pollfd *)cases[idx[i]].elem)->revents = pf[i].revents;
+	return idx[i];
+}
+
+/*
+ * kgo_select() with KGO_POLL cases: one look at every descriptor (one
+ * ppoll) and, without blocking, at the channels; a case among the ready
+ * ones at random, as Go's select picks. Else, unless KGO_SELECT_NONBLOCK,
+ * a watcher per descriptor and a select on the channels and theirs.
+ */
+int select_poll(struct kgo_select_case *cases, int n, unsigned int flags)
+{
+	struct kgo_select_case all[KGO_SELECT_MAX];
+	struct fdwatch *w[KGO_SELECT_MAX] = { NULL };
+	struct pollfd pf[KGO_SELECT_MAX];
+	int idx[KGO_SELECT_MAX], rdy[KGO_SELECT_MAX];
+	short got[KGO_SELECT_MAX];
+	int i, r, npoll = 0, nready = 0, nchan = 0;
+
+	for (i = 0; i < n; i++) {
+		all[i] = cases[i];
+		if (cases[i].op == KGO_SEND || cases[i].op == KGO_RECV) {
+			nchan += cases[i].c != NULL;
+			continue;
+		}
+		if (cases[i].op != KGO_POLL || !cases[i].elem)
+			return -EINVAL;
+		pf[npoll] = *(struct pollfd *)cases[i].elem;
+		pf[npoll].revents = 0;
+		/* A watcher needs the descriptor's state to be stopped. */
+		if (pf[npoll].fd >= 0 && !fdstate(pf[npoll].fd, true))
+			return pf[npoll].fd >= FDTAB_CHUNK * FDTAB_CHUNKS ?
+			       -EINVAL : -ENOMEM;
+		idx[npoll++] = i;
+		all[i] = (struct kgo_select_case){ .op = KGO_RECV };
+	}
+	if (ppoll(pf, (nfds_t)npoll, &(struct timespec){ 0 }, NULL) > 0)
+		for (i = 0; i < npoll; i++)
+			if (pf[i].revents) {
+				pf[nready] = pf[i];
+				rdy[nready++] = idx[i];
+			}
+	/* Ready descriptors against the channels, fairly. */
+	if (nready && (!nchan || fastrand() % (uint32_t)(nready + nchan) <
+				 (uint32_t)nready))
+		return pick_ready(cases, rdy, pf, nready);
+	if (nchan) {
+		r = kgo_select(all, n, KGO_SELECT_NONBLOCK);
+		if (r != -EAGAIN)
+			goto chan_done;
+	}
+	if (nready)
+		return pick_ready(cases, rdy, pf, nready);
+	if (flags & KGO_SELECT_NONBLOCK)
+		return -EAGAIN;
+
+	for (i = 0; i < npoll; i++) {
+		struct pollfd *p = cases[idx[i]].elem;
+
+		if (p->fd < 0)
+			continue;	/* all[] has a nil channel there */
+		w[i] = fdwatch_start(p);
+		if (!w[i]) {
+			while (i--)
+				if (w[i])
+					fdwatch_stop(w[i]);
+			return -ENOMEM;
+		}
+		all[idx[i]].c = w[i]->ch;
+		all[idx[i]].elem = &got[i];
+	}
+	r = kgo_select(all, n, flags);
+	for (i = 0; i < npoll; i++) {
+		if (idx[i] == r)
+			((struct pollfd *)cases[r].elem)->revents = got[i];
+		if (w[i])
+			fdwatch_stop(w[i]);
+	}
+	if (r >= 0 && cases[r].op == KGO_POLL)
+		return r;
+chan_done:
+	if (r >= 0 && cases[r].op == KGO_RECV)
+		cases[r].ok = all[r].ok;
+	return r;
 }
