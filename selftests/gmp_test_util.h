@@ -15,6 +15,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -230,6 +232,61 @@ static inline int run_with_procs(int (*fn)(void *), void *arg,
 	return gcheck_report(r ? r : status);
 }
 
+/* Read a whole (small) file, NUL-terminated. */
+static inline int read_file(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return 0;
+}
+
+/*
+ * A child that has not ended after child_watchdog_secs (0: no limit) is
+ * described on stderr, each thread's state, kernel wait channel and
+ * system call from /proc, then killed: a hang says where it was before
+ * the harness's own timeout kills the test without a word.
+ */
+static int child_watchdog_secs;
+
+static inline void describe_hung_child(pid_t pid)
+{
+	char path[320], buf[512];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	fprintf(stderr, "# child %d still running after %d s; its threads:\n",
+		(int)pid, child_watchdog_secs);
+	while (d && (de = readdir(d))) {
+		static const char *const what[] = { "stat", "wchan", "syscall" };
+		unsigned int i;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fprintf(stderr, "#  %s:", de->d_name);
+		for (i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/%s",
+				 (int)pid, de->d_name, what[i]);
+			if (read_file(path, buf, sizeof(buf)) < 0)
+				continue;
+			buf[strcspn(buf, "\n")] = 0;
+			if (!i && strrchr(buf, ')'))	/* stat: its state */
+				strrchr(buf, ')')[3] = 0;
+			fprintf(stderr, " %s=[%s]", what[i], buf);
+		}
+		fprintf(stderr, "\n");
+	}
+	if (d)
+		closedir(d);
+}
+
 /*
  * run_with_procs(@fn) in a child process: how it ended (its exit status,
  * or 128 + the signal) and the start of what it wrote to stderr. A
@@ -239,7 +296,9 @@ static inline int run_with_procs(int (*fn)(void *), void *arg,
 static inline int run_in_child(int (*fn)(void *), const char *procs,
 			       char *err, size_t size)
 {
+	struct timespec start, now;
 	int fds[2], status;
+	struct pollfd pfd;
 	size_t got;
 	ssize_t n;
 	pid_t pid;
@@ -253,7 +312,19 @@ static inline int run_in_child(int (*fn)(void *), const char *procs,
 		_exit(run_with_procs(fn, NULL, procs) & 0xff);
 	}
 	close(fds[1]);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	pfd = (struct pollfd){ .fd = fds[0], .events = POLLIN };
 	for (got = 0; got < size - 1; got += (size_t)n) {
+		if (child_watchdog_secs &&
+		    poll(&pfd, 1, 1000) == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - start.tv_sec >= child_watchdog_secs) {
+				describe_hung_child(pid);
+				kill(pid, SIGKILL);
+			}
+			n = 0;
+			continue;
+		}
 		n = read(fds[0], err + got, size - 1 - got);
 		if (n <= 0)
 			break;
@@ -320,20 +391,6 @@ static inline void latch_done(struct latch *l)
 static inline void latch_wait(struct latch *l)
 {
 	latch_wait_word(&l->open);
-}
-
-/* Read a whole (small) file, NUL-terminated. */
-static inline int read_file(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, size - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	return 0;
 }
 
 /* This process's debugfs directory, /sys/kernel/debug/gmp/<pid>-<n>. */

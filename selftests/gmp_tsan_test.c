@@ -142,6 +142,7 @@ TEST(spawns_and_sleeps_do_not_order_goroutines)
 	static char err[32 << 10];
 
 	REQUIRE_GMP();
+	child_watchdog_secs = 20;	/* it once hung, in a CI run: where? */
 	EXPECT_EQ(66, run_in_child(spawners_main, "1", err, sizeof(err)))
 		TH_LOG("%s", err);
 	EXPECT_TRUE(has(err, "spawner_a") && has(err, "spawner_b"))
