@@ -163,8 +163,10 @@ long gmp_syscall_restarting(struct pt_regs *regs)
  * task works run before the signal code takes a signal, so a call put
  * into the frame now would be what the handler sees: gdb, seeing its
  * breakpoint's SIGTRAP, would back rip up by one into the stub. Only
- * the thread itself queues these, so what the lock shows stays true
- * until it returns to user mode.
+ * the thread itself queues these (a fault's signal is forced, never
+ * blocked; one sent by kill() and blocked is no trap's and would defer
+ * forever), so what the lock shows stays true until it returns to user
+ * mode.
  */
 static bool gmp_trap_signal_pending(void)
 {
@@ -173,9 +175,20 @@ static bool gmp_trap_signal_pending(void)
 	if (!task_sigpending(current))
 		return false;
 	spin_lock_irq(&current->sighand->siglock);
-	pending = current->pending.signal.sig[0] & GMP_SYNC_SIGNALS;
+	pending = current->pending.signal.sig[0] & GMP_SYNC_SIGNALS &
+		  ~current->blocked.sig[0];
 	spin_unlock_irq(&current->sighand->siglock);
 	return pending;
+}
+
+/*
+ * The current thread's user frame @regs must stay as it is for a while:
+ * a debugger single-steps it (TF), or a trap's signal is about to
+ * describe it. A thread that sets TF on itself is never preempted.
+ */
+bool gmp_frame_held(const struct pt_regs *regs)
+{
+	return (regs->flags & X86_EFLAGS_TF) || gmp_trap_signal_pending();
 }
 
 /*
@@ -196,7 +209,7 @@ int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp)
 	if (!pc || !user_mode(regs))
 		return -EINVAL;
 	if (gmp_syscall_restarting(regs) || gmp_uprobe_stepping(current) ||
-	    (regs->flags & X86_EFLAGS_TF) || gmp_trap_signal_pending())
+	    gmp_frame_held(regs))
 		return -EAGAIN;
 	if (regs->sp < sp || !gmp_user_addr_ok(sp) ||
 	    !gmp_user_addr_ok(regs->sp))

@@ -46,6 +46,7 @@ void gmp_resume_frame(const struct gmp_gslot *gs, u32 gidx, u32 pid,
 bool gmp_in_trap(const struct pt_regs *regs);
 long gmp_syscall_restarting(struct pt_regs *regs);
 bool gmp_restart_syscall_now(struct pt_regs *regs);
+bool gmp_frame_held(const struct pt_regs *regs);
 int gmp_preempt_frame(struct pt_regs *regs, u64 pc, unsigned long *newsp);
 int gmp_inject_call(struct gmp_sched *s, struct pt_regs *regs);
 bool gmp_twork_add(struct gmp_sched *s, struct gmp_m *m,

@@ -318,7 +318,9 @@ void gmp_handoff_exit(void)
 /*
  * The M's way back to user mode after sysmon took its P: the goroutine
  * must not run on without one, so make it call the stub, which yields
- * (GOSCHED, on an M without a P: gmp_exitsyscall).
+ * (GOSCHED, on an M without a P: gmp_exitsyscall). A frame a uprobe or
+ * a debugger steps, or that a trap's signal is about to describe, is
+ * left as it is: the M waits here for a P instead.
  */
 static void gmp_exitsyscall_frame(struct gmp_sched *s, struct gmp_m *m)
 {
@@ -326,11 +328,11 @@ static void gmp_exitsyscall_frame(struct gmp_sched *s, struct gmp_m *m)
 
 	if ((current->flags & PF_EXITING) || current->mm != s->mm)
 		return;
-	if (gmp_uprobe_stepping(current)) {
+	if (gmp_uprobe_stepping(current) || gmp_frame_held(regs)) {
 		if (!gmp_exitsyscall_inplace(s, m) ||
 		    fatal_signal_pending(current) || READ_ONCE(s->exiting))
 			return;
-		pr_warn_ratelimited("gmp: pid %d: goroutine %u lost its P while a uprobe stepped it and cannot go on\n",
+		pr_warn_ratelimited("gmp: pid %d: goroutine %u lost its P while it was stepped and cannot go on\n",
 				    task_tgid_nr(current), m->syscallg);
 		force_sig(SIGSEGV);
 		return;

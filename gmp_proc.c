@@ -239,7 +239,8 @@ static long gmp_exitsyscall(struct gmp_sched *s, struct gmp_m *m,
 /*
  * The hand-off work found @m unable to take the stub call: a uprobe is
  * stepping an instruction out of line, with rip in its slot (the M blocked
- * while the probe was being handled). The goroutine must go on in place,
+ * while the probe was being handled), or a debugger steps it or a trap's
+ * signal is about to describe its frame. The goroutine must go on in place,
  * on this M and with the P it had, whose index the library keeps: take
  * that P back now if it is idle, else reserve it, so that the M holding it
  * hands it back when it next schedules (sysmon preempts it at once).
