@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -510,6 +511,16 @@ int kgo_chan_close(struct kgo_chan *c)
 
 /* --- select ---------------------------------------------------------------- */
 
+/* A channel case as kgo_select() takes it: 0, or -EINVAL. */
+int select_case_check(const struct kgo_select_case *cs)
+{
+	if (cs->op != KGO_SEND && cs->op != KGO_RECV)
+		return -EINVAL;
+	if (cs->op == KGO_SEND && !cs->elem && cs->c && cs->c->elemsize)
+		return -EINVAL;	/* nothing to send */
+	return 0;
+}
+
 /* Sort @n channels by address and drop repeats (Go's lockorder). */
 static int lock_order(struct kgo_chan **c, int n)
 {
@@ -534,7 +545,11 @@ static int lock_order(struct kgo_chan **c, int n)
  * none is, queue a sudog on every channel and wait for a partner to claim
  * one; then take the others back.
  */
-int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
+/* selectgo() met a KGO_POLL case: select_poll() does that select. */
+#define SELECT_HAS_POLL		INT_MIN
+
+static __attribute__((noinline)) int
+selectgo(struct kgo_select_case *cases, int n, unsigned int flags)
 {
 	struct kgo_chan *locks[KGO_SELECT_MAX];
 	struct sudog sgs[KGO_SELECT_MAX], *woken, *sg;
@@ -547,12 +562,10 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 	    (flags & ~KGO_SELECT_NONBLOCK))
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		if (cases[i].op != KGO_SEND && cases[i].op != KGO_RECV)
-			return cases[i].op == KGO_POLL ?
-			       select_poll(cases, n, flags) : -EINVAL;
-		if (cases[i].op == KGO_SEND && !cases[i].elem && cases[i].c &&
-		    cases[i].c->elemsize)
-			return -EINVAL;	/* nothing to send */
+		if (cases[i].op == KGO_POLL)
+			return SELECT_HAS_POLL;
+		if (select_case_check(&cases[i]))
+			return -EINVAL;
 		if (!cases[i].c)
 			continue;	/* a nil channel: never ready */
 		/* Go's pollorder: a random permutation, inside out. */
@@ -633,4 +646,16 @@ int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
 		return sg->casei;
 	}
 	return sg->success ? sg->casei : -EPIPE;
+}
+
+/*
+ * Go's select. Its frame is small: a select with a descriptor case
+ * (select_poll()) selects again on channels, and its own arrays and
+ * selectgo()'s are not on the goroutine's stack twice.
+ */
+int kgo_select(struct kgo_select_case *cases, int n, unsigned int flags)
+{
+	int r = selectgo(cases, n, flags);
+
+	return r == SELECT_HAS_POLL ? select_poll(cases, n, flags) : r;
 }

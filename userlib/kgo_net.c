@@ -227,6 +227,20 @@ static int pollwait(int fd, uint32_t events, int64_t deadline)
 	return 1;
 }
 
+/* A watcher's wait in ppoll, which no kick ends, looks again this often. */
+#define WATCH_RECHECK_NS	10000000LL
+
+/* The deadline of a wait in ppoll: @deadline, or soon if it can be stopped. */
+static int64_t pollwait_deadline(const struct pd *pd, int64_t deadline)
+{
+	int64_t soon;
+
+	if (!pd->cancel)
+		return deadline;
+	soon = nanotime() + WATCH_RECHECK_NS;
+	return deadline > 0 && deadline < soon ? deadline : soon;
+}
+
 /*
  * Wait until @pd's file may be ready for @events (POLLIN, POLLOUT...), or
  * the deadline @which says (DL_FIXED: @fixed, 0 for none). 1: the kernel
@@ -259,7 +273,8 @@ static int netwait(struct pd *pd, uint32_t events, int which, int64_t fixed,
 		   __atomic_load_n(pd->cancel, __ATOMIC_SEQ_CST)) {
 		r = 0;	/* after seq was read: see fdwatch_stop() */
 	} else if (!kgo_getg() || !rt.netpoll) {
-		r = pollwait(pd->fd, events, nw.deadline);
+		r = pollwait(pd->fd, events,
+			     pollwait_deadline(pd, nw.deadline));
 	} else {
 		kgo_acquirem();
 		/* Not stuck: the file or its deadline will wake it. */
@@ -269,7 +284,8 @@ static int netwait(struct pd *pd, uint32_t events, int which, int64_t fixed,
 			r = 0;
 			break;
 		case -EOPNOTSUPP:
-			r = pollwait(pd->fd, events, nw.deadline);
+			r = pollwait(pd->fd, events,
+				     pollwait_deadline(pd, nw.deadline));
 			break;
 		case 1:		/* ready, or only an event counted: look again */
 			r = nw.revents || !nw.reg ? 1 : 0;
@@ -894,14 +910,11 @@ void net_reset(void)
  */
 struct fdwatch {
 	struct kgo_chan *ch;
-	int fd;
+	struct pd pd;		/* the generation the select started in */
 	short events;
 	uint32_t cancel;	/* the select is done with it */
 	uint32_t refs;
 };
-
-/* Without the kernel's netpoller, a watcher looks again this often. */
-#define WATCH_RECHECK_NS	10000000LL
 
 static void fdwatch_put(struct fdwatch *w)
 {
@@ -914,29 +927,33 @@ static void fdwatch_put(struct fdwatch *w)
 static void fdwatch_run(void *arg)
 {
 	struct fdwatch *w = arg;
-	struct pollfd pfd = { .fd = w->fd, .events = w->events };
+	struct pollfd pfd = { .fd = w->pd.fd, .events = w->events };
+	struct pd pd = w->pd;
 	uint32_t got = 0;
 	short revents = 0;
-	struct pd pd;
 	int r;
 
-	pd_init(&pd, w->fd);
 	pd.cancel = &w->cancel;
 	while (!revents && !__atomic_load_n(&w->cancel, __ATOMIC_ACQUIRE)) {
 		/* The count first, then the look: as before any call. */
 		pd_look(&pd);
 		r = ppoll(&pfd, 1, &(struct timespec){ 0 }, NULL);
-		if (r) {
-			revents = r < 0 ? POLLERR : pfd.revents;
+		if (r > 0) {
+			revents = pfd.revents;
+			break;
+		}
+		if (r < 0 && errno != EINTR && errno != ENOMEM) {
+			revents = POLLERR;
 			break;
 		}
 		r = netwait(&pd, (uint16_t)w->events & GMP_NETPOLL_EVENTS,
-			    DL_FIXED, rt.netpoll ? 0 :
-			    nanotime() + WATCH_RECHECK_NS, &got);
+			    DL_FIXED, 0, &got);
 		if (r == 1 && got)
 			revents = (short)got;
 		else if (r == -EBADF)
 			revents = POLLNVAL;	/* kgo_close() came */
+		else if (r == -ENOMEM)
+			kgo_sleep(1000000);	/* then look again */
 		else if (r < 0 && r != -ETIMEDOUT)
 			revents = POLLERR;
 	}
@@ -948,122 +965,160 @@ static void fdwatch_run(void *arg)
 /* The select chose another case: its watcher stops waiting. */
 static void fdwatch_stop(struct fdwatch *w)
 {
-	struct pollfd_state *fs = fdstate(w->fd, false);
-
 	/* Before the kick: a watcher that reads seq after it sees this. */
 	__atomic_store_n(&w->cancel, 1, __ATOMIC_SEQ_CST);
-	if (fs && __atomic_load_n(&w->refs, __ATOMIC_ACQUIRE) > 1)
-		pd_kick(fs, w->fd);
+	if (__atomic_load_n(&w->refs, __ATOMIC_ACQUIRE) > 1)
+		pd_kick(w->pd.fs, w->pd.fd);
 	fdwatch_put(w);
 }
 
-static struct fdwatch *fdwatch_start(const struct pollfd *pfd)
+/* A watcher for @pfd, or NULL and -errno in *@err. */
+static struct fdwatch *fdwatch_start(const struct pollfd *pfd, int *err)
 {
 	struct fdwatch *w = calloc(1, sizeof(*w));
 
+	*err = -ENOMEM;
 	if (!w)
 		return NULL;
 	w->ch = kgo_chan_make(sizeof(short), 1);
-	w->fd = pfd->fd;
+	pd_init(&w->pd, pfd->fd);
 	w->events = pfd->events;
 	w->refs = 2;
-	if (!w->ch || kgo_go(fdwatch_run, w)) {
-		if (w->ch)
-			kgo_chan_free(w->ch);
+	if (w->ch && w->pd.fs)
+		*err = kgo_go(fdwatch_run, w);
+	if (*err) {
+		kgo_chan_free(w->ch);	/* NULL: nothing */
 		free(w);
 		return NULL;
 	}
 	return w;
 }
 
-/* One of the @n ready KGO_POLL cases in @idx, at random: its index. */
-static int pick_ready(struct kgo_select_case *cases, const int *idx,
-		      const struct pollfd *pf, int n)
-{
-	int i = (int)(fastrand() % (uint32_t)n);
+/* select_poll()'s arrays: off the goroutine's stack. */
+struct selpoll {
+	struct kgo_select_case all[KGO_SELECT_MAX];
+	struct fdwatch *w[KGO_SELECT_MAX];
+	struct pollfd pf[KGO_SELECT_MAX];
+	int pi[KGO_SELECT_MAX];		/* case -> its pf[], or -1 */
+	int order[KGO_SELECT_MAX];
+	short got[KGO_SELECT_MAX];
+};
 
-	((struct pollfd *)cases[idx[i]].elem)->revents = pf[i].revents;
-	return idx[i];
+/*
+ * One pass in a random order (Go's pollorder) over @n cases, the
+ * descriptors' readiness already in sp->pf: the index of the first
+ * ready case, done, or -EAGAIN.
+ */
+static int select_try(struct kgo_select_case *cases, int n,
+		      struct selpoll *sp)
+{
+	struct kgo_select_case *cs;
+	int i, j, r;
+
+	for (i = 0; i < n; i++) {
+		j = (int)(fastrand() % (uint32_t)(i + 1));
+		sp->order[i] = sp->order[j];
+		sp->order[j] = i;
+	}
+	for (i = 0; i < n; i++) {
+		cs = &cases[sp->order[i]];
+		if (cs->op == KGO_POLL) {
+			j = sp->pi[sp->order[i]];
+			if (!sp->pf[j].revents)
+				continue;
+			((struct pollfd *)cs->elem)->revents = sp->pf[j].revents;
+			return sp->order[i];
+		}
+		if (!cs->c)
+			continue;
+		r = cs->op == KGO_SEND ? kgo_chan_trysend(cs->c, cs->elem) :
+					 kgo_chan_tryrecv(cs->c, cs->elem);
+		if (r == -EAGAIN)
+			continue;
+		if (cs->op == KGO_RECV)
+			cs->ok = r;
+		return r < 0 ? r : sp->order[i];
+	}
+	return -EAGAIN;
+}
+
+static int select_block(struct kgo_select_case *cases, int n,
+			unsigned int flags, struct selpoll *sp)
+{
+	int i, r = 0;
+
+	for (i = 0; i < n; i++) {
+		sp->all[i] = cases[i];
+		sp->w[i] = NULL;
+		if (cases[i].op != KGO_POLL)
+			continue;
+		sp->all[i] = (struct kgo_select_case){ .op = KGO_RECV };
+		if (sp->pf[sp->pi[i]].fd < 0)
+			continue;	/* never ready: a nil channel there */
+		sp->w[i] = fdwatch_start(&sp->pf[sp->pi[i]], &r);
+		if (!sp->w[i])
+			break;
+		sp->all[i].c = sp->w[i]->ch;
+		sp->all[i].elem = &sp->got[i];
+	}
+	if (!r)
+		r = kgo_select(sp->all, n, flags);
+	while (i--) {
+		if (!sp->w[i])
+			continue;
+		if (i == r)
+			((struct pollfd *)cases[r].elem)->revents = sp->got[i];
+		fdwatch_stop(sp->w[i]);
+	}
+	if (r >= 0 && cases[r].op == KGO_RECV)
+		cases[r].ok = sp->all[r].ok;
+	return r;
 }
 
 /*
  * kgo_select() with KGO_POLL cases: one look at every descriptor (one
- * ppoll) and, without blocking, at the channels; a case among the ready
- * ones at random, as Go's select picks. Else, unless KGO_SELECT_NONBLOCK,
- * a watcher per descriptor and a select on the channels and theirs.
+ * ppoll), then the cases in a random order, as Go's select visits them;
+ * else, unless KGO_SELECT_NONBLOCK, a watcher per descriptor and a
+ * select on the channels and theirs.
  */
 int select_poll(struct kgo_select_case *cases, int n, unsigned int flags)
 {
-	struct kgo_select_case all[KGO_SELECT_MAX];
-	struct fdwatch *w[KGO_SELECT_MAX] = { NULL };
-	struct pollfd pf[KGO_SELECT_MAX];
-	int idx[KGO_SELECT_MAX], rdy[KGO_SELECT_MAX];
-	short got[KGO_SELECT_MAX];
-	int i, r, npoll = 0, nready = 0, nchan = 0;
+	struct selpoll *sp;
+	struct pollfd *p;
+	int i, r, npoll = 0;
 
-	for (i = 0; i < n; i++) {
-		all[i] = cases[i];
-		if (cases[i].op == KGO_SEND || cases[i].op == KGO_RECV) {
-			nchan += cases[i].c != NULL;
+	sp = malloc(sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	r = 0;
+	for (i = 0; i < n && !r; i++) {
+		sp->pi[i] = -1;
+		if (cases[i].op != KGO_POLL) {
+			r = select_case_check(&cases[i]);
 			continue;
 		}
-		if (cases[i].op != KGO_POLL || !cases[i].elem)
-			return -EINVAL;
-		pf[npoll] = *(struct pollfd *)cases[i].elem;
-		pf[npoll].revents = 0;
+		p = cases[i].elem;
 		/* A watcher needs the descriptor's state to be stopped. */
-		if (pf[npoll].fd >= 0 && !fdstate(pf[npoll].fd, true))
-			return pf[npoll].fd >= FDTAB_CHUNK * FDTAB_CHUNKS ?
-			       -EINVAL : -ENOMEM;
-		idx[npoll++] = i;
-		all[i] = (struct kgo_select_case){ .op = KGO_RECV };
-	}
-	if (ppoll(pf, (nfds_t)npoll, &(struct timespec){ 0 }, NULL) > 0)
-		for (i = 0; i < npoll; i++)
-			if (pf[i].revents) {
-				pf[nready] = pf[i];
-				rdy[nready++] = idx[i];
-			}
-	/* Ready descriptors against the channels, fairly. */
-	if (nready && (!nchan || fastrand() % (uint32_t)(nready + nchan) <
-				 (uint32_t)nready))
-		return pick_ready(cases, rdy, pf, nready);
-	if (nchan) {
-		r = kgo_select(all, n, KGO_SELECT_NONBLOCK);
-		if (r != -EAGAIN)
-			goto chan_done;
-	}
-	if (nready)
-		return pick_ready(cases, rdy, pf, nready);
-	if (flags & KGO_SELECT_NONBLOCK)
-		return -EAGAIN;
-
-	for (i = 0; i < npoll; i++) {
-		struct pollfd *p = cases[idx[i]].elem;
-
-		if (p->fd < 0)
-			continue;	/* all[] has a nil channel there */
-		w[i] = fdwatch_start(p);
-		if (!w[i]) {
-			while (i--)
-				if (w[i])
-					fdwatch_stop(w[i]);
-			return -ENOMEM;
+		if (!p || p->fd >= FDTAB_CHUNK * FDTAB_CHUNKS) {
+			r = -EINVAL;
+			continue;
 		}
-		all[idx[i]].c = w[i]->ch;
-		all[idx[i]].elem = &got[i];
+		if (p->fd >= 0 && !fdstate(p->fd, true))
+			r = -ENOMEM;
+		sp->pf[npoll] = *p;
+		sp->pf[npoll].revents = 0;
+		sp->pi[i] = npoll++;
 	}
-	r = kgo_select(all, n, flags);
-	for (i = 0; i < npoll; i++) {
-		if (idx[i] == r)
-			((struct pollfd *)cases[r].elem)->revents = got[i];
-		if (w[i])
-			fdwatch_stop(w[i]);
-	}
-	if (r >= 0 && cases[r].op == KGO_POLL)
-		return r;
-chan_done:
-	if (r >= 0 && cases[r].op == KGO_RECV)
-		cases[r].ok = all[r].ok;
+	if (r)
+		goto out;
+	/* EINTR or ENOMEM: as if none were ready; the watchers look again. */
+	if (ppoll(sp->pf, (nfds_t)npoll, &(struct timespec){ 0 }, NULL) <= 0)
+		for (i = 0; i < npoll; i++)
+			sp->pf[i].revents = 0;
+	r = select_try(cases, n, sp);
+	if (r == -EAGAIN && !(flags & KGO_SELECT_NONBLOCK))
+		r = select_block(cases, n, flags, sp);
+out:
+	free(sp);
 	return r;
 }

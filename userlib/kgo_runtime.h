@@ -35,6 +35,7 @@
 #define net_reset		__kgo_net_reset
 #define park_schedules		__kgo_park_schedules
 #define select_poll		__kgo_select_poll
+#define select_case_check	__kgo_select_case_check
 #define wakep			__kgo_wakep
 #define ring_push		__kgo_ring_push
 #define mcall_locked		__kgo_mcall_locked
@@ -603,6 +604,7 @@ bool park_schedules(void) KGO_HIDDEN;
 /* kgo_select() with a KGO_POLL case (kgo_net.c). */
 int select_poll(struct kgo_select_case *cases, int n, unsigned int flags)
 	KGO_HIDDEN;
+int select_case_check(const struct kgo_select_case *cs) KGO_HIDDEN;
 /* kgo_net.c: forget the registrations of an instance gone. */
 void net_reset(void) KGO_HIDDEN;
 void wakep(void) KGO_HIDDEN;
