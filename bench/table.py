@@ -36,6 +36,8 @@ WHAT = {
     "http100p99": "HTTP/1.1 hello, wrk, 100 connections: p99 (us)",
     "http1000": "HTTP/1.1 hello, wrk, 1000 connections: requests/s (P=2)",
     "http1000p99": "HTTP/1.1 hello, wrk, 1000 connections: p99 (us)",
+    "http10000": "HTTP/1.1 hello, wrk, 10,000 connections: requests/s (P=2)",
+    "http10000p99": "HTTP/1.1 hello, wrk, 10,000 connections: p99 (us)",
     "switch": "bare user-space stack switch (floor)",
     "preemptlat50": "preemption latency, slice end to next G, p50 (us)",
     "preemptlat99": "preemption latency, slice end to next G, p99 (us)",
@@ -43,13 +45,13 @@ WHAT = {
     "handofflat50": "hand-off latency, nanosleep() blocks to next G, p50 (us)",
     "handofflat99": "hand-off latency, nanosleep() blocks to next G, p99 (us)",
 }
-HIGHER_IS_BETTER = {"fair", "http100", "http1000"}
+HIGHER_IS_BETTER = {"fair", "http100", "http1000", "http10000"}
 PEERS = ["go", "fiber", "pthread", "epoll"]
 NAME = {"go": "Go 1.19", "fiber": "Boost.Fiber", "pthread": "pthreads",
         "epoll": "epoll floor"}
 ORDER = ("spawn", "yield", "parkready", "chan", "select", "daisy", "pool",
          "fair", "sysmix", "echo", "echo100", "http100", "http100p99",
-         "http1000", "http1000p99", "idlethr", "idlerss", "idlemem", "rss",
+         "http1000", "http1000p99", "http10000", "http10000p99", "idlethr", "idlerss", "idlemem", "rss",
          "mem", "preemptlat50", "preemptlat99",
          "preemptcost", "handofflat50", "handofflat99", "switch")
 
