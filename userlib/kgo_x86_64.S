@@ -143,33 +143,57 @@ kgo_parkswitch:
 /*
  * Where a context saved by kgo_mcall or kgo_switch resumes: fix it up if
  * the M changed, pop it, return the P id.
+ *
+ * For unwinders (gdb stopping a thread here, just after the kernel or a
+ * switch resumed it): the caller is the switch's, whose return address
+ * and callee-saved registers are in the context at rsp.
  */
+.macro	CTX_POP r
+	popq	%\r
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore \r
+.endm
+
 	.globl	kgo_resume
 	.hidden	kgo_resume
 	.type	kgo_resume, @function
 kgo_resume:
 	.cfi_startproc
-	.cfi_undefined rip
+	.cfi_def_cfa rsp, KGO_CTX_SIZE
+	.cfi_offset rip, KGO_CTX_RET - KGO_CTX_SIZE
+	.cfi_offset r15, KGO_CTX_REGS - KGO_CTX_SIZE
+	.cfi_offset r14, KGO_CTX_REGS + 8 - KGO_CTX_SIZE
+	.cfi_offset r13, KGO_CTX_REGS + 16 - KGO_CTX_SIZE
+	.cfi_offset r12, KGO_CTX_REGS + 24 - KGO_CTX_SIZE
+	.cfi_offset rbx, KGO_CTX_REGS + 32 - KGO_CTX_SIZE
+	.cfi_offset rbp, KGO_CTX_REGS + 40 - KGO_CTX_SIZE
 	movq	%fs:0, %rax
 	cmpq	KGO_CTX_TP(%rsp), %rax
 	jne	2f
 1:	ldmxcsr	KGO_CTX_FPU(%rsp)
 	fldcw	KGO_CTX_FPU+4(%rsp)
+	.cfi_remember_state
 	addq	$KGO_CTX_REGS, %rsp
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%rbx
-	popq	%rbp
+	.cfi_adjust_cfa_offset -KGO_CTX_REGS
+	CTX_POP	r15
+	CTX_POP	r14
+	CTX_POP	r13
+	CTX_POP	r12
+	CTX_POP	rbx
+	CTX_POP	rbp
 	movl	%esi, %eax
 	ret
-2:	pushq	%rsi			/* the P id, twice: rsp stays aligned */
+2:	.cfi_restore_state
+	pushq	%rsi			/* the P id, twice: rsp stays aligned */
+	.cfi_adjust_cfa_offset 8
 	pushq	%rsi
+	.cfi_adjust_cfa_offset 8
 	leaq	16(%rsp), %rdi
 	call	tls_moved
 	popq	%rsi
+	.cfi_adjust_cfa_offset -8
 	popq	%rsi
+	.cfi_adjust_cfa_offset -8
 	jmp	1b
 	.cfi_endproc
 	.size	kgo_resume, . - kgo_resume
