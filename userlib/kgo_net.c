@@ -775,11 +775,31 @@ static void pd_kick(struct pollfd_state *fs, int fd)
 	}
 }
 
+/*
+ * One wait for @pd's descriptor, for @pfd's events, until @deadline (0:
+ * none), as kgo_poll() and a select's watcher make it: what polls now
+ * (> 0), 0 if nothing does yet, or -errno (-ETIMEDOUT at the deadline).
+ */
+static int pollonce(struct pd *pd, struct pollfd *pfd, int64_t deadline)
+{
+	uint32_t revents = 0;
+	int w;
+
+	w = netwait(pd, (uint16_t)pfd->events & GMP_NETPOLL_EVENTS, DL_FIXED,
+		    deadline, &revents);
+	if (w == 1 && revents)
+		return (int)(uint16_t)revents;
+	if (w < 0)
+		return w;
+	/* Woken, or ready with nothing to say: what polls now? */
+	w = ppoll(pfd, 1, &(struct timespec){ 0 }, NULL);
+	return w < 0 ? -errno : w ? pfd->revents : 0;
+}
+
 int kgo_poll(int fd, short events, int64_t timeout_ns)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
 	struct timespec ts, *tsp = NULL;
-	uint32_t revents = 0;
 	int64_t now, left;
 	struct pd pd;
 	int w;
@@ -788,22 +808,17 @@ int kgo_poll(int fd, short events, int64_t timeout_ns)
 	now = nanotime();
 	while (kgo_getg() && rt.netpoll && timeout_ns != 0) {
 		/* Its own timeout, not the descriptor's deadlines. */
-		w = netwait(&pd, (uint16_t)events & GMP_NETPOLL_EVENTS,
-			    DL_FIXED, timeout_ns < 0 ? 0 :
-			    timeout_ns > INT64_MAX - now ? INT64_MAX :
-			    now + timeout_ns, &revents);
-		if (w == 1 && revents)
-			return (int)(uint16_t)revents;
+		w = pollonce(&pd, &pfd, timeout_ns < 0 ? 0 :
+			     timeout_ns > INT64_MAX - now ? INT64_MAX :
+			     now + timeout_ns);
+		if (w > 0)
+			return w;
 		if (w == -ETIMEDOUT)
 			return 0;
 		if (w < 0) {
 			errno = -w;
 			return -1;
 		}
-		/* Woken, or ready with nothing to say: what polls now? */
-		w = ppoll(&pfd, 1, &(struct timespec){ 0 }, NULL);
-		if (w)
-			return w < 0 ? -1 : pfd.revents;
 		if (timeout_ns > 0 && nanotime() - now >= timeout_ns)
 			return 0;
 	}
@@ -929,32 +944,23 @@ static void fdwatch_run(void *arg)
 	struct fdwatch *w = arg;
 	struct pollfd pfd = { .fd = w->pd.fd, .events = w->events };
 	struct pd pd = w->pd;
-	uint32_t got = 0;
 	short revents = 0;
 	int r;
 
+	/*
+	 * The select has just looked: the first wait parks unless the file
+	 * became ready since (the kernel polls it), as kgo_poll()'s does.
+	 */
 	pd.cancel = &w->cancel;
 	while (!revents && !__atomic_load_n(&w->cancel, __ATOMIC_ACQUIRE)) {
-		/* The count first, then the look: as before any call. */
-		pd_look(&pd);
-		r = ppoll(&pfd, 1, &(struct timespec){ 0 }, NULL);
-		if (r > 0) {
-			revents = pfd.revents;
-			break;
-		}
-		if (r < 0 && errno != EINTR && errno != ENOMEM) {
-			revents = POLLERR;
-			break;
-		}
-		r = netwait(&pd, (uint16_t)w->events & GMP_NETPOLL_EVENTS,
-			    DL_FIXED, 0, &got);
-		if (r == 1 && got)
-			revents = (short)got;
+		r = pollonce(&pd, &pfd, 0);
+		if (r > 0)
+			revents = (short)r;
 		else if (r == -EBADF)
 			revents = POLLNVAL;	/* kgo_close() came */
 		else if (r == -ENOMEM)
 			kgo_sleep(1000000);	/* then look again */
-		else if (r < 0 && r != -ETIMEDOUT)
+		else if (r < 0 && r != -ETIMEDOUT && r != -EINTR)
 			revents = POLLERR;
 	}
 	if (revents)
