@@ -174,7 +174,8 @@ int gmp_create_check(struct gmp_create *c)
 		return -EINVAL;
 	c->features = GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ |
 		      GMP_FEAT_PREEMPT | GMP_FEAT_LOCKOSTHREAD | GMP_FEAT_KEEPM |
-		      GMP_FEAT_NETPOLL | GMP_FEAT_NETPOLL_PD;
+		      GMP_FEAT_NETPOLL | GMP_FEAT_NETPOLL_PD |
+		      GMP_FEAT_NETPOLL_POLL;
 	if (gmp_handoff_supported())
 		c->features |= GMP_FEAT_HANDOFF;
 	c->sched_size = gmp_sched_area_size(c->maxprocs, c->maxg, &c->gtab_off);

@@ -741,6 +741,7 @@ long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 	struct file *file;
 	u32 usize;
 	u64 seen;
+	bool poll;
 	long ret;
 
 	if (get_user(usize, &uarg->size))
@@ -754,7 +755,8 @@ long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 		return ret;
 	if ((a.events & ~(GMP_NETPOLL_EVENTS | EPOLLEXCLUSIVE)) || a.revents ||
 	    a.deadline_ns > KTIME_MAX || (a.uaddr % sizeof(u32)) ||
-	    (a.flags & ~GMP_NETPOLL_SCHED) || !gmp_gslot(s, a.gidx, NULL))
+	    (a.flags & ~(GMP_NETPOLL_SCHED | GMP_NETPOLL_POLL)) ||
+	    !gmp_gslot(s, a.gidx, NULL))
 		return -EINVAL;
 	/* Park, then schedule: only an M holding a P can (gmp_park_m()). */
 	if ((a.flags & GMP_NETPOLL_SCHED) && !gmp_m_running(s))
@@ -772,7 +774,7 @@ long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 		fput(file);
 		return -EINVAL;
 	}
-	/* The registration kgo cached, or the file's: then poll it now. */
+	/* The registration kgo cached, or the file's (then poll it now). */
 	pd = gmp_pd_lookup(s, a.pd, file);
 	seen = a.seen;
 	/*
@@ -780,13 +782,14 @@ long gmp_netpoll_wait_ioctl(struct gmp_sched *s,
 	 * its cache, so this call returns (0, parked) with it in pd.
 	 */
 	*sched = pd && (a.flags & GMP_NETPOLL_SCHED);
-	if (!pd) {
+	/* seen stands for a poll, unless the caller has none (POLL). */
+	poll = !pd || (a.flags & GMP_NETPOLL_POLL);
+	if (!pd)
 		pd = gmp_pd_get(s, file);
-		if (!IS_ERR(pd)) {
-			seen = gmp_pd_seen(pd);
-			smp_mb(); /* the count before the file's state */
-			mask = vfs_poll(file, NULL) & events;
-		}
+	if (poll && !IS_ERR(pd)) {
+		seen = gmp_pd_seen(pd);
+		smp_mb(); /* the count before the file's state */
+		mask = vfs_poll(file, NULL) & events;
 	}
 	fput(file);		/* the registration holds it */
 	if (IS_ERR(pd))

@@ -103,6 +103,7 @@ struct gmp_create {
 #define GMP_FEAT_KEEPM		0x40U	/* GOSCHED_KEEPM; exitsyscall keeps the M */
 #define GMP_FEAT_NETPOLL	0x80U	/* NETPOLL_WAIT, NETPOLL_CLOSE */
 #define GMP_FEAT_NETPOLL_PD	0x100U	/* registrations, GMP_OFF_POLL */
+#define GMP_FEAT_NETPOLL_POLL	0x200U	/* GMP_NETPOLL_POLL */
 
 /*
  * mmap offsets: the read-only state page(s), the read-write spawn ring,
@@ -235,8 +236,11 @@ enum gmp_ioc_nr {
  *		block, it parks unless the slot counted an event for
  *		events since; without them (pd 0, or no longer this
  *		file's) it parks unless the file polls ready now. pd
- *		returns the file's registration. With GMP_NETPOLL_SCHED
- *		in flags and pd the file's, a call that parks goes on as
+ *		returns the file's registration. With GMP_NETPOLL_POLL
+ *		in flags, a call with pd polls the file as one without
+ *		does (for a caller that made no call that would block:
+ *		it has no seen). With GMP_NETPOLL_SCHED in flags and pd
+ *		the file's, a call that parks goes on as
  *		GMP_IOC_SCHEDULE (the calling M must hold a P).
  *		Returns 0: parked (the caller must not touch the
  *		goroutine's stack any more); 1: ready now, not parked,
@@ -281,6 +285,12 @@ struct gmp_netpoll_wait {
  * file's registration; else return 0 as without it, with pd set.
  */
 #define GMP_NETPOLL_SCHED	0x1U
+/*
+ * gmp_netpoll_wait.flags: poll the file now, with pd as without it, and
+ * ignore seen: the caller skipped the call that would block, guessing
+ * (from the counts) that the file has nothing for it (GMP_FEAT_NETPOLL_POLL).
+ */
+#define GMP_NETPOLL_POLL	0x2U
 
 /*
  * The poll area (mmap at GMP_OFF_POLL, read-only, GMP_POLLSLOTS_MAX

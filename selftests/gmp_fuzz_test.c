@@ -264,6 +264,15 @@ static long some_netpoll(uint32_t gidx)
 	}
 	if (chance(10))
 		w.events |= EPOLLEXCLUSIVE;
+	/*
+	 * The flags: POLL; SCHED only for the goroutine itself, which is
+	 * ready to be left (a thread elsewhere would be scheduled away);
+	 * rarely any bits.
+	 */
+	if (chance(20))
+		w.flags = chance(95) ? (uint32_t)below(4) : (uint32_t)rnd();
+	if (!gidx)
+		w.flags &= ~GMP_NETPOLL_SCHED;
 	if (chance(5))
 		w.size = (uint32_t)below(64);
 	COUNT(ioctls);

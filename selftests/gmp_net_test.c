@@ -1047,6 +1047,17 @@ TEST(netpoll_wait_rejects_bad_input)
 	w.seen = 0;
 	EXPECT_EQ(1, ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w));
 	/*
+	 * With the counts as they are now it would park (seen stands for a
+	 * poll); GMP_NETPOLL_POLL has the file polled all the same.
+	 */
+	ASSERT_TRUE(ri.c.features & GMP_FEAT_NETPOLL_POLL);
+	w.revents = 0;
+	w.seen = (uint64_t)slots[pd].wseq << 32 | slots[pd].rseq;
+	w.flags = GMP_NETPOLL_POLL;
+	EXPECT_EQ(1, ioctl(fd, GMP_IOC_NETPOLL_WAIT, &w));
+	EXPECT_TRUE(w.revents & POLLIN);
+	EXPECT_EQ(pd, w.pd);
+	/*
 	 * Counts read from a slot's last owner never park: the file's
 	 * registration ends, a new one takes the same slot (the lowest free
 	 * id), and a wait passing the old counts is told to look again.
