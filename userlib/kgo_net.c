@@ -51,6 +51,8 @@ struct pollfd_state {
 	uint32_t pd;		/* the kernel's registration of its file, 0: none */
 	int64_t rdeadline;	/* kgo_now() ns, 0: none */
 	int64_t wdeadline;
+	uint64_t rguess;	/* a read drained it, if still so (read_guess()) */
+	uint32_t rskip;		/* reads after a park not to guess from */
 };
 
 #define FDTAB_CHUNK	1024
@@ -91,6 +93,7 @@ struct pd {
 	uint32_t gen;
 	uint32_t reg;			/* fs->pd when seen was read */
 	uint64_t seen;			/* its slot then */
+	bool poll;			/* no call found it not ready: poll it */
 	const uint32_t *cancel;		/* set: wait no more (see fdwatch) */
 };
 
@@ -118,6 +121,7 @@ static void pd_init(struct pd *pd, int fd)
 	pd->gen = pd->fs ? __atomic_load_n(&pd->fs->gen, __ATOMIC_ACQUIRE) : 0;
 	pd->reg = 0;
 	pd->seen = 0;
+	pd->poll = false;
 	pd->cancel = NULL;
 }
 
@@ -149,6 +153,7 @@ struct netwait {
 	uint32_t *pdp;		/* where kgo caches the registration, or NULL */
 	uint32_t reg;		/* the registration and its slot, as seen */
 	uint64_t seen;
+	bool poll;		/* GMP_NETPOLL_POLL: seen stands for no poll */
 	int ret;		/* if it did not park: 1 ready, or -errno */
 	uint32_t revents;
 };
@@ -180,7 +185,9 @@ static bool netpoll_commit(struct kgo_g *g, void *arg)
 	 * next; the kernel's does).
 	 */
 	if (nw->reg && park_schedules())
-		a.flags = GMP_NETPOLL_SCHED;
+		a.flags |= GMP_NETPOLL_SCHED;
+	if (nw->poll)
+		a.flags |= GMP_NETPOLL_POLL;
 	r = (int)gmp_ioctl(GMP_IOC_NETPOLL_WAIT, (uintptr_t)&a);
 
 	/* Parked or not: the kernel's registration, for the next wait. */
@@ -264,8 +271,10 @@ static int netwait(struct pd *pd, uint32_t events, int which, int64_t fixed,
 		nw.pdp = &fs->pd;
 		nw.reg = pd->reg;
 		nw.seen = pd->seen;
+		nw.poll = pd->poll;
 	}
 	pd->reg = 0;	/* used once: a wait after this one looks again */
+	pd->poll = false;
 	nw.deadline = which == DL_FIXED ? fixed : pd_deadline(pd, which);
 	if (pd_closed(pd)) {
 		r = -EBADF;
@@ -442,6 +451,82 @@ static void race_io(const struct iocall *c, ssize_t n, bool write)
 }
 
 /*
+ * Skipping the read that would block. Go's fd.Read tries the read, and
+ * waits when it would block; so does kgo, and a goroutine that reads one
+ * request, answers it and reads the next makes two system calls per
+ * wait: the read that finds nothing, and the park. kgo skips the first
+ * when it can tell the last read took everything there was: that read
+ * came right after a park (a wake-up announced what it took), and the
+ * registration's count has not moved since just before it (nothing came
+ * since). That is a guess, not a proof: a datagram socket may hold more
+ * than one read takes, and a read may be shorter than what came. So the
+ * wait it skips to has the kernel poll the file (GMP_NETPOLL_POLL) as a
+ * first wait does. A wrong guess costs one system call, a wait that
+ * returns "ready", and the descriptor's next READGUESS_SKIP reads after a
+ * park are not guessed from. KGO_READGUESS=0 turns it off.
+ */
+#define READGUESS_SKIP	8
+
+/* Calls that take what they read (not MSG_PEEK) and may guess. */
+static bool read_guessable(const struct iocall *c)
+{
+	return rt.readguess && !c->plain &&
+	       (c->op == IO_READV ||
+		(c->op == IO_RECVMSG && !(c->flags & MSG_PEEK)));
+}
+
+/* What a read leaves for the guess: @pd's count before it, if @woke. */
+static uint64_t read_guess_mark(const struct pd *pd, bool woke)
+{
+	struct pollfd_state *fs = pd->fs;
+	uint32_t skip;
+
+	if (!woke || !pd->reg)
+		return 0;
+	skip = __atomic_load_n(&fs->rskip, __ATOMIC_RELAXED);
+	if (skip) {
+		__atomic_store_n(&fs->rskip, skip - 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return (uint64_t)pd->reg << 32 | (uint32_t)pd->seen;
+}
+
+/* After @c read from @pd's file: remember whether it may have drained it. */
+static void read_guess_note(const struct iocall *c, const struct pd *pd,
+			    bool woke)
+{
+	uint64_t mark;
+
+	if (!pd->fs || !read_guessable(c))
+		return;
+	mark = read_guess_mark(pd, woke);
+	/* Stored only when it changes: readers of one socket share it. */
+	if (__atomic_load_n(&pd->fs->rguess, __ATOMIC_RELAXED) != mark)
+		__atomic_store_n(&pd->fs->rguess, mark, __ATOMIC_RELAXED);
+}
+
+/* Before @c's try, after pd_look(): go straight to the wait? */
+static bool read_guess(const struct iocall *c, const struct pd *pd)
+{
+	int64_t dl;
+
+	if (!pd->reg || !read_guessable(c) || !kgo_getg() ||
+	    __atomic_load_n(&pd->fs->rguess, __ATOMIC_RELAXED) !=
+	    ((uint64_t)pd->reg << 32 | (uint32_t)pd->seen))
+		return false;
+	/* A deadline passed fails the wait, where the read might not. */
+	dl = pd_deadline(pd, DL_READ);
+	return !dl || dl > nanotime();
+}
+
+/* The guessed wait found the file ready: not drained after all. */
+static void read_guess_missed(const struct pd *pd)
+{
+	__atomic_store_n(&pd->fs->rguess, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&pd->fs->rskip, READGUESS_SKIP, __ATOMIC_RELAXED);
+}
+
+/*
  * Go's fd.Read loop: try, wait, try again, until it does not block, the
  * deadline passes (ETIMEDOUT) or kgo_close() comes (EBADF). -1 with
  * errno, as the call it wraps. @wait_first: the first try would block
@@ -450,6 +535,7 @@ static void race_io(const struct iocall *c, ssize_t n, bool write)
 static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 		       bool write, bool wait_first)
 {
+	bool waited = false, woke = false, guessed = false;
 	int w = 0, spins = 0;
 	ssize_t r;
 
@@ -474,10 +560,16 @@ static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 		pd->reg = 0;
 		if (!wait_first) {
 			pd_look(pd);
+			guessed = !waited && read_guess(c, pd);
+			pd->poll = guessed;
+		}
+		if (!wait_first && !guessed) {
 			r = io_try(c);
 			if (r >= 0) {
-				if (!write)
+				if (!write) {
+					read_guess_note(c, pd, woke);
 					raceacquire(&iosync);
+				}
 				race_io(c, r, write);
 				return r;
 			}
@@ -492,10 +584,15 @@ static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 		}
 		wait_first = false;
 		w = netwait(pd, events, write ? DL_WRITE : DL_READ, 0, NULL);
+		if (guessed && w == 1)
+			read_guess_missed(pd);
+		guessed = false;
 		if (w < 0) {
 			errno = -w;
 			return -1;
 		}
+		waited = true;
+		woke = w == 0;	/* parked, then woken */
 	}
 }
 

@@ -446,6 +446,7 @@ struct kgo_rt {
 	bool nodeadlock;		/* KGO_DEADLOCK=0 */
 	bool keepm;			/* the kernel has GOSCHED_KEEPM */
 	bool netpoll;			/* ... and NETPOLL_WAIT */
+	bool readguess;			/* ... GMP_NETPOLL_POLL, KGO_READGUESS=1 */
 	/* the poll area (GMP_FEAT_NETPOLL_PD), or NULL: registered files' counts */
 	const volatile struct gmp_pollslot *pollslots;
 	int pid;			/* the process that made the instance */

@@ -348,7 +348,7 @@ static int instance_open(void)
 {
 	struct gmp_create c = { .size = sizeof(c) };
 	long nprocs = 0, stack = KGO_STACK_SIZE_DEFAULT, guard = 1, maxg = 0;
-	long slice = 0, preempt = 1, deadlock = 1, maxthreads = 0;
+	long slice = 0, preempt = 1, deadlock = 1, maxthreads = 0, guess = 1;
 	int r;
 
 	r = env_long("GMPMAXPROCS", 1, GMP_NPROCS_MAX, &nprocs);
@@ -370,6 +370,8 @@ static int instance_open(void)
 		r = env_long("KGO_DEADLOCK", 0, 1, &deadlock);
 	if (r >= 0)
 		r = env_long("KGO_MAXTHREADS", 4, GMP_MAXMCOUNT_MAX, &maxthreads);
+	if (r >= 0)
+		r = env_long("KGO_READGUESS", 0, 1, &guess);
 	if (r >= 0)
 		r = safe_text_init();
 	if (r < 0)
@@ -405,6 +407,7 @@ static int instance_open(void)
 	rt.maxg = c.maxg;
 	rt.keepm = c.features & GMP_FEAT_KEEPM;
 	rt.netpoll = c.features & GMP_FEAT_NETPOLL;
+	rt.readguess = guess && (c.features & GMP_FEAT_NETPOLL_POLL);
 	rt.pid = getpid();
 	/* The poll area: read only where the kernel made a page. */
 	if (c.features & GMP_FEAT_NETPOLL_PD) {
