@@ -32,10 +32,11 @@
  * the wake-up holds while it counts and fires. So either the wake-up
  * finds the waiter, or the waiter sees the count moved and returns
  * "ready" without parking. A wait that comes without a count (the first
- * on the file, or kgo's cached index went stale) reads the count, then
- * polls the file's state, as poll() does: the entries were on the file's
- * queues before. A wake-up that comes while the ioctl is still arming
- * finds the state ARMING, turns it FIRED, and the ioctl, whose move from
+ * on the file, kgo's cached index went stale, or GMP_NETPOLL_POLL: kgo
+ * skipped the call) reads the count, then polls the file's state, as
+ * poll() does: the entries were on the file's queues before. A wake-up
+ * that comes while the ioctl is still arming finds the state ARMING,
+ * turns it FIRED, and the ioctl, whose move from
  * ARMING to WAITING then fails, returns "ready" instead of parking. Once
  * WAITING, the goroutine belongs to the kernel until one firing queues it.
  *

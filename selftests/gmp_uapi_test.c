@@ -257,7 +257,8 @@ TEST(create_fields)
 	/* Debian's kernels have preempt notifiers (KVM selects them). */
 	EXPECT_EQ(GMP_FEAT_SPAWN_RING | GMP_FEAT_USER_RUNQ | GMP_FEAT_PREEMPT |
 		  GMP_FEAT_HANDOFF | GMP_FEAT_LOCKOSTHREAD | GMP_FEAT_KEEPM |
-		  GMP_FEAT_NETPOLL | GMP_FEAT_NETPOLL_PD, c.features);
+		  GMP_FEAT_NETPOLL | GMP_FEAT_NETPOLL_PD |
+		  GMP_FEAT_NETPOLL_POLL, c.features);
 	EXPECT_EQ(GMP_SLICE_US_DEFAULT, c.slice_us);
 	EXPECT_EQ(4096, c.state_size);
 	EXPECT_LE(GMP_RING_SPAWN_OFF + GMP_RING_ENTRIES_DEFAULT * sizeof(struct gmp_spawn),

@@ -6,7 +6,8 @@
  * Every call first tries the operation without blocking (MSG_DONTWAIT,
  * RWF_NOWAIT), whatever the descriptor's own O_NONBLOCK says. If it would
  * block, the goroutine parks in the kernel on the file's wait queue, and
- * the file's wake-up makes it runnable; then it tries again. A file the
+ * the file's wake-up makes it runnable; then it tries again. (A read that
+ * can tell the last one drained the file waits first: read_guess().) A file the
  * kernel cannot wait for (one with no poll, or more wait queues than gmp
  * hooks) is used as a plain blocking call, which the blocking hand-off
  * covers. A plain thread, not a goroutine, waits in ppoll().
@@ -52,7 +53,8 @@ struct pollfd_state {
 	int64_t rdeadline;	/* kgo_now() ns, 0: none */
 	int64_t wdeadline;
 	uint64_t rguess;	/* a read drained it, if still so (read_guess()) */
-	uint32_t rskip;		/* reads after a park not to guess from */
+	uint16_t rskip;		/* reads after a park not to guess from */
+	uint16_t rback;		/* rskip after the next wrong guess */
 };
 
 #define FDTAB_CHUNK	1024
@@ -462,10 +464,14 @@ static void race_io(const struct iocall *c, ssize_t n, bool write)
  * than one read takes, and a read may be shorter than what came. So the
  * wait it skips to has the kernel poll the file (GMP_NETPOLL_POLL) as a
  * first wait does. A wrong guess costs one system call, a wait that
- * returns "ready", and the descriptor's next READGUESS_SKIP reads after a
- * park are not guessed from. KGO_READGUESS=0 turns it off.
+ * returns "ready", and the descriptor's next reads after a park are not
+ * guessed from: 8 after one wrong guess, twice as many after each next
+ * one, up to 1024; a right one starts again at 8. So a protocol whose
+ * reads leave data behind (a header, then its body) pays a call in a
+ * thousand at most. KGO_READGUESS=0 turns it off.
  */
-#define READGUESS_SKIP	8
+#define READGUESS_SKIP		8
+#define READGUESS_SKIP_MAX	1024
 
 /* Calls that take what they read (not MSG_PEEK) and may guess. */
 static bool read_guessable(const struct iocall *c)
@@ -479,13 +485,14 @@ static bool read_guessable(const struct iocall *c)
 static uint64_t read_guess_mark(const struct pd *pd, bool woke)
 {
 	struct pollfd_state *fs = pd->fs;
-	uint32_t skip;
+	uint16_t skip;
 
 	if (!woke || !pd->reg)
 		return 0;
 	skip = __atomic_load_n(&fs->rskip, __ATOMIC_RELAXED);
 	if (skip) {
-		__atomic_store_n(&fs->rskip, skip - 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&fs->rskip, (uint16_t)(skip - 1),
+				 __ATOMIC_RELAXED);
 		return 0;
 	}
 	return (uint64_t)pd->reg << 32 | (uint32_t)pd->seen;
@@ -519,11 +526,24 @@ static bool read_guess(const struct iocall *c, const struct pd *pd)
 	return !dl || dl > nanotime();
 }
 
-/* The guessed wait found the file ready: not drained after all. */
-static void read_guess_missed(const struct pd *pd)
+/* How the guessed wait went: @w 1, the file was ready (not drained). */
+static void read_guess_result(const struct pd *pd, int w)
 {
-	__atomic_store_n(&pd->fs->rguess, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&pd->fs->rskip, READGUESS_SKIP, __ATOMIC_RELAXED);
+	struct pollfd_state *fs = pd->fs;
+	uint16_t back = __atomic_load_n(&fs->rback, __ATOMIC_RELAXED);
+
+	if (w != 1) {		/* right: the back-off starts again (0: 8) */
+		if (back)
+			__atomic_store_n(&fs->rback, 0, __ATOMIC_RELAXED);
+		return;
+	}
+	if (!back)
+		back = READGUESS_SKIP;
+	__atomic_store_n(&fs->rguess, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->rskip, back, __ATOMIC_RELAXED);
+	if (back < READGUESS_SKIP_MAX)
+		back *= 2;
+	__atomic_store_n(&fs->rback, back, __ATOMIC_RELAXED);
 }
 
 /*
@@ -584,15 +604,15 @@ static ssize_t io_loop(struct iocall *c, struct pd *pd, uint32_t events,
 		}
 		wait_first = false;
 		w = netwait(pd, events, write ? DL_WRITE : DL_READ, 0, NULL);
-		if (guessed && w == 1)
-			read_guess_missed(pd);
+		if (guessed)
+			read_guess_result(pd, w);
 		guessed = false;
 		if (w < 0) {
 			errno = -w;
 			return -1;
 		}
 		waited = true;
-		woke = w == 0;	/* parked, then woken */
+		woke = w == 0;	/* woken (or told to look again): not ready */
 	}
 }
 
@@ -970,6 +990,9 @@ static void pd_evict(int fd)
 		return;
 	__atomic_store_n(&fs->rdeadline, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&fs->wdeadline, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->rguess, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->rskip, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->rback, 0, __ATOMIC_RELAXED);
 	/* The generation first, then the look at waiters: see netwait. */
 	__atomic_add_fetch(&fs->gen, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&fs->seq, 1, __ATOMIC_SEQ_CST);
