@@ -36,9 +36,9 @@
  * skipped the call) reads the count, then polls the file's state, as
  * poll() does: the entries were on the file's queues before. A wake-up
  * that comes while the ioctl is still arming finds the state ARMING,
- * turns it FIRED, and the ioctl, whose move from
- * ARMING to WAITING then fails, returns "ready" instead of parking. Once
- * WAITING, the goroutine belongs to the kernel until one firing queues it.
+ * turns it FIRED, and the ioctl, whose move from ARMING to WAITING then
+ * fails, returns "ready" instead of parking. Once WAITING, the goroutine
+ * belongs to the kernel until one firing queues it.
  *
  * Lifetime. A registration holds a reference to its file, so the queues
  * it is on outlive it, except one that goes with POLLFREE (signalfd's),

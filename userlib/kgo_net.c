@@ -7,10 +7,10 @@
  * RWF_NOWAIT), whatever the descriptor's own O_NONBLOCK says. If it would
  * block, the goroutine parks in the kernel on the file's wait queue, and
  * the file's wake-up makes it runnable; then it tries again. (A read that
- * can tell the last one drained the file waits first: read_guess().) A file the
- * kernel cannot wait for (one with no poll, or more wait queues than gmp
- * hooks) is used as a plain blocking call, which the blocking hand-off
- * covers. A plain thread, not a goroutine, waits in ppoll().
+ * can tell the last one drained the file waits first: read_guess().) A
+ * file the kernel cannot wait for (one with no poll, or more wait queues
+ * than gmp hooks) is used as a plain blocking call, which the blocking
+ * hand-off covers. A plain thread, not a goroutine, waits in ppoll().
  *
  * Per descriptor number, kgo keeps Go's pollDesc in a table: a generation
  * that kgo_close() advances, the goroutines waiting, the deadlines, and
@@ -481,6 +481,12 @@ static bool read_guessable(const struct iocall *c)
 		(c->op == IO_RECVMSG && !(c->flags & MSG_PEEK)));
 }
 
+/* What read_guess() compares: @pd's registration and its rseq as seen. */
+static uint64_t read_guess_key(const struct pd *pd)
+{
+	return (uint64_t)pd->reg << 32 | (uint32_t)pd->seen;
+}
+
 /* What a read leaves for the guess: @pd's count before it, if @woke. */
 static uint64_t read_guess_mark(const struct pd *pd, bool woke)
 {
@@ -495,7 +501,7 @@ static uint64_t read_guess_mark(const struct pd *pd, bool woke)
 				 __ATOMIC_RELAXED);
 		return 0;
 	}
-	return (uint64_t)pd->reg << 32 | (uint32_t)pd->seen;
+	return read_guess_key(pd);
 }
 
 /* After @c read from @pd's file: remember whether it may have drained it. */
@@ -519,7 +525,7 @@ static bool read_guess(const struct iocall *c, const struct pd *pd)
 
 	if (!pd->reg || !read_guessable(c) || !kgo_getg() ||
 	    __atomic_load_n(&pd->fs->rguess, __ATOMIC_RELAXED) !=
-	    ((uint64_t)pd->reg << 32 | (uint32_t)pd->seen))
+	    read_guess_key(pd))
 		return false;
 	/* A deadline passed fails the wait, where the read might not. */
 	dl = pd_deadline(pd, DL_READ);
