@@ -8,8 +8,9 @@ goroutine, against N) there as a data file for bench/plot.gp.
 
     table.py [--icount] CONSOLE_LOG [SWEEP_DAT]
 
---icount: the run counted instructions (vm/run.sh --icount), so "ns" are
-guest instructions and the P=2 rows took turns on one host thread."""
+--icount: the run counted instructions (vm/run.sh --icount) on one vCPU
+at P=1, so "ns" are guest instructions; with two rounds or more, the
+first two side by side and each row's spread between them."""
 import statistics
 import sys
 
@@ -77,6 +78,9 @@ def rows(res):
 def fmt(c):
     if not c:
         return "-"
+    if len(c) == 4:         # counted: (first, second) rounds
+        return " / ".join(f"{v:.3f}" if v < 10 else f"{v:.1f}"
+                          for v in c[3])
     if c[0] < 10:
         return f"{c[0]:8.3f} [{c[1]:.2f}-{c[2]:.2f}]"
     return f"{c[0]:9.1f} [{c[1]:.0f}-{c[2]:.0f}]"
@@ -93,28 +97,51 @@ def main(path, datpath=None, icount=False):
         elif f[:1] == ["BENCH-FAIL"]:
             fails.append(" ".join(f[1:]))
     med = {k: (statistics.median(v), min(v), max(v)) for k, v in res.items()}
+    if icount and max((len(v) for v in res.values()), default=0) > 1:
+        # Counted, two rounds or more: the first two side by side, each
+        # row's spread between them, and whether every row repeats.
+        med = {k: (v[0], min(v[:2]), max(v[:2]), v[:2])
+               for k, v in res.items()}
     unit = "instructions" if icount else "ns"
     print(f"gmp scheduler benchmarks ({env}); {unit} per operation unless "
-          f"marked, median of up to "
-          f"{max((len(v) for v in res.values()), default=0)} runs [min-max]")
+          f"marked, " + ("two rounds in one guest, the first / the second"
+                         if len(next(iter(med.values()), ())) == 4 else
+                         f"median of up to "
+                         f"{max((len(v) for v in res.values()), default=0)}"
+                         " runs [min-max]"))
     if icount:
         print("QEMU -icount shift=0: the guest clock counts instructions "
               "(1 ns each; 1 us = 1000), the same on every host and run. An "
               "instruction is not a cycle: a locked instruction, a cache "
-              "miss or a mode switch costs more on hardware. P=2 rows: the "
-              "two vCPUs take turns on one host thread, so they count work, "
-              "not parallel speed.")
+              "miss or a mode switch costs more on hardware. One vCPU, and "
+              "every row at P=1: the timed table's P=2 rows need two real "
+              "CPUs, and two vCPUs under icount interleave as the host "
+              "decides, so their counts would not repeat.")
     else:
         print("QEMU TCG (software emulation): absolute numbers are not "
               "hardware numbers; compare ratios within this run.")
     peers = [p for p in PEERS if any(k[1] == p for k in res)]
     rw = [max(7, len(NAME[p]) + 4) for p in peers]
-    print(f"{'workload':<56} {'gmp':>22} "
-          + " ".join(f"{NAME[p]:>22}" for p in peers) + " "
-          + " ".join(f"{NAME[p] + '/gmp':>{w}}" for p, w in zip(peers, rw)))
+    twice = any(len(c) == 4 for c in med.values())
+    over = []
+    head = (f"{'workload':<56} {'gmp':>22} "
+            + " ".join(f"{NAME[p]:>22}" for p in peers) + " "
+            + " ".join(f"{NAME[p] + '/gmp':>{w}}" for p, w in zip(peers, rw)))
+    print(head + ("  spread" if twice else ""))
     for label, w in rows(res):
+        if icount:
+            label = label.replace("(P=2)", "(P=1)")
+        if twice:
+            cs = [c for k, c in med.items() if k[0] == w and len(c) == 4]
+            sp = max((c[2] - c[1]) / c[1] if c[1] else 0 for c in cs)
+            if sp > 0.02:
+                over.append(label)
+            spread = f"  {100 * sp:5.2f}%" + (" *" if sp > 0.02 else "")
+        else:
+            spread = ""
         if w == "switch":
-            print(f"{label:<56} {fmt(med.get((w, 'baseline'))):>22}")
+            print(f"{label:<56} {fmt(med.get((w, 'baseline'))):>22}"
+                  .ljust(len(head)) + spread)
             continue
         g = med.get((w, "gmp"))
         ratios = []
@@ -126,7 +153,12 @@ def main(path, datpath=None, icount=False):
             ratios.append(f"{r:>{width}}")
         print(f"{label:<56} {fmt(g):>22} "
               + " ".join(f"{fmt(med.get((w, p))):>22}" for p in peers) + " "
-              + " ".join(ratios))
+              + " ".join(ratios) + spread)
+    if twice:
+        print("Counted twice: each cell is the first round / the second; "
+              "spread is the row's largest difference between them. "
+              + (f"{len(over)} row(s) over 2% (*)." if over else
+                 "Every row within 2%."))
     print("Ratios: a peer's value over gmp's (for fairness, gmp's over the "
           "peer's): above 1, gmp is better.")
     for f in fails:

@@ -21,7 +21,8 @@
 #                    look at a hung guest's CPUs (Documentation/testing.rst)
 #   --icount         TCG with the guest clock counting instructions
 #                    (-icount shift=0,sleep=off: 1 ns per instruction),
-#                    so timings are the same on every host and run
+#                    so timings are the same on every host and run; the
+#                    guest's randomness and RTC are fixed too
 #
 # QEMU_EXTRA (environment): more QEMU options, split on spaces, e.g.
 # "-d exec,in_asm,nochain -dfilter 0x400000+0x100000 -D trace.log" for
@@ -99,7 +100,16 @@ if [ -n "$gdb" ]; then
 	extra=(-gdb "tcp:127.0.0.1:$gdb")
 	append="$append nokaslr"
 fi
-[ -n "$icount" ] && extra+=(-icount shift=0,sleep=off)
+# Counted runs repeat themselves: besides the clock, every input the
+# guest could tell apart between runs is fixed: RDRAND and RDSEED come
+# from a seeded generator, the RTC starts at one date and follows the
+# guest clock, and the kernel is not relocated at random.
+if [ -n "$icount" ]; then
+	# shellcheck disable=SC2054 # QEMU's own commas
+	extra+=(-icount shift=0,sleep=off -seed 1
+		-rtc base=2026-01-01T00:00:00,clock=vm)
+	append="$append nokaslr"
+fi
 # shellcheck disable=SC2206 # split on purpose
 [ -n "${QEMU_EXTRA:-}" ] && extra+=($QEMU_EXTRA)
 start=$SECONDS
