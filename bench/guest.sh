@@ -50,12 +50,12 @@ one() {	# system workload n procs command...
 	# less in it moved its count by 4%.
 	reps=1
 	[ "$COUNTED" = 1 ] && [ "$w" = spawn ] && [ "$n" -le 100000 ] && reps=3
-	out= i=0
-	while [ $i -lt $reps ]; do
+	out= rep=0
+	while [ $rep -lt $reps ]; do
 		o=$(GMPMAXPROCS=$procs GOMAXPROCS=$procs "$@" "$w" "$n") || { echo "BENCH-FAIL $sys $w $n"; return; }
 		out="$out$o
 "
-		i=$((i + 1))
+		rep=$((rep + 1))
 	done
 	# The median of three is what is left of the sum without the
 	# lowest and the highest.
