@@ -96,19 +96,21 @@ def main(path, datpath=None, icount=False):
             env = " ".join(f[1:])
         elif f[:1] == ["BENCH-FAIL"]:
             fails.append(" ".join(f[1:]))
-    med = {k: (statistics.median(v), min(v), max(v)) for k, v in res.items()}
-    if icount and max((len(v) for v in res.values()), default=0) > 1:
-        # Counted, two rounds or more: the first two side by side, each
-        # row's spread between them, and whether every row repeats.
+    runs = max((len(v) for v in res.values()), default=0)
+    # Counted, two rounds or more: the first two side by side, each row's
+    # spread between them, and whether every row repeats.
+    twice = icount and runs > 1
+    if twice:
         med = {k: (v[0], min(v[:2]), max(v[:2]), v[:2])
+               for k, v in res.items()}
+    else:
+        med = {k: (statistics.median(v), min(v), max(v))
                for k, v in res.items()}
     unit = "instructions" if icount else "ns"
     print(f"gmp scheduler benchmarks ({env}); {unit} per operation unless "
           f"marked, " + ("two rounds in one guest, the first / the second"
-                         if len(next(iter(med.values()), ())) == 4 else
-                         f"median of up to "
-                         f"{max((len(v) for v in res.values()), default=0)}"
-                         " runs [min-max]"))
+                         if twice else
+                         f"median of up to {runs} runs [min-max]"))
     if icount:
         print("QEMU -icount shift=0: the guest clock counts instructions "
               "(1 ns each; 1 us = 1000), the same on every host and run. An "
@@ -122,7 +124,6 @@ def main(path, datpath=None, icount=False):
               "hardware numbers; compare ratios within this run.")
     peers = [p for p in PEERS if any(k[1] == p for k in res)]
     rw = [max(7, len(NAME[p]) + 4) for p in peers]
-    twice = any(len(c) == 4 for c in med.values())
     over = []
     head = (f"{'workload':<56} {'gmp':>22} "
             + " ".join(f"{NAME[p]:>22}" for p in peers) + " "
