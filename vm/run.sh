@@ -95,21 +95,17 @@ printf '%s\n' "$*" > "$root/gmp/cmd.sh"
 cpu=max
 [ $accel = kvm ] && cpu=host
 extra=() append="console=ttyS0 quiet panic=-1 rdinit=/init"
-[ -n "${QEMU_EXTRA:-}" ] && append="$append nokaslr"
-if [ -n "$gdb" ]; then
-	extra=(-gdb "tcp:127.0.0.1:$gdb")
-	append="$append nokaslr"
-fi
+# The kernel at its link address: for gdb's symbols, for QEMU_EXTRA's
+# address filters (bench/profile.sh), and for counted runs, below.
+[ -n "${QEMU_EXTRA:-}$gdb$icount" ] && append="$append nokaslr"
+[ -n "$gdb" ] && extra=(-gdb "tcp:127.0.0.1:$gdb")
 # Counted runs repeat themselves: besides the clock, every input the
 # guest could tell apart between runs is fixed: RDRAND and RDSEED come
 # from a seeded generator, the RTC starts at one date and follows the
 # guest clock, and the kernel is not relocated at random.
-if [ -n "$icount" ]; then
-	# shellcheck disable=SC2054 # QEMU's own commas
-	extra+=(-icount shift=0,sleep=off -seed 1
-		-rtc base=2026-01-01T00:00:00,clock=vm)
-	append="$append nokaslr"
-fi
+# shellcheck disable=SC2054 # QEMU's own commas
+[ -n "$icount" ] && extra+=(-icount shift=0,sleep=off -seed 1
+	-rtc base=2026-01-01T00:00:00,clock=vm)
 # shellcheck disable=SC2206 # split on purpose
 [ -n "${QEMU_EXTRA:-}" ] && extra+=($QEMU_EXTRA)
 start=$SECONDS
